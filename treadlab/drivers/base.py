@@ -1,0 +1,107 @@
+"""Types shared by every driver: the rig's description of a device, and a batch of received samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One ``[[device]]`` entry of a rig file, validated (see ``docs/rig.md``).
+
+    Parameters
+    ----------
+    name : str
+        Device name, becomes ``/devices/<name>`` in the session file.
+    port : str
+        Any port or URL pyserial opens (``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``rfc2217://``...).
+    protocol : {"binary", "line"}
+        Device protocol v1, or the line protocol of simple FSR insoles.
+    baudrate : int
+        Ignored by USB CDC devices and pseudo-terminals, used by UARTs.
+    rate_hz : int or None
+        Sent with SET_RATE before START (binary); the nominal rate (line, required there).
+    kind : str or None
+        Expected kind ("insole" or "mat"); checked against INFO when given. Line devices are insoles.
+    side : str or None
+        Expected side of an insole ("left" or "right"); required for line devices.
+    sensels : int or None
+        Expected sensel count; required for line devices.
+    serial : str or None
+        Expected serial number; checked against INFO when given.
+    time_unit : {"ms", "us"} or None
+        Line devices: unit of the time column.
+    layout : str, dict or None
+        Line devices: a layout name from ``config/layouts`` or an inline layout table.
+    calibration : dict or None
+        Line devices: ``{unit, gain, offset}`` with scalars or per-sensel lists.
+    required : bool
+        A required device that is missing refuses the capture; an optional one is skipped with a warning.
+    """
+
+    name: str
+    port: str
+    protocol: str = "binary"
+    baudrate: int = 921600
+    rate_hz: int | None = None
+    kind: str | None = None
+    side: str | None = None
+    sensels: int | None = None
+    serial: str | None = None
+    time_unit: str | None = None
+    layout: Any = None
+    calibration: dict | None = None
+    required: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleBatch:
+    """Samples of one device decoded from one or more reads, in arrival order.
+
+    Attributes
+    ----------
+    seq : ndarray of uint32, shape (k,)
+        Sequence numbers as received (they wrap at 2**32).
+    device_time : ndarray of uint64, shape (k,)
+        Device clock in ticks of the device's ``clock_hz``, as received.
+    values : ndarray, shape (k, n)
+        Raw values: the device's dtype (uint8 or uint16) for binary devices, float32 for line devices.
+        Mats are flattened row-major; reshape to (k, rows, cols).
+    host_time_ns : ndarray of int64, shape (k,)
+        ``time.monotonic_ns()`` when the read that completed the sample returned.
+    """
+
+    seq: np.ndarray
+    device_time: np.ndarray
+    values: np.ndarray
+    host_time_ns: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-sensel calibration: ``value = gain * (raw - offset)`` in ``unit`` ("N" or "kPa")."""
+
+    unit: str
+    gain: np.ndarray
+    offset: np.ndarray
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """One PING round trip: host send and receive times (``monotonic_ns``) and the device clock in ticks."""
+
+    host_send_ns: int
+    host_recv_ns: int
+    device_ticks: int
+
+    @property
+    def rtt_ns(self) -> int:
+        """Round-trip time."""
+        return self.host_recv_ns - self.host_send_ns

@@ -1,0 +1,65 @@
+"""The ``lab`` command: dispatches to the sub-command modules in :mod:`treadlab.lab.commands`.
+
+Every :class:`~treadlab.errors.LabError` becomes one line on standard error and a non-zero exit code;
+Ctrl-C ends with exit code 130. Tracebacks are shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from treadlab import __version__
+from treadlab.errors import LabError
+from treadlab.lab import commands
+
+
+def _command_modules() -> list:
+    mods = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lab`` with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="lab", description="treadlab: treadmill gait capture and analysis (insoles and pressure mat)."
+    )
+    parser.add_argument("--version", action="version", version=f"treadlab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lab`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except LabError as exc:
+        if args.debug:
+            raise
+        print(f"lab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"lab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
