@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/lab demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check treadlab tests bench
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 test: lint
