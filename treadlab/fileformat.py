@@ -42,3 +42,30 @@ CALIBRATION = "calibration"
 LAYOUT = "layout"
 CLOCK = "clock"
 DEVICE_ATTRS = ("kind", "side", "protocol", "rate_hz", "info_json")
+
+# Added by the acquisition core (see docs/file-format.md).
+STATE_RECORDING = "recording"
+STATE_COMPLETE = "complete"
+STATE_REPAIRED = "repaired"
+FINAL_ROOT_ATTRS = ("state", "stop_utc", "duration_s", "stop_reason", "clock_model")
+CLOCK_MODEL = "lower-envelope-linear/1"
+CLOCK_SEGMENTS = "clock/segments"
+CLOCK_PINGS = "clock/pings"
+SEGMENT_COLUMNS = ("first_index", "n_samples", "ticks0", "time0_s", "s_per_tick", "drift_ppm", "residual_ms")
+GAP_COLUMNS = ("time", "first_missing_seq", "count")
+FINAL_DEVICE_ATTRS = (
+    "n_samples",
+    "lost_samples",
+    "crc_errors",
+    "reconnections",
+    "drift_ppm",
+    "fit_residual_ms",
+    "achieved_rate_hz",
+)
+MARKER_LABEL_BYTES = 256
+EVENT_SOURCE_BYTES = 64
+EVENT_TEXT_BYTES = 256
+#: Sidecar file that exists (holding the recorder's pid) while a file is being recorded.
+RECORDING_SUFFIX = ".recording"
+#: Suffix of the original file kept by ``lab repair``.
+CRASHED_SUFFIX = ".crashed"
