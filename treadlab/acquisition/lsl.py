@@ -1,0 +1,420 @@
+"""Publish a capture on Lab Streaming Layer: one outlet per device, one irregular string outlet for markers.
+
+LSL's ``local_clock()`` is ``time.monotonic()``, the clock the session clock is built on, so a sample at session
+time ``t_s`` goes out stamped ``clock_origin_s + t_s`` where ``clock_origin_s`` is the session's
+``start_monotonic_ns`` in seconds: an inlet on this machine reads back the session file's times exactly.
+
+An :class:`LslPublisher` owns one thread that pushes to liblsl, fed through a bounded queue: the caller (a
+recorder subscriber, the GUI) never blocks on the network, and batches that do not fit are counted, not queued.
+
+Names: an outlet is ``treadlab-<kind>-<side>-<serial>`` (type ``Force`` for insoles, ``Pressure`` for mats) with
+source id ``treadlab-<serial>``, so a stream keeps its identity across captures and LabRecorder recovers it after a
+restart. Channel metadata follows the XDF meta-data conventions: ``desc/channels/channel`` with ``label``,
+``unit``, ``type`` and, where known, ``location_mm`` (x, y); ``desc/acquisition`` names the device.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from treadlab.errors import ConfigError, DeviceError
+
+log = logging.getLogger(__name__)
+
+MARKER_STREAM_TYPE = "Markers"
+STREAM_TYPES = {"insole": "Force", "mat": "Pressure"}
+
+
+def _pylsl():
+    """Import pylsl lazily (loading liblsl costs a few ms and is only needed with ``--lsl``)."""
+    try:
+        import pylsl
+    except (ImportError, OSError, RuntimeError) as exc:  # RuntimeError: pylsl cannot find liblsl
+        raise DeviceError(f"Lab Streaming Layer is not available: {exc}") from exc
+    return pylsl
+
+
+def loopback_config(session_id: str = "default") -> str:
+    """Text of an ``lsl_api.cfg`` that keeps LSL on this machine (IPv4 loopback only).
+
+    Parameters
+    ----------
+    session_id : str
+        LSL session id; streams of other sessions are invisible, so concurrent test runs do not see each other.
+
+    Returns
+    -------
+    str
+        The configuration; write it to a file and point ``LSLAPICFG`` at it before liblsl is first used.
+    """
+    return (
+        "[ports]\nIPv6 = disable\n"
+        "[multicast]\nResolveScope = machine\nKnownPeers = {127.0.0.1}\n"
+        f"[lab]\nSessionID = {session_id}\n"
+        "[log]\nlevel = -2\n"
+    )
+
+
+def configure_loopback(folder: str | Path, session_id: str) -> Path:
+    """Write :func:`loopback_config` to ``folder/lsl_api.cfg`` and make liblsl use it.
+
+    Sets ``LSLAPICFG`` and calls ``pylsl.set_config_filename``; effective only if liblsl has not been used yet
+    in this process.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where to write the file.
+    session_id : str
+        LSL session id.
+
+    Returns
+    -------
+    Path
+        The configuration file.
+    """
+    path = Path(folder) / "lsl_api.cfg"
+    path.write_text(loopback_config(session_id))
+    os.environ["LSLAPICFG"] = str(path)
+    _pylsl().set_config_filename(str(path))
+    return path
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What one outlet publishes: a device's calibrated values at its rate.
+
+    Parameters
+    ----------
+    device : str
+        Device name in the session (``/devices/<name>``); the key used by :meth:`LslPublisher.publish`.
+    kind : str
+        ``"insole"``, ``"mat"`` or anything else (published with type ``kind``).
+    serial : str
+        The device's serial number: the stream's name and source id derive from it.
+    rate_hz : float
+        Nominal sampling rate.
+    unit : str
+        Unit of the calibrated values (``"N"`` or ``"kPa"``).
+    n_values : int
+        Channels per sample (sensels; rows * cols for a mat, flattened row-major).
+    side : str or None
+        ``"left"`` or ``"right"`` for an insole.
+    positions_mm : ndarray of shape (n_values, 2) or None
+        Sensel centres in the device's frame (insole layout); mats give ``shape`` and ``pitch_mm`` instead.
+    shape : tuple of int or None
+        ``(rows, cols)`` of a mat.
+    pitch_mm : float or None
+        Sensel pitch of a mat.
+    """
+
+    device: str
+    kind: str
+    serial: str
+    rate_hz: float
+    unit: str
+    n_values: int
+    side: str | None = None
+    positions_mm: np.ndarray | None = field(default=None, compare=False)
+    shape: tuple[int, ...] | None = None
+    pitch_mm: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The stream name: ``treadlab-<kind>[-<side>]-<serial>``."""
+        parts = ["treadlab", self.kind] + ([self.side] if self.side else []) + [self.serial]
+        return "-".join(parts)
+
+    @property
+    def source_id(self) -> str:
+        """The stream's source id: ``treadlab-<serial>``."""
+        return f"treadlab-{self.serial}"
+
+    @property
+    def stream_type(self) -> str:
+        """``Force`` for insoles, ``Pressure`` for mats, else the kind."""
+        return STREAM_TYPES.get(self.kind, self.kind)
+
+    def channel_labels(self) -> list[str]:
+        """One label a channel: ``s01``... for insoles, ``r00c00``... (row-major) for mats."""
+        if self.shape is not None and len(self.shape) == 2:
+            rows, cols = self.shape
+            return [f"r{r:02d}c{c:02d}" for r in range(rows) for c in range(cols)]
+        return [f"s{i + 1:02d}" for i in range(self.n_values)]
+
+
+def make_stream_info(spec: StreamSpec):
+    """The ``pylsl.StreamInfo`` of one device outlet, with its channel metadata.
+
+    Parameters
+    ----------
+    spec : StreamSpec
+        The device.
+
+    Returns
+    -------
+    pylsl.StreamInfo
+    """
+    pylsl = _pylsl()
+    if spec.n_values < 1 or spec.rate_hz <= 0:
+        raise ConfigError(f"device {spec.device!r}: cannot publish {spec.n_values} channels at {spec.rate_hz} Hz")
+    info = pylsl.StreamInfo(spec.name, spec.stream_type, spec.n_values, float(spec.rate_hz), "float32",
+                            spec.source_id)
+    desc = info.desc()
+    acq = desc.append_child("acquisition")
+    acq.append_child_value("manufacturer", "treadlab")
+    acq.append_child_value("device", spec.device)
+    acq.append_child_value("kind", spec.kind)
+    acq.append_child_value("serial_number", spec.serial)
+    if spec.side:
+        acq.append_child_value("side", spec.side)
+    if spec.shape is not None:
+        acq.append_child_value("shape", "x".join(str(s) for s in spec.shape))
+    if spec.pitch_mm is not None:
+        acq.append_child_value("pitch_mm", repr(float(spec.pitch_mm)))
+    desc.append_child_value("clock", "session clock = time.monotonic() = lsl local_clock()")
+    positions = None if spec.positions_mm is None else np.asarray(spec.positions_mm, dtype=float)
+    if positions is not None and positions.shape != (spec.n_values, 2):
+        raise ConfigError(f"device {spec.device!r}: positions_mm has shape {positions.shape}, "
+                          f"expected ({spec.n_values}, 2)")
+    chans = desc.append_child("channels")
+    ctype = spec.stream_type
+    # Building the XML header is once per outlet, not a hot path.
+    for i, label in enumerate(spec.channel_labels()):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", spec.unit)
+        ch.append_child_value("type", ctype)
+        if positions is not None:
+            loc = ch.append_child("location_mm")
+            loc.append_child_value("x", repr(float(positions[i, 0])))
+            loc.append_child_value("y", repr(float(positions[i, 1])))
+    return info
+
+
+def make_marker_info(source_id: str | None = None, name: str = "treadlab-markers"):
+    """The ``pylsl.StreamInfo`` of the marker outlet: one string channel, irregular rate.
+
+    Parameters
+    ----------
+    source_id : str or None
+        Defaults to ``treadlab-markers-<hostname>``.
+    name : str
+        Stream name.
+
+    Returns
+    -------
+    pylsl.StreamInfo
+    """
+    pylsl = _pylsl()
+    sid = source_id or f"treadlab-markers-{socket.gethostname()}"
+    info = pylsl.StreamInfo(name, MARKER_STREAM_TYPE, 1, pylsl.IRREGULAR_RATE, "string", sid)
+    info.desc().append_child("channels").append_child("channel").append_child_value("label", "marker")
+    return info
+
+
+def push_stamped(outlet, values: np.ndarray, stamps_s: np.ndarray) -> None:
+    """Push a chunk with one timestamp a sample, without a Python loop over the stamps.
+
+    ``pylsl.StreamOutlet.push_chunk`` builds a ctypes array element by element from a list of stamps; this calls
+    liblsl's ``push_chunk_*tnp`` with the numpy buffers directly.
+
+    Parameters
+    ----------
+    outlet : pylsl.StreamOutlet
+        A numeric outlet.
+    values : ndarray, shape (k, channels)
+        Samples; converted to the outlet's dtype.
+    stamps_s : ndarray, shape (k,)
+        LSL timestamps (``local_clock`` seconds).
+    """
+    from pylsl.util import handle_error
+
+    arr = np.ascontiguousarray(values, dtype=outlet.np_dtype)
+    stamps = np.ascontiguousarray(stamps_s, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != outlet.channel_count or len(stamps) != arr.shape[0]:
+        raise ValueError(f"chunk of shape {arr.shape} with {len(stamps)} stamps does not fit an outlet of "
+                         f"{outlet.channel_count} channels")
+    if arr.size == 0:
+        return
+    err = outlet.do_push_chunk_n(outlet.obj, ctypes.c_void_p(arr.ctypes.data), ctypes.c_long(arr.size),
+                                 ctypes.c_void_p(stamps.ctypes.data), ctypes.c_int(1))
+    handle_error(err)
+
+
+@dataclass
+class PublisherStats:
+    """Counters of an :class:`LslPublisher`: samples pushed per device, markers, batches dropped on overflow."""
+
+    samples_n: dict[str, int] = field(default_factory=dict)
+    markers_n: int = 0
+    dropped_batches_n: int = 0
+    dropped_samples_n: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class LslPublisher:
+    """Outlets for a capture's devices and markers, pushed from one owned thread.
+
+    Parameters
+    ----------
+    specs : sequence of StreamSpec
+        One outlet each.
+    clock_origin_s : float
+        ``local_clock()`` seconds at session time 0 (the session's ``start_monotonic_ns / 1e9``).
+    markers : bool
+        Also publish the marker stream.
+    marker_source_id : str or None
+        Source id of the marker stream (default ``treadlab-markers-<hostname>``).
+    queue_n : int
+        Capacity of the queue, in batches; a full queue drops the batch and counts it.
+
+    Examples
+    --------
+    >>> pub = LslPublisher([spec], clock_origin_s=start_ns / 1e9)   # doctest: +SKIP
+    >>> with pub:                                                    # doctest: +SKIP
+    ...     pub.publish("left", calibrated, time_s)
+    ...     pub.publish_marker("warm-up done", 12.5)
+    """
+
+    def __init__(self, specs: Sequence[StreamSpec], *, clock_origin_s: float, markers: bool = True,
+                 marker_source_id: str | None = None, queue_n: int = 1024) -> None:
+        names = [s.device for s in specs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate device names for LSL outlets: {names}")
+        self.specs = {s.device: s for s in specs}
+        self.clock_origin_s = float(clock_origin_s)
+        self.markers = markers
+        self.marker_source_id = marker_source_id
+        self.stats = PublisherStats(samples_n={s.device: 0 for s in specs})
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_n)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._outlets: dict[str, object] = {}
+        self._marker_outlet = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def start(self) -> LslPublisher:
+        """Create the outlets (they become discoverable) and start the push thread."""
+        if self._thread is not None:
+            raise RuntimeError("LslPublisher already started")
+        pylsl = _pylsl()
+        try:
+            for dev, spec in self.specs.items():
+                self._outlets[dev] = pylsl.StreamOutlet(make_stream_info(spec), max_buffered=60)
+            if self.markers:
+                self._marker_outlet = pylsl.StreamOutlet(make_marker_info(self.marker_source_id))
+        except RuntimeError as exc:  # liblsl could not create an outlet (no network interface, ports exhausted)
+            self._destroy_outlets()
+            raise DeviceError(f"cannot create LSL outlets: {exc}") from exc
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="lsl-publisher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Push what is queued, stop the thread (checked join) and destroy the outlets."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise RuntimeError(f"LSL publisher thread did not stop within {timeout_s} s")
+        self._thread = None
+        self._destroy_outlets()
+
+    def __enter__(self) -> LslPublisher:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._thread is not None
+
+    # -- feeding ---------------------------------------------------------------------------------------------------
+    def publish(self, device: str, values: np.ndarray, time_s: np.ndarray) -> bool:
+        """Queue calibrated samples of one device (never blocks).
+
+        Parameters
+        ----------
+        device : str
+            A device named in the specs.
+        values : ndarray, shape (k, n_values) or (k, rows, cols)
+            Calibrated values.
+        time_s : ndarray, shape (k,)
+            Session time of each sample.
+
+        Returns
+        -------
+        bool
+            False if the queue was full and the batch was dropped (counted in :attr:`stats`).
+        """
+        spec = self.specs.get(device)
+        if spec is None:
+            raise KeyError(f"no LSL outlet for device {device!r}")
+        vals = np.asarray(values).reshape(len(time_s), spec.n_values)
+        return self._put(("data", device, vals, np.asarray(time_s, dtype=np.float64)), len(vals))
+
+    def publish_marker(self, label: str, time_s: float) -> bool:
+        """Queue a marker at session time ``time_s``; False if dropped (no marker stream or queue full)."""
+        if not self.markers:
+            return False
+        return self._put(("marker", str(label), float(time_s)), 1)
+
+    def _put(self, item: tuple, n: int) -> bool:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            with self._lock:
+                self.stats.dropped_batches_n += 1
+                self.stats.dropped_samples_n += n
+            return False
+        return True
+
+    # -- thread ----------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self._push(item)
+        for _ in range(self._queue.qsize()):  # push what was queued before stop
+            self._push(self._queue.get_nowait())
+
+    def _push(self, item: tuple) -> None:
+        try:
+            if item[0] == "data":
+                _, device, vals, time_s = item
+                push_stamped(self._outlets[device], vals, time_s + self.clock_origin_s)
+                with self._lock:
+                    self.stats.samples_n[device] += len(vals)
+            else:
+                _, label, time_s = item
+                self._marker_outlet.push_sample([label], time_s + self.clock_origin_s)
+                with self._lock:
+                    self.stats.markers_n += 1
+        except (RuntimeError, ValueError) as exc:  # liblsl errors map to RuntimeError subclasses
+            with self._lock:
+                if len(self.stats.errors) < 100:
+                    self.stats.errors.append(f"{item[1]}: {exc}")
+            log.warning("LSL push failed for %s: %s", item[1], exc)
+
+    def _destroy_outlets(self) -> None:
+        # Dropping the last reference destroys the liblsl outlet (it vanishes from the network).
+        self._outlets.clear()
+        self._marker_outlet = None
