@@ -1,0 +1,472 @@
+"""Before-versus-after comparison of two step tables: differences with confidence intervals, effect sizes,
+strike-pattern shifts, asymmetry changes, and a plain-language summary that never claims more than the intervals allow.
+
+The inputs are the per-step tables of :mod:`treadlab.analysis` (one row per foot contact, a ``foot`` column of
+``"left"``/``"right"`` and one column per metric, named as in ``lab analyze --steps``). Nothing here detects steps
+or computes gait metrics; this module only compares what the analysis measured.
+
+Statistics (documented in ``docs/reports.md``):
+
+- Difference of means (after minus before) with a Welch 95% confidence interval (unequal variances,
+  Welch-Satterthwaite degrees of freedom). Steps of one session are treated as independent samples; drift with
+  fatigue makes them slightly dependent, so the interval is, if anything, a little narrow.
+- Effect size: Hedges' g (Cohen's d with the pooled SD, times the small-sample correction
+  ``J = 1 - 3 / (4 (n1 + n2) - 9)``).
+- Step-to-step noise: the pooled within-session SD of the metric. A change is "beyond noise" when its size is
+  larger than that SD (``|g|`` above about 1) *and* its confidence interval excludes zero.
+- Strike-pattern shift: share of each class before and after with a Wald 95% interval of the difference of
+  proportions.
+- Symmetry index ``SI = (R - L) / (0.5 (R + L)) * 100`` of the per-foot means, with a delta-method 95% interval;
+  the change of SI between sessions gets the interval of the difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from treadlab.errors import AnalysisError
+
+FEET = ("left", "right")
+STRIKE_CLASSES = ("rearfoot", "midfoot", "forefoot")
+#: Strike-index class boundaries in % of foot length (Cavanagh and Lafortune 1980), used only when a step table
+#: carries no ``strike_class`` column.
+STRIKE_BOUNDS_PCT = (100.0 / 3.0, 200.0 / 3.0)
+
+#: Per-foot metrics compared, in report order: name -> (label, unit, decimals).
+METRICS: dict[str, tuple[str, str, int]] = {
+    "strike_index_pct": ("strike index", "% foot length", 0),
+    "vilr_bw_s": ("VILR", "BW/s", 0),
+    "avlr_bw_s": ("AVLR", "BW/s", 0),
+    "impact_peak_bw": ("impact peak", "BW", 2),
+    "peak_force_bw": ("peak force", "BW", 2),
+    "contact_time_ms": ("contact time", "ms", 0),
+    "flight_time_ms": ("flight time", "ms", 0),
+    "step_time_ms": ("step time", "ms", 0),
+}
+#: Both feet pooled: steps per minute from each step's step time.
+CADENCE = ("cadence", "steps/min", 0)
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one foot (or ``"both"``), before versus after.
+
+    Attributes
+    ----------
+    metric, foot : str
+        Metric name (a step-table column, or ``"cadence_spm"``) and ``"left"``, ``"right"`` or ``"both"``.
+    before_mean, before_sd, after_mean, after_sd : float
+        Step statistics of each session (NaN when there are no steps).
+    before_n, after_n : int
+        Number of steps with a value.
+    diff : float
+        ``after_mean - before_mean``.
+    ci_low, ci_high : float
+        Welch 95% confidence interval of ``diff`` (NaN with fewer than two steps on a side).
+    pct_change, pct_ci_low, pct_ci_high : float
+        The same in % of ``before_mean``.
+    hedges_g : float
+        Effect size.
+    noise_sd : float
+        Pooled step-to-step SD.
+    ci_excludes_zero, beyond_noise : bool
+        The interval excludes zero; and, in addition, ``|diff| > noise_sd``.
+    """
+
+    metric: str
+    foot: str
+    before_mean: float
+    before_sd: float
+    before_n: int
+    after_mean: float
+    after_sd: float
+    after_n: int
+    diff: float
+    ci_low: float
+    ci_high: float
+    pct_change: float
+    pct_ci_low: float
+    pct_ci_high: float
+    hedges_g: float
+    noise_sd: float
+    ci_excludes_zero: bool
+    beyond_noise: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything :func:`compare_steps` found; :meth:`to_dict` is the JSON of ``lab compare --json``.
+
+    Attributes
+    ----------
+    changes : list of MetricChange
+        Every metric per foot, then cadence (``foot="both"``).
+    strike : dict
+        ``{foot: {class: {"before_pct", "after_pct", "diff_pct", "ci_low_pct", "ci_high_pct", "clear"}}}``.
+    asymmetry : dict
+        ``{metric: {"before_si_pct", "after_si_pct", "before_ci", "after_ci", "change", "change_ci", "clear"}}``.
+    summary : list of str
+        Plain-language sentences, most important first.
+    """
+
+    changes: list[MetricChange]
+    strike: dict
+    asymmetry: dict
+    summary: list[str] = field(default_factory=list)
+
+    def change(self, metric: str, foot: str) -> MetricChange:
+        """The :class:`MetricChange` of ``metric`` and ``foot``; KeyError when absent."""
+        for c in self.changes:
+            if c.metric == metric and c.foot == foot:
+                return c
+        raise KeyError(f"{metric}/{foot}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable numbers (NaN becomes None)."""
+        return _clean({
+            "changes": [asdict(c) for c in self.changes],
+            "strike": self.strike,
+            "asymmetry": self.asymmetry,
+            "summary": list(self.summary),
+        })
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+
+
+def welch_ci(before: np.ndarray, after: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of means ``after - before`` and its Welch confidence interval.
+
+    Parameters
+    ----------
+    before, after : array_like
+        Samples (NaNs are dropped).
+    confidence : float
+        Two-sided level.
+
+    Returns
+    -------
+    diff, low, high : float
+        NaN bounds when a side has fewer than two values; zero-width when both variances are zero.
+    """
+    a = _finite(before)
+    b = _finite(after)
+    if a.size == 0 or b.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    diff = float(b.mean() - a.mean())
+    if a.size < 2 or b.size < 2:
+        return diff, float("nan"), float("nan")
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se2 = va + vb
+    if se2 == 0.0:
+        return diff, diff, diff
+    dof = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, dof) * np.sqrt(se2))
+    return diff, diff - half, diff + half
+
+
+def hedges_g(before: np.ndarray, after: np.ndarray) -> float:
+    """Hedges' g of ``after - before``: Cohen's d with the pooled SD and the small-sample correction.
+
+    Returns NaN with fewer than two values on a side or a pooled SD of zero.
+    """
+    a = _finite(before)
+    b = _finite(after)
+    sd = pooled_sd(a, b)
+    if not np.isfinite(sd) or sd == 0.0:
+        return float("nan")
+    n = a.size + b.size
+    return float((b.mean() - a.mean()) / sd * (1.0 - 3.0 / (4.0 * n - 9.0)))
+
+
+def pooled_sd(before: np.ndarray, after: np.ndarray) -> float:
+    """Pooled within-sample standard deviation (NaN with fewer than two values on a side)."""
+    a = _finite(before)
+    b = _finite(after)
+    if a.size < 2 or b.size < 2:
+        return float("nan")
+    return float(np.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)))
+
+
+def symmetry_index(left: np.ndarray, right: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Symmetry index of the means, ``(R - L) / (0.5 (R + L)) * 100``, with a delta-method interval.
+
+    Returns
+    -------
+    si, low, high : float
+        NaN when either side is empty or ``R + L`` is zero; NaN bounds with fewer than two values on a side.
+    """
+    lv = _finite(left)
+    rv = _finite(right)
+    if lv.size == 0 or rv.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean_l, mean_r = lv.mean(), rv.mean()
+    total = mean_l + mean_r
+    if total == 0.0:
+        return float("nan"), float("nan"), float("nan")
+    si = float(200.0 * (mean_r - mean_l) / total)
+    if lv.size < 2 or rv.size < 2:
+        return si, float("nan"), float("nan")
+    grad_r = 400.0 * mean_l / total**2
+    grad_l = -400.0 * mean_r / total**2
+    se = float(np.sqrt(grad_r**2 * rv.var(ddof=1) / rv.size + grad_l**2 * lv.var(ddof=1) / lv.size))
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    return si, si - z * se, si + z * se
+
+
+def strike_classes(steps: pd.DataFrame) -> np.ndarray:
+    """Strike class of each step: the table's ``strike_class`` column, else classes of ``strike_index_pct``."""
+    if "strike_class" in steps:
+        return steps["strike_class"].astype(str).to_numpy()
+    if "strike_index_pct" not in steps:
+        return np.full(len(steps), "unknown")
+    si = steps["strike_index_pct"].to_numpy(dtype=float)
+    idx = np.searchsorted(np.asarray(STRIKE_BOUNDS_PCT), si, side="right")
+    out = np.asarray(STRIKE_CLASSES, dtype=object)[np.clip(idx, 0, 2)]
+    out[~np.isfinite(si)] = "unknown"
+    return out.astype(str)
+
+
+# ------------------------------------------------------------------------------------------------ comparison
+
+
+def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> Comparison:
+    """Compare two step tables metric by metric and foot by foot.
+
+    Parameters
+    ----------
+    before, after : pandas.DataFrame
+        Step tables (``foot`` column and metric columns). Metric columns absent from both are skipped.
+    metrics : tuple of str, optional
+        Metrics to compare, default every one of :data:`METRICS` present.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    AnalysisError
+        When either table has no steps at all.
+    """
+    for name, tab in (("before", before), ("after", after)):
+        if len(tab) == 0 or "foot" not in tab:
+            raise AnalysisError(f"the {name} segment has no steps to compare")
+    names = [m for m in (metrics or tuple(METRICS)) if m in before or m in after]
+    changes = []
+    for metric in names:
+        for foot in FEET:
+            changes.append(metric_change(metric, foot, _values(before, metric, foot), _values(after, metric, foot)))
+    if "step_time_ms" in before and "step_time_ms" in after:
+        changes.append(metric_change("cadence_spm", "both", _cadence(before), _cadence(after)))
+    strike = strike_shift(before, after)
+    asym = {m: asymmetry_change(before, after, m) for m in names}
+    comp = Comparison(changes=changes, strike=strike, asymmetry=asym)
+    return Comparison(changes=changes, strike=strike, asymmetry=asym, summary=plain_summary(comp))
+
+
+def metric_change(metric: str, foot: str, before: np.ndarray, after: np.ndarray) -> MetricChange:
+    """Build the :class:`MetricChange` of two samples of one metric."""
+    a = _finite(before)
+    b = _finite(after)
+    diff, low, high = welch_ci(a, b)
+    mean_a = float(a.mean()) if a.size else float("nan")
+    mean_b = float(b.mean()) if b.size else float("nan")
+    scale = 100.0 / abs(mean_a) if a.size and mean_a != 0.0 else float("nan")
+    noise = pooled_sd(a, b)
+    excludes = bool(np.isfinite(low) and (low > 0.0 or high < 0.0))
+    return MetricChange(
+        metric=metric, foot=foot,
+        before_mean=mean_a, before_sd=_sd(a), before_n=int(a.size),
+        after_mean=mean_b, after_sd=_sd(b), after_n=int(b.size),
+        diff=diff, ci_low=low, ci_high=high,
+        pct_change=diff * scale, pct_ci_low=low * scale, pct_ci_high=high * scale,
+        hedges_g=hedges_g(a, b), noise_sd=noise,
+        ci_excludes_zero=excludes, beyond_noise=bool(excludes and np.isfinite(noise) and abs(diff) > noise),
+    )
+
+
+def strike_shift(before: pd.DataFrame, after: pd.DataFrame) -> dict:
+    """Share of each strike class per foot before and after, with a Wald 95% interval of the difference."""
+    z = float(stats.norm.ppf(0.975))
+    cls_b, cls_a = strike_classes(before), strike_classes(after)
+    foot_b, foot_a = before["foot"].to_numpy(), after["foot"].to_numpy()
+    out: dict = {}
+    for foot in FEET:
+        kb, ka = cls_b[foot_b == foot], cls_a[foot_a == foot]
+        nb, na = kb.size, ka.size
+        out[foot] = {}
+        for name in STRIKE_CLASSES:
+            pb = float(np.mean(kb == name)) if nb else float("nan")
+            pa = float(np.mean(ka == name)) if na else float("nan")
+            se = np.sqrt(pb * (1 - pb) / nb + pa * (1 - pa) / na) if nb and na else float("nan")
+            low, high = (pa - pb) - z * se, (pa - pb) + z * se
+            out[foot][name] = {
+                "before_pct": 100.0 * pb, "after_pct": 100.0 * pa, "diff_pct": 100.0 * (pa - pb),
+                "ci_low_pct": 100.0 * low, "ci_high_pct": 100.0 * high,
+                "clear": bool(np.isfinite(low) and (low > 0 or high < 0)),
+                "before_n": int(np.sum(kb == name)), "after_n": int(np.sum(ka == name)),
+            }
+    return out
+
+
+def asymmetry_change(before: pd.DataFrame, after: pd.DataFrame, metric: str) -> dict:
+    """Symmetry index of ``metric`` before and after, and its change with a 95% interval."""
+    z = float(stats.norm.ppf(0.975))
+    sib, lob, hib = symmetry_index(_values(before, metric, "left"), _values(before, metric, "right"))
+    sia, loa, hia = symmetry_index(_values(after, metric, "left"), _values(after, metric, "right"))
+    se = np.hypot((hib - lob) / (2 * z), (hia - loa) / (2 * z))
+    change = sia - sib
+    low, high = change - z * se, change + z * se
+    # "Closer to symmetric": the whole interval of the change lies between 0 and -2 SI_before (for a positive
+    # SI_before), so |SI| fell without overshooting to the other side.
+    if sib > 0:
+        closer = bool(high < 0 and low > -2 * sib)
+    elif sib < 0:
+        closer = bool(low > 0 and high < -2 * sib)
+    else:
+        closer = False
+    return {
+        "before_si_pct": sib, "before_ci": [lob, hib], "after_si_pct": sia, "after_ci": [loa, hia],
+        "change": change, "change_ci": [low, high],
+        "clear": bool(np.isfinite(low) and (low > 0 or high < 0)), "closer": closer,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _finite(x) -> np.ndarray:
+    a = np.asarray(x, dtype=float).ravel()
+    return a[np.isfinite(a)]
+
+
+def _sd(a: np.ndarray) -> float:
+    return float(a.std(ddof=1)) if a.size >= 2 else float("nan")
+
+
+def _values(steps: pd.DataFrame, metric: str, foot: str) -> np.ndarray:
+    if metric not in steps:
+        return np.empty(0)
+    return steps.loc[steps["foot"] == foot, metric].to_numpy(dtype=float)
+
+
+def _cadence(steps: pd.DataFrame) -> np.ndarray:
+    st = steps["step_time_ms"].to_numpy(dtype=float)
+    st = st[np.isfinite(st) & (st > 0)]
+    return 60000.0 / st
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+# ------------------------------------------------------------------------------------------------ plain language
+
+
+def plain_summary(comp: Comparison) -> list[str]:
+    """Sentences for a coach, generated from the numbers of a :class:`Comparison`.
+
+    A direction ("fell", "rose", "moved") is stated only when its 95% interval excludes zero, and then with the
+    interval's range; otherwise the sentence says there is no clear change and gives both values.
+    """
+    out = []
+    strike = _strike_sentence(comp.strike)
+    if strike:
+        out.append(strike)
+    for metric in ("vilr_bw_s", "avlr_bw_s"):
+        for foot in FEET:
+            try:
+                out.append(_change_sentence(comp.change(metric, foot)))
+            except KeyError:
+                continue
+    try:
+        out.append(_change_sentence(comp.change("cadence_spm", "both")))
+    except KeyError:
+        pass
+    for foot in FEET:
+        try:
+            out.append(_change_sentence(comp.change("contact_time_ms", foot)))
+        except KeyError:
+            continue
+    for metric in ("avlr_bw_s", "contact_time_ms"):
+        if metric in comp.asymmetry:
+            out.append(_asym_sentence(metric, comp.asymmetry[metric]))
+    return [s for s in out if s]
+
+
+def _label(metric: str) -> tuple[str, str, int]:
+    return CADENCE if metric == "cadence_spm" else METRICS[metric]
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if np.isfinite(value) else "n/a"
+
+
+def _change_sentence(c: MetricChange) -> str:
+    label, unit, dec = _label(c.metric)
+    subject = label.capitalize() if c.foot == "both" else f"{c.foot.capitalize()} {label}"
+    if c.before_n == 0 or c.after_n == 0:
+        return ""
+    values = f"{_fmt(c.before_mean, dec)} to {_fmt(c.after_mean, dec)} {unit}"
+    if not c.ci_excludes_zero:
+        return f"{subject}: no clear change ({values})."
+    verb = "rose" if c.diff > 0 else "fell"
+    lo, hi = sorted((abs(c.pct_ci_low), abs(c.pct_ci_high)))
+    if np.isfinite(c.pct_change):
+        return f"{subject} {verb} {abs(c.pct_change):.0f}% (95% CI {lo:.0f} to {hi:.0f}%), from {values}."
+    return f"{subject} {verb}, from {values}."
+
+
+def _modal(shares: dict, key: str) -> str:
+    return max(STRIKE_CLASSES, key=lambda k: shares[k][key] if np.isfinite(shares[k][key]) else -1.0)
+
+
+def _strike_sentence(strike: dict) -> str:
+    parts, moves = [], set()
+    for foot in FEET:
+        shares = strike.get(foot)
+        if not shares or not all(sum(shares[k][n] for k in STRIKE_CLASSES) for n in ("before_n", "after_n")):
+            continue
+        mb, ma = _modal(shares, "before_pct"), _modal(shares, "after_pct")
+        if mb != ma and shares[mb]["clear"] and shares[ma]["clear"]:
+            moves.add((mb, ma))
+            parts.append(f"{foot} {mb} {shares[mb]['before_pct']:.0f}% to {shares[mb]['after_pct']:.0f}%, "
+                         f"{ma} {shares[ma]['before_pct']:.0f}% to {shares[ma]['after_pct']:.0f}%")
+        else:
+            parts.append(f"{foot} mostly {ma} ({shares[ma]['after_pct']:.0f}% of steps after)")
+    if not parts:
+        return ""
+    if len(moves) == 1 and len(parts) == 2 and all("mostly" not in p for p in parts):
+        mb, ma = next(iter(moves))
+        return f"Most steps moved from {mb} to {ma} landing ({'; '.join(parts)})."
+    if moves:
+        return f"The landing changed on one side only or differently ({'; '.join(parts)})."
+    return f"The landing pattern did not change clearly ({'; '.join(parts)})."
+
+
+def _asym_sentence(metric: str, a: dict) -> str:
+    label = METRICS[metric][0]
+    b, f = a["before_si_pct"], a["after_si_pct"]
+    if not (np.isfinite(b) and np.isfinite(f)):
+        return ""
+    values = f"from {abs(b):.0f}% to {abs(f):.0f}%"
+    if a["closer"]:
+        return f"The sides came closer in {label}: asymmetry fell {values}."
+    if a["clear"] and abs(f) > abs(b):
+        return f"The sides moved apart in {label}: asymmetry rose {values}."
+    return f"{label.capitalize()} asymmetry: no clear change ({values})."
