@@ -2,3 +2,61 @@
 
 Drivers receive their transport (a pyserial port object); they never open ports themselves.
 """
+
+from __future__ import annotations
+
+from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
+from treadlab.drivers.binary import BinaryDevice
+from treadlab.drivers.common import DeviceStats
+from treadlab.drivers.line import LineDevice
+from treadlab.drivers.transport import open_port
+from treadlab.errors import ConfigError, DeviceError
+
+__all__ = [
+    "BinaryDevice",
+    "Calibration",
+    "DeviceConfig",
+    "DeviceStats",
+    "LineDevice",
+    "PingResult",
+    "SampleBatch",
+    "open_device",
+    "open_port",
+]
+
+
+def open_device(cfg: DeviceConfig, timeout_s: float = 0.05) -> BinaryDevice | LineDevice:
+    """Open the port of a rig-file device and wrap it in the driver of its protocol.
+
+    Parameters
+    ----------
+    cfg : DeviceConfig
+        The device's rig-file entry (``port``, ``protocol``, ``baudrate``...).
+    timeout_s : float
+        Read timeout of the port.
+
+    Returns
+    -------
+    BinaryDevice or LineDevice
+        Not yet identified: call ``identify()`` next.
+
+    Raises
+    ------
+    PortNotFoundError, PortBusyError, PortPermissionError, DeviceError
+        The port cannot be opened (the message names the device and the port).
+    ConfigError
+        Unknown protocol, or a line device without the keys it needs.
+    """
+    if cfg.protocol not in ("binary", "line"):
+        raise ConfigError(f"{cfg.name}: protocol must be 'binary' or 'line', not {cfg.protocol!r}")
+    try:
+        port = open_port(cfg.port, baudrate=cfg.baudrate, timeout_s=timeout_s)
+    except DeviceError as exc:
+        raise type(exc)(f"{cfg.name}: {exc}") from exc
+    try:
+        if cfg.protocol == "binary":
+            return BinaryDevice(port, cfg)
+        return LineDevice(port, cfg)
+    except ConfigError:
+        port.close()
+        raise

@@ -1,0 +1,184 @@
+"""BinaryDevice through real pseudo-terminals against protocol v1 device fakes (tests/fake_device.py)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.fake_device import FakeSpec, PtyFake, expected_values
+from treadlab.drivers import BinaryDevice, DeviceConfig, open_device
+from treadlab.drivers import protocol as p
+from treadlab.drivers.common import DeviceStats, SeqTracker
+from treadlab.errors import (
+    CommandRejectedError,
+    DeviceDisconnectedError,
+    DeviceMismatchError,
+    DeviceTimeoutError,
+    ProtocolError,
+)
+
+
+def _collect(dev, n_min: int, timeout_s: float = 5.0) -> list:
+    batches, n = [], 0
+    deadline = time.monotonic() + timeout_s
+    while n < n_min and time.monotonic() < deadline:
+        b = dev.read(0.05)
+        if b is not None:
+            batches.append(b)
+            n += len(b)
+    return batches
+
+
+def _cat(batches):
+    return (np.concatenate([b.seq for b in batches]), np.concatenate([b.device_time for b in batches]),
+            np.concatenate([b.values for b in batches]), np.concatenate([b.host_time_ns for b in batches]))
+
+
+def test_identify_stream_and_values_are_exact():
+    spec = FakeSpec(sensels=16, dtype="u8", rate_hz=500)
+    with PtyFake(spec) as fake:
+        cfg = DeviceConfig(name="insole_left", port=fake.path, kind="insole", side="left", sensels=16,
+                           serial="FAKE-0001")
+        with open_device(cfg) as dev:
+            assert isinstance(dev, BinaryDevice)
+            info = dev.identify()
+            assert info["serial"] == "FAKE-0001" and dev.kind == "insole" and dev.side == "left"
+            assert dev.shape == (16,) and dev.n_values == 16 and dev.dtype == np.uint8
+            assert dev.clock_hz == 1_000_000 and dev.rate_hz == 500
+            cal = dev.get_calibration()
+            assert cal.unit == "N" and np.allclose(cal.gain, 0.5) and np.array_equal(cal.offset, np.arange(16))
+            t_before = time.monotonic_ns()
+            dev.start()
+            batches = _collect(dev, 200)
+            dev.stop()
+            rest = _collect(dev, 10**9, timeout_s=0.3)  # whatever came before the STOP's ACK
+            seq, t, vals, host = _cat(batches + rest)
+            assert len(seq) >= 200
+            assert np.array_equal(seq, np.arange(len(seq)))
+            assert np.array_equal(vals, expected_values(seq, 16, "u8")) and vals.dtype == np.uint8
+            assert np.all(np.diff(t.astype(np.int64)) == 2000)  # 500 Hz at 1 MHz ticks
+            assert host.dtype == np.int64 and np.all(np.diff(host) >= 0) and host[0] >= t_before
+            assert dev.stats.seq_gaps == 0 and dev.stats.errors == 0 and dev.stats.samples == len(seq)
+            logs = dev.drain_logs()
+            assert [lv_text[1:] for lv_text in logs] == [(20, "started")] and dev.drain_logs() == []
+            assert dev.read(0.1) is None  # stopped: nothing more
+
+
+def test_mat_frames_u16_are_reshaped_by_the_caller_with_shape():
+    spec = FakeSpec(kind="mat", rows=12, cols=20, dtype="u16", rate_hz=100, rates_hz=(100,))
+    with PtyFake(spec) as fake, open_device(DeviceConfig(name="mat", port=fake.path, kind="mat")) as dev:
+        dev.identify()
+        assert dev.shape == (12, 20) and dev.n_values == 240 and dev.layout is None
+        dev.start()
+        seq, _, vals, _ = _cat(_collect(dev, 20))
+        dev.stop()
+        assert vals.dtype == np.dtype("<u2") and vals.shape[1] == 240
+        assert np.array_equal(vals, expected_values(seq, 240, "u16"))
+        frames = vals.reshape(-1, *dev.shape)
+        assert frames.shape[1:] == (12, 20)
+
+
+def test_data_arriving_during_commands_is_kept_pending_not_dropped():
+    with PtyFake(FakeSpec(rate_hz=1000)) as fake, open_device(DeviceConfig(name="l", port=fake.path)) as dev:
+        dev.identify()
+        dev.start()
+        time.sleep(0.2)  # DATA piles up in the port
+        results = [dev.ping() for _ in range(3)]  # commands pump the port meanwhile
+        dev.get_calibration()
+        assert all(r.rtt_ns > 0 and r.host_recv_ns >= r.host_send_ns for r in results)
+        assert all(r.device_ticks > 0 for r in results)
+        sent = dev.send_ping()
+        batches = _collect(dev, 400)
+        dev.stop()
+        batches += _collect(dev, 10**9, timeout_s=0.3)
+        seq = np.concatenate([b.seq for b in batches])
+        assert seq[0] == 0 and np.array_equal(seq, np.arange(len(seq)))  # nothing lost around the commands
+        pongs = dev.drain_pongs()
+        assert [x.host_send_ns for x in pongs] == [sent]
+
+
+def test_seq_wrap_and_gaps_are_counted_across_batches():
+    spec = FakeSpec(rate_hz=1000, start_seq=2**32 - 150, loss_every=50)
+    with PtyFake(spec) as fake, open_device(DeviceConfig(name="l", port=fake.path)) as dev:
+        dev.identify()
+        dev.start()
+        batches = _collect(dev, 300)
+        dev.stop()
+        batches += _collect(dev, 10**9, timeout_s=0.3)
+    seq = np.concatenate([b.seq for b in batches]).astype(np.int64)
+    assert seq.min() < 100 and seq.max() > 2**32 - 100  # the stream wrapped
+    steps = np.diff(seq) % 2**32
+    assert dev.stats.seq_gaps == int(np.count_nonzero(steps != 1)) > 0
+    assert dev.stats.lost_samples == int(np.sum(steps - 1))
+
+
+def test_seq_tracker_known_answers():
+    st, tr = DeviceStats(), SeqTracker()
+    tr.update(np.array([2**32 - 2, 2**32 - 1], np.uint32), st)
+    tr.update(np.array([0, 1, 5], np.uint32), st)  # wrap is not a gap; 1 -> 5 loses 3
+    tr.update(np.array([3], np.uint32), st)  # backwards: a gap, nothing lost
+    assert (st.seq_gaps, st.lost_samples) == (2, 3)
+
+
+def test_garbage_before_info_is_tolerated_and_counted():
+    spec = FakeSpec(garbage_before_info=bytes(range(1, 200)) + b"\x00\x13\x37\x00" + bytes(range(255, 100, -1)))
+    with PtyFake(spec) as fake, open_device(DeviceConfig(name="l", port=fake.path, serial="FAKE-0001")) as dev:
+        info = dev.identify()
+        assert info["sensels"] == 16
+        assert dev.stats.crc_errors + dev.stats.framing_errors + dev.stats.short_errors >= 1
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [("kind", "mat", "kind is 'insole', the rig file says 'mat'"),
+     ("side", "right", "side is 'left', the rig file says 'right'"),
+     ("sensels", 99, "sensels is 16, the rig file says 99"),
+     ("serial", "XYZ-9", "serial is 'FAKE-0001', the rig file says 'XYZ-9'")],
+)
+def test_device_not_what_the_rig_says(key, value, match):
+    with PtyFake() as fake:
+        cfg = DeviceConfig(name="insole_right", port=fake.path, **{key: value})
+        with open_device(cfg) as dev, pytest.raises(DeviceMismatchError, match=match) as exc:
+            dev.identify()
+        assert "insole_right" in str(exc.value)
+
+
+def test_nobody_answering_times_out_within_the_budget():
+    with PtyFake(FakeSpec(silent=True)) as fake, open_device(DeviceConfig(name="ghost", port=fake.path)) as dev:
+        t0 = time.monotonic()
+        with pytest.raises(DeviceTimeoutError, match="ghost: nothing answered on .* within 0.6 s"):
+            dev.identify(timeout_s=0.6, retries=3)
+        assert 0.55 < time.monotonic() - t0 < 3.0
+        assert fake.logic.commands.count(p.IDENTIFY) == 3  # retried
+
+
+def test_nak_on_unsupported_rate_and_unknown_command():
+    with PtyFake() as fake, open_device(DeviceConfig(name="l", port=fake.path)) as dev:
+        dev.identify()
+        dev.set_rate(200)
+        assert dev.rate_hz == 200
+        with pytest.raises(CommandRejectedError, match=r"does not support 333 Hz \(it supports 100, 200, 500, 1000"):
+            dev.set_rate(333)
+        assert dev.rate_hz == 200
+        with pytest.raises(CommandRejectedError, match="unknown command"):
+            dev._command(0x99, b"", p.ACK, 1.0)
+
+
+def test_bad_info_is_a_protocol_error():
+    with PtyFake(FakeSpec(info_extra={"protocol": 2})) as fake, open_device(
+            DeviceConfig(name="x", port=fake.path)) as d:
+        with pytest.raises(ProtocolError, match="protocol 2"):
+            d.identify()
+
+
+def test_unplug_mid_stream_raises_disconnected():
+    with PtyFake(FakeSpec(rate_hz=500)) as fake, open_device(DeviceConfig(name="insole_left", port=fake.path)) as dev:
+        dev.identify()
+        dev.start()
+        assert _collect(dev, 50)
+        fake.unplug()
+        with pytest.raises(DeviceDisconnectedError, match="insole_left: port .* vanished"):
+            for _ in range(100):
+                dev.read(0.05)

@@ -1,0 +1,256 @@
+"""What both drivers share: counters, sequence-gap counting, the check of INFO against the rig, layouts.
+
+:class:`DeviceBase` holds the transport (composition, never inheritance from a port), the counters and the
+parts of the :class:`~treadlab.drivers.binary.BinaryDevice` / :class:`~treadlab.drivers.line.LineDevice`
+interface that do not depend on the protocol.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import serial
+
+from treadlab.drivers.base import DeviceConfig, PingResult, SampleBatch
+from treadlab.drivers.transport import read_chunk
+from treadlab.errors import DeviceMismatchError, ProtocolError
+
+#: At most this many LOG messages and PONGs are kept between drains; older ones are dropped and counted.
+MAX_KEPT_MESSAGES = 1000
+
+
+@dataclass
+class DeviceStats:
+    """Counters of one device connection; all monotonically increasing.
+
+    Attributes
+    ----------
+    bytes, messages : int
+        Bytes received, and good messages (binary) or good lines (line protocol).
+    crc_errors, framing_errors, short_errors, oversize_errors, malformed : int
+        Binary frames dropped, by reason (see :class:`~treadlab.drivers.protocol.DecoderStats`).
+    samples : int
+        Samples returned by ``read``.
+    seq_gaps : int
+        Sequence jumps (each jump counts once, whatever its size).
+    lost_samples : int
+        Samples missing inside forward sequence jumps.
+    bad_lines, comment_lines : int
+        Line protocol: lines skipped because they do not parse or have the wrong field count; ``#`` lines.
+    dropped_before_info : int
+        DATA that arrived before the device was identified (its layout unknown), dropped.
+    dropped_messages : int
+        LOG messages or PONGs dropped because nobody drained them.
+    """
+
+    bytes: int = 0
+    messages: int = 0
+    crc_errors: int = 0
+    framing_errors: int = 0
+    short_errors: int = 0
+    oversize_errors: int = 0
+    malformed: int = 0
+    samples: int = 0
+    seq_gaps: int = 0
+    lost_samples: int = 0
+    bad_lines: int = 0
+    comment_lines: int = 0
+    dropped_before_info: int = 0
+    dropped_messages: int = 0
+
+    @property
+    def errors(self) -> int:
+        """Every frame or line dropped as damaged."""
+        return (self.crc_errors + self.framing_errors + self.short_errors + self.oversize_errors + self.malformed
+                + self.bad_lines)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict (for status lines and files)."""
+        d = asdict(self)
+        d["errors"] = self.errors
+        return d
+
+
+class SeqTracker:
+    """Counts sequence gaps and lost samples across batches, vectorised, handling the 2**32 wrap."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def reset(self) -> None:
+        """Forget the last sequence number (after START or a reconnection)."""
+        self.last = None
+
+    def update(self, seq: np.ndarray, stats: DeviceStats) -> None:
+        """Count gaps in ``seq`` (uint32) and between the previous batch and this one into ``stats``."""
+        if len(seq) == 0:
+            return
+        s = seq.astype(np.uint32, copy=False)
+        if self.last is None:
+            d = np.diff(s)
+        else:
+            d = np.diff(s, prepend=np.uint32(self.last))
+        # uint32 arithmetic wraps, so a step over 2**32 is 1 like any other; backward jumps are huge values.
+        d = d.astype(np.uint32, copy=False)
+        jumps = d != 1
+        n_jumps = int(np.count_nonzero(jumps))
+        if n_jumps:
+            stats.seq_gaps += n_jumps
+            fwd = d[jumps & (d < 2**31)]
+            stats.lost_samples += int(np.sum(fwd.astype(np.int64) - 1))
+        self.last = int(s[-1])
+
+
+def check_info(info: dict, cfg: DeviceConfig | None, name: str, port: str) -> None:
+    """Check INFO against what the rig file says (kind, side, sensels, serial).
+
+    Raises
+    ------
+    DeviceMismatchError
+        Naming the device, the port, the key, what the rig file says and what the device says.
+    """
+    if cfg is None:
+        return
+    checks = [("kind", cfg.kind), ("side", cfg.side), ("sensels", cfg.sensels), ("serial", cfg.serial)]
+    for key, expected in checks:
+        if expected is None:
+            continue
+        got = info.get(key)
+        if key == "sensels" and info.get("kind") == "mat":
+            got = int(info.get("rows", 0)) * int(info.get("cols", 0))
+        if got != expected and str(got) != str(expected):
+            raise DeviceMismatchError(
+                f"{name}: the device on {port} is not what the rig file says: {key} is {got!r}, "
+                f"the rig file says {expected!r}"
+            )
+
+
+def require_keys(info: dict, keys: tuple[str, ...], name: str) -> None:
+    """Raise :class:`ProtocolError` if INFO lacks one of ``keys``."""
+    missing = [k for k in keys if k not in info]
+    if missing:
+        raise ProtocolError(f"{name}: INFO lacks {', '.join(missing)} (not a protocol v1 device?)")
+
+
+def resolve_layout(layout: Any, sensels: int | None, name: str) -> dict | None:
+    """Turn a layout name or inline table into a dict with ``foot_length_mm``, ``positions_mm``, ``areas_mm2``.
+
+    A name is looked up with :func:`treadlab.drivers.layouts.load_layout`; an inline table is checked. Returns
+    None when there is no layout.
+    """
+    if layout is None:
+        return None
+    try:
+        from treadlab.drivers.layouts import load_layout  # late: layouts read data files
+    except ImportError:  # pragma: no cover - only while the layouts module is being written
+        load_layout = _inline_layout
+    try:
+        lay = load_layout(layout)
+    except (KeyError, ValueError, TypeError, OSError) as exc:
+        raise DeviceMismatchError(f"{name}: unusable layout {layout!r}: {exc}") from exc
+    out = {
+        "name": layout if isinstance(layout, str) else getattr(lay, "name", "inline"),
+        "foot_length_mm": float(lay.foot_length_mm),
+        "positions_mm": np.asarray(lay.positions_mm, dtype=np.float64),
+        "areas_mm2": np.asarray(lay.areas_mm2, dtype=np.float64),
+    }
+    if sensels is not None and len(out["positions_mm"]) != sensels:
+        raise DeviceMismatchError(
+            f"{name}: layout {out['name']!r} has {len(out['positions_mm'])} sensels, the device has {sensels}"
+        )
+    return out
+
+
+def _inline_layout(layout: Any) -> Any:
+    if not isinstance(layout, dict):
+        raise KeyError(f"unknown layout {layout!r}")
+    return type("Layout", (), dict(layout))
+
+
+class DeviceBase:
+    """Transport ownership, counters, LOG and PONG queues, and closing; shared by both drivers.
+
+    Parameters
+    ----------
+    port : serial.SerialBase
+        An open port (see :func:`~treadlab.drivers.transport.open_port`); the device owns it from now on.
+    cfg : DeviceConfig or None
+        What the rig file says about the device; checked by ``identify``.
+    """
+
+    protocol = ""
+
+    def __init__(self, port: serial.SerialBase, cfg: DeviceConfig | None = None) -> None:
+        self.port = port
+        self.cfg = cfg
+        self.name = cfg.name if cfg is not None else str(port.port)
+        self.stats = DeviceStats()
+        self.info: dict | None = None
+        self.kind: str | None = None
+        self.side: str | None = None
+        self.n_values = 0
+        self.shape: tuple[int, ...] = ()
+        self.dtype: np.dtype | None = None
+        self.clock_hz = 0
+        self.rate_hz = 0
+        self.serial: str | None = None
+        self.layout: dict | None = None
+        self._seq = SeqTracker()
+        self._logs: collections.deque = collections.deque()
+        self._pongs: collections.deque = collections.deque()
+        self._read_timeout_s = port.timeout
+
+    # -------------------------------------------------------------------- shared plumbing
+
+    def _read_raw(self, timeout_s: float) -> tuple[bytes, int]:
+        """One bulk read with ``timeout_s``; returns the bytes and ``monotonic_ns`` when the read returned."""
+        if timeout_s != self._read_timeout_s:
+            self.port.timeout = timeout_s
+            self._read_timeout_s = timeout_s
+        chunk = read_chunk(self.port, self.name)
+        host_ns = time.monotonic_ns()
+        self.stats.bytes += len(chunk)
+        return chunk, host_ns
+
+    def _keep(self, queue: collections.deque, item: Any) -> None:
+        if len(queue) >= MAX_KEPT_MESSAGES:
+            queue.popleft()
+            self.stats.dropped_messages += 1
+        queue.append(item)
+
+    def _batch(self, seq: np.ndarray, t: np.ndarray, values: np.ndarray, host_ns: np.ndarray) -> SampleBatch:
+        self._seq.update(seq, self.stats)
+        self.stats.samples += len(seq)
+        return SampleBatch(seq=seq, device_time=t, values=values, host_time_ns=host_ns)
+
+    def drain_logs(self) -> list[tuple[int, int, str]]:
+        """LOG messages received since the last call, as ``(host_ns, level, text)``."""
+        out = list(self._logs)
+        self._logs.clear()
+        return out
+
+    def drain_pongs(self) -> list[PingResult]:
+        """PING round trips completed since the last call (collected by :meth:`read`)."""
+        out = list(self._pongs)
+        self._pongs.clear()
+        return out
+
+    def close(self) -> None:
+        """Close the port (safe to call more than once; the device cannot be used afterwards)."""
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass  # the port is gone already
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} on {self.port.port} kind={self.kind} side={self.side}>"

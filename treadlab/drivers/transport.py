@@ -1,0 +1,159 @@
+"""Opening ports, and turning what the OS says about them into errors a technician can act on.
+
+A driver never opens its own port: :func:`open_port` does, for any port or URL pyserial understands
+(``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``rfc2217://host:port``, ``loop://``), and the driver
+receives the open port object. :func:`read_chunk` is the one bulk read every driver uses
+(``read(in_waiting or 1)`` with a finite timeout, never ``readline``), and it maps a vanished port to
+:class:`~treadlab.errors.DeviceDisconnectedError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+import serial
+
+from treadlab.errors import (
+    DeviceDisconnectedError,
+    DeviceError,
+    PortBusyError,
+    PortNotFoundError,
+    PortPermissionError,
+)
+
+DEFAULT_BAUDRATE = 921600
+DEFAULT_TIMEOUT_S = 0.05
+
+_NOT_FOUND = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ENOTDIR, errno.ECONNREFUSED, errno.EHOSTUNREACH}
+_BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}
+_PERMISSION = {errno.EACCES, errno.EPERM}
+
+
+def serial_group() -> str:
+    """Name of the group whose members may open serial ports on this system (``dialout`` or ``uucp``)."""
+    try:
+        import grp
+
+        names = {g.gr_name for g in grp.getgrall()}
+    except ImportError:  # pragma: no cover - Windows
+        return "dialout"
+    if "dialout" not in names and "uucp" in names:
+        return "uucp"
+    return "dialout"
+
+
+def port_error(url: str, exc: BaseException) -> DeviceError:
+    """Map an exception raised while opening ``url`` to the matching :class:`~treadlab.errors.DeviceError`.
+
+    Parameters
+    ----------
+    url : str
+        The port or URL that was being opened.
+    exc : BaseException
+        What pyserial or the OS raised (``serial.SerialException``, ``OSError``, ``ValueError``).
+
+    Returns
+    -------
+    DeviceError
+        A :class:`PortNotFoundError`, :class:`PortBusyError`, :class:`PortPermissionError` or a plain
+        :class:`DeviceError`, with a one-line message naming the port and what to do.
+    """
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    lowered = text.lower()
+    if code in _PERMISSION or "permission denied" in lowered or "access is denied" in lowered:
+        if sys.platform.startswith("win"):
+            return PortPermissionError(f"{url}: access denied (is another program using the port?)")
+        group = serial_group()
+        return PortPermissionError(
+            f"{url}: permission denied; add yourself to the '{group}' group "
+            f"(sudo usermod -aG {group} $USER, then log out and in again)"
+        )
+    if code in _BUSY or "exclusively lock" in lowered or "resource busy" in lowered:
+        return PortBusyError(f"{url}: port is busy, another program has it open (close it, or check `fuser {url}`)")
+    if code in _NOT_FOUND or "no such file" in lowered or "could not open port" in lowered and "refused" in lowered:
+        return PortNotFoundError(f"{url}: port not found (device unplugged, or wrong port in the rig file?)")
+    if "could not configure port" in lowered or "inappropriate ioctl" in lowered:
+        return PortNotFoundError(f"{url}: is not a serial port")
+    if isinstance(exc, ValueError) or "invalid url" in lowered or "expected" in lowered:
+        return PortNotFoundError(f"{url}: not a port pyserial can open ({text})")
+    return DeviceError(f"{url}: cannot open port: {text}")
+
+
+def open_port(url: str, baudrate: int = DEFAULT_BAUDRATE, timeout_s: float = DEFAULT_TIMEOUT_S) -> serial.SerialBase:
+    """Open any pyserial port or URL for a driver: exclusive where supported, finite read timeout.
+
+    Parameters
+    ----------
+    url : str
+        ``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``rfc2217://host:port``, ``loop://``...
+    baudrate : int
+        Line speed (ignored by USB CDC devices, pseudo-terminals and network ports).
+    timeout_s : float
+        Read timeout; reads return what is there after at most this long.
+
+    Returns
+    -------
+    serial.SerialBase
+        The open port.
+
+    Raises
+    ------
+    PortNotFoundError, PortBusyError, PortPermissionError, DeviceError
+        With a message naming the port and what to do.
+    """
+    if not url:
+        raise PortNotFoundError("no port given")
+    try:
+        port = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=timeout_s,
+                                     write_timeout=2.0, exclusive=True)
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise port_error(url, exc) from exc
+    try:
+        port.open()
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise port_error(url, exc) from exc
+    return port
+
+
+def read_chunk(port: serial.SerialBase, name: str) -> bytes:
+    """One bulk read: everything waiting, or block up to the port's timeout for the first byte.
+
+    Parameters
+    ----------
+    port : serial.SerialBase
+        An open port with a finite timeout.
+    name : str
+        Device name for the error message.
+
+    Returns
+    -------
+    bytes
+        What arrived (empty after a timeout).
+
+    Raises
+    ------
+    DeviceDisconnectedError
+        The port vanished (USB unplug, pty master closed, network connection dropped).
+    """
+    try:
+        chunk = port.read(port.in_waiting or 1)
+        if chunk:
+            more = port.in_waiting
+            if more:
+                chunk += port.read(more)
+        return chunk
+    except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+        # TypeError/AttributeError: pyserial's handlers touch a closed socket or fd as None after a close.
+        raise DeviceDisconnectedError(f"{name}: port {port.port} vanished ({exc})") from exc
+
+
+def write_bytes(port: serial.SerialBase, data: bytes, name: str) -> None:
+    """Write ``data`` completely, mapping a vanished port to :class:`DeviceDisconnectedError`."""
+    try:
+        port.write(data)
+    except serial.SerialTimeoutException as exc:
+        raise DeviceDisconnectedError(f"{name}: port {port.port} does not accept data (write timed out)") from exc
+    except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+        raise DeviceDisconnectedError(f"{name}: port {port.port} vanished ({exc})") from exc
