@@ -1,0 +1,111 @@
+"""CSV and C3D export of session files, checked against the known content of the file and read back by ezc3d."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ezc3d
+import numpy as np
+import pandas as pd
+import pytest
+from integration_sessions import POSITIONS_MM, write_session
+
+from treadlab.analysis.export import c3d_analogs, export_c3d, export_csv
+from treadlab.analysis.session import read_session
+from treadlab.errors import SessionFileError, StorageError
+
+
+@pytest.fixture()
+def session_file(tmp_path):
+    path = tmp_path / "run01.h5"
+    truth = write_session(path, duration_s=6.0, markers=((1.5, "start"), (4.25, "speed up")), gap=(3.0, 7))
+    return path, truth
+
+
+def test_csv_has_time_then_calibrated_values_per_device(session_file, tmp_path):
+    path, truth = session_file
+    files = export_csv(path, tmp_path / "out")
+    names = sorted(p.name for p in files)
+    assert names == ["README.txt", "insole_left.csv", "insole_right.csv", "markers.csv"]
+    left = pd.read_csv(tmp_path / "out" / "insole_left.csv")
+    assert list(left.columns) == ["time_s"] + [f"s{i:02d}" for i in range(1, 9)]
+    assert len(left) == len(truth["left"]["time"]) == 6 * 200 - 7
+    np.testing.assert_array_equal(left["time_s"].to_numpy(), truth["left"]["time"])
+    np.testing.assert_allclose(left.iloc[:, 1:].to_numpy(), truth["left"]["forces"], rtol=1e-6, atol=1e-4)
+    markers = pd.read_csv(tmp_path / "out" / "markers.csv")
+    assert markers["label"].tolist() == ["start", "speed up"] and markers["time_s"].tolist() == [1.5, 4.25]
+    readme = (tmp_path / "out" / "README.txt").read_text()
+    assert "insole_left.csv" in readme and "in N" in readme and "participant: P01" in readme
+
+
+def test_csv_refuses_to_overwrite_without_force(session_file, tmp_path):
+    path, _ = session_file
+    export_csv(path, tmp_path / "out")
+    with pytest.raises(StorageError, match="insole_left.csv exists"):
+        export_csv(path, tmp_path / "out")
+    assert len(export_csv(path, tmp_path / "out", force=True)) == 4
+
+
+def test_c3d_read_back_by_ezc3d(session_file, tmp_path):
+    path, truth = session_file
+    out = export_c3d(path, tmp_path)
+    assert out == tmp_path / "run01.c3d"
+    c = ezc3d.c3d(str(out))
+    labels = c["parameters"]["ANALOG"]["LABELS"]["value"]
+    assert labels == ["LFz", "LCOPx", "LCOPy", "RFz", "RCOPx", "RCOPy"]
+    assert c["parameters"]["ANALOG"]["UNITS"]["value"] == ["N", "mm", "mm"] * 2
+    assert c["parameters"]["ANALOG"]["RATE"]["value"][0] == 200.0
+    an = c["data"]["analogs"][0]
+    time0 = float(c["parameters"]["TREADLAB"]["TIME0_S"]["value"][0])
+    grid = time0 + np.arange(an.shape[1]) / 200.0
+    for side, p in (("left", "L"), ("right", "R")):
+        tt = truth[side]
+        fz = an[labels.index(f"{p}Fz")]
+        assert fz.max() == pytest.approx(tt["total"].max(), rel=0.02)
+        inside = (grid > tt["time"][0]) & (grid < tt["time"][-1])
+        np.testing.assert_allclose(fz[inside], np.interp(grid[inside], tt["time"], tt["total"]), atol=0.5)
+        loaded = fz > 0.5 * tt["total"].max()
+        copy = an[labels.index(f"{p}COPy")][loaded]
+        assert copy.min() >= POSITIONS_MM[:, 1].min() and copy.max() <= POSITIONS_MM[:, 1].max()
+        assert np.all(an[labels.index(f"{p}COPy")][fz == 0] == 0)
+    ev_labels = c["parameters"]["EVENT"]["LABELS"]["value"]
+    times = c["parameters"]["EVENT"]["TIMES"]["value"]
+    ev_s = times[0] * 60 + times[1]
+    assert ev_labels == ["start", "gap", "speed up"]
+    np.testing.assert_allclose(ev_s[[0, 2]] + time0, [1.5, 4.25], atol=1e-5)
+    assert c["parameters"]["EVENT"]["CONTEXTS"]["value"] == ["General", "Left", "General"]
+
+
+def test_cop_moves_heel_to_toe_within_a_contact(session_file):
+    path, _ = session_file
+    with read_session(path) as s:
+        an = c3d_analogs(s)
+    fz, copy = an.data[0], an.data[2]
+    on = np.flatnonzero(fz > 300)
+    first_contact = on[: np.argmax(np.diff(on) > 1)]
+    assert np.all(np.diff(copy[first_contact]) > 0)
+
+
+def test_truncated_or_foreign_file_is_a_session_file_error(session_file, tmp_path):
+    path, _ = session_file
+    data = path.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(SessionFileError, match="cut.h5"):
+        export_c3d(cut, tmp_path)
+    text = tmp_path / "notes.h5"
+    text.write_text("not a session")
+    with pytest.raises(SessionFileError, match="not HDF5"):
+        export_csv(text, tmp_path / "x")
+
+
+def test_lab_export_cli_one_line_errors_and_success(session_file, tmp_path):
+    path, _ = session_file
+    missing = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "export", str(tmp_path / "nope.h5"),
+                              "--to", "csv"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 4 and missing.stderr.count("\n") == 1 and "not found" in missing.stderr
+    ok = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "export", str(path), "--to", "c3d", "--out",
+                         str(tmp_path / "c3d")], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "c3d" / "run01.c3d").exists()

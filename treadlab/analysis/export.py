@@ -1,0 +1,291 @@
+"""Export a session file to CSV (one file per device, a README of units) and to C3D (the biomechanics interchange).
+
+Both read the session through :func:`treadlab.analysis.read_session`, a block at a time, so memory stays bounded
+whatever the length of the capture.
+
+CSV: ``<out>/<device>.csv`` with ``time_s`` (session clock) then the calibrated values, one column a sensel
+(insoles: force per sensel in N; mats: pressure per sensel in kPa, row-major ``rRRcCC``), ``markers.csv`` and
+``README.txt`` naming every column's unit and the session metadata.
+
+C3D: analog channels on one uniform time base (the fastest insole's rate, from the first insole sample):
+``<Side>Fz`` total force (N), ``<Side>COPx`` and ``<Side>COPy`` centre of pressure (mm, foot frame: x
+medio-lateral, y heel to toe; 0 while the foot is unloaded) for each insole, and ``MatFz`` (N) when there is a mat.
+Markers become events (context ``General``); sequence gaps become ``gap`` events. No 3-D points. The session time of
+frame 0 is the parameter ``TREADLAB:TIME0_S``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from treadlab.analysis.session import InsoleData, MatData, Session, read_session
+from treadlab.errors import AnalysisError, StorageError
+
+__all__ = ["C3dAnalogs", "c3d_analogs", "export_c3d", "export_csv"]
+
+FORMATS = ("csv", "c3d")
+_SIDE_PREFIX = {"left": "L", "right": "R"}
+
+
+def _session(source: str | Path | Session) -> tuple[Session, bool]:
+    if isinstance(source, Session):
+        return source, False
+    return read_session(source), True
+
+
+def _prepare_out(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise StorageError(f"{path} exists; remove it or export with --force")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
+
+
+def _columns(dev) -> tuple[list[str], str]:
+    if isinstance(dev, MatData):
+        return [f"r{r:02d}c{c:02d}" for r in range(dev.rows) for c in range(dev.cols)], dev.unit or "counts"
+    unit = "N" if isinstance(dev, InsoleData) and dev.calibrated else (dev.unit or "counts")
+    return [f"s{i + 1:02d}" for i in range(dev.n_values)], unit
+
+
+def _blocks(dev):
+    if isinstance(dev, MatData):
+        for a, frames in dev.iter_frames():
+            yield a, frames.reshape(len(frames), -1)
+    else:
+        yield from dev.iter_forces()
+
+
+def _write_device_csv(dev, path: Path) -> None:
+    cols, _ = _columns(dev)
+    t = dev.time
+    header = True
+    with open(path, "w", newline="") as fh:
+        for a, block in _blocks(dev):
+            df = pd.DataFrame(block, columns=cols, copy=False)
+            df.insert(0, "time_s", t[a:a + len(block)])
+            df.to_csv(fh, index=False, header=header, lineterminator="\n")
+            header = False
+
+
+def _readme(session: Session, written: dict[str, tuple[Path, str, int]]) -> str:
+    lines = [
+        f"treadlab CSV export of {session.path.name}",
+        "",
+        "time_s: seconds on the session clock (host CLOCK_MONOTONIC, zero at session start); all files share it.",
+        "",
+        "Files:",
+    ]
+    for name, (path, unit, n_rows) in written.items():
+        what = "pressure per sensel, row-major rRRcCC" if unit == "kPa" else "force per sensel s01.."
+        lines.append(f"  {path.name}: device {name!r}, {n_rows} rows; time_s, then {what} in {unit}")
+    lines.append("  markers.csv: time_s, label (operator markers)")
+    lines += ["", "Session:"]
+    for key in ("participant", "condition", "shoe", "start_utc", "notes"):
+        lines.append(f"  {key}: {getattr(session, key, '')}")
+    lines.append(f"  body_mass_kg: {session.body_mass_kg}")
+    lines.append(f"  treadmill_speed_mps: {session.treadmill_speed_mps}")
+    return "\n".join(lines) + "\n"
+
+
+def export_csv(source: str | Path | Session, out_dir: str | Path | None = None, *, force: bool = False) -> list[Path]:
+    """Write one CSV per device, ``markers.csv`` and ``README.txt``.
+
+    Parameters
+    ----------
+    source : str, Path or Session
+        A session file or an open session.
+    out_dir : str or Path or None
+        Target folder; default ``<file stem>_csv`` beside the session file.
+    force : bool
+        Overwrite existing files.
+
+    Returns
+    -------
+    list of Path
+        The files written, README last.
+
+    Raises
+    ------
+    SessionFileError
+        The session cannot be read.
+    StorageError
+        A target exists (without ``force``) or cannot be written.
+    """
+    session, owned = _session(source)
+    try:
+        out = Path(out_dir) if out_dir is not None else session.path.with_name(session.path.stem + "_csv")
+        written: dict[str, tuple[Path, str, int]] = {}
+        targets = [out / f"{name}.csv" for name in session.devices] + [out / "markers.csv", out / "README.txt"]
+        for p in targets:
+            _prepare_out(p, force)
+        try:
+            for name, dev in session.devices.items():
+                path = out / f"{name}.csv"
+                _write_device_csv(dev, path)
+                written[name] = (path, _columns(dev)[1], dev.n_samples)
+            markers = session.markers.rename(columns={"time": "time_s"})[["time_s", "label"]]
+            markers.to_csv(out / "markers.csv", index=False, lineterminator="\n")
+            (out / "README.txt").write_text(_readme(session, written))
+        except OSError as exc:
+            raise StorageError(f"cannot write the CSV export in {out}: {exc.strerror or exc}") from None
+        return [p for p, _, _ in written.values()] + [out / "markers.csv", out / "README.txt"]
+    finally:
+        if owned:
+            session.close()
+
+
+class C3dAnalogs:
+    """Analog channels of a session on one uniform time base (what :func:`export_c3d` writes).
+
+    Attributes
+    ----------
+    time0_s : float
+        Session time of frame 0.
+    rate_hz : float
+        Frame rate.
+    labels, units : list of str
+        One per channel.
+    data : ndarray, shape (channels, frames), float64
+    events : DataFrame
+        Columns ``time_s`` (session clock), ``label``, ``context``.
+    """
+
+    def __init__(self, time0_s: float, rate_hz: float, labels: list[str], units: list[str], data: np.ndarray,
+                 events: pd.DataFrame):
+        self.time0_s, self.rate_hz, self.labels, self.units = time0_s, rate_hz, labels, units
+        self.data, self.events = data, events
+
+    @property
+    def time_s(self) -> np.ndarray:
+        """Session time of every frame."""
+        return self.time0_s + np.arange(self.data.shape[1]) / self.rate_hz
+
+
+def _resample(t: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    if len(t) == 0:
+        return np.zeros_like(grid)
+    return np.interp(grid, t, y)
+
+
+def c3d_analogs(session: Session, rate_hz: float | None = None) -> C3dAnalogs:
+    """Total force and COP of each insole (and the mat's total force) resampled onto one time base.
+
+    Parameters
+    ----------
+    session : Session
+        An open session with at least one insole.
+    rate_hz : float or None
+        Frame rate; default the fastest insole's nominal rate.
+
+    Returns
+    -------
+    C3dAnalogs
+
+    Raises
+    ------
+    AnalysisError
+        The session has no insole with samples.
+    """
+    insoles = [d for d in session.devices.values() if isinstance(d, InsoleData) and d.n_samples > 1]
+    if not insoles:
+        raise AnalysisError(f"{session.path.name} has no insole samples to export to C3D")
+    rate = float(rate_hz or max(d.rate_hz for d in insoles if np.isfinite(d.rate_hz)))
+    t0 = min(float(d.time[0]) for d in insoles)
+    t1 = max(float(d.time[-1]) for d in insoles)
+    grid = t0 + np.arange(int(np.floor((t1 - t0) * rate)) + 1) / rate
+    labels, units, rows = [], [], []
+    events = [session.markers.rename(columns={"time": "time_s"})[["time_s", "label"]].assign(context="General")]
+    for d in sorted(insoles, key=lambda d: (d.side != "left", d.name)):
+        prefix = _SIDE_PREFIX.get(d.side, d.name)
+        cop = np.nan_to_num(d.cop_mm, nan=0.0)
+        unit = "N" if d.calibrated else "counts"
+        rows += [_resample(d.time, d.total_force_n, grid), _resample(d.time, cop[:, 0], grid),
+                 _resample(d.time, cop[:, 1], grid)]
+        labels += [f"{prefix}Fz", f"{prefix}COPx", f"{prefix}COPy"]
+        units += [unit, "mm", "mm"]
+        if len(d.gaps):
+            events.append(pd.DataFrame({"time_s": d.gaps[:, 0], "label": "gap",
+                                        "context": d.side.capitalize() or "General"}))
+    for i, mat in enumerate(m for m in session.mats if m.n_samples > 1):
+        total = np.concatenate([fr.reshape(len(fr), -1).sum(axis=1, dtype=np.float64) for _, fr in mat.iter_frames()])
+        rows.append(_resample(mat.time, total * mat.force_factor, grid))
+        labels.append("MatFz" if i == 0 else f"Mat{i + 1}Fz")
+        units.append("N" if mat.unit == "kPa" else "counts")
+    ev = pd.concat(events, ignore_index=True).sort_values("time_s", kind="stable").reset_index(drop=True)
+    return C3dAnalogs(t0, rate, labels, units, np.vstack(rows), ev)
+
+
+def export_c3d(source: str | Path | Session, out: str | Path | None = None, *, rate_hz: float | None = None,
+               force: bool = False) -> Path:
+    """Write the insoles' total force and COP as C3D analog channels, markers as events.
+
+    Parameters
+    ----------
+    source : str, Path or Session
+        A session file or an open session.
+    out : str or Path or None
+        Target file, or a folder to write ``<stem>.c3d`` into; default ``<stem>.c3d`` beside the session.
+    rate_hz : float or None
+        Analog rate; default the fastest insole's.
+    force : bool
+        Overwrite an existing file.
+
+    Returns
+    -------
+    Path
+        The C3D file.
+
+    Raises
+    ------
+    AnalysisError
+        No insole data.
+    StorageError
+        The target exists (without ``force``) or cannot be written.
+    """
+    import ezc3d
+
+    session, owned = _session(source)
+    try:
+        if out is None:
+            path = session.path.with_suffix(".c3d")
+        else:
+            path = Path(out)
+            if path.is_dir() or path.suffix.lower() != ".c3d":
+                path = path / (session.path.stem + ".c3d")
+        _prepare_out(path, force)
+        an = c3d_analogs(session, rate_hz)
+        c3d = ezc3d.c3d()
+        c3d["parameters"]["POINT"]["RATE"]["value"] = [an.rate_hz]
+        c3d["parameters"]["POINT"]["LABELS"]["value"] = []
+        c3d["parameters"]["ANALOG"]["RATE"]["value"] = [an.rate_hz]
+        c3d["parameters"]["ANALOG"]["LABELS"]["value"] = an.labels
+        c3d["parameters"]["ANALOG"]["UNITS"]["value"] = an.units
+        c3d["data"]["points"] = np.zeros((4, 0, an.data.shape[1]))
+        c3d["data"]["analogs"] = an.data[None, :, :]
+        ev = an.events
+        if len(ev):
+            rel_s = ev["time_s"].to_numpy(dtype=float) - an.time0_s
+            minutes = np.floor(rel_s / 60.0)
+            c3d.add_parameter("EVENT", "USED", len(ev))
+            c3d.add_parameter("EVENT", "TIMES", np.vstack([minutes, rel_s - 60.0 * minutes]))
+            c3d.add_parameter("EVENT", "LABELS", [str(x) for x in ev["label"]])
+            c3d.add_parameter("EVENT", "CONTEXTS", [str(x) for x in ev["context"]])
+            c3d.add_parameter("EVENT", "DESCRIPTIONS", [""] * len(ev))
+        c3d.add_parameter("TREADLAB", "TIME0_S", [an.time0_s])
+        c3d.add_parameter("TREADLAB", "SOURCE", [session.path.name])
+        if session.participant:
+            c3d.add_parameter("SUBJECTS", "NAMES", [session.participant])
+        c3d.add_parameter("MANUFACTURER", "COMPANY", ["treadlab"])
+        try:
+            c3d.write(str(path))
+        except (RuntimeError, OSError) as exc:
+            raise StorageError(f"cannot write {path}: {exc}") from None
+        return path
+    finally:
+        if owned:
+            session.close()
