@@ -17,7 +17,7 @@ import serial
 
 from treadlab.drivers.base import DeviceConfig, PingResult, SampleBatch
 from treadlab.drivers.transport import read_chunk
-from treadlab.errors import DeviceMismatchError, ProtocolError
+from treadlab.errors import ConfigError, DeviceMismatchError, ProtocolError
 
 #: At most this many LOG messages and PONGs are kept between drains; older ones are dropped and counted.
 MAX_KEPT_MESSAGES = 1000
@@ -150,14 +150,18 @@ def resolve_layout(layout: Any, sensels: int | None, name: str) -> dict | None:
         load_layout = _inline_layout
     try:
         lay = load_layout(layout)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
     except (KeyError, ValueError, TypeError, OSError) as exc:
-        raise DeviceMismatchError(f"{name}: unusable layout {layout!r}: {exc}") from exc
+        raise ConfigError(f"{name}: unusable layout {layout!r}: {exc}") from exc
     out = {
         "name": layout if isinstance(layout, str) else getattr(lay, "name", "inline"),
         "foot_length_mm": float(lay.foot_length_mm),
         "positions_mm": np.asarray(lay.positions_mm, dtype=np.float64),
         "areas_mm2": np.asarray(lay.areas_mm2, dtype=np.float64),
     }
+    if getattr(lay, "outline_mm", None) is not None:
+        out["outline_mm"] = np.asarray(lay.outline_mm, dtype=np.float64)
     if sensels is not None and len(out["positions_mm"]) != sensels:
         raise DeviceMismatchError(
             f"{name}: layout {out['name']!r} has {len(out['positions_mm'])} sensels, the device has {sensels}"
