@@ -10,6 +10,7 @@ receives the open port object. :func:`read_chunk` is the one bulk read every dri
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 import serial
@@ -74,10 +75,12 @@ def port_error(url: str, exc: BaseException) -> DeviceError:
         return PortBusyError(f"{url}: port is busy, another program has it open (close it, or check `fuser {url}`)")
     if code in _NOT_FOUND or "no such file" in lowered or "could not open port" in lowered and "refused" in lowered:
         return PortNotFoundError(f"{url}: port not found (device unplugged, or wrong port in the rig file?)")
-    if "could not configure port" in lowered or "inappropriate ioctl" in lowered:
+    if code in (errno.EISDIR, errno.ENOTTY) or "could not configure port" in lowered or "inappropriate ioctl" in lowered:
         return PortNotFoundError(f"{url}: is not a serial port")
     if isinstance(exc, ValueError) or "invalid url" in lowered or "expected" in lowered:
         return PortNotFoundError(f"{url}: not a port pyserial can open ({text})")
+    if code is not None and isinstance(code, int):
+        text = os.strerror(code)
     return DeviceError(f"{url}: cannot open port: {text}")
 
 
