@@ -73,9 +73,10 @@ def port_error(url: str, exc: BaseException) -> DeviceError:
         )
     if code in _BUSY or "exclusively lock" in lowered or "resource busy" in lowered:
         return PortBusyError(f"{url}: port is busy, another program has it open (close it, or check `fuser {url}`)")
-    if code in _NOT_FOUND or "no such file" in lowered or "could not open port" in lowered and "refused" in lowered:
+    if code in _NOT_FOUND or "no such file" in lowered or ("could not open port" in lowered and "refused" in lowered):
         return PortNotFoundError(f"{url}: port not found (device unplugged, or wrong port in the rig file?)")
-    if code in (errno.EISDIR, errno.ENOTTY) or "could not configure port" in lowered or "inappropriate ioctl" in lowered:
+    not_tty = "could not configure port" in lowered or "inappropriate ioctl" in lowered
+    if code in (errno.EISDIR, errno.ENOTTY) or not_tty:
         return PortNotFoundError(f"{url}: is not a serial port")
     if isinstance(exc, ValueError) or "invalid url" in lowered or "expected" in lowered:
         return PortNotFoundError(f"{url}: not a port pyserial can open ({text})")
