@@ -1,0 +1,151 @@
+"""Vertical ground reaction force of one stance, and the loading-rate definitions used for ground truth.
+
+Stance shape
+------------
+A stance lasts ``contact_time``; ``u`` in [0, 1] is the fraction of stance elapsed. The force is
+``F(u) = K * g(phi(u))`` with a dimensionless shape ``g`` (per strike class), a time warp ``phi`` that compresses
+the loading phase (loading-rate factor ``r``: the first ``PHI_LOADING`` of the shape is traversed ``r`` times
+faster, slopes there scale by ``r``, force values do not change) and an amplitude ``K`` (N) set from the step's
+impulse. The shape is
+
+    g(phi) = sin(pi * phi**gamma)**q + c3 * sin(3 * pi * phi) + a_imp * x**m * exp(m * (1 - x)),  x = phi / phi_imp
+
+the first term is the active peak (at ``phi = 0.5**(1/gamma)``), the second makes the double hump of walking, the
+third is the impact transient (a gamma-shaped pulse peaking at ``phi_imp``, zero at contact).
+
+Definitions (the analysis uses the same; ground truth evaluates them on the noise-free force on a 0.1 ms grid)
+------------------------------------------------------------------------------------------------------------
+- BW = body_mass_kg * 9.81 N.
+- Impact peak: the first peak of F (``scipy.signal.find_peaks``) in the first :data:`IMPACT_WINDOW_FRAC` of stance
+  with a prominence of at least :data:`IMPACT_MIN_PROMINENCE_BW` BW and a force below :data:`IMPACT_MAX_REL` times
+  the stance maximum. None (NaN) when there is no such peak.
+- Reference force ``Fref``: the impact peak force, or the force at :data:`NO_IMPACT_REF_FRAC` of stance when there
+  is no impact peak.
+- ``t20``, ``t80``: first instants (linear interpolation between grid points) where F reaches 20 % and 80 % of Fref.
+- AVLR = (0.8 - 0.2) * Fref / (t80 - t20), in BW/s.
+- VILR = the largest ``(F(t + 1 ms) - F(t)) / 1 ms`` over grid instants ``t20 <= t <= t80 - 1 ms``, in BW/s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import find_peaks
+
+GRAVITY_MPS2 = 9.81
+TRUTH_GRID_S = 1e-4
+IMPACT_WINDOW_FRAC = 0.30
+IMPACT_MIN_PROMINENCE_BW = 0.05
+IMPACT_MAX_REL = 0.85
+NO_IMPACT_REF_FRAC = 0.13
+VILR_WINDOW_S = 1e-3
+#: Fraction of the shape that the loading-rate factor compresses.
+PHI_LOADING = 0.3
+
+#: Shape parameters per strike class (running) and for walking: gamma, q, c3, a_imp, phi_imp, m.
+SHAPES: dict[str, tuple[float, float, float, float, float, float]] = {
+    "rearfoot": (0.868, 2.0, 0.0, 0.40, 0.13, 10.6),
+    "midfoot": (0.85, 1.7, 0.0, 0.10, 0.10, 4.0),
+    "forefoot": (0.82, 1.5, 0.0, 0.0, 0.13, 4.0),
+    "walking": (1.0, 1.0, 0.3, 0.0, 0.13, 4.0),
+}
+SHAPE_NAMES = tuple(SHAPES)
+
+
+def shape(phi: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Dimensionless stance shape ``g(phi)``.
+
+    Parameters
+    ----------
+    phi : ndarray
+        Warped stance fraction in [0, 1].
+    params : ndarray, shape (..., 6)
+        ``gamma, q, c3, a_imp, phi_imp, m`` broadcastable against ``phi``.
+    """
+    gamma, q, c3, a_imp, phi_imp, m = (params[..., i] for i in range(6))
+    phi = np.clip(phi, 0.0, 1.0)
+    active = np.clip(np.sin(np.pi * phi**gamma), 0.0, None) ** q
+    x = phi / phi_imp
+    with np.errstate(under="ignore"):
+        impact = a_imp * np.exp(m * (np.log(np.maximum(x, 1e-300)) + 1.0 - x))
+    return active + c3 * np.sin(3.0 * np.pi * phi) + np.where(x > 0, impact, 0.0)
+
+
+def warp(u: np.ndarray, u_loading: np.ndarray) -> np.ndarray:
+    """Time warp: stance fraction ``u`` to shape fraction ``phi``.
+
+    ``[0, u_loading]`` maps linearly onto ``[0, PHI_LOADING]`` and ``[u_loading, 1]`` onto ``[PHI_LOADING, 1]``;
+    ``u_loading = PHI_LOADING`` is the identity.
+    """
+    u = np.clip(u, 0.0, 1.0)
+    early = u * (PHI_LOADING / u_loading)
+    late = PHI_LOADING + (u - u_loading) * ((1.0 - PHI_LOADING) / (1.0 - u_loading))
+    return np.where(u <= u_loading, early, late)
+
+
+def shape_integrals(params: np.ndarray) -> tuple[float, float, float]:
+    """``(int_0^PHI_LOADING g, int_PHI_LOADING^1 g, max g)`` of one shape (fine Simpson-free trapezoid grid)."""
+    phi = np.linspace(0.0, 1.0, 20001)
+    g = shape(phi, np.asarray(params, dtype=float)[None, :])
+    cut = int(round(PHI_LOADING * (len(phi) - 1)))
+    early = float(np.trapezoid(g[: cut + 1], phi[: cut + 1]))
+    late = float(np.trapezoid(g[cut:], phi[cut:]))
+    return early, late, float(g.max())
+
+
+def stance_integral(early: np.ndarray, late: np.ndarray, u_loading: np.ndarray) -> np.ndarray:
+    """``int_0^1 g(warp(u)) du`` from the shape's two partial integrals (exact for the piecewise-linear warp)."""
+    return early * (u_loading / PHI_LOADING) + late * ((1.0 - u_loading) / (1.0 - PHI_LOADING))
+
+
+def _crossing_s(force: np.ndarray, level: float, dt_s: float) -> float:
+    """First instant where ``force`` reaches ``level`` (linear interpolation), or NaN."""
+    above = np.flatnonzero(force >= level)
+    if above.size == 0:
+        return float("nan")
+    i = int(above[0])
+    if i == 0:
+        return 0.0
+    f0, f1 = force[i - 1], force[i]
+    return (i - 1 + (level - f0) / (f1 - f0)) * dt_s
+
+
+def loading_metrics(force_n: np.ndarray, dt_s: float, bw_n: float) -> tuple[float, float, float, float]:
+    """Impact peak, peak force, AVLR and VILR of one stance by the definitions of this module.
+
+    Parameters
+    ----------
+    force_n : ndarray, shape (n,)
+        Vertical force over one stance, from initial contact to toe-off, sampled every ``dt_s``.
+    dt_s : float
+        Sampling interval (ground truth uses :data:`TRUTH_GRID_S`).
+    bw_n : float
+        Body weight in N.
+
+    Returns
+    -------
+    impact_peak_bw, peak_force_bw, avlr_bw_s, vilr_bw_s : float
+        ``impact_peak_bw`` is NaN when there is no impact peak.
+    """
+    n = len(force_n)
+    f_max = float(force_n.max())
+    peaks, _ = find_peaks(force_n, prominence=IMPACT_MIN_PROMINENCE_BW * bw_n)
+    peaks = peaks[(peaks < IMPACT_WINDOW_FRAC * (n - 1)) & (force_n[peaks] < IMPACT_MAX_REL * f_max)]
+    if peaks.size:
+        f_ref = float(force_n[peaks[0]])
+        impact_bw = f_ref / bw_n
+    else:
+        x = NO_IMPACT_REF_FRAC * (n - 1)
+        f_ref = float(np.interp(x, np.arange(n), force_n))
+        impact_bw = float("nan")
+    t20 = _crossing_s(force_n, 0.2 * f_ref, dt_s)
+    t80 = _crossing_s(force_n, 0.8 * f_ref, dt_s)
+    avlr = 0.6 * f_ref / (t80 - t20) / bw_n
+    lag = int(round(VILR_WINDOW_S / dt_s))
+    i0 = int(np.ceil(t20 / dt_s - 1e-9))
+    i1 = int(np.floor((t80 - VILR_WINDOW_S) / dt_s + 1e-9))
+    if i1 >= i0:
+        slopes = (force_n[i0 + lag : i1 + lag + 1] - force_n[i0 : i1 + 1]) / VILR_WINDOW_S
+        vilr = float(slopes.max()) / bw_n
+    else:
+        vilr = avlr
+    return impact_bw, f_max / bw_n, avlr, vilr

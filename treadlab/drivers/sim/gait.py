@@ -1,0 +1,341 @@
+"""The simulated runner: a step-by-step gait model with ground truth, in pure numpy (no I/O, no threads).
+
+Steps alternate left (even step number ``k``) and right (odd ``k``). Step ``k`` starts at
+``ic = k * T + jitter_k`` with ``T = 60 / cadence_spm``, so a step's timing and every per-step random value is a
+pure function of ``(seed, k)``: any time window of the model, and any split of the sample instants into batches,
+gives the same values. Contact time, strike index and landing position vary step to step with SD
+``variability_pct`` (drawn in antithetic pairs per foot, so means over a few strides are exact).
+
+Every step's vertical impulse is ``BW * T`` times a per-foot factor (the two factors average 1), so the mean of
+left plus right force over whole strides is body weight, as on a treadmill at constant speed. The force shape is
+described in :mod:`treadlab.drivers.sim.force`, the plantar pressure in :mod:`treadlab.drivers.sim.pressure`.
+
+Asymmetries use the symmetry index ``SI = (R - L) / (0.5 * (R + L)) * 100``: a positive value makes the right side
+larger. Loading-rate and peak-force asymmetries are calibrated on the noise-free force of a nominal step of each
+foot, by the definitions of :mod:`treadlab.drivers.sim.force`, so the ground truth shows the asked value.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+
+from treadlab.drivers.layouts import Layout, load_layout
+from treadlab.drivers.sim import _random as rnd
+from treadlab.drivers.sim import force as fm
+from treadlab.drivers.sim import pressure as pm
+from treadlab.drivers.sim.params import FEET, RunnerParams, strike_class
+
+__all__ = ["FEET", "GaitModel", "RunnerParams", "strike_class"]
+
+_TOE_OFF_Y_FRAC = 0.93
+_FOREFOOT_HEEL_DROP_FRAC = 0.04
+_LANDING_SD_MM = (8.0, 15.0)  # across, along
+_STREAMS = {"jitter": 1, "contact": 2, "strike": 3, "land_x": 4, "land_y": 5, "noise": 6, "offset": 7}
+_OFFSET_PERIOD_S = 11.0
+
+
+class GaitModel:
+    """Ground truth and sensor values of a simulated runner over ``[start_s, start_s + duration_s]``.
+
+    Parameters
+    ----------
+    params : RunnerParams
+        The runner.
+    duration_s : float
+        Length of the modelled window.
+    start_s : float
+        Start of the window on the session clock (the model is defined for any window; windows agree).
+
+    Attributes
+    ----------
+    params : RunnerParams
+    bw_n : float
+        Body weight in N.
+    step_time_s : float
+        Nominal step time, ``60 / cadence_spm``.
+    """
+
+    def __init__(self, params: RunnerParams, duration_s: float, start_s: float = 0.0) -> None:
+        if not isinstance(params, RunnerParams):
+            raise TypeError(f"params must be RunnerParams, got {type(params).__name__}")
+        if not (np.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be positive, got {duration_s!r}")
+        self.params = params
+        self.duration_s = float(duration_s)
+        self.start_s = float(start_s)
+        self.bw_n = params.body_mass_kg * fm.GRAVITY_MPS2
+        self.step_time_s = 60.0 / params.cadence_spm
+        self._foot_length_mm = params.foot_length_mm
+        self._build_feet()
+        self._build_steps()
+
+    # ------------------------------------------------------------------------------------------- set-up
+
+    def _build_feet(self) -> None:
+        """Per-foot nominal values, with loading-rate and peak-force asymmetries calibrated on a nominal step."""
+        p = self.params
+        half = lambda pct: (1.0 - pct / 200.0, 1.0 + pct / 200.0)  # noqa: E731 (left, right) factors
+        ct = np.array(half(p.contact_time_asym_pct)) * p.contact_time_ms / 1e3
+        classes = [strike_class(p.strike_index_pct("left")), strike_class(p.strike_index_pct("right"))]
+        shape_names = ["walking" if p.walking else c for c in classes]
+        shape_params = np.array([fm.SHAPES[n] for n in shape_names])
+        integrals = [fm.shape_integrals(sp) for sp in shape_params]
+        early = np.array([i[0] for i in integrals])
+        late = np.array([i[1] for i in integrals])
+        gmax = np.array([i[2] for i in integrals])
+        lr_ratio = np.divide(*half(p.loading_rate_asym_pct)[::-1])
+        pk_ratio = np.divide(*half(p.peak_force_asym_pct)[::-1])
+        r = np.ones(2)
+        impulse = np.full(2, self.bw_n * self.step_time_s)
+        for _ in range(6):
+            u_load = fm.PHI_LOADING / r
+            kappa = gmax / (ct * fm.stance_integral(early, late, u_load))  # peak force per unit impulse
+            w_right = pk_ratio * kappa[0] / kappa[1]
+            impulse = 2.0 * self.bw_n * self.step_time_s * np.array([1.0, w_right]) / (1.0 + w_right)
+            avlr = np.empty(2)
+            for i in range(2):
+                n = int(ct[i] / fm.TRUTH_GRID_S) + 1
+                u = np.arange(n) / (n - 1)
+                amp = impulse[i] / (ct[i] * fm.stance_integral(early[i], late[i], u_load[i]))
+                f = amp * fm.shape(fm.warp(u, u_load[i]), shape_params[i][None, :])
+                avlr[i] = fm.loading_metrics(f, ct[i] / (n - 1), self.bw_n)[2]
+            corr = np.sqrt(lr_ratio / (avlr[1] / avlr[0]))
+            r = r * np.array([1.0 / corr, corr])
+        self._ct_s = ct
+        self._classes = classes
+        self._shape_params = shape_params
+        self._early, self._late = early, late
+        self._loading_s = fm.PHI_LOADING * ct / r  # absolute duration of the (warped) loading phase per foot
+        self._impulse = impulse
+
+    def _build_steps(self) -> None:
+        p = self.params
+        T = self.step_time_s
+        v = p.variability_pct / 100.0
+        max_ct = float(self._ct_s.max()) * (1.0 + 3.0 * v)
+        k0 = int(np.floor((self.start_s - max_ct) / T)) - 2
+        k1 = int(np.ceil((self.start_s + self.duration_s) / T)) + 2
+        k = np.arange(k0, k1 + 1, dtype=np.int64)
+        foot = (k & 1).astype(np.int64)  # 0 left, 1 right
+        j = k >> 1  # per-foot step number (floor division)
+        seed = p.seed
+        jitter = np.clip(rnd.normal(rnd.key(seed, _STREAMS["jitter"]), k), -2.5, 2.5) * (v / np.sqrt(2.0)) * T
+        ic = k * T + jitter
+        pair_sign = np.where(j & 1, -1.0, 1.0)
+        z_ct = np.clip(rnd.normal(rnd.key(seed, _STREAMS["contact"]), 2 * (j >> 1) + foot), -2.5, 2.5) * pair_sign
+        ct = self._ct_s[foot] * (1.0 + v * z_ct)
+        z_si = np.clip(rnd.normal(rnd.key(seed, _STREAMS["strike"]), 2 * (j >> 1) + foot), -2.5, 2.5) * pair_sign
+        si_nominal = np.array([p.strike_index_pct("left"), p.strike_index_pct("right")])[foot]
+        lo, hi = _class_bounds(si_nominal)
+        si = np.clip(si_nominal + (2.0 / 3.0) * p.variability_pct * z_si, lo, hi)
+        to = ic + ct
+        keep = (to > self.start_s) & (ic < self.start_s + self.duration_s)
+        sel = np.flatnonzero(keep)
+        self._k = k[sel]
+        self._foot = foot[sel]
+        self._ic = ic[sel]
+        self._ct = ct[sel]
+        self._to = to[sel]
+        self._si = si[sel]
+        self._u_load = np.clip(self._loading_s[self._foot] / self._ct, 0.05, 0.9)
+        self._amp = self._impulse[self._foot] / (
+            self._ct * fm.stance_integral(self._early[self._foot], self._late[self._foot], self._u_load)
+        )
+        self._step_time = (ic - np.concatenate([[ic[0] - T], ic[:-1]]))[sel]
+        side = np.where(self._foot == 1, 1.0, -1.0)
+        zx = rnd.normal(rnd.key(seed, _STREAMS["land_x"]), self._k)
+        zy = rnd.normal(rnd.key(seed, _STREAMS["land_y"]), self._k)
+        L = self._foot_length_mm
+        self._heel_x = side * p.step_width_mm / 2.0 + _LANDING_SD_MM[0] * np.clip(zx, -2.5, 2.5)
+        self._heel_y = (p.speed_mps * 1e3 * self._ct / 2.0 - L / 2.0) + _LANDING_SD_MM[1] * np.clip(zy, -2.5, 2.5)
+        self._by_foot = {f: np.flatnonzero(self._foot == i) for i, f in enumerate(FEET)}
+
+    # ----------------------------------------------------------------------------------------- look-up
+
+    def _locate(self, foot: str, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step row (index into the step arrays, -1 in swing), contact mask and stance fraction per instant."""
+        if foot not in self._by_foot:
+            raise ValueError(f"foot must be 'left' or 'right', got {foot!r}")
+        rows = self._by_foot[foot]
+        t = np.asarray(t_s, dtype=np.float64)
+        pos = np.searchsorted(self._ic[rows], t, side="right") - 1
+        valid = pos >= 0
+        row = np.where(valid, rows[np.clip(pos, 0, None)], 0) if rows.size else np.zeros(t.shape, np.int64)
+        contact = valid & (t < self._to[row]) if rows.size else np.zeros(t.shape, bool)
+        u = np.where(contact, (t - self._ic[row]) / self._ct[row], np.nan)
+        return np.where(contact, row, -1), contact, u
+
+    def _force_rows(self, row: np.ndarray, u: np.ndarray) -> np.ndarray:
+        phi = fm.warp(u, self._u_load[row])
+        return self._amp[row] * fm.shape(phi, self._shape_params[self._foot[row]])
+
+    # --------------------------------------------------------------------------------------- public API
+
+    def vertical_force(self, foot: str, t_s: np.ndarray) -> np.ndarray:
+        """Noise-free vertical force of ``foot`` at the instants ``t_s`` (N; 0 in swing).
+
+        Parameters
+        ----------
+        foot : {"left", "right"}
+        t_s : array_like, shape (k,)
+            Instants on the session clock.
+
+        Returns
+        -------
+        ndarray of float64, shape (k,)
+        """
+        row, contact, u = self._locate(foot, t_s)
+        out = np.zeros(np.shape(t_s))
+        out[contact] = self._force_rows(row[contact], u[contact])
+        return out
+
+    def cop(self, foot: str, t_s: np.ndarray) -> np.ndarray:
+        """Centre of pressure of ``foot`` in the foot frame (mm; x lateral, y from the heel; NaN in swing).
+
+        The COP starts at the step's strike index (``y = strike_index_pct / 100 * foot_length_mm``) and travels to
+        the toes; forefoot strikes first drop back a little as the heel comes down.
+
+        Returns
+        -------
+        ndarray of float64, shape (k, 2)
+        """
+        row, contact, u = self._locate(foot, t_s)
+        out = np.full((np.size(t_s), 2), np.nan)
+        r = row[contact]
+        uc = u[contact]
+        L = self._foot_length_mm
+        y_ic = self._si[r] / 100.0 * L
+        y_to = _TOE_OFF_Y_FRAC * L
+        fore = self._si[r] > 66.7
+        progress = np.where(fore, uc**2, 1.0 - (1.0 - uc) ** 2)
+        y = y_ic + (y_to - y_ic) * progress - np.where(fore, _FOREFOOT_HEEL_DROP_FRAC * L * np.sin(np.pi * uc), 0.0)
+        out[contact, 1] = y
+        out[contact, 0] = pm.cop_line_x_mm(y, L)
+        return out
+
+    def insole_forces(self, foot: str, t_s: np.ndarray, layout: Layout | str | dict) -> np.ndarray:
+        """Force on each sensel of an insole (N): plantar pressure around the COP, noise and baseline offset.
+
+        Before noise, the sensels sum to :meth:`vertical_force`. Noise (SD ``noise_n`` per sensel) and the drifting
+        baseline (``swing_offset_n`` in total, spread over the sensels by area) depend only on the seed, the foot,
+        the sensel and the sample instant rounded to 1 us, so batches of any size give the same values.
+
+        Returns
+        -------
+        ndarray of float64, shape (k, n_sensels)
+        """
+        layout = load_layout(layout)
+        t = np.asarray(t_s, dtype=np.float64)
+        row, contact, u = self._locate(foot, t)
+        out = np.zeros((t.size, layout.n_sensels))
+        if np.any(contact):
+            f = self._force_rows(row[contact], u[contact])
+            cop = self.cop(foot, t[contact]) * (layout.foot_length_mm / self._foot_length_mm)
+            w = pm.insole_weights(cop, layout.positions_mm, layout.areas_mm2, layout.foot_length_mm)
+            out[contact] = w * f[:, None]
+        foot_i = FEET.index(foot)
+        ticks = np.round(t * 1e6).astype(np.int64)
+        if self.params.noise_n > 0:
+            out += self.params.noise_n * rnd.normal_grid(
+                rnd.key(self.params.seed, _STREAMS["noise"], foot_i), ticks, layout.n_sensels
+            )
+        if self.params.swing_offset_n > 0:
+            out += self.baseline_offset_n(foot, t)[:, None] * (layout.areas_mm2 / layout.areas_mm2.sum())[None, :]
+        return out
+
+    def baseline_offset_n(self, foot: str, t_s: np.ndarray) -> np.ndarray:
+        """Total drifting baseline of an insole (N): ``swing_offset_n`` times 2/3 to 4/3, period 11 s."""
+        phase = float(rnd.uniform(rnd.key(self.params.seed, _STREAMS["offset"]), np.array([FEET.index(foot)]))[0])
+        t = np.asarray(t_s, dtype=np.float64)
+        return self.params.swing_offset_n * (1.0 + np.sin(2.0 * np.pi * (t / _OFFSET_PERIOD_S + phase)) / 3.0)
+
+    def mat_frames(self, t_s: np.ndarray, rows: int, cols: int, pitch_mm: float,
+                   belt_axis: str = "rows") -> np.ndarray:
+        """Pressure frames of a treadmill mat (kPa), noise-free.
+
+        The mat is centred on the belt: along the belt, index 0 is the front (the runner faces it); across, index
+        0 is the runner's left. A foot lands with its heel at the step's ``x_mm``/``y_mm`` (belt frame: origin at
+        the centre of the mat, x to the runner's right, y forward) and travels backwards at ``speed_mps``.
+
+        Parameters
+        ----------
+        t_s : array_like, shape (k,)
+        rows, cols : int
+            Mat size in cells.
+        pitch_mm : float
+            Cell pitch (cells are square).
+        belt_axis : {"rows", "cols"}
+            Which index runs along the belt.
+
+        Returns
+        -------
+        ndarray of float64, shape (k, rows, cols)
+        """
+        if belt_axis not in ("rows", "cols"):
+            raise ValueError(f"belt_axis must be 'rows' or 'cols', got {belt_axis!r}")
+        if rows <= 0 or cols <= 0 or not pitch_mm > 0:
+            raise ValueError(f"mat size must be positive, got rows={rows}, cols={cols}, pitch_mm={pitch_mm}")
+        n_along, n_across = (rows, cols) if belt_axis == "rows" else (cols, rows)
+        along = (n_along / 2.0 - np.arange(n_along) - 0.5) * pitch_mm
+        across = (np.arange(n_across) + 0.5 - n_across / 2.0) * pitch_mm
+        t = np.asarray(t_s, dtype=np.float64)
+        out = np.zeros((t.size, n_along, n_across))
+        speed_mm_s = self.params.speed_mps * 1e3
+        for foot, sign in (("left", -1.0), ("right", 1.0)):
+            row, contact, u = self._locate(foot, t)
+            if not np.any(contact):
+                continue
+            r = row[contact]
+            f = self._force_rows(r, u[contact])
+            heel_along = self._heel_y[r] - speed_mm_s * (t[contact] - self._ic[r])
+            out[contact] += pm.mat_pressure_kpa(
+                f, self.cop(foot, t[contact]), heel_along, self._heel_x[r], sign, along, across,
+                self._foot_length_mm,
+            )
+        return out if belt_axis == "rows" else out.transpose(0, 2, 1)
+
+    @functools.cached_property
+    def steps(self) -> pd.DataFrame:
+        """Ground truth, one row per foot contact overlapping the window, in order of initial contact.
+
+        Columns: ``foot``, ``ic_s``, ``to_s``, ``contact_time_ms``, ``strike_class``, ``strike_index_pct``,
+        ``impact_peak_bw`` (NaN without an impact peak), ``peak_force_bw``, ``avlr_bw_s``, ``vilr_bw_s``,
+        ``step_time_ms`` (from the previous contact of the other foot), ``x_mm``, ``y_mm`` (back of the heel at
+        initial contact on the belt frame, see :meth:`mat_frames`). Loading metrics follow the definitions in
+        :mod:`treadlab.drivers.sim.force`, evaluated on the noise-free force on a 0.1 ms grid.
+        """
+        n = len(self._ic)
+        metrics = np.full((n, 4), np.nan)
+        for i in range(n):  # one vectorised evaluation per step
+            m = int(np.floor(self._ct[i] / fm.TRUTH_GRID_S)) + 1
+            u = np.arange(m) * (fm.TRUTH_GRID_S / self._ct[i])
+            f = self._force_rows(np.full(m, i), u)
+            metrics[i] = fm.loading_metrics(f, fm.TRUTH_GRID_S, self.bw_n)
+        si = self._si
+        return pd.DataFrame(
+            {
+                "foot": np.array(FEET)[self._foot],
+                "ic_s": self._ic,
+                "to_s": self._to,
+                "contact_time_ms": self._ct * 1e3,
+                "strike_class": [strike_class(s) for s in si],
+                "strike_index_pct": si,
+                "impact_peak_bw": metrics[:, 0],
+                "peak_force_bw": metrics[:, 1],
+                "avlr_bw_s": metrics[:, 2],
+                "vilr_bw_s": metrics[:, 3],
+                "step_time_ms": self._step_time * 1e3,
+                "x_mm": self._heel_x,
+                "y_mm": self._heel_y,
+            }
+        )
+
+
+def _class_bounds(si_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed strike-index range of each step: its class, at least 8 points away from a class boundary."""
+    lo = np.select([si_pct < 100 / 3, si_pct <= 200 / 3], [2.0, 100 / 3 + 8.0], 200 / 3 + 8.0)
+    hi = np.select([si_pct < 100 / 3, si_pct <= 200 / 3], [100 / 3 - 8.0, 200 / 3 - 8.0], 95.0)
+    return lo, hi
