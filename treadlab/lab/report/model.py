@@ -1,0 +1,89 @@
+"""What a report shows, as plain data: filled from :mod:`treadlab.analysis` by :mod:`.collect`, drawn by
+:mod:`.html`. Keeping this separate lets the figures and the page be tested on any data, and keeps every number
+traceable to the analysis output it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+FEET = ("left", "right")
+
+
+@dataclass
+class FootView:
+    """Per-step arrays and pressure maps of one foot (any may be None when the rig lacks the sensor).
+
+    Attributes
+    ----------
+    curves_bw : ndarray, shape (n_steps, k)
+        Vertical force per step in BW on a stance-normalised axis.
+    cop_mm : ndarray, shape (n_steps, k, 2)
+        COP path per step in the foot frame (x lateral, y from the heel), NaN where undefined.
+    positions_mm, areas_mm2 : ndarray
+        Sensel layout of the insole.
+    peak_kpa, mean_kpa : ndarray, shape (sensels,)
+        Peak and mean pressure per sensel over the steps.
+    outline_mm : ndarray, shape (m, 2)
+        Foot outline in the foot frame.
+    """
+
+    curves_bw: np.ndarray | None = None
+    cop_mm: np.ndarray | None = None
+    positions_mm: np.ndarray | None = None
+    areas_mm2: np.ndarray | None = None
+    peak_kpa: np.ndarray | None = None
+    mean_kpa: np.ndarray | None = None
+    outline_mm: np.ndarray | None = None
+
+
+@dataclass
+class SessionView:
+    """One analysed session (or a segment of it).
+
+    Attributes
+    ----------
+    source : str
+        File name, with the segment (``FILE:MARK1..MARK2``) when one was chosen.
+    meta : dict
+        ``participant``, ``condition``, ``date``, ``treadmill_speed_mps``, ``shoe``, ``body_mass_kg``,
+        ``duration_s``, ``devices`` (list of str).
+    quality : dict
+        ``lost_samples``, ``gaps``, ``crc_errors`` (ints or None) and ``clock`` (text).
+    summary : dict
+        The analysis summary, as ``lab analyze --json`` prints it.
+    steps : DataFrame
+        The step table.
+    feet : dict of str to FootView
+    footprint_kpa : ndarray or None
+        Mean footprint of the mat, (rows, cols).
+    pitch_mm : tuple of float
+        Mat sensel pitch (rows, cols).
+    butterfly_mm : ndarray or None
+        COP of both feet over time, (k, 2), x to the right, y forward.
+    markers : list of (float, str)
+    """
+
+    source: str
+    meta: dict
+    quality: dict
+    summary: dict
+    steps: pd.DataFrame
+    feet: dict[str, FootView] = field(default_factory=dict)
+    footprint_kpa: np.ndarray | None = None
+    pitch_mm: tuple[float, float] = (1.0, 1.0)
+    butterfly_mm: np.ndarray | None = None
+    markers: list[tuple[float, str]] = field(default_factory=list)
+
+    def foot(self, side: str) -> FootView:
+        """The :class:`FootView` of ``side`` (an empty one when absent)."""
+        return self.feet.get(side) or FootView()
+
+    def step_values(self, side: str, column: str) -> np.ndarray:
+        """One step-table column for one foot (empty when absent)."""
+        if column not in self.steps or "foot" not in self.steps:
+            return np.empty(0)
+        return self.steps.loc[self.steps["foot"] == side, column].to_numpy(dtype=float)
