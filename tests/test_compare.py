@@ -137,3 +137,14 @@ def test_tiny_samples_give_no_interval_and_no_claim():
 def test_empty_segment_is_an_analysis_error():
     with pytest.raises(AnalysisError, match="before segment has no steps"):
         compare.compare_steps(pd.DataFrame({"foot": []}), pd.DataFrame({"foot": ["left"], "vilr_bw_s": [1.0]}))
+
+
+def test_a_tiny_but_clear_change_is_called_practically_unchanged():
+    rng = np.random.default_rng(6)
+    before = pd.DataFrame({"foot": ["left"] * 200 + ["right"] * 200, "contact_time_ms": rng.normal(260, 0.5, 400)})
+    after = before.assign(contact_time_ms=before["contact_time_ms"] + 0.8)
+    comp = compare.compare_steps(before, after)
+    c = comp.change("contact_time_ms", "left")
+    assert c.ci_excludes_zero and abs(c.pct_change) < compare.TRIVIAL_PCT
+    assert "Left contact time: practically unchanged (260 to 261 ms)." in comp.summary
+    assert "Contact time asymmetry: no clear change" in " ".join(comp.summary)

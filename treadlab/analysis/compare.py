@@ -47,6 +47,8 @@ METRICS: dict[str, tuple[str, str, int]] = {
     "flight_time_ms": ("flight time", "ms", 0),
     "step_time_ms": ("step time", "ms", 0),
 }
+#: A change whose whole 95% interval lies within this many % of the "before" mean is called practically unchanged.
+TRIVIAL_PCT = 1.0
 #: Both feet pooled: steps per minute from each step's step time.
 CADENCE = ("cadence", "steps/min", 0)
 
@@ -413,18 +415,24 @@ def _label(metric: str) -> tuple[str, str, int]:
     return CADENCE if metric == "cadence_spm" else METRICS[metric]
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _fmt(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}" if np.isfinite(value) else "n/a"
 
 
 def _change_sentence(c: MetricChange) -> str:
     label, unit, dec = _label(c.metric)
-    subject = label.capitalize() if c.foot == "both" else f"{c.foot.capitalize()} {label}"
+    subject = _cap(label) if c.foot == "both" else f"{_cap(c.foot)} {label}"
     if c.before_n == 0 or c.after_n == 0:
         return ""
     values = f"{_fmt(c.before_mean, dec)} to {_fmt(c.after_mean, dec)} {unit}"
     if not c.ci_excludes_zero:
         return f"{subject}: no clear change ({values})."
+    if max(abs(c.pct_ci_low), abs(c.pct_ci_high)) < TRIVIAL_PCT:
+        return f"{subject}: practically unchanged ({values})."
     verb = "rose" if c.diff > 0 else "fell"
     lo, hi = sorted((abs(c.pct_ci_low), abs(c.pct_ci_high)))
     if np.isfinite(c.pct_change):
@@ -469,4 +477,4 @@ def _asym_sentence(metric: str, a: dict) -> str:
         return f"The sides came closer in {label}: asymmetry fell {values}."
     if a["clear"] and abs(f) > abs(b):
         return f"The sides moved apart in {label}: asymmetry rose {values}."
-    return f"{label.capitalize()} asymmetry: no clear change ({values})."
+    return f"{_cap(label)} asymmetry: no clear change ({values})."
