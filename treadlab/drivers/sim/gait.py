@@ -30,7 +30,7 @@ from treadlab.drivers.sim.params import FEET, RunnerParams, strike_class
 
 __all__ = ["FEET", "GaitModel", "RunnerParams", "strike_class"]
 
-_TOE_OFF_Y_FRAC = 0.93
+_TOE_OFF_Y_FRAC = 0.90
 _FOREFOOT_HEEL_DROP_FRAC = 0.04
 _LANDING_SD_MM = (8.0, 15.0)  # across, along
 _STREAMS = {"jitter": 1, "contact": 2, "strike": 3, "land_x": 4, "land_y": 5, "noise": 6, "offset": 7}
@@ -86,23 +86,23 @@ class GaitModel:
         early = np.array([i[0] for i in integrals])
         late = np.array([i[1] for i in integrals])
         gmax = np.array([i[2] for i in integrals])
-        lr_ratio = np.divide(*half(p.loading_rate_asym_pct)[::-1])
-        pk_ratio = np.divide(*half(p.peak_force_asym_pct)[::-1])
+        lr_target = np.divide(*half(p.loading_rate_asym_pct)[::-1])
+        pk_target = np.divide(*half(p.peak_force_asym_pct)[::-1])
+        # Ratios between the feet that come from the strike classes alone (same contact time and impulse).
+        same_ct = np.full(2, p.contact_time_ms / 1e3)
+        same_impulse = np.full(2, self.bw_n * self.step_time_s)
+        nat_avlr, nat_vilr = self._nominal_rates(same_ct, same_impulse, np.ones(2), shape_params, early, late)
+        nat_lr = np.sqrt(nat_avlr[1] / nat_avlr[0] * nat_vilr[1] / nat_vilr[0])
+        nat_pk = (gmax[1] / (early[1] + late[1])) / (gmax[0] / (early[0] + late[0]))
         r = np.ones(2)
-        impulse = np.full(2, self.bw_n * self.step_time_s)
-        for _ in range(6):
-            u_load = fm.PHI_LOADING / r
-            kappa = gmax / (ct * fm.stance_integral(early, late, u_load))  # peak force per unit impulse
-            w_right = pk_ratio * kappa[0] / kappa[1]
+        impulse = same_impulse
+        for _ in range(5):
+            kappa = gmax / (ct * fm.stance_integral(early, late, fm.PHI_LOADING / r))  # peak force per impulse
+            w_right = pk_target * nat_pk * kappa[0] / kappa[1]
             impulse = 2.0 * self.bw_n * self.step_time_s * np.array([1.0, w_right]) / (1.0 + w_right)
-            avlr = np.empty(2)
-            for i in range(2):
-                n = int(ct[i] / fm.TRUTH_GRID_S) + 1
-                u = np.arange(n) / (n - 1)
-                amp = impulse[i] / (ct[i] * fm.stance_integral(early[i], late[i], u_load[i]))
-                f = amp * fm.shape(fm.warp(u, u_load[i]), shape_params[i][None, :])
-                avlr[i] = fm.loading_metrics(f, ct[i] / (n - 1), self.bw_n)[2]
-            corr = np.sqrt(lr_ratio / (avlr[1] / avlr[0]))
+            avlr, vilr = self._nominal_rates(ct, impulse, r, shape_params, early, late)
+            ratio = np.sqrt(avlr[1] / avlr[0] * vilr[1] / vilr[0])
+            corr = np.sqrt(lr_target * nat_lr / ratio)
             r = r * np.array([1.0 / corr, corr])
         self._ct_s = ct
         self._classes = classes
@@ -110,6 +110,20 @@ class GaitModel:
         self._early, self._late = early, late
         self._loading_s = fm.PHI_LOADING * ct / r  # absolute duration of the (warped) loading phase per foot
         self._impulse = impulse
+
+    def _nominal_rates(self, ct: np.ndarray, impulse: np.ndarray, r: np.ndarray, shape_params: np.ndarray,
+                       early: np.ndarray, late: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """AVLR and VILR (BW/s) of a nominal step of each foot (one evaluation per foot)."""
+        avlr = np.empty(2)
+        vilr = np.empty(2)
+        for i in range(2):
+            n = int(ct[i] / fm.TRUTH_GRID_S) + 1
+            u = np.arange(n) / (n - 1)
+            u_load = fm.PHI_LOADING / r[i]
+            amp = impulse[i] / (ct[i] * fm.stance_integral(early[i], late[i], u_load))
+            f = amp * fm.shape(fm.warp(u, u_load), shape_params[i][None, :])
+            _, _, avlr[i], vilr[i] = fm.loading_metrics(f, ct[i] / (n - 1), self.bw_n)
+        return avlr, vilr
 
     def _build_steps(self) -> None:
         p = self.params
@@ -127,6 +141,12 @@ class GaitModel:
         pair_sign = np.where(j & 1, -1.0, 1.0)
         z_ct = np.clip(rnd.normal(rnd.key(seed, _STREAMS["contact"]), 2 * (j >> 1) + foot), -2.5, 2.5) * pair_sign
         ct = self._ct_s[foot] * (1.0 + v * z_ct)
+        # Running keeps a flight phase before the next contact; walking ends before the same foot lands again.
+        ahead = 1 if not p.walking else 2
+        next_ic = (k + ahead) * T + np.clip(rnd.normal(rnd.key(seed, _STREAMS["jitter"]), k + ahead), -2.5, 2.5) * (
+            v / np.sqrt(2.0)
+        ) * T
+        ct = np.minimum(ct, (next_ic - ic) - 0.02 * T)
         z_si = np.clip(rnd.normal(rnd.key(seed, _STREAMS["strike"]), 2 * (j >> 1) + foot), -2.5, 2.5) * pair_sign
         si_nominal = np.array([p.strike_index_pct("left"), p.strike_index_pct("right")])[foot]
         lo, hi = _class_bounds(si_nominal)

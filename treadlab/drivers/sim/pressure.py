@@ -21,7 +21,7 @@ SIGMA_Y_FRAC = 0.14
 #: COP line: the centre of pressure's ``x`` as a function of ``y`` along the foot (fractions of the foot length).
 COP_LINE_Y_FRAC = np.array([0.0, 0.15, 0.30, 0.60, 0.72, 0.85, 0.93, 1.0])
 COP_LINE_X_FRAC = np.array([0.0, 0.015, 0.04, 0.05, 0.01, -0.04, -0.08, -0.08])
-_CENTROID_PASSES = 2
+_CENTROID_PASSES = 3
 
 
 def cop_line_x_mm(y_mm: np.ndarray, foot_length_mm: float) -> np.ndarray:

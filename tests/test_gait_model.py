@@ -1,0 +1,304 @@
+"""Gait model: known answers against the model's own ground truth, recomputed independently in the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from treadlab.drivers.layouts import load_layout
+from treadlab.drivers.sim import GaitModel, GaitParamsError, RunnerParams, strike_class
+from treadlab.errors import ConfigError
+
+DT_S = 1e-4  # the tests sample the force at 10 kHz
+
+
+def si(right, left):
+    return (right - left) / (0.5 * (right + left)) * 100.0
+
+
+def _stance(model, row, dt_s=DT_S):
+    """Force of one step sampled by the test from vertical_force (not from the model's truth grid)."""
+    n = int(np.floor(row.contact_time_ms / 1e3 / dt_s))
+    t = row.ic_s + np.arange(n + 1) * dt_s
+    return t - row.ic_s, model.vertical_force(row.foot, t)
+
+
+def _independent_loading(t, f, bw):
+    """AVLR and VILR by the definitions, written independently of treadlab.drivers.sim.force."""
+    n = len(f)
+    window = int(0.3 * (n - 1))
+    rising = np.diff(f[: window + 2])
+    local_max = np.flatnonzero((rising[:-1] > 0) & (rising[1:] <= 0)) + 1
+    impact = None
+    for i in local_max:
+        later = f[i:]
+        back_above = np.flatnonzero(later > f[i])
+        dip = later[: back_above[0]].min() if back_above.size else later.min()
+        if f[i] - dip >= 0.05 * bw and f[i] < 0.85 * f.max():
+            impact = i
+            break
+    ref = f[impact] if impact is not None else np.interp(0.13 * t[-1], t, f)
+    top = impact if impact is not None else int(np.searchsorted(t, 0.13 * t[-1])) + 1
+    mono = np.maximum.accumulate(f[: top + 1])  # force rises monotonically up to the reference here
+    t20 = np.interp(0.2 * ref, mono, t[: top + 1])
+    t80 = np.interp(0.8 * ref, mono, t[: top + 1])
+    avlr = 0.6 * ref / (t80 - t20) / bw
+    lag = int(round(1e-3 / (t[1] - t[0])))
+    sel = (t[:-lag] >= t20 - 1e-9) & (t[:-lag] <= t80 - 1e-3 + 1e-9)
+    vilr = np.max((f[lag:] - f[:-lag])[sel]) / 1e-3 / bw
+    return (f[impact] / bw if impact is not None else np.nan), avlr, vilr
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    params = RunnerParams(strike_left="rearfoot", strike_right="forefoot", seed=3)
+    return GaitModel(params, duration_s=20.0)
+
+
+def test_strike_class_of_each_step_matches_the_cop_at_initial_contact(mixed):
+    steps = mixed.steps
+    assert set(steps.strike_class[steps.foot == "left"]) == {"rearfoot"}
+    assert set(steps.strike_class[steps.foot == "right"]) == {"forefoot"}
+    for foot in ("left", "right"):
+        rows = steps[steps.foot == foot]
+        y = mixed.cop(foot, rows.ic_s.to_numpy())[:, 1]
+        index_pct = y / mixed.params.foot_length_mm * 100.0
+        np.testing.assert_allclose(index_pct, rows.strike_index_pct, atol=1e-9)
+        assert [strike_class(v) for v in index_pct] == list(rows.strike_class)
+    # Step-to-step variability never brings a strike index within 8 points of a class boundary.
+    edges = np.abs(steps.strike_index_pct.to_numpy()[:, None] - np.array([100 / 3, 200 / 3])[None, :])
+    assert edges.min() >= 8.0 - 1e-9
+    assert steps.strike_index_pct.std() > 0.5
+
+
+def test_midfoot_override_and_variability_keep_the_class():
+    params = RunnerParams(strike_index_left_pct=45.0, strike_right="midfoot", variability_pct=10.0,
+                          contact_time_ms=220.0, seed=8)
+    steps = GaitModel(params, 20.0).steps
+    assert set(steps.strike_class) == {"midfoot"}
+    left = steps.strike_index_pct[steps.foot == "left"]
+    assert abs(left.mean() - 45.0) < 2.0 and left.min() >= 100 / 3 + 8 - 1e-9
+
+
+def test_ground_truth_loading_rates_match_an_independent_computation(mixed):
+    steps = mixed.steps
+    bw = mixed.bw_n
+    for row in list(steps.itertuples())[2:12]:
+        t, f = _stance(mixed, row)
+        impact, avlr, vilr = _independent_loading(t, f, bw)
+        if row.strike_class == "rearfoot":
+            assert np.isfinite(row.impact_peak_bw) and row.impact_peak_bw == pytest.approx(impact, rel=2e-3)
+            assert 1.3 < row.impact_peak_bw < 2.1
+        else:
+            assert np.isnan(row.impact_peak_bw) and np.isnan(impact)
+        assert row.avlr_bw_s == pytest.approx(avlr, rel=1e-2)
+        assert row.vilr_bw_s == pytest.approx(vilr, rel=1e-2)
+        assert row.peak_force_bw == pytest.approx(f.max() / bw, rel=1e-3)
+        assert row.vilr_bw_s >= row.avlr_bw_s
+    rear = steps[steps.strike_class == "rearfoot"]
+    fore = steps[steps.strike_class == "forefoot"]
+    assert rear.avlr_bw_s.mean() > fore.avlr_bw_s.mean() * 1.5  # rearfoot strikers load faster
+    assert 2.0 < steps.peak_force_bw.mean() < 3.0
+
+
+def test_rearfoot_force_has_impact_transient_then_active_peak():
+    model = GaitModel(RunnerParams(variability_pct=0.0), 4.0)
+    row = model.steps.iloc[2]
+    t, f = _stance(model, row)
+    u = t / t[-1]
+    bw = model.bw_n
+    rising = np.diff(f)
+    i_imp = np.flatnonzero((rising[:-1] > 0) & (rising[1:] <= 0))[0] + 1
+    assert 0.10 < u[i_imp] < 0.17 and 1.4 < f[i_imp] / bw < 2.0
+    assert 0.40 < u[np.argmax(f)] < 0.50 and 2.2 < f.max() / bw < 2.8
+    assert f[0] == pytest.approx(0.0, abs=1e-6 * bw) and f[-1] == pytest.approx(0.0, abs=1e-3 * bw)
+    assert np.all(model.vertical_force("left", np.array([row.ic_s - 0.01, row.to_s + 0.001])) == 0.0)
+
+
+@pytest.mark.parametrize(("asym_pct", "strike"), [(10.0, "rearfoot"), (15.0, "forefoot"), (-20.0, "rearfoot")])
+def test_loading_rate_asymmetry_in_the_ground_truth(asym_pct, strike):
+    params = RunnerParams(loading_rate_asym_pct=asym_pct, strike_left=strike, strike_right=strike, seed=11)
+    steps = GaitModel(params, 30.0).steps
+    means = steps.groupby("foot")[["avlr_bw_s", "vilr_bw_s", "peak_force_bw", "contact_time_ms"]].mean()
+    assert si(means.avlr_bw_s["right"], means.avlr_bw_s["left"]) == pytest.approx(asym_pct, abs=1.0)
+    assert si(means.vilr_bw_s["right"], means.vilr_bw_s["left"]) == pytest.approx(asym_pct, abs=1.0)
+    assert abs(si(means.peak_force_bw["right"], means.peak_force_bw["left"])) < 1.0
+    assert abs(si(means.contact_time_ms["right"], means.contact_time_ms["left"])) < 1.0
+
+
+def test_contact_time_and_peak_force_asymmetry_in_the_ground_truth():
+    params = RunnerParams(contact_time_asym_pct=12.0, peak_force_asym_pct=-10.0, seed=5)
+    steps = GaitModel(params, 30.0).steps
+    means = steps.groupby("foot")[["peak_force_bw", "contact_time_ms", "avlr_bw_s"]].mean()
+    assert si(means.contact_time_ms["right"], means.contact_time_ms["left"]) == pytest.approx(12.0, abs=1.0)
+    assert si(means.peak_force_bw["right"], means.peak_force_bw["left"]) == pytest.approx(-10.0, abs=1.0)
+    assert abs(si(means.avlr_bw_s["right"], means.avlr_bw_s["left"])) < 1.0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        RunnerParams(seed=1),
+        RunnerParams(speed_mps=4.5, cadence_spm=185.0, contact_time_ms=200.0, body_mass_kg=82.0,
+                     strike_left="forefoot", strike_right="midfoot", peak_force_asym_pct=15.0, seed=2),
+        RunnerParams(speed_mps=1.3, cadence_spm=110.0, contact_time_ms=650.0, walking=True, seed=4),
+    ],
+    ids=["default", "fast-forefoot", "walking"],
+)
+def test_mean_force_over_whole_strides_is_body_weight(params):
+    model = GaitModel(params, 25.0)
+    left_ic = model.steps.ic_s[model.steps.foot == "left"].to_numpy()
+    t = np.arange(left_ic[1], left_ic[-2], 1e-4)  # whole strides, from one left contact to another
+    total = model.vertical_force("left", t) + model.vertical_force("right", t)
+    assert total.mean() == pytest.approx(model.bw_n, rel=0.02)
+
+
+def test_cadence_and_contact_time_as_given():
+    params = RunnerParams(cadence_spm=176.0, contact_time_ms=240.0, variability_pct=4.0, seed=9)
+    steps = GaitModel(params, 60.0).steps
+    assert 60e3 / steps.step_time_ms.iloc[1:].mean() == pytest.approx(176.0, rel=0.01)
+    assert (len(steps) - 1) / (steps.ic_s.iloc[-1] - steps.ic_s.iloc[0]) * 60 == pytest.approx(176.0, rel=0.01)
+    assert steps.contact_time_ms.mean() == pytest.approx(240.0, rel=0.01)
+    cv_pct = steps.contact_time_ms.std() / steps.contact_time_ms.mean() * 100
+    assert 2.5 < cv_pct < 5.5
+    assert list(steps.foot.iloc[:6]) == ["left", "right"] * 3 or list(steps.foot.iloc[:6]) == ["right", "left"] * 3
+    assert np.all(np.diff(steps.ic_s) > 0)
+    assert np.all(steps.to_s.to_numpy()[:-1] < steps.ic_s.to_numpy()[1:])  # running: a flight phase every step
+
+
+def test_walking_has_double_support_and_no_impact_peak():
+    params = RunnerParams(speed_mps=1.3, cadence_spm=110.0, contact_time_ms=650.0, walking=True, seed=6)
+    model = GaitModel(params, 10.0)
+    t = np.arange(1.0, 9.0, 1e-3)
+    both = (model.vertical_force("left", t) > 0) & (model.vertical_force("right", t) > 0)
+    assert 0.1 < both.mean() < 0.3
+    assert model.steps.impact_peak_bw.isna().all()
+    assert 1.0 < model.steps.peak_force_bw.mean() < 1.3
+
+
+def test_window_and_chunk_independence():
+    params = RunnerParams(noise_n=2.0, swing_offset_n=30.0, seed=21)
+    lay = load_layout("insole99")
+    t = 5.0 + np.arange(1500) / 750.0
+    whole = GaitModel(params, 20.0).insole_forces("left", t, lay)
+    model = GaitModel(params, 3.0, start_s=4.5)
+    parts = np.vstack([model.insole_forces("left", t[:613], lay), model.insole_forces("left", t[613:], lay)])
+    np.testing.assert_array_equal(whole, parts)
+    other_seed = GaitModel(RunnerParams(noise_n=2.0, swing_offset_n=30.0, seed=22), 20.0)
+    assert not np.allclose(other_seed.insole_forces("left", t, lay), whole)
+
+
+def test_insole_sum_equals_vertical_force_and_noise_is_as_asked():
+    lay = load_layout("insole960")
+    t = np.arange(0.0, 3.0, 1 / 500)
+    quiet = GaitModel(RunnerParams(noise_n=0.0), 3.0)
+    forces = quiet.insole_forces("right", t, lay)
+    np.testing.assert_allclose(forces.sum(axis=1), quiet.vertical_force("right", t), rtol=1e-9, atol=1e-9)
+    assert forces.min() >= 0.0
+    noisy = GaitModel(RunnerParams(noise_n=1.5), 3.0).insole_forces("right", t, lay)
+    resid = noisy - forces
+    assert resid.std() == pytest.approx(1.5, rel=0.02) and abs(resid.mean()) < 0.01
+
+
+def test_insole_centre_of_pressure_follows_the_model():
+    params = RunnerParams(noise_n=0.0, strike_left="rearfoot", strike_right="forefoot", seed=2)
+    model = GaitModel(params, 5.0)
+    lay = load_layout("insole99")
+    for foot in ("left", "right"):
+        row = model.steps[model.steps.foot == foot].iloc[1]
+        t = row.ic_s + np.array([0.05, 0.3, 0.6, 0.9]) * row.contact_time_ms / 1e3
+        forces = model.insole_forces(foot, t, lay)
+        centroid = forces @ lay.positions_mm / forces.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(centroid[:3], model.cop(foot, t[:3]), atol=3.0)
+        np.testing.assert_allclose(centroid[3], model.cop(foot, t[3:])[0], atol=6.0)  # toes: sensels end there
+        heel = lay.positions_mm[:, 1] < 0.3 * lay.foot_length_mm
+        heel_share = forces[0, heel].sum() / forces[0].sum()
+        assert heel_share > 0.6 if foot == "left" else heel_share < 0.1
+
+
+def test_swing_offset_sits_between_20_and_40_n():
+    model = GaitModel(RunnerParams(noise_n=0.0, swing_offset_n=30.0), 30.0)
+    t = np.arange(0.0, 30.0, 0.01)
+    swing = model.vertical_force("left", t) == 0
+    total = model.insole_forces("left", t, "insole16").sum(axis=1)[swing]
+    assert 19.9 < total.min() < 25.0 and 35.0 < total.max() < 40.1
+    np.testing.assert_allclose(total, model.baseline_offset_n("left", t[swing]), rtol=1e-9)
+
+
+@pytest.mark.parametrize("belt_axis", ["rows", "cols"])
+def test_mat_footprint_travels_at_belt_speed(belt_axis):
+    params = RunnerParams(speed_mps=3.0, seed=4)
+    model = GaitModel(params, 5.0)
+    row = model.steps.iloc[3]
+    pitch = 5.0
+    rows, cols = (240, 100) if belt_axis == "rows" else (100, 240)
+    t = row.ic_s + np.array([0.02, 0.12, 0.22]) * 1.0
+    frames = model.mat_frames(t, rows, cols, pitch, belt_axis=belt_axis)
+    assert frames.shape == (3, rows, cols) and frames.min() >= 0.0
+    along = frames.sum(axis=2) if belt_axis == "rows" else frames.sum(axis=1)
+    across = frames.sum(axis=1) if belt_axis == "rows" else frames.sum(axis=2)
+    # Rear edge of the footprint (index 0 is the front of the mat, so the heel is the last loaded cell).
+    heel_idx = np.array([np.flatnonzero(a > 0).max() for a in along])
+    heel_mm = (along.shape[1] / 2.0 - heel_idx - 0.5) * pitch
+    travelled = heel_mm[0] - heel_mm
+    np.testing.assert_allclose(travelled, 3000.0 * (t - t[0]), atol=pitch + 1e-6)
+    np.testing.assert_allclose(heel_mm, row.y_mm - 3000.0 * (t - row.ic_s), atol=pitch)
+    # Footprint size and side: about 26 cm long and 9 cm wide, left foot left of the centre (index 0 = left).
+    length = (np.ptp(np.flatnonzero(along[1] > 0)) + 1) * pitch
+    width = (np.ptp(np.flatnonzero(across[1] > 0)) + 1) * pitch
+    assert 245 <= length <= 270 and 80 <= width <= 105
+    centre = (np.flatnonzero(across[1] > 0).mean() + 0.5 - across.shape[1] / 2.0) * pitch
+    assert (centre < 0) == (row.foot == "left") and 20 < abs(centre) < 90
+    # Pressure times cell area gives the vertical force while the foot is on the mat.
+    force = frames.sum(axis=(1, 2)) * pitch * pitch * 1e-3
+    np.testing.assert_allclose(force, model.vertical_force(row.foot, t), rtol=0.03)
+    assert 150 < frames.max() < 600
+
+
+def test_mat_separates_the_feet_by_step_width():
+    model = GaitModel(RunnerParams(step_width_mm=100.0, seed=7), 10.0)
+    steps = model.steps
+    gap = steps.x_mm[steps.foot == "right"].mean() - steps.x_mm[steps.foot == "left"].mean()
+    assert gap == pytest.approx(100.0, abs=10.0)
+
+
+def test_same_seed_same_model_and_reproducible_steps():
+    a = GaitModel(RunnerParams(seed=12), 10.0).steps
+    b = GaitModel(RunnerParams(seed=12), 10.0).steps
+    c = GaitModel(RunnerParams(seed=13), 10.0).steps
+    assert a.equals(b)
+    assert not np.allclose(a.ic_s, c.ic_s)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"strike_left": "heel"}, r"strike_left must be one of rearfoot, midfoot, forefoot, got 'heel'"),
+        ({"contact_time_ms": 380.0}, r"no flight phase.*set walking = true"),
+        ({"walking": True}, r"walking needs a contact time between one and two step times"),
+        ({"strike_index_right_pct": 30.0}, r"strike_index_right_pct=30 is within 8 points of a class boundary"),
+        ({"cadence_spm": -1.0}, r"cadence_spm must be in 40..260, got -1"),
+        ({"body_mass_kg": float("nan")}, r"body_mass_kg must be a number"),
+        ({"seed": -3}, r"seed must be a non-negative integer"),
+    ],
+)
+def test_invalid_parameters_raise_one_clear_error(kwargs, pattern):
+    with pytest.raises(GaitParamsError, match=pattern) as info:
+        RunnerParams(**kwargs)
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, ValueError)
+
+
+def test_from_dict_rejects_unknown_keys():
+    assert RunnerParams.from_dict({"speed_mps": 3.5}).speed_mps == 3.5
+    with pytest.raises(GaitParamsError, match="unknown runner parameter.*speed_kmh"):
+        RunnerParams.from_dict({"speed_kmh": 12.0})
+
+
+def test_model_arguments_are_checked():
+    with pytest.raises(ValueError, match="duration_s must be positive"):
+        GaitModel(RunnerParams(), 0.0)
+    model = GaitModel(RunnerParams(), 1.0)
+    with pytest.raises(ValueError, match="foot must be 'left' or 'right'"):
+        model.vertical_force("middle", np.zeros(3))
+    with pytest.raises(ValueError, match="belt_axis"):
+        model.mat_frames(np.zeros(2), 10, 10, 8.0, belt_axis="diagonal")
