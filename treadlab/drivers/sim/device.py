@@ -1,0 +1,551 @@
+"""Pure logic of a simulated device: specification, command handling, state machine and message production.
+
+No I/O and no clock reading here: every method takes the true time (``time.monotonic_ns`` domain) it acts at and
+returns the bytes the device puts on its link, so the whole device is testable with synthetic times and without a
+pseudo-terminal. :mod:`treadlab.drivers.sim.serve` runs one of these per process behind a pty.
+
+Two devices:
+
+* :class:`BinaryDevice` speaks protocol v1 (:mod:`treadlab.drivers.protocol`): IDENTIFY -> INFO, START/STOP -> ACK,
+  SET_RATE -> ACK or NAK 3, GET_CALIBRATION -> CALIBRATION, PING -> PONG, anything else -> NAK 1; DATA while
+  started (nothing after STOP's ACK); LOG at start-up, at START and on injected faults.
+* :class:`LineDevice` streams ASCII lines ``t,v1,...,vN`` from power-up and ignores what it receives.
+
+Samples are generated in blocks of ``block_ms`` and handed out as they fall due; every sample the device takes
+(sent, lost or corrupted) is recorded as ``(seq, true_time_ns)`` ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from treadlab.drivers import protocol as p
+from treadlab.drivers.layouts import load_layout
+from treadlab.drivers.sim.clock import DeviceClock, SampleSchedule
+from treadlab.drivers.sim.signals import SignalSource, make_source
+
+TRUTH_DTYPE = np.dtype([("seq", "<u4"), ("t_ns", "<i8")])
+LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR = 10, 20, 30, 40
+
+
+@dataclass
+class DeliveryParams:
+    """USB-like delivery of a simulated device (see :class:`treadlab.drivers.sim.clock.UsbDelivery`)."""
+
+    usb_frame_ms: float = 1.0
+    stall_rate_hz: float = 0.3
+    stall_max_ms: float = 20.0
+    fifo_bytes: int = 256 * 1024
+
+
+@dataclass
+class FaultParams:
+    """Fault switches; all can be changed at run time through the device process's stdin.
+
+    Attributes
+    ----------
+    corrupt_rate : float
+        Fraction of DATA frames (or lines) with one flipped byte.
+    loss_rate : float
+        Fraction of samples taken but never sent (the seq, or the line time, jumps).
+    garbage_at_start : int
+        Random bytes sent before the first message after every power-up.
+    unplug_at_s, replug_after_s : float or None
+        Unplug this long after the process starts, and replug this long after that (None: stay unplugged).
+    """
+
+    corrupt_rate: float = 0.0
+    loss_rate: float = 0.0
+    garbage_at_start: int = 0
+    unplug_at_s: float | None = None
+    replug_after_s: float | None = None
+
+
+@dataclass
+class SimDeviceSpec:
+    """Everything a simulated device process needs; JSON-serialisable (:meth:`to_json`, :meth:`from_json`).
+
+    Parameters
+    ----------
+    name : str
+        Device name; its port is ``<workdir>/<name>``.
+    kind : {"insole", "mat"}
+    protocol : {"binary", "line"}
+    side : {"left", "right"} or None
+        Insoles only.
+    layout : str, dict or None
+        Insoles: a layout name the host knows ("insole16", "insole99", "insole960") or an inline layout.
+    rows, cols : int or None
+        Mats only.
+    pitch_mm : list of float or None
+        Mats: sensel pitch ``[row, col]``.
+    belt_axis : {"rows", "cols"}
+        Mats: which index runs along the belt (as in ``GaitModel.mat_frames``).
+    rate_hz : int
+        Sampling rate after power-up.
+    rates_hz : list of int
+        Rates accepted by SET_RATE.
+    clock_hz : int
+        Device clock tick rate (line devices: derived from ``time_unit``).
+    dtype : {"u8", "u16"}
+    adc_bits : int
+    drift_ppm, offset_ticks : float, int
+        Device clock against true time (see :class:`~treadlab.drivers.sim.clock.DeviceClock`).
+    serial, model, firmware : str
+    calibration : dict or None
+        ``{"unit": "N", "gain": scalar or list, "offset": scalar or list}``; None picks a plausible one.
+    seq_start : int
+        First seq after power-up (set it near 2**32 to test the wrap).
+    time_unit : {"ms", "us"}
+        Line devices: unit of the time column.
+    decimals : int
+        Line devices: 0 sends raw ADC counts, more sends calibrated newtons with that many decimals.
+    line_ending : str
+        Line devices: "\\n" or "\\r\\n".
+    block_ms : float
+        Values are generated this many milliseconds at a time.
+    seed : int
+    delivery : DeliveryParams
+    faults : FaultParams
+    """
+
+    name: str
+    kind: str = "insole"
+    protocol: str = "binary"
+    side: str | None = None
+    layout: Any = None
+    rows: int | None = None
+    cols: int | None = None
+    pitch_mm: list[float] | None = None
+    belt_axis: str = "rows"
+    rate_hz: int = 500
+    rates_hz: list[int] = field(default_factory=lambda: [50, 100, 120, 200, 250, 500, 750, 1000])
+    clock_hz: int = 1_000_000
+    dtype: str = "u16"
+    adc_bits: int = 12
+    drift_ppm: float = 0.0
+    offset_ticks: int = 0
+    serial: str = "SIM0000"
+    model: str = "treadlab-sim"
+    firmware: str = "1.0.0"
+    calibration: dict | None = None
+    seq_start: int = 0
+    time_unit: str = "ms"
+    decimals: int = 0
+    line_ending: str = "\n"
+    block_ms: float = 16.0
+    seed: int = 0
+    delivery: DeliveryParams = field(default_factory=DeliveryParams)
+    faults: FaultParams = field(default_factory=FaultParams)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.delivery, dict):
+            self.delivery = DeliveryParams(**self.delivery)
+        if isinstance(self.faults, dict):
+            self.faults = FaultParams(**self.faults)
+        checks = {"kind": ("insole", "mat"), "protocol": ("binary", "line"), "dtype": ("u8", "u16"),
+                  "time_unit": ("ms", "us"), "belt_axis": ("rows", "cols")}
+        for key, allowed in checks.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"SimDeviceSpec {self.name!r}: {key} must be one of {allowed}, "
+                                 f"got {getattr(self, key)!r}")
+        if self.kind == "mat" and (not self.rows or not self.cols):
+            raise ValueError(f"SimDeviceSpec {self.name!r}: a mat needs rows and cols")
+        if self.kind == "insole" and self.side not in ("left", "right"):
+            raise ValueError(f"SimDeviceSpec {self.name!r}: an insole needs side 'left' or 'right'")
+        if self.protocol == "line" and self.kind != "insole":
+            raise ValueError(f"SimDeviceSpec {self.name!r}: line devices are insoles")
+        if self.protocol == "line":
+            self.clock_hz = 1000 if self.time_unit == "ms" else 1_000_000
+        if self.kind == "insole" and self.layout is None:
+            self.layout = "insole16"
+
+    @property
+    def n_values(self) -> int:
+        """Values per sample: sensels of an insole, rows * cols of a mat."""
+        if self.kind == "mat":
+            return int(self.rows) * int(self.cols)
+        return layout_sensels(self.layout)
+
+    def to_json(self) -> str:
+        """The spec as a JSON string."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SimDeviceSpec:
+        """Inverse of :meth:`to_json`; unknown keys raise ``ValueError``."""
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"SimDeviceSpec: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def layout_sensels(layout: Any) -> int:
+    """Sensel count of an insole layout given by name ("insole99") or inline (a table with ``positions_mm``)."""
+    return load_layout(layout).n_sensels
+
+
+def default_calibration(spec: SimDeviceSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sensel (gain N/count, offset counts) of a device, from its spec or made up plausibly.
+
+    Made-up gains put the full ADC range at about twice the largest force a sensel should see, with a +/-5 %
+    spread between sensels; offsets are a few counts.
+    """
+    n = spec.n_values
+    cal = spec.calibration or {}
+    full = 2 ** spec.adc_bits - 1
+    if "gain" in cal:
+        gain = np.broadcast_to(np.asarray(cal["gain"], dtype=np.float64), (n,)).copy()
+    else:
+        max_force_n = 60.0 if spec.kind == "mat" else 2 * 1800.0 / max(1.0, 0.15 * n)
+        gain = max_force_n / full * rng.uniform(0.95, 1.05, n)
+    if "offset" in cal:
+        offset = np.broadcast_to(np.asarray(cal["offset"], dtype=np.float64), (n,)).copy()
+    else:
+        offset = np.round(rng.uniform(0.005, 0.02, n) * full)
+    return gain.astype(np.float32), offset.astype(np.float32)
+
+
+@dataclass
+class DeviceStats:
+    """What a simulated device did since the process started."""
+
+    samples_n: int = 0
+    sent_n: int = 0
+    lost_n: int = 0
+    corrupted_n: int = 0
+    overrun_n: int = 0
+    commands_n: int = 0
+    power_ups_n: int = 0
+
+
+class _Pending:
+    """Generated samples not yet taken: their true times, seq, and their encoded bytes with message ends."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.t_ns = np.empty(0, np.int64)
+        self.seq = np.empty(0, np.uint32)
+        self.ends = np.empty(0, np.int64)  # byte end of each sample's message (lost samples add no bytes)
+        self.flags = np.empty(0, np.uint8)  # 0 sent, 1 lost, 2 corrupted
+        self.buf = b""
+        self.i = 0  # first sample not yet taken
+
+    def append(self, t_ns: np.ndarray, seq: np.ndarray, buf: bytes, lengths: np.ndarray, flags: np.ndarray) -> None:
+        base = int(self.ends[-1]) if len(self.ends) else 0
+        start = int(self.ends[self.i - 1]) if self.i else 0
+        self.t_ns = np.concatenate([self.t_ns[self.i:], t_ns])
+        self.seq = np.concatenate([self.seq[self.i:], seq])
+        self.flags = np.concatenate([self.flags[self.i:], flags])
+        self.ends = np.concatenate([self.ends[self.i:], base + np.cumsum(lengths)]) - start
+        self.buf = self.buf[start:] + buf
+        self.i = 0
+
+    @property
+    def last_t_ns(self) -> int | None:
+        return int(self.t_ns[-1]) if len(self.t_ns) else None
+
+    def take(self, now_ns: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+        j = int(np.searchsorted(self.t_ns, now_ns, side="right"))
+        if j <= self.i:
+            return b"", self.seq[:0], self.t_ns[:0], self.flags[:0]
+        a = int(self.ends[self.i - 1]) if self.i else 0
+        b = int(self.ends[j - 1])
+        out = (self.buf[a:b], self.seq[self.i:j], self.t_ns[self.i:j], self.flags[self.i:j])
+        self.i = j
+        return out
+
+
+class SimDevice:
+    """Base of the simulated devices: schedule, value generation, loss, corruption, ground truth.
+
+    Parameters
+    ----------
+    spec : SimDeviceSpec
+    t_epoch_ns : int
+        Common epoch of the rig (true time); the device clock reads ``spec.offset_ticks`` then.
+    runner : object or None
+        ``RunnerParams`` of the gait model, shared by all devices of a rig.
+    """
+
+    def __init__(self, spec: SimDeviceSpec, t_epoch_ns: int, runner: Any = None) -> None:
+        self.spec = spec
+        self.t_epoch_ns = int(t_epoch_ns)
+        self.rng = np.random.default_rng([spec.seed, 7])
+        self.gain, self.offset = default_calibration(spec, np.random.default_rng([spec.seed, 1]))
+        self.source: SignalSource = make_source(spec, runner, self.t_epoch_ns, self.gain, self.offset)
+        self.faults = FaultParams(**asdict(spec.faults))
+        self.stats = DeviceStats()
+        self.clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, self.t_epoch_ns)
+        self.rate_hz = spec.rate_hz
+        self.running = False
+        self.seq_next = spec.seq_start
+        self._schedule: SampleSchedule | None = None
+        self._pending = _Pending()
+        self._truth: list[np.ndarray] = []
+
+    # ----------------------------------------------------------------------------------- lifecycle
+
+    def power_up(self, now_ns: int, reset_clock: bool = False) -> bytes:
+        """Reset to the state after power-up; returns what the device sends at once (nothing by default).
+
+        With ``reset_clock`` the device clock restarts near zero at ``now_ns`` (a replug power-cycles it).
+        """
+        self.stats.power_ups_n += 1
+        if reset_clock:
+            self.clock = DeviceClock(self.spec.clock_hz, self.spec.drift_ppm,
+                                     int(self.rng.integers(0, self.spec.clock_hz // 100 + 1)), int(now_ns))
+        self.rate_hz = self.spec.rate_hz
+        self.seq_next = self.spec.seq_start
+        self._pending.clear()
+        self.running = False
+        self._schedule = None
+        return b""
+
+    def greeting(self, now_ns: int) -> bytes:
+        """What the device says when the host first opens its port: ``garbage_at_start`` random bytes, then
+        a LOG (binary) or a ``#`` comment line (line protocol)."""
+        garbage = self.rng.integers(0, 256, self.faults.garbage_at_start, dtype=np.uint8).tobytes()
+        return self.take(now_ns) + garbage + self._greeting(now_ns)
+
+    def _greeting(self, now_ns: int) -> bytes:
+        return b""
+
+    def _start_stream(self, now_ns: int) -> None:
+        self.running = True
+        self._pending.clear()
+        self._schedule = SampleSchedule.starting_after(self.clock, self.rate_hz, now_ns)
+
+    def _stop_stream(self, now_ns: int) -> bytes:
+        out = self.take(now_ns)
+        self.running = False
+        self._pending.clear()
+        self._schedule = None
+        return out
+
+    # ----------------------------------------------------------------------------------- samples
+
+    def next_due_ns(self) -> int | None:
+        """True time of the next sample (None when not streaming)."""
+        if not self.running or self._schedule is None:
+            return None
+        if self._pending.i < len(self._pending.t_ns):
+            return int(self._pending.t_ns[self._pending.i])
+        return self._schedule.next_true_ns()
+
+    def take(self, now_ns: int) -> bytes:
+        """Encoded samples taken up to true time ``now_ns`` (in order); records their ground truth."""
+        if not self.running:
+            return b""
+        horizon = now_ns + int(self.spec.block_ms * 1e6)
+        last = self._pending.last_t_ns
+        if last is None or last < now_ns:
+            self._generate(max(horizon, now_ns))
+        out, seq, t_ns, flags = self._pending.take(now_ns)
+        if len(seq):
+            counts = np.bincount(flags, minlength=3)
+            self.stats.sent_n += int(counts[0] + counts[2])
+            self.stats.lost_n += int(counts[1])
+            self.stats.corrupted_n += int(counts[2])
+            rec = np.empty(len(seq), TRUTH_DTYPE)
+            rec["seq"] = seq
+            rec["t_ns"] = t_ns
+            self._truth.append(rec)
+            self.stats.samples_n += len(seq)
+        return out
+
+    def _generate(self, until_ns: int) -> None:
+        ticks, t_ns = self._schedule.next_block(until_ns)
+        k = len(ticks)
+        if k == 0:
+            return
+        seq = ((np.arange(k, dtype=np.uint64) + np.uint64(self.seq_next)) % np.uint64(2**32)).astype(np.uint32)
+        self.seq_next = int((self.seq_next + k) % 2**32)
+        keep = self.rng.random(k) >= self.faults.loss_rate if self.faults.loss_rate > 0 else np.ones(k, bool)
+        raw = self.source.raw(t_ns[keep])
+        buf = self._encode(seq[keep], ticks[keep], raw)
+        arr = np.frombuffer(buf, np.uint8)
+        ends = np.flatnonzero(arr == self._delimiter) + 1
+        flags = np.where(keep, 0, 1).astype(np.uint8)
+        if self.faults.corrupt_rate > 0 and len(ends):
+            arr, hit = self._corrupt(arr.copy(), ends)
+            flags[np.flatnonzero(keep)[hit]] = 2
+            buf = arr.tobytes()
+        lengths = np.zeros(k, np.int64)
+        lengths[keep] = np.diff(ends, prepend=0)
+        self._pending.append(t_ns, seq, buf, lengths, flags)
+
+    _delimiter = 0
+
+    def _corrupt(self, arr: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flip one byte in a random ``corrupt_rate`` fraction of the messages (never the delimiter)."""
+        hit = np.flatnonzero(self.rng.random(len(ends)) < self.faults.corrupt_rate)
+        if not len(hit):
+            return arr, hit
+        starts = np.concatenate([[0], ends[:-1]])[hit]
+        last = ends[hit] - 2  # keep the delimiter (and, for lines, keep a byte before it)
+        pos = starts + (self.rng.random(len(hit)) * np.maximum(last - starts + 1, 1)).astype(np.int64)
+        arr[pos] = self._bad_bytes(arr[pos])
+        return arr, hit
+
+    def _bad_bytes(self, orig: np.ndarray) -> np.ndarray:
+        flip = self.rng.integers(1, 256, len(orig), dtype=np.uint16).astype(np.uint8)
+        flip = np.where(flip == orig, (orig % 255) + 1, flip).astype(np.uint8)  # never produce 0x00
+        return orig ^ flip
+
+    def _encode(self, seq: np.ndarray, ticks: np.ndarray, raw: np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def pop_truth(self) -> np.ndarray:
+        """Ground-truth records (``TRUTH_DTYPE``) of the samples taken since the last call."""
+        if not self._truth:
+            return np.empty(0, TRUTH_DTYPE)
+        out = np.concatenate(self._truth)
+        self._truth.clear()
+        return out
+
+    # ----------------------------------------------------------------------------------- host side
+
+    def receive(self, data: bytes, now_ns: int) -> bytes:
+        """Bytes from the host at ``now_ns``; returns the device's output (samples due first, then replies)."""
+        return b""
+
+    def set_fault(self, key: str, value: float) -> bytes:
+        """Change a fault switch at run time; returns a LOG warning (binary devices) or nothing."""
+        if key not in ("corrupt_rate", "loss_rate", "garbage_at_start"):
+            raise ValueError(f"unknown fault {key!r}")
+        setattr(self.faults, key, int(value) if key == "garbage_at_start" else float(value))
+        return b""
+
+    def log(self, level: int, text: str) -> bytes:
+        """A LOG message (binary devices; line devices cannot log)."""
+        return b""
+
+
+class BinaryDevice(SimDevice):
+    """A protocol v1 device (insole or mat)."""
+
+    def info(self) -> dict:
+        """The INFO object of this device."""
+        s = self.spec
+        info = {"protocol": p.PROTOCOL_VERSION, "kind": s.kind, "model": s.model, "serial": s.serial,
+                "firmware": s.firmware, "dtype": s.dtype, "adc_bits": s.adc_bits, "rate_hz": int(self.rate_hz),
+                "rates_hz": [int(r) for r in s.rates_hz], "clock_hz": int(s.clock_hz)}
+        if s.kind == "insole":
+            info.update(side=s.side, sensels=s.n_values, layout=s.layout)
+        else:
+            info.update(rows=int(s.rows), cols=int(s.cols), pitch_mm=list(s.pitch_mm or [10.0, 10.0]),
+                        belt_axis=s.belt_axis)
+        return info
+
+    def _greeting(self, now_ns: int) -> bytes:
+        return p.encode_log(LOG_INFO, f"{self.spec.model} {self.spec.serial} firmware {self.spec.firmware} ready")
+
+    def log(self, level: int, text: str) -> bytes:
+        return p.encode_log(level, text)
+
+    def set_fault(self, key: str, value: float) -> bytes:
+        super().set_fault(key, value)
+        return p.encode_log(LOG_WARNING, f"fault injection: {key} = {value:g}")
+
+    def _encode(self, seq: np.ndarray, ticks: np.ndarray, raw: np.ndarray) -> bytes:
+        return p.encode_data_block(seq, ticks, raw, self.spec.dtype)
+
+    def receive(self, data: bytes, now_ns: int) -> bytes:
+        if not hasattr(self, "_decoder"):
+            self._decoder = p.FrameDecoder()
+        _, messages = self._decoder.feed(data)
+        out = [self.take(now_ns)]
+        for msg_type, body in messages:
+            out.append(self.handle(msg_type, body, now_ns))
+        return b"".join(out)
+
+    def handle(self, msg_type: int, body: bytes, now_ns: int) -> bytes:
+        """Answer one decoded command received at true time ``now_ns``."""
+        self.stats.commands_n += 1
+        if msg_type == p.IDENTIFY:
+            return p.encode_info(self.info())
+        if msg_type == p.START:
+            if self.running:
+                return p.encode_ack(p.START)
+            self._start_stream(now_ns)
+            return p.encode_ack(p.START) + p.encode_log(LOG_INFO, f"streaming at {self.rate_hz} Hz")
+        if msg_type == p.STOP:
+            return self._stop_stream(now_ns) + p.encode_ack(p.STOP)
+        if msg_type == p.SET_RATE:
+            if len(body) != 2:
+                return p.encode_nak(p.SET_RATE, p.NAK_BAD_ARGUMENT, f"SET_RATE body is {len(body)} bytes, not 2")
+            (rate,) = struct.unpack("<H", body)
+            if rate not in self.spec.rates_hz:
+                return p.encode_nak(p.SET_RATE, p.NAK_UNSUPPORTED_RATE,
+                                    f"rate {rate} Hz not supported (supported: {list(self.spec.rates_hz)})")
+            out = b""
+            if self.running and rate != self.rate_hz:
+                out = self._stop_stream(now_ns)
+                self.rate_hz = rate
+                self._start_stream(now_ns)
+            self.rate_hz = rate
+            return out + p.encode_ack(p.SET_RATE)
+        if msg_type == p.GET_CALIBRATION:
+            return p.encode_calibration("N", self.gain, self.offset)
+        if msg_type == p.PING:
+            if len(body) != 8:
+                return p.encode_nak(p.PING, p.NAK_BAD_ARGUMENT, f"PING body is {len(body)} bytes, not 8")
+            (host_ns,) = struct.unpack("<Q", body)
+            return p.encode_pong(host_ns, int(self.clock.ticks_at(now_ns)))
+        return p.encode_nak(msg_type, p.NAK_UNKNOWN_COMMAND, f"unknown command {p.describe(msg_type)}")
+
+
+class LineDevice(SimDevice):
+    """A line-protocol insole: ``t,v1,...,vN`` lines from power-up, no commands."""
+
+    _delimiter = ord("\n")
+
+    def _greeting(self, now_ns: int) -> bytes:
+        s = self.spec
+        text = (f"# treadlab-sim {s.model} serial={s.serial} side={s.side} sensels={s.n_values} "
+                f"rate_hz={s.rate_hz} time_unit={s.time_unit}{s.line_ending}")
+        return text.encode("ascii")
+
+    def power_up(self, now_ns: int, reset_clock: bool = False) -> bytes:
+        out = super().power_up(now_ns, reset_clock)
+        self._start_stream(now_ns)
+        return out
+
+    def _bad_bytes(self, orig: np.ndarray) -> np.ndarray:
+        return np.full(len(orig), ord("x"), np.uint8)
+
+    def _encode(self, seq: np.ndarray, ticks: np.ndarray, raw: np.ndarray) -> bytes:
+        s = self.spec
+        k, n = raw.shape
+        if not k:
+            return b""
+        if s.decimals > 0:
+            vals = self.gain * (raw.astype(np.float32) - self.offset)
+            vfmt = f"%.{s.decimals}f"
+        else:
+            vals = raw
+            vfmt = "%d"
+        table = np.empty((k, n + 1), dtype=object)  # one C-level %-format over the whole block
+        table[:, 0] = ticks.astype(np.int64)
+        table[:, 1:] = vals
+        line = "%d," + ",".join([vfmt] * n) + s.line_ending
+        return ((line * k) % tuple(table.ravel().tolist())).encode("ascii")
+
+    def receive(self, data: bytes, now_ns: int) -> bytes:
+        return self.take(now_ns)
+
+
+def make_device(spec: SimDeviceSpec, t_epoch_ns: int, runner: Any = None) -> SimDevice:
+    """The device logic for ``spec``: a :class:`BinaryDevice` or a :class:`LineDevice`."""
+    cls = BinaryDevice if spec.protocol == "binary" else LineDevice
+    return cls(spec, t_epoch_ns, runner)
