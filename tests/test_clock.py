@@ -112,9 +112,13 @@ def test_ping_bounds_pull_a_late_envelope_back():
     assert np.max(np.abs(bounded(ticks) - true_s)) < 0.5e-3
 
 
-def test_ping_shift_is_zero_when_consistent_and_inside():
-    assert ping_shift(np.array([1.0]), np.array([0.9]), np.array([1.1])) == 0.0
-    assert ping_shift(np.array([1.0]), np.array([0.5]), np.array([0.8])) == pytest.approx(-0.2)
+def test_ping_shift_moves_to_the_middle_of_the_allowed_interval():
+    # line at 1.0; the PING says the truth is in [0.9, 1.1], the envelope says <= 1.0: middle of [0.9, 1.0]
+    assert ping_shift(np.array([1.0]), np.array([0.9]), np.array([1.1])) == pytest.approx(-0.05)
+    # a round trip entirely before the line: the line must come down into it
+    assert ping_shift(np.array([1.0]), np.array([0.5]), np.array([0.8])) == pytest.approx(-0.35)
+    # the shortest bounds of several pings win
+    assert ping_shift(np.array([1.0, 2.0]), np.array([0.99, 1.5]), np.array([1.2, 2.5])) == pytest.approx(-0.005)
     assert ping_shift(np.array([1.0, 1.0]), np.array([1.2, 0.0]), np.array([1.3, 0.5])) == 0.0  # inconsistent
 
 

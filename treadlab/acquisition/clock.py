@@ -24,6 +24,8 @@ import numpy as np
 WINDOW_S = 0.5
 #: A fitted drift beyond this is treated as a bad fit (short span) and clipped.
 MAX_DRIFT_PPM = 2000.0
+#: The online fit (short spans) never believes a drift beyond this.
+ONLINE_MAX_DRIFT_PPM = 500.0
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,13 @@ def envelope_line(x: np.ndarray, r: np.ndarray, max_slope: float = MAX_DRIFT_PPM
 
 
 def ping_shift(fit_at_ticks: np.ndarray, send_s: np.ndarray, recv_s: np.ndarray) -> float:
-    """Smallest shift of a fitted line that puts it inside the interval every PING allows.
+    """Shift of an envelope line that PING round trips call for.
 
     A PONG stamped with device ticks ``d`` was handled between ``send_s`` and ``recv_s``, so the true session time
-    of ``d`` lies in that interval. Inconsistent bounds (a device clock reset) give no shift.
+    of ``d`` lies in that interval, and the envelope line (the latest the truth can be, given the samples) is an
+    upper bound too. The line is moved to the middle of what remains between the latest lower bound (a send time)
+    and the earliest upper bound; with many PINGs the shortest round trips decide. Inconsistent bounds (a clock
+    reset) give no shift.
 
     Parameters
     ----------
@@ -191,7 +196,10 @@ def ping_shift(fit_at_ticks: np.ndarray, send_s: np.ndarray, recv_s: np.ndarray)
     hi = float(np.min(recv_s - fit_at_ticks))
     if lo > hi:
         return 0.0
-    return float(np.clip(0.0, lo, hi))
+    hi = min(hi, 0.0)
+    if lo >= hi:
+        return lo  # the samples' envelope is earlier than a PING allows
+    return (lo + hi) / 2.0
 
 
 def fit_segment(
@@ -316,12 +324,16 @@ class OnlineClock:
         Span of device time the online fit looks at.
     window_s : float
         Envelope window width.
+    min_span_s : float
+        The drift is fitted once the envelope spans this many seconds (nominal rate before).
     """
 
-    def __init__(self, clock_hz: float, history_s: float = 60.0, window_s: float = WINDOW_S) -> None:
+    def __init__(self, clock_hz: float, history_s: float = 60.0, window_s: float = WINDOW_S,
+                 min_span_s: float = 4.0) -> None:
         self.clock_hz = float(clock_hz)
         self.window_s = window_s
         self.max_windows = max(2, int(history_s / window_s))
+        self.min_span_s = min_span_s
         self.fit: ClockFit | None = None
         self._ticks0: int | None = None
         self._xm: list[float] = []
@@ -392,10 +404,10 @@ class OnlineClock:
             xp = (p[:, 2] - np.int64(self._ticks0)).astype(np.float64) / self.clock_hz
             keep = xp >= 0
             xm, rm = np.r_[xm, xp[keep]], np.r_[rm, p[keep, 1] / 1e9 - xp[keep]]
-        if len(self._xm) < 2:
+        if len(self._xm) < 2 or xm.max() - xm.min() < self.min_span_s:
             c, m = float(np.min(rm)), 0.0  # too short a span for a slope: nominal rate
         else:
-            c, m = envelope_line(xm, rm)
+            c, m = envelope_line(xm, rm, max_slope=ONLINE_MAX_DRIFT_PPM * 1e-6)
         fit = ClockFit(self._ticks0, c, (1.0 + m) / self.clock_hz, self.clock_hz, 0.0, len(xm))
         if self._pings:
             p = np.array(self._pings, dtype=np.int64)

@@ -9,8 +9,11 @@ the recorder turns into a gap and a reconnection attempt, as for an unplugged in
 
 Clock: the inlet applies LSL's clock synchronisation (``proc_clocksync``), so every timestamp is on this host's
 ``local_clock()`` = ``time.monotonic()``, the session clock. ``device_time`` holds those timestamps in
-nanoseconds (``clock_hz`` = 1e9) and :attr:`LslInletDevice.host_clock` is True: the recorder can take them as
-session times unchanged instead of fitting a device clock.
+nanoseconds (``clock_hz`` = 1e9). The recorder fits every device clock to the host clock; for an LSL stream
+the "device clock" *is* the host clock, and :meth:`LslInletDevice.read` says so the way a serial device does, with
+PING results: once a second it reads ``local_clock()`` between two ``monotonic_ns()`` calls, a round trip of a
+few hundred nanoseconds that pins the fitted offset to LSL's own timestamps (:attr:`LslInletDevice.host_clock`
+is True for code that wants to skip the fit altogether).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ _NUMERIC = {"float32": np.float32, "double64": np.float64, "int8": np.int8, "int
 MAX_CHUNK_N = 4096
 #: How long ``identify`` waits for a second stream matching the same query (liblsl resolves in ~0.5 s waves).
 AMBIGUITY_WAIT_S = 0.7
+#: One clock pair (see :meth:`LslInletDevice.read`) per second; at most this many kept between drains.
+PONG_INTERVAL_NS = 1_000_000_000
+MAX_PONGS = 64
 
 
 def stream_query(cfg: DeviceConfig) -> dict[str, str]:
@@ -111,6 +117,8 @@ class LslInletDevice:
         self._inlet = None
         self._next_seq = 0
         self._seq = SeqTracker()
+        self._pongs: list[PingResult] = []
+        self._next_pong_ns = 0
 
     # -------------------------------------------------------------------- discovery
     def identify(self, timeout_s: float = 2.0, retries: int = 1) -> dict:
@@ -239,6 +247,8 @@ class LslInletDevice:
         except pylsl.util.LostError:
             raise DeviceDisconnectedError(f"{self.name}: LSL stream {_describe(self.query)} vanished") from None
         host_ns = time.monotonic_ns()
+        if host_ns >= self._next_pong_ns:
+            self._clock_pong(host_ns)
         k = len(stamps)
         if k == 0:
             return None
@@ -253,6 +263,16 @@ class LslInletDevice:
         return SampleBatch(seq=seq, device_time=device_time, values=values,
                            host_time_ns=np.full(k, host_ns, dtype=np.int64))
 
+    def _clock_pong(self, now_ns: int) -> None:
+        """Record one exact (host, LSL clock) pair as a PING result; the LSL clock is read between the two."""
+        pylsl = _pylsl()
+        send_ns = time.monotonic_ns()
+        lsl_ns = int(round(pylsl.local_clock() * 1e9))
+        recv_ns = time.monotonic_ns()
+        self._pongs.append(PingResult(send_ns, recv_ns, lsl_ns))
+        del self._pongs[:-MAX_PONGS]
+        self._next_pong_ns = now_ns + PONG_INTERVAL_NS
+
     def send_ping(self) -> None:
         """LSL streams have no PING (clock offsets are LSL's): does nothing."""
         return None
@@ -262,8 +282,9 @@ class LslInletDevice:
         raise CommandRejectedError(f"{self.name}: LSL streams do not answer PING")
 
     def drain_pongs(self) -> list[PingResult]:
-        """Always empty."""
-        return []
+        """Clock pairs collected by :meth:`read` since the last call (see the module docstring)."""
+        out, self._pongs = self._pongs, []
+        return out
 
     def drain_logs(self) -> list[tuple[int, int, str]]:
         """Always empty."""

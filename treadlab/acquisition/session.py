@@ -1,0 +1,206 @@
+"""Opening session files (finished, being recorded, or crashed), finishing them, and summarising them.
+
+:func:`open_session` is the one way acquisition tools open a file: a finished file opens normally; a file that
+refuses a normal open is opened with ``swmr=True`` and reported as being recorded (its ``.recording`` sidecar
+names a live pid) or crashed (pointing to ``lab repair``). :func:`finalize` refits every clock over the whole
+recording and writes the final attributes; the recorder calls it at a clean stop, ``lab repair`` after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+
+import h5py
+import numpy as np
+
+from treadlab import fileformat as ff
+from treadlab.acquisition.clock import fit_recording
+from treadlab.errors import SessionFileError
+
+
+def utc_now_iso() -> str:
+    """Current UTC time, ISO 8601 with a Z."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def recording_pid(path: str) -> int | None:
+    """Pid of the recorder writing ``path`` if its sidecar exists and that process is alive, else None."""
+    side = path + ff.RECORDING_SUFFIX
+    try:
+        with open(side, encoding="utf-8") as fh:
+            pid = int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def open_session(path: str, allow_live: bool = True, allow_crashed: bool = False) -> tuple[h5py.File, str]:
+    """Open a session file read-only.
+
+    Parameters
+    ----------
+    path : str
+    allow_live : bool
+        Accept a file still being recorded (opened with ``swmr=True``).
+    allow_crashed : bool
+        Accept a file left by a crashed recorder (opened with ``swmr=True``), e.g. for ``lab repair``.
+
+    Returns
+    -------
+    h5 : h5py.File
+    status : {"complete", "recording", "crashed"}
+
+    Raises
+    ------
+    SessionFileError
+        Missing, not HDF5, damaged, not a treadlab session, or crashed when not allowed (naming ``lab repair``).
+    """
+    if not os.path.exists(path):
+        raise SessionFileError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+        status = "complete"
+    except OSError as exc:
+        text = str(exc)
+        if "already open for write" not in text and "consistency flags" not in text:
+            raise SessionFileError(f"{path}: not a readable HDF5 session file ({text})") from exc
+        try:
+            f = h5py.File(path, "r", swmr=True)
+        except OSError as exc2:
+            raise SessionFileError(f"{path}: damaged session file, cannot be opened ({exc2})") from exc2
+        status = "recording" if recording_pid(path) is not None else "crashed"
+    if f.attrs.get("format") != ff.FORMAT:
+        f.close()
+        raise SessionFileError(f"{path}: not a treadlab session file (no format='{ff.FORMAT}' attribute)")
+    if status == "crashed" and not allow_crashed:
+        f.close()
+        raise SessionFileError(f"{path}: left by a recorder that did not stop cleanly; run `lab repair {path}`")
+    if status == "recording" and not allow_live:
+        f.close()
+        raise SessionFileError(f"{path}: is still being recorded (pid {recording_pid(path)})")
+    return f, status
+
+
+def _str(v) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | None = None,
+             counters: dict[str, dict] | None = None) -> None:
+    """Refit every device clock over the whole recording, rewrite ``time``, and write the final attributes.
+
+    Parameters
+    ----------
+    f : h5py.File
+        Open ``r+`` (not SWMR).
+    state : {"complete", "repaired"}
+    stop_reason : str
+    duration_s : float, optional
+        Session time of the stop; default: the latest stored sample time.
+    counters : dict, optional
+        Per device: ``crc_errors``, ``reconnections`` (default: the live ``counters`` dataset).
+    """
+    counters = counters or {}
+    last_t = 0.0
+    for name, g in f[ff.DEVICES].items():
+        ticks = g[ff.DEVICE_TIME][:]
+        host_s = g[ff.HOST_TIME][:]
+        segs_live = g[ff.CLOCK_SEGMENTS][:]
+        pings = g[ff.CLOCK_PINGS][:]
+        n = len(ticks)
+        clock_hz = float(g.attrs["clock_hz"])
+        live = dict(zip([_str(c) for c in g["counters"].attrs["columns"]], g["counters"][:].tolist()))
+        live.update(counters.get(name, {}))
+        seg_rows = np.empty((0, len(ff.SEGMENT_COLUMNS)))
+        if n:
+            starts = segs_live[:, 0].astype(np.int64) if len(segs_live) else np.array([0], np.int64)
+            time_s, segs = fit_recording(ticks, host_s, clock_hz, known_starts=starts[starts < n], pings=pings)
+            g[ff.TIME][:] = time_s
+            seg_rows = np.array([fit.as_row(s, k) for s, k, fit in segs])
+            last_t = max(last_t, float(time_s[-1]))
+            weights = np.array([k for _, k, _ in segs], dtype=np.float64)
+            drift = float(np.average([fit.drift_ppm for _, _, fit in segs], weights=weights))
+            resid = float(np.sqrt(np.average([fit.residual_ms**2 for _, _, fit in segs], weights=weights)))
+            span = float(time_s[-1] - time_s[0])
+            rate = (n - 1) / span if span > 0 else np.nan
+        else:
+            drift = resid = rate = np.nan
+        ds = g[ff.CLOCK_SEGMENTS]
+        ds.resize(len(seg_rows), axis=0)
+        if len(seg_rows):
+            ds[:] = seg_rows
+        gaps = g[ff.GAPS][:]
+        g.attrs["n_samples"] = n
+        g.attrs["lost_samples"] = int(np.sum(gaps[:, 2])) if len(gaps) else 0
+        g.attrs["crc_errors"] = int(live.get("crc_errors", 0))
+        g.attrs["reconnections"] = int(live.get("reconnections", 0))
+        g.attrs["drift_ppm"] = drift
+        g.attrs["fit_residual_ms"] = resid
+        g.attrs["achieved_rate_hz"] = rate
+    f.attrs["state"] = state
+    f.attrs["stop_utc"] = utc_now_iso()
+    f.attrs["duration_s"] = float(last_t if duration_s is None else duration_s)
+    f.attrs["stop_reason"] = stop_reason
+
+
+def summary(path: str) -> dict:
+    """Everything ``lab info`` shows, as a JSON-serialisable dict (works on a file being recorded).
+
+    Raises
+    ------
+    SessionFileError
+        As :func:`open_session` (a crashed file points to ``lab repair``).
+    """
+    f, status = open_session(path, allow_live=True, allow_crashed=False)
+    try:
+        out: dict = {"path": path, "status": status, "file_size_bytes": os.path.getsize(path)}
+        meta = {}
+        for k, v in f.attrs.items():
+            if k == "rig":
+                continue
+            v = _str(v) if isinstance(v, bytes | str) else v
+            meta[k] = v.item() if isinstance(v, np.generic) else v
+        out["metadata"] = meta
+        devices = {}
+        for name, g in f[ff.DEVICES].items():
+            if status == "recording":
+                for key in (ff.SEQ, ff.TIME, ff.GAPS):
+                    g[key].refresh()
+            t = g[ff.TIME][:]
+            gaps = g[ff.GAPS][:]
+            live = dict(zip([_str(c) for c in g["counters"].attrs["columns"]], g["counters"][:].tolist()))
+            n = len(t)
+            dur = float(t[-1] - t[0]) if n > 1 else 0.0
+            dev = {
+                "kind": _str(g.attrs["kind"]), "side": _str(g.attrs["side"]), "serial": _str(g.attrs["serial"]),
+                "rate_hz": float(g.attrs["rate_hz"]), "samples": n, "duration_s": dur,
+                "achieved_rate_hz": (n - 1) / dur if dur > 0 else None,
+                "lost_samples": int(np.sum(gaps[:, 2])) if len(gaps) else 0, "gaps": int(len(gaps)),
+                "crc_errors": int(g.attrs["crc_errors"]) if status == "complete" else live.get("crc_errors", 0),
+                "reconnections": int(g.attrs["reconnections"]) if status == "complete"
+                else live.get("reconnections", 0),
+                "drift_ppm": _num(g.attrs["drift_ppm"]), "fit_residual_ms": _num(g.attrs["fit_residual_ms"]),
+            }
+            devices[name] = dev
+        out["devices"] = devices
+        mg = f[ff.MARKERS]
+        if status == "recording":
+            mg["time"].refresh()
+            mg["label"].refresh()
+        out["markers"] = [{"time_s": float(t), "label": _str(lab)} for t, lab in zip(mg["time"][:], mg["label"][:])]
+        return json.loads(json.dumps(out, default=_num))
+    finally:
+        f.close()
+
+
+def _num(v):
+    v = float(v)
+    return None if not np.isfinite(v) else v

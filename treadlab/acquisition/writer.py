@@ -1,0 +1,375 @@
+"""The session file writer: one thread appending queued batches to a SWMR HDF5 file, flushed every 0.5 s.
+
+Crash safety (``docs/acquisition.md``): every group, dataset and attribute of the session file is created before
+``swmr_mode`` is switched on; the writer then only appends (resize + write) and flushes at least every
+``flush_interval_s``, so a file left by a killed recorder opens with ``h5py.File(path, "r", swmr=True)`` and holds
+everything up to the last flush. Readers never block the writer; reader threads never block on the disk: they
+put batches on a bounded queue whose overflow is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import h5py
+import numpy as np
+
+from treadlab import fileformat as ff
+from treadlab.errors import StorageError
+
+COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+#: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
+COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "queue_overflow")
+_CHUNK_BYTES = 512 * 1024
+_VEC_CHUNK = 4096
+
+
+@dataclass
+class DeviceSetup:
+    """What the writer needs to lay out one device's group (from the identified driver)."""
+
+    name: str
+    kind: str
+    side: str | None
+    protocol: str
+    rate_hz: float
+    info: dict
+    serial: str
+    clock_hz: float
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    calibration: Any = None  # drivers.base.Calibration-like: unit, gain, offset
+    layout: dict | None = None
+    extra_attrs: dict = field(default_factory=dict)
+
+    @property
+    def n_values(self) -> int:
+        """Values per sample."""
+        return int(np.prod(self.shape))
+
+
+def _text(s: str, n_bytes: int) -> bytes:
+    """UTF-8 bytes of ``s`` cut to at most ``n_bytes`` on a character boundary."""
+    b = str(s).encode("utf-8")[:n_bytes]
+    return b.decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def _vec(g: h5py.Group, name: str, dtype: Any, cols: int | None = None) -> h5py.Dataset:
+    shape, maxshape, chunks = ((0,), (None,), (_VEC_CHUNK,)) if cols is None else ((0, cols), (None, cols), (256, cols))
+    return g.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype, **COMPRESSION)
+
+
+def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup]) -> h5py.File:
+    """Create a session file with every group, dataset and attribute, and switch it to SWMR writing.
+
+    Parameters
+    ----------
+    path : str
+        New file; an existing path is refused.
+    root_attrs : dict
+        Root attributes (``fileformat.ROOT_ATTRS`` and more).
+    devices : list of DeviceSetup
+
+    Returns
+    -------
+    h5py.File
+        Open in SWMR write mode.
+
+    Raises
+    ------
+    StorageError
+        The path exists or cannot be created.
+    """
+    try:
+        f = h5py.File(path, "x", libver="latest")
+    except FileExistsError as exc:
+        raise StorageError(f"{path}: exists already; session files are never overwritten") from exc
+    except OSError as exc:
+        if os.path.exists(path):
+            raise StorageError(f"{path}: exists already; session files are never overwritten") from exc
+        raise StorageError(f"{path}: cannot create the session file ({exc})") from exc
+    try:
+        for k, v in root_attrs.items():
+            f.attrs[k] = v
+        f.attrs["state"] = ff.STATE_RECORDING
+        f.attrs["stop_utc"] = ""
+        f.attrs["duration_s"] = np.nan
+        f.attrs["stop_reason"] = ""
+        f.attrs["clock_model"] = ff.CLOCK_MODEL
+        devs = f.create_group(ff.DEVICES)
+        for d in devices:
+            _create_device(devs, d)
+        m = f.create_group(ff.MARKERS)
+        _vec(m, "time", "f8")
+        _vec(m, "label", h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES))
+        e = f.create_group(ff.EVENTS)
+        _vec(e, "time", "f8")
+        _vec(e, "source", h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES))
+        _vec(e, "level", "u1")
+        _vec(e, "text", h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES))
+        f.flush()
+        f.swmr_mode = True
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
+    g = devs.create_group(d.name)
+    g.attrs["kind"] = d.kind or ""
+    g.attrs["side"] = d.side or ""
+    g.attrs["protocol"] = d.protocol
+    g.attrs["rate_hz"] = float(d.rate_hz)
+    g.attrs["info_json"] = json.dumps(d.info, default=str)
+    g.attrs["serial"] = d.serial or ""
+    g.attrs["clock_hz"] = float(d.clock_hz)
+    g.attrs["shape"] = np.asarray(d.shape, dtype=np.int64)
+    for k in ff.FINAL_DEVICE_ATTRS:
+        g.attrs[k] = np.nan if k in ("drift_ppm", "fit_residual_ms", "achieved_rate_hz") else 0
+    for k, v in d.extra_attrs.items():
+        g.attrs[k] = v
+    row_bytes = max(1, d.n_values * np.dtype(d.dtype).itemsize)
+    rows = int(max(1, min(4096, _CHUNK_BYTES // row_bytes)))
+    g.create_dataset(ff.RAW, shape=(0, *d.shape), maxshape=(None, *d.shape), chunks=(rows, *d.shape),
+                     dtype=d.dtype, **COMPRESSION)
+    _vec(g, ff.SEQ, "u4")
+    _vec(g, ff.DEVICE_TIME, "u8")
+    _vec(g, ff.TIME, "f8")
+    _vec(g, ff.HOST_TIME, "f8")
+    gaps = _vec(g, ff.GAPS, "f8", cols=3)
+    gaps.attrs["columns"] = list(ff.GAP_COLUMNS)
+    cal = g.create_group(ff.CALIBRATION)
+    if d.calibration is not None:
+        cal.create_dataset("gain", data=np.asarray(d.calibration.gain, dtype=np.float32))
+        cal.create_dataset("offset", data=np.asarray(d.calibration.offset, dtype=np.float32))
+        cal.attrs["unit"] = d.calibration.unit
+    else:
+        cal.create_dataset("gain", data=np.ones(d.n_values, np.float32))
+        cal.create_dataset("offset", data=np.zeros(d.n_values, np.float32))
+        cal.attrs["unit"] = "raw"
+    lay = g.create_group(ff.LAYOUT)
+    if d.layout is not None:
+        lay.create_dataset("positions_mm", data=np.asarray(d.layout["positions_mm"], dtype=np.float32))
+        lay.create_dataset("areas_mm2", data=np.asarray(d.layout["areas_mm2"], dtype=np.float32))
+        lay.attrs["foot_length_mm"] = float(d.layout.get("foot_length_mm", np.nan))
+        if d.layout.get("name"):
+            lay.attrs["name"] = str(d.layout["name"])
+    if d.kind == "mat" and len(d.shape) == 2:
+        rows_n, cols_n = d.shape
+        pitch = [float(v) for v in d.info.get("pitch_mm", [10.0, 10.0])]
+        lay.attrs["pitch_mm"] = np.asarray(pitch)
+        lay.attrs["rows"] = rows_n
+        lay.attrs["cols"] = cols_n
+        lay.attrs["belt_axis"] = str(d.info.get("belt_axis", "rows"))
+        if d.layout is None:
+            rr, cc = np.mgrid[0:rows_n, 0:cols_n]
+            pos = np.c_[cc.ravel() * pitch[1], rr.ravel() * pitch[0]].astype(np.float32)
+            lay.create_dataset("positions_mm", data=pos)
+            lay.create_dataset("areas_mm2", data=np.full(d.n_values, pitch[0] * pitch[1], np.float32))
+    clk = g.create_group("clock")
+    seg = _vec(clk, "segments", "f8", cols=len(ff.SEGMENT_COLUMNS))
+    seg.attrs["columns"] = list(ff.SEGMENT_COLUMNS)
+    pings = _vec(clk, "pings", "i8", cols=3)
+    pings.attrs["columns"] = ["host_send_ns", "host_recv_ns", "device_ticks"]
+    cnt = g.create_dataset("counters", data=np.zeros(len(COUNTER_COLUMNS), np.int64))
+    cnt.attrs["columns"] = list(COUNTER_COLUMNS)
+
+
+def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
+    n = ds.shape[0]
+    ds.resize(n + len(rows), axis=0)
+    ds[n:] = rows
+
+
+class SessionWriter:
+    """Owner of the writer thread of one session file.
+
+    Reader threads call the ``put_*`` methods (never blocking; a full queue drops the item and counts it in
+    :attr:`overflow_n`); the thread appends in blocks every ``write_interval_s`` and flushes at least every
+    ``flush_interval_s``. A failed write stops the thread and sets :attr:`error` (a :class:`StorageError`);
+    the owner stops the capture.
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        From :func:`create_session_file` (SWMR write mode); closed by :meth:`stop`.
+    max_items : int
+        Queue bound (batches, markers, events...).
+    write_interval_s, flush_interval_s : float
+    """
+
+    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.2,
+                 flush_interval_s: float = 0.5) -> None:
+        self.h5 = h5
+        self.path = h5.filename
+        self._q: queue.Queue = queue.Queue(maxsize=max_items)
+        self.write_interval_s = write_interval_s
+        self.flush_interval_s = flush_interval_s
+        self.overflow_n = 0
+        self.error: StorageError | None = None
+        self.failed = threading.Event()
+        self.rows_written: dict[str, int] = {}
+        self.flushes_n = 0
+        self.last_flush_mono = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._counters: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ producers (any thread)
+
+    def _put(self, item: tuple) -> bool:
+        if self.failed.is_set():
+            return False
+        try:
+            self._q.put_nowait(item)
+            return True
+        except queue.Full:
+            self.overflow_n += 1
+            return False
+
+    def put_samples(self, name: str, seq: np.ndarray, device_time: np.ndarray, time_s: np.ndarray,
+                    host_s: np.ndarray, raw: np.ndarray) -> bool:
+        """Queue a batch of samples of device ``name`` (raw shaped (k, *shape)). False if dropped."""
+        return self._put(("s", name, seq, device_time, time_s, host_s, raw))
+
+    def put_gaps(self, name: str, rows: np.ndarray) -> bool:
+        """Queue rows (k, 3) of the device's ``gaps`` table."""
+        return self._put(("g", name, np.asarray(rows, dtype=np.float64).reshape(-1, 3)))
+
+    def put_segment(self, name: str, row: np.ndarray) -> bool:
+        """Queue a ``clock/segments`` row (written live at each segment start, refitted at stop)."""
+        return self._put(("c", name, np.asarray(row, dtype=np.float64).reshape(1, -1)))
+
+    def put_ping(self, name: str, send_ns: int, recv_ns: int, ticks: int) -> bool:
+        """Queue a PING round trip (session-clock ns, device ticks)."""
+        return self._put(("p", name, np.array([[send_ns, recv_ns, ticks]], dtype=np.int64)))
+
+    def put_marker(self, time_s: float, label: str) -> bool:
+        """Queue a marker."""
+        return self._put(("m", float(time_s), _text(label, ff.MARKER_LABEL_BYTES)))
+
+    def put_event(self, time_s: float, source: str, level: int, text: str) -> bool:
+        """Queue an event (device LOG or session event)."""
+        return self._put(("e", float(time_s), _text(source, ff.EVENT_SOURCE_BYTES), int(level),
+                          _text(text, ff.EVENT_TEXT_BYTES)))
+
+    def set_counters(self, name: str, values: dict[str, int]) -> None:
+        """Latest counters of a device, written to ``counters`` at the next flush."""
+        self._counters[name] = np.array([int(values.get(k, 0)) for k in COUNTER_COLUMNS], dtype=np.int64)
+
+    @property
+    def queued_n(self) -> int:
+        """Items waiting to be written."""
+        return self._q.qsize()
+
+    # ------------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name=f"writer:{os.path.basename(self.path)}")
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Write everything queued, flush, join the thread (checked) and close the file."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                raise RuntimeError(f"writer thread of {self.path} did not stop within {timeout_s} s")
+            self._thread = None
+        try:
+            self.h5.close()
+        except (OSError, RuntimeError, ValueError) as exc:
+            if self.error is None:
+                self.error = StorageError(f"{self.path}: closing the session file failed ({exc})")
+                self.failed.set()
+
+    def _run(self) -> None:
+        pending: list[tuple] = []
+        last_write = last_flush = time.monotonic()
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                pending.append(self._q.get(timeout=0.05))
+                while True:
+                    pending.append(self._q.get_nowait())
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if pending and (now - last_write >= self.write_interval_s or stopping or len(pending) > 2000):
+                if not self._guard(self._write, pending):
+                    break
+                pending = []
+                last_write = now
+            if now - last_flush >= self.flush_interval_s or (stopping and self._q.empty()):
+                if not self._guard(self._flush):
+                    break
+                last_flush = now
+            if stopping and self._q.empty() and not pending:
+                break
+        if self.failed.is_set():  # drop what is left; nothing more can be written
+            while not self._q.empty():
+                self._q.get_nowait()
+
+    def _guard(self, fn, *args) -> bool:
+        try:
+            fn(*args)
+            return True
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+            self.error = StorageError(f"{self.path}: writing the session file failed ({exc}); capture stopped, "
+                                      f"data up to the last flush is in the file")
+            self.failed.set()
+            return False
+
+    def _flush(self) -> None:
+        devs = self.h5[ff.DEVICES]
+        for name, vals in list(self._counters.items()):
+            devs[name]["counters"][:] = vals
+        self.h5.flush()
+        self.flushes_n += 1
+        self.last_flush_mono = time.monotonic()
+
+    def _write(self, items: list[tuple]) -> None:
+        samples: dict[str, list[tuple]] = {}
+        tables: dict[tuple[str, str], list[np.ndarray]] = {}
+        markers: list[tuple] = []
+        events: list[tuple] = []
+        for it in items:  # one iteration per queued batch, not per sample
+            kind = it[0]
+            if kind == "s":
+                samples.setdefault(it[1], []).append(it[2:])
+            elif kind in ("g", "c", "p"):
+                tables.setdefault((it[1], kind), []).append(it[2])
+            elif kind == "m":
+                markers.append(it[1:])
+            elif kind == "e":
+                events.append(it[1:])
+        devs = self.h5[ff.DEVICES]
+        for name, batches in samples.items():
+            g = devs[name]
+            cols = list(zip(*batches))
+            for key, arrs in zip((ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME, ff.RAW), cols):
+                _append(g[key], np.concatenate(arrs))
+            self.rows_written[name] = g[ff.SEQ].shape[0]
+        where = {"g": ff.GAPS, "c": ff.CLOCK_SEGMENTS, "p": ff.CLOCK_PINGS}
+        for (name, kind), rows in tables.items():
+            _append(devs[name][where[kind]], np.concatenate(rows))
+        if markers:
+            g = self.h5[ff.MARKERS]
+            _append(g["time"], np.array([m[0] for m in markers]))
+            label_dt = h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES)
+            _append(g["label"], np.array([m[1] for m in markers], dtype=label_dt))
+        if events:
+            g = self.h5[ff.EVENTS]
+            t, src, lvl, txt = zip(*events)
+            _append(g["time"], np.array(t))
+            _append(g["source"], np.array(src, dtype=h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES)))
+            _append(g["level"], np.array(lvl, dtype=np.uint8))
+            _append(g["text"], np.array(txt, dtype=h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES)))
