@@ -250,18 +250,19 @@ class GaitModel:
         layout = load_layout(layout)
         t = np.asarray(t_s, dtype=np.float64)
         row, contact, u = self._locate(foot, t)
-        out = np.zeros((t.size, layout.n_sensels))
+        foot_i = FEET.index(foot)
+        if self.params.noise_n > 0:
+            ticks = np.round(t * 1e6).astype(np.int64)
+            out = rnd.normal_grid(rnd.key(self.params.seed, _STREAMS["noise"], foot_i), ticks, layout.n_sensels)
+            out *= self.params.noise_n
+        else:
+            out = np.zeros((t.size, layout.n_sensels))
         if np.any(contact):
             f = self._force_rows(row[contact], u[contact])
             cop = self.cop(foot, t[contact]) * (layout.foot_length_mm / self._foot_length_mm)
             w = pm.insole_weights(cop, layout.positions_mm, layout.areas_mm2, layout.foot_length_mm)
-            out[contact] = w * f[:, None]
-        foot_i = FEET.index(foot)
-        ticks = np.round(t * 1e6).astype(np.int64)
-        if self.params.noise_n > 0:
-            out += self.params.noise_n * rnd.normal_grid(
-                rnd.key(self.params.seed, _STREAMS["noise"], foot_i), ticks, layout.n_sensels
-            )
+            w *= f[:, None]
+            out[contact] += w
         if self.params.swing_offset_n > 0:
             out += self.baseline_offset_n(foot, t)[:, None] * (layout.areas_mm2 / layout.areas_mm2.sum())[None, :]
         return out

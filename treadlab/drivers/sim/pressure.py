@@ -21,7 +21,7 @@ SIGMA_Y_FRAC = 0.14
 #: COP line: the centre of pressure's ``x`` as a function of ``y`` along the foot (fractions of the foot length).
 COP_LINE_Y_FRAC = np.array([0.0, 0.15, 0.30, 0.60, 0.72, 0.85, 0.93, 1.0])
 COP_LINE_X_FRAC = np.array([0.0, 0.015, 0.04, 0.05, 0.01, -0.04, -0.08, -0.08])
-_CENTROID_PASSES = 3
+_CENTROID_PASSES = 6
 
 
 def cop_line_x_mm(y_mm: np.ndarray, foot_length_mm: float) -> np.ndarray:
@@ -29,10 +29,38 @@ def cop_line_x_mm(y_mm: np.ndarray, foot_length_mm: float) -> np.ndarray:
     return np.interp(np.asarray(y_mm) / foot_length_mm, COP_LINE_Y_FRAC, COP_LINE_X_FRAC) * foot_length_mm
 
 
-def _kernel(dx: np.ndarray, dy: np.ndarray, foot_length_mm: float) -> np.ndarray:
+def _kernel_weights(centre_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.ndarray,
+                    foot_length_mm: float) -> np.ndarray:
+    """``area * kernel`` of every sensel for blob centres ``centre_mm`` (k, 2), rows normalised to sum 1."""
     sx = SIGMA_X_FRAC * foot_length_mm
     sy = SIGMA_Y_FRAC * foot_length_mm
-    return np.exp(-0.5 * ((dx / sx) ** 2 + (dy / sy) ** 2))
+    w = positions_mm[None, :, 0] - centre_mm[:, 0:1]
+    w *= w
+    w *= -0.5 / (sx * sx)
+    dy = positions_mm[None, :, 1] - centre_mm[:, 1:2]
+    dy *= dy
+    dy *= -0.5 / (sy * sy)
+    w += dy
+    np.exp(w, out=w)
+    w *= areas_mm2[None, :]
+    w *= 1.0 / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+    return w
+
+
+@functools.lru_cache(maxsize=32)
+def _centre_shift_table(positions_mm: bytes, areas_mm2: bytes, foot_length_mm: float) -> np.ndarray:
+    """Blob centre minus COP that puts the sensels' force centroid on the COP, for COPs on the COP line.
+
+    Returns an array (n_y, 3) of COP ``y`` and the ``x``, ``y`` shifts, found by fixed-point iteration.
+    """
+    pos = np.frombuffer(positions_mm).reshape(-1, 2)
+    areas = np.frombuffer(areas_mm2)
+    y = np.linspace(0.0, foot_length_mm, 261)
+    cop = np.column_stack([cop_line_x_mm(y, foot_length_mm), y])
+    centre = cop.copy()
+    for _ in range(_CENTROID_PASSES):
+        centre += cop - _kernel_weights(centre, pos, areas, foot_length_mm) @ pos
+    return np.column_stack([y, centre - cop])
 
 
 def insole_weights(cop_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.ndarray,
@@ -42,7 +70,7 @@ def insole_weights(cop_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.n
     Parameters
     ----------
     cop_mm : ndarray, shape (k, 2)
-        Centre of pressure in the foot frame of the layout (finite).
+        Centre of pressure in the foot frame of the layout (finite, on the COP line of :func:`cop_line_x_mm`).
     positions_mm, areas_mm2 : ndarray, shapes (n, 2) and (n,)
         The layout.
     foot_length_mm : float
@@ -51,20 +79,16 @@ def insole_weights(cop_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.n
     Returns
     -------
     ndarray, shape (k, n)
-        Non-negative weights, each row summing to 1.
+        Non-negative weights, each row summing to 1, whose centroid is the COP (up to the layout's reach:
+        a COP beyond the outermost sensels cannot be matched).
     """
-    px = positions_mm[None, :, 0]
-    py = positions_mm[None, :, 1]
-    centre = cop_mm.copy()
-    for _ in range(_CENTROID_PASSES):
-        w = _kernel(px - centre[:, 0:1], py - centre[:, 1:2], foot_length_mm) * areas_mm2[None, :]
-        w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-        centroid = w @ positions_mm
-        centre += cop_mm - centroid
-    w = _kernel(px - centre[:, 0:1], py - centre[:, 1:2], foot_length_mm) * areas_mm2[None, :]
-    total = w.sum(axis=1, keepdims=True)
-    w /= np.maximum(total, 1e-300)
-    return w
+    pos = np.ascontiguousarray(positions_mm, dtype=np.float64)
+    areas = np.ascontiguousarray(areas_mm2, dtype=np.float64)
+    table = _centre_shift_table(pos.tobytes(), areas.tobytes(), float(foot_length_mm))
+    centre = np.empty_like(cop_mm)
+    centre[:, 0] = cop_mm[:, 0] + np.interp(cop_mm[:, 1], table[:, 0], table[:, 1])
+    centre[:, 1] = cop_mm[:, 1] + np.interp(cop_mm[:, 1], table[:, 0], table[:, 2])
+    return _kernel_weights(centre, pos, areas, foot_length_mm)
 
 
 @functools.lru_cache(maxsize=16)
