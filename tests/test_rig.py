@@ -130,7 +130,7 @@ rate_hz = 500
 name = "mat"
 port = "{tmp_path / 'ttyACM9'}"
 """)
-        code = devices.run(argparse.Namespace(rig=str(rig), seconds=0.5))
+        code = devices.run(argparse.Namespace(rig=str(rig), simulate=False, line_insoles=False, seconds=0.5))
     out = capsys.readouterr().out.splitlines()
     assert code == 3
     left_lines = [ln for ln in out if ln.startswith("insole_left")]

@@ -1,5 +1,7 @@
 """``lab devices --rig RIG``: probe every device of a rig, print its INFO and one second of streaming.
 
+``lab devices --simulate`` does the same on the default simulated rig (and compares with the simulator's truth).
+
 Each device is opened, identified (and checked against the rig file), set to the rig's rate and started; all
 devices then stream together for ``--seconds`` and the samples per second, lost samples and line errors are
 printed. A device that is missing or wrong is reported in one line, and the exit code is non-zero.
@@ -8,13 +10,15 @@ printed. A device that is missing or wrong is reported in one line, and the exit
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from treadlab.drivers import DeviceConfig, open_device
-from treadlab.errors import DeviceError, LabError
+from treadlab.errors import ConfigError, DeviceError, LabError
 from treadlab.lab.rig import load_rig
 
 NAME = "devices"
@@ -32,6 +36,7 @@ class StreamSummary:
     samples: int = 0
     seconds: float = 0.0
     first_seq: int | None = None
+    last_seq: int | None = None
     last_values: np.ndarray | None = None
     peak_value: float = 0.0
     logs: list = field(default_factory=list)
@@ -98,6 +103,7 @@ def stream_devices(summaries: list[StreamSummary], seconds: float) -> None:
             if s.first_seq is None:
                 s.first_seq = int(batch.seq[0])
             s.samples += len(batch)
+            s.last_seq = int(batch.seq[-1])
             s.last_values = batch.values[-1]
             s.peak_value = max(s.peak_value, float(batch.values.max()))
     for s in summaries:
@@ -143,24 +149,64 @@ def report_lines(s: StreamSummary) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``lab devices``."""
-    parser.add_argument("--rig", required=True, help="rig file (TOML), or the name of a shipped example rig")
-    parser.add_argument("--seconds", type=float, default=1.0, help="how long to stream each device (default 1)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rig", help="rig file (TOML), or the name of a shipped example rig")
+    which.add_argument("--simulate", action="store_true",
+                       help="start the default simulated rig (two insoles and a mat) and probe it")
+    parser.add_argument("--line-insoles", action="store_true", help="with --simulate: line-protocol insoles")
+    parser.add_argument("--seconds", type=float, default=1.0, help="how long to stream the devices (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Probe every device of the rig; exit code 3 if any device is missing or failed."""
-    rig = load_rig(args.rig)
-    summaries = [open_and_start(cfg) for cfg in rig.devices]
+    if args.seconds < 0:
+        raise ConfigError(f"--seconds must not be negative, got {args.seconds:g}")
+    if args.simulate:
+        with tempfile.TemporaryDirectory(prefix="treadlab-devices-") as tmp:
+            return _simulated(Path(tmp), args)
+    summaries = probe(load_rig(args.rig).devices, args.seconds)
+    return _report(summaries)
+
+
+def probe(devices: tuple[DeviceConfig, ...] | list[DeviceConfig], seconds: float) -> list[StreamSummary]:
+    """Open, identify and start every device, stream them together for ``seconds``, stop and close them."""
+    summaries = [open_and_start(cfg) for cfg in devices]
     try:
-        stream_devices(summaries, max(0.0, args.seconds))
+        stream_devices(summaries, seconds)
     finally:
         for s in summaries:
             if s.device is not None:
                 s.device.close()
+    return summaries
+
+
+def _simulated(workdir: Path, args: argparse.Namespace) -> int:
+    from treadlab.drivers.sim.rig import SimulatedRig  # late: only this option needs the simulator
+
+    sim = SimulatedRig.default(workdir, line_insoles=args.line_insoles)
+    with sim:
+        rig = load_rig(sim.write_rig(workdir / "simulated-rig.toml"))
+        print(f"simulated rig: {', '.join(f'{d.name} ({d.protocol})' for d in rig.devices)}", flush=True)
+        summaries = probe(rig.devices, args.seconds)
+    # The simulator has stopped and flushed its ground truth: compare what was received with what was taken.
+    notes = {}
+    for s in summaries:
+        if s.first_seq is not None:
+            seq_true, _ = sim.truth(s.name)
+            span = (s.last_seq - s.first_seq) % 2**32
+            taken = int(np.count_nonzero((seq_true.astype(np.int64) - s.first_seq) % 2**32 <= span))
+            notes[s.name] = (f"  simulator took {taken} samples from seq {s.first_seq} to {s.last_seq}; "
+                             f"received {s.samples} ({taken - s.samples} missing)")
+    return _report(summaries, notes)
+
+
+def _report(summaries: list[StreamSummary], notes: dict | None = None) -> int:
     failed = 0
     for s in summaries:
         for line in report_lines(s):
             print(line, flush=True)
+        if notes and s.name in notes:
+            print(notes[s.name])
         if s.problem is not None or s.samples == 0:
             failed += 1
     if failed:
