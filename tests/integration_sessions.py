@@ -1,7 +1,9 @@
-"""Session files (format v1, docs/file-format.md) with known content, for the export and batch tests.
+"""Session files (format v1, docs/file-format.md) of the simulated runner, written offline, for export and batch.
 
-Two insoles with a running-like load pattern: each contact rolls the load from the heel sensels to the toe sensels,
-so the true total force and centre of pressure of every sample are known in closed form (``truth``).
+The insole forces come from the gait simulator (:class:`treadlab.drivers.sim.gait.GaitModel`), quantised through a
+known calibration exactly as a device would send them, so the calibrated values, total force and centre of
+pressure of every sample are known (``truth``), and the runner's parameters are the ground truth of the analysis.
+No real-time recording is needed, so a study of many sessions is written in seconds.
 """
 
 from __future__ import annotations
@@ -13,43 +15,41 @@ import h5py
 import numpy as np
 
 from treadlab import fileformat as ff
+from treadlab.drivers.layouts import load_layout
+from treadlab.drivers.sim.gait import GaitModel, RunnerParams
 
-N_SENSELS = 8
-POSITIONS_MM = np.column_stack([np.tile([-20.0, 20.0], 4), np.repeat([30.0, 100.0, 170.0, 240.0], 2)])
-AREAS_MM2 = np.full(N_SENSELS, 300.0)
-GAIN = np.linspace(0.9, 1.1, N_SENSELS).astype(np.float32)
-OFFSET = np.full(N_SENSELS, 20.0, dtype=np.float32)
-
-
-def _sensel_forces(t_s: np.ndarray, *, phase_s: float, stride_s: float, contact_s: float, peak_n: float):
-    """Per-sensel force (n, 8) of one foot: a half-sine contact whose load moves heel to toe."""
-    u = np.mod(t_s - phase_s, stride_s) / contact_s  # 0..1 during contact
-    on = u < 1.0
-    total = np.where(on, peak_n * np.sin(np.pi * np.clip(u, 0, 1)), 0.0)
-    centre_row = 3.0 * np.clip(u, 0, 1)  # row index of the load centre (0 heel .. 3 toe)
-    rows = np.repeat(np.arange(4), 2)[None, :]
-    w = np.exp(-0.5 * ((rows - centre_row[:, None]) / 0.6) ** 2)
-    w /= w.sum(axis=1, keepdims=True)
-    return total[:, None] * w
+LAYOUT = "insole16"
+GAIN_RANGE = (0.9, 1.1)
+OFFSET_COUNTS = 20.0
 
 
-def write_session(path: Path, *, duration_s: float = 20.0, rate_hz: float = 200.0, stride_s: float = 0.72,
-                  peak_n: float = 1500.0, mass_kg: float = 70.0, participant: str = "P01",
-                  condition: str = "baseline", markers: tuple[tuple[float, str], ...] = ((2.0, "start"),),
-                  gap: tuple[float, int] | None = None, seed: int = 0) -> dict:
-    """Write a complete two-insole session; return the truth (per-side time, total force, COP, per-sensel N)."""
+def write_session(path: Path, *, params: RunnerParams | None = None, duration_s: float = 20.0,
+                  rate_hz: float = 200.0, participant: str = "P01", condition: str = "baseline",
+                  markers: tuple[tuple[float, str], ...] = ((2.0, "start"),), gap: tuple[float, int] | None = None,
+                  seed: int = 0) -> dict:
+    """Write a complete two-insole session of the simulated runner ``params``.
+
+    Returns the truth: per side ``time``, calibrated per-sensel ``forces`` (N), ``total`` (N) and ``cop`` (mm),
+    plus ``params`` and ``positions_mm``.
+    """
+    params = params or RunnerParams(seed=seed)
+    model = GaitModel(params, duration_s + 1.0)
+    layout = load_layout(LAYOUT)
+    n_sensels = layout.n_sensels
+    positions = np.asarray(layout.positions_mm, dtype=np.float64)
+    gain = np.linspace(*GAIN_RANGE, n_sensels).astype(np.float32)
+    offset = np.full(n_sensels, OFFSET_COUNTS, dtype=np.float32)
     rng = np.random.default_rng(seed)
     start_ns = 10_000_000_000
-    truth: dict = {"markers": markers}
+    truth: dict = {"markers": markers, "params": params, "positions_mm": positions}
     with h5py.File(path, "w") as f:
-        a = f.attrs
-        a.update({"format": ff.FORMAT, "format_version": ff.FORMAT_VERSION, "created": "2026-11-25T08:00:00Z",
-                  "software_version": "test", "start_monotonic_ns": np.int64(start_ns),
-                  "start_utc": "2026-11-25T08:00:00Z", "participant": participant, "condition": condition,
-                  "body_mass_kg": mass_kg, "treadmill_speed_mps": 3.0, "shoe": "A", "notes": "", "rig": "",
-                  "state": ff.STATE_COMPLETE, "stop_utc": "", "duration_s": duration_s, "stop_reason": "duration",
-                  "clock_model": ff.CLOCK_MODEL})
-        for side, phase in (("left", 0.1), ("right", 0.1 + stride_s / 2)):
+        f.attrs.update({"format": ff.FORMAT, "format_version": ff.FORMAT_VERSION, "created": "2026-11-25T08:00:00Z",
+                        "software_version": "test", "start_monotonic_ns": np.int64(start_ns),
+                        "start_utc": "2026-11-25T08:00:00Z", "participant": participant, "condition": condition,
+                        "body_mass_kg": params.body_mass_kg, "treadmill_speed_mps": params.speed_mps, "shoe": "A",
+                        "notes": "", "rig": "", "state": ff.STATE_COMPLETE, "stop_utc": "",
+                        "duration_s": duration_s, "stop_reason": "duration", "clock_model": ff.CLOCK_MODEL})
+        for side in ("left", "right"):
             n = int(duration_s * rate_hz)
             t = np.arange(n) / rate_hz + 0.003 + rng.normal(0, 1e-5, n)
             seq = np.arange(n, dtype=np.uint32)
@@ -57,18 +57,18 @@ def write_session(path: Path, *, duration_s: float = 20.0, rate_hz: float = 200.
                 at, count = int(gap[0] * rate_hz), gap[1]
                 keep = np.r_[0:at, at + count:n]
                 t, seq = t[keep], seq[keep]
-            forces = _sensel_forces(t, phase_s=phase, stride_s=stride_s, contact_s=0.26, peak_n=peak_n)
-            raw = np.round(forces / GAIN + OFFSET).astype(np.uint16)
-            cal = (GAIN * (raw.astype(np.float32) - OFFSET)).clip(min=0)
+            forces = model.insole_forces(side, t, layout)
+            raw = np.clip(np.round(forces / gain + offset), 0, 65535).astype(np.uint16)
+            cal = (gain * (raw.astype(np.float32) - offset)).clip(min=0)
             total = cal.sum(axis=1, dtype=np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
-                cop = (cal.astype(np.float64) @ POSITIONS_MM) / total[:, None]
+                cop = (cal.astype(np.float64) @ positions) / total[:, None]
             truth[side] = {"time": t, "total": total, "cop": cop, "forces": cal}
             g = f.create_group(f"{ff.DEVICES}/insole_{side}")
             g.attrs.update({"kind": "insole", "side": side, "protocol": "binary", "rate_hz": rate_hz,
                             "info_json": json.dumps({"serial": f"SN-{side}"}), "serial": f"SN-{side}",
-                            "clock_hz": 1e6, "shape": np.array([N_SENSELS])})
-            g.create_dataset(ff.RAW, data=raw, chunks=(512, N_SENSELS), maxshape=(None, N_SENSELS))
+                            "clock_hz": 1e6, "shape": np.array([n_sensels])})
+            g.create_dataset(ff.RAW, data=raw, chunks=(512, n_sensels), maxshape=(None, n_sensels))
             g.create_dataset(ff.SEQ, data=seq)
             g.create_dataset(ff.DEVICE_TIME, data=np.round(t * 1e6).astype(np.uint64))
             g.create_dataset(ff.TIME, data=t)
@@ -77,13 +77,13 @@ def write_session(path: Path, *, duration_s: float = 20.0, rate_hz: float = 200.
                     else np.empty((0, 3)))
             g.create_dataset(ff.GAPS, data=gaps, maxshape=(None, 3))
             c = g.create_group(ff.CALIBRATION)
-            c.create_dataset("gain", data=GAIN)
-            c.create_dataset("offset", data=OFFSET)
+            c.create_dataset("gain", data=gain)
+            c.create_dataset("offset", data=offset)
             c.attrs["unit"] = "N"
             lay = g.create_group(ff.LAYOUT)
-            lay.create_dataset("positions_mm", data=POSITIONS_MM.astype(np.float32))
-            lay.create_dataset("areas_mm2", data=AREAS_MM2.astype(np.float32))
-            lay.attrs["foot_length_mm"] = 270.0
+            lay.create_dataset("positions_mm", data=positions.astype(np.float32))
+            lay.create_dataset("areas_mm2", data=np.asarray(layout.areas_mm2, dtype=np.float32))
+            lay.attrs["foot_length_mm"] = float(layout.foot_length_mm)
         m = f.create_group(ff.MARKERS)
         m.create_dataset("time", data=np.array([x[0] for x in markers], dtype=np.float64))
         m.create_dataset("label", data=np.array([x[1].encode() for x in markers], dtype=f"S{ff.MARKER_LABEL_BYTES}"))

@@ -9,7 +9,7 @@ import ezc3d
 import numpy as np
 import pandas as pd
 import pytest
-from integration_sessions import POSITIONS_MM, write_session
+from integration_sessions import write_session
 
 from treadlab.analysis.export import c3d_analogs, export_c3d, export_csv
 from treadlab.analysis.session import read_session
@@ -29,8 +29,9 @@ def test_csv_has_time_then_calibrated_values_per_device(session_file, tmp_path):
     names = sorted(p.name for p in files)
     assert names == ["README.txt", "insole_left.csv", "insole_right.csv", "markers.csv"]
     left = pd.read_csv(tmp_path / "out" / "insole_left.csv")
-    assert list(left.columns) == ["time_s"] + [f"s{i:02d}" for i in range(1, 9)]
+    assert list(left.columns) == ["time_s"] + [f"s{i:02d}" for i in range(1, 17)]
     assert len(left) == len(truth["left"]["time"]) == 6 * 200 - 7
+    assert list(left.columns)[-1] == "s16"
     np.testing.assert_array_equal(left["time_s"].to_numpy(), truth["left"]["time"])
     np.testing.assert_allclose(left.iloc[:, 1:].to_numpy(), truth["left"]["forces"], rtol=1e-6, atol=1e-4)
     markers = pd.read_csv(tmp_path / "out" / "markers.csv")
@@ -67,7 +68,8 @@ def test_c3d_read_back_by_ezc3d(session_file, tmp_path):
         np.testing.assert_allclose(fz[inside], np.interp(grid[inside], tt["time"], tt["total"]), atol=0.5)
         loaded = fz > 0.5 * tt["total"].max()
         copy = an[labels.index(f"{p}COPy")][loaded]
-        assert copy.min() >= POSITIONS_MM[:, 1].min() and copy.max() <= POSITIONS_MM[:, 1].max()
+        y = truth["positions_mm"][:, 1]
+        assert copy.min() >= y.min() and copy.max() <= y.max()
         assert np.all(an[labels.index(f"{p}COPy")][fz == 0] == 0)
     ev_labels = c["parameters"]["EVENT"]["LABELS"]["value"]
     times = c["parameters"]["EVENT"]["TIMES"]["value"]
@@ -84,7 +86,9 @@ def test_cop_moves_heel_to_toe_within_a_contact(session_file):
     fz, copy = an.data[0], an.data[2]
     on = np.flatnonzero(fz > 300)
     first_contact = on[: np.argmax(np.diff(on) > 1)]
-    assert np.all(np.diff(copy[first_contact]) > 0)
+    assert len(first_contact) > 10
+    # the default simulated runner strikes with the rearfoot: the COP runs from the heel towards the toes
+    assert copy[first_contact[-1]] - copy[first_contact[0]] > 50.0
 
 
 def test_truncated_or_foreign_file_is_a_session_file_error(session_file, tmp_path):

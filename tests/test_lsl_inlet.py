@@ -79,7 +79,9 @@ def test_inlet_device_reads_samples_with_lsl_timestamps_in_ns(loopback):
         for lo in range(0, 1000, 100):
             lsl.push_stamped(outlet, values[lo:lo + 100], stamps[lo:lo + 100])
         batches = _read_n(dev, 1000)
+        pongs = dev.drain_pongs()
         dev.stop()
+    assert pongs and all(p.host_send_ns <= p.device_ticks <= p.host_recv_ns and p.rtt_ns < 1e6 for p in pongs)
     got = np.concatenate([b.values for b in batches])
     ns = np.concatenate([b.device_time for b in batches])
     seq = np.concatenate([b.seq for b in batches])
