@@ -1,0 +1,202 @@
+"""Foot contacts (initial contact to toe-off) from one foot's total force, with hysteresis.
+
+Works on calibrated forces and raw counts alike: every threshold is a fraction of the foot's own loading
+amplitude above a running baseline, so a swing-phase reading that sits at 20-40 N and drifts, or an
+uncalibrated sensor, needs no tuning. Walking (double support) and running (flight) are handled alike, since
+each foot is treated on its own. No contact is made across a break in the data (sequence gap, reconnection).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import gaussian_filter1d, minimum_filter1d, uniform_filter1d
+
+from treadlab.analysis.ragged import first_true, range_max
+
+__all__ = ["ContactDetection", "baseline", "hysteresis"]
+
+
+def baseline(force: np.ndarray, window_n: int) -> np.ndarray:
+    """Running lower envelope: a moving minimum over ``window_n`` samples, smoothed by a moving mean.
+
+    The window must be longer than a stride so that it always contains some swing phase.
+    """
+    window_n = max(1, min(int(window_n), len(force)))
+    return uniform_filter1d(minimum_filter1d(force, window_n, mode="nearest"), window_n, mode="nearest")
+
+
+def hysteresis(x: np.ndarray, on: float, off: float) -> np.ndarray:
+    """Boolean state that turns on when ``x > on`` and off when ``x < off`` (``off <= on``), vectorised."""
+    event = np.zeros(len(x), dtype=np.int8)
+    event[x < off] = -1
+    event[x > on] = 1
+    last = np.where(event != 0, np.arange(len(x)), 0)
+    np.maximum.accumulate(last, out=last)
+    return event[last] == 1
+
+
+def _crossing_time(t: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, level: float) -> np.ndarray:
+    """Linear interpolation of the time where ``x`` crosses ``level`` between samples a and b (= a + 1)."""
+    xa, xb = x[a], x[b]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.clip((level - xa) / (xb - xa), 0.0, 1.0)
+    frac = np.where(np.isfinite(frac), frac, 0.0)
+    return t[a] + frac * (t[b] - t[a])
+
+
+class ContactDetection:
+    """Detect the contacts of one foot.
+
+    Parameters
+    ----------
+    on_frac : float
+        A contact starts when the baseline-corrected force exceeds this fraction of the loading amplitude
+        (the 99th percentile of the corrected force).
+    off_frac : float
+        It ends when the force falls below this fraction (hysteresis).
+    low_frac, low_sigma : float
+        Edge levels: the low level is the larger of ``low_frac`` x amplitude and ``low_sigma`` x the swing-phase
+        noise of the smoothed force; the high level is ``edge_ratio`` x the low level.
+    smooth_ms : float
+        SD of the Gaussian smoothing of the force used for detection (no ringing, unlike a Butterworth filter).
+    edge_ratio : float
+        Initial contact (toe-off) is where the line through the rising (falling) edge's crossings of the low and
+        high levels reaches zero: the force's onset, not the (later) moment it passes a threshold.
+    baseline_window_s : float
+        Window of the running baseline (longer than a stride); 0 disables baseline removal.
+    min_contact_ms, min_swing_ms : float
+        Shorter contacts are dropped; contacts separated by a shorter swing are merged.
+
+    Attributes
+    ----------
+    contacts_ : DataFrame
+        One row per contact: ``first`` (first sample of stance), ``stop`` (first sample after stance), ``ic_s``,
+        ``to_s``.
+    corrected_ : ndarray
+        Force minus baseline.
+    baseline_ : ndarray
+    amplitude_ : float
+        Loading amplitude (force units).
+    low_level_ : float
+        Level of the edge extrapolation (force units above baseline).
+    noise_ : float
+        Robust SD of the smoothed force in swing.
+    raw_noise_ : float
+        Robust SD of the unsmoothed force's white noise in swing (from first differences).
+    """
+
+    def __init__(self, on_frac: float = 0.15, off_frac: float = 0.06, low_frac: float = 0.003, low_sigma: float = 3.0,
+                 smooth_ms: float = 2.0, edge_ratio: float = 4.0, baseline_window_s: float = 2.5,
+                 min_contact_ms: float = 80.0, min_swing_ms: float = 60.0):
+        self.on_frac = on_frac
+        self.off_frac = off_frac
+        self.low_frac = low_frac
+        self.low_sigma = low_sigma
+        self.smooth_ms = smooth_ms
+        self.edge_ratio = edge_ratio
+        self.baseline_window_s = baseline_window_s
+        self.min_contact_ms = min_contact_ms
+        self.min_swing_ms = min_swing_ms
+
+    def detect(self, time_s: np.ndarray, force: np.ndarray, breaks: np.ndarray | None = None) -> ContactDetection:
+        """Find the contacts.
+
+        Parameters
+        ----------
+        time_s : ndarray, shape (n,)
+        force : ndarray, shape (n,)
+            Total force of one foot (any unit).
+        breaks : ndarray of int, optional
+            Sample indices that start a new continuous run (see ``InsoleData.break_indices``).
+
+        Returns
+        -------
+        ContactDetection
+            ``self``, with the results in the trailing-underscore attributes.
+        """
+        t = np.asarray(time_s, dtype=np.float64)
+        x = np.asarray(force, dtype=np.float64)
+        n = len(x)
+        empty = pd.DataFrame({"first": np.empty(0, np.int64), "stop": np.empty(0, np.int64),
+                              "ic_s": np.empty(0), "to_s": np.empty(0)})
+        self.contacts_ = empty
+        self.baseline_ = np.zeros(n)
+        self.corrected_ = x.copy()
+        self.amplitude_ = 0.0
+        self.low_level_ = 0.0
+        self.noise_ = 0.0
+        self.raw_noise_ = 0.0
+        if n < 4:
+            return self
+        rate_hz = 1.0 / float(np.median(np.diff(t)))
+        sigma_n = self.smooth_ms * 1e-3 * rate_hz
+        xf = gaussian_filter1d(x, sigma_n, mode="nearest") if sigma_n > 0.3 else x
+        if self.baseline_window_s > 0:
+            self.baseline_ = baseline(xf, int(round(self.baseline_window_s * rate_hz)))
+        xc = xf - self.baseline_
+        amp = float(np.percentile(xc, 99))
+        if not amp > 0:
+            self.amplitude_ = 0.0
+            return self
+        state = hysteresis(xc, self.on_frac * amp, self.off_frac * amp)
+        swing = xc[~state]
+        offset = float(np.median(swing)) if len(swing) > 2 else 0.0
+        sigma = 1.4826 * float(np.median(np.abs(swing - offset))) if len(swing) > 2 else 0.0
+        self.baseline_ = self.baseline_ + offset
+        xc = xc - offset
+        amp -= offset
+        self.amplitude_ = amp
+        self.noise_ = sigma
+        dsw = np.diff(x)[~state[1:] & ~state[:-1]]
+        self.raw_noise_ = 1.4826 * float(np.median(np.abs(dsw - np.median(dsw)))) / np.sqrt(2) if len(dsw) > 2 else 0.0
+        self.corrected_ = x - self.baseline_
+        low = min(max(self.low_frac * amp, self.low_sigma * sigma), self.off_frac * amp)
+        self.low_level_ = low
+        d = np.diff(state.astype(np.int8))
+        starts = np.flatnonzero(d == 1) + 1
+        ends = np.flatnonzero(d == -1) + 1
+        if state[0]:
+            starts = np.concatenate([[0], starts])
+        if state[-1]:
+            ends = np.concatenate([ends, [n]])
+        if len(starts) == 0:
+            return self
+        # Refine to the low level: last sample at/below it before the start, first one at/after the end.
+        below = np.flatnonzero(xc <= low)
+        k = np.searchsorted(below, starts) - 1
+        k2 = np.searchsorted(below, ends)
+        ok = (k >= 0) & (k2 < len(below))
+        first = np.where(ok, below[np.clip(k, 0, None)] + 1, 0)
+        stop = np.where(ok, below[np.clip(k2, 0, len(below) - 1)], n)
+        first, stop = first[ok], stop[ok]
+        if len(first) == 0:
+            return self
+        # Merge contacts that share a stance after refinement or are separated by too short a swing.
+        new = np.ones(len(first), dtype=bool)
+        new[1:] = first[1:] >= stop[:-1] + max(1, int(self.min_swing_ms * 1e-3 * rate_hz))
+        group_first = np.flatnonzero(new)
+        group_last = np.append(group_first[1:] - 1, len(first) - 1)
+        first, stop = first[group_first], stop[group_last]
+        # Onset and end by extrapolating the edge through the low level and a higher one back to zero.
+        high = min(self.edge_ratio * low, self.on_frac * amp)
+        t_lo_up = _crossing_time(t, xc, first - 1, first, low)
+        i_hi = first_true(xc >= high, first, stop)
+        ok = i_hi > first
+        t_hi_up = np.where(ok, _crossing_time(t, xc, np.maximum(i_hi - 1, 0), np.maximum(i_hi, 1), high), t_lo_up)
+        t_lo_dn = _crossing_time(t, xc, stop - 1, stop, low)
+        last_hi = range_max(np.where(xc >= high, np.arange(n), -1), first, stop).astype(np.int64)
+        ok_dn = (last_hi >= first) & (last_hi < stop - 1)
+        lh = np.clip(last_hi, 0, n - 2)
+        t_hi_dn = np.where(ok_dn, _crossing_time(t, xc, lh, lh + 1, high), t_lo_dn)
+        back = low / (high - low) if high > low else 0.0
+        dt = 1.0 / rate_hz
+        ic = np.maximum(t_lo_up - back * np.clip(t_hi_up - t_lo_up, 0, None), t[np.maximum(first - 1, 0)] - dt)
+        to = np.minimum(t_lo_dn + back * np.clip(t_lo_dn - t_hi_dn, 0, None), t[np.minimum(stop, n - 1)] + dt)
+        keep = (to - ic) * 1e3 >= self.min_contact_ms
+        if breaks is not None and len(breaks):
+            br = np.asarray(breaks, dtype=np.int64)
+            # The sample before `first` and the sample `stop` must be in the same continuous run.
+            keep &= np.searchsorted(br, first - 1, side="right") == np.searchsorted(br, stop, side="right")
+        self.contacts_ = pd.DataFrame({"first": first[keep], "stop": stop[keep], "ic_s": ic[keep], "to_s": to[keep]})
+        return self

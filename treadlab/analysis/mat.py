@@ -1,0 +1,314 @@
+"""Footprints on the treadmill pressure mat: detection in space and time, belt speed, left/right, per-step metrics.
+
+Method (``docs/analysis.md``):
+
+1. Frames are read in blocks. Sensels above ``threshold_frac`` of the typical frame maximum are active; active
+   sensels connected in (time, row, col) form one footprint, which follows the foot as the belt carries it.
+   Blocks overlap so that a footprint cut by a block end is redone whole in the next block.
+2. Belt axis, direction and speed: during stance the front and rear edges of a footprint move with the belt.
+   The axis whose edges move fastest is the belt axis; the median edge velocity over all footprints is the
+   belt velocity; the runner faces against it.
+3. Per footprint: initial contact (half a frame before the first frame), toe-off (half a frame after the last),
+   contact time, force (calibrated mats), strike index: COP of the first frame, in the belt frame, between the
+   footprint's rearmost and foremost edges, in % of that extent.
+4. Left and right: footprints split into two clusters by lateral position; the runner's left is 90 degrees
+   counter-clockwise from forward in the mat's (column, row) frame.
+5. Step length: heel-to-heel distance in the belt frame (heel at initial contact plus belt travel between the
+   contacts); step width: lateral distance between consecutive footprints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from treadlab.analysis.strike import classify_strike
+
+__all__ = ["MatAnalysis", "match_steps"]
+
+_CROSS = ndimage.generate_binary_structure(3, 1)
+
+
+def _group_slope(g: np.ndarray, x: np.ndarray, y: np.ndarray, n_groups: int) -> np.ndarray:
+    """Least-squares slope dy/dx within each group id (NaN with fewer than 3 points)."""
+    cnt = np.bincount(g, minlength=n_groups).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.bincount(g, x, n_groups) / cnt
+        my = np.bincount(g, y, n_groups) / cnt
+        dx = x - mx[g]
+        sxy = np.bincount(g, dx * (y - my[g]), n_groups)
+        sxx = np.bincount(g, dx * dx, n_groups)
+        slope = sxy / sxx
+    return np.where(cnt >= 3, slope, np.nan)
+
+
+class MatAnalysis:
+    """Detect footprints and compute per-step metrics on a pressure mat.
+
+    Parameters
+    ----------
+    threshold_frac : float
+        Active sensel: above this fraction of the 95th percentile of frame maxima (first block).
+    min_contact_ms : float
+        Shorter footprints are dropped.
+    min_sensels : int
+        Smaller footprints (sensel-frames) are dropped.
+
+    Attributes
+    ----------
+    steps_ : DataFrame
+        Per-step table (same columns as the insole table where the mat can measure them, plus
+        ``step_length_m``, ``step_width_m``, ``lateral_mm``).
+    belt_speed_mps_ : float
+    belt_axis_ : int
+        0 = columns (x), 1 = rows (y).
+    forward_sign_ : int
+    break_times_s_ : ndarray
+    """
+
+    def __init__(self, threshold_frac: float = 0.05, min_contact_ms: float = 80.0, min_sensels: int = 20):
+        self.threshold_frac = threshold_frac
+        self.min_contact_ms = min_contact_ms
+        self.min_sensels = min_sensels
+
+    def detect(self, mat, norm_n: float) -> MatAnalysis:
+        """Detect footprints of ``mat`` (a :class:`~treadlab.analysis.session.MatData`); forces divided by norm_n.
+
+        Returns
+        -------
+        MatAnalysis
+            ``self``.
+        """
+        self.mat = mat
+        t = mat.time
+        n = mat.n_samples
+        breaks = mat.break_indices()
+        self.break_times_ = t[breaks] if len(breaks) else np.empty(0)
+        rows = mat.block_rows()
+        recs: list[np.ndarray] = []
+        comp_base = 0
+        a = 0
+        thr = None
+        while a < n:
+            lo = max(0, a - 1)
+            hi = min(n, max(a + rows, a + 2))
+            frames = mat.frames(lo, hi)
+            if thr is None:
+                fmax = frames.reshape(len(frames), -1).max(axis=1)
+                thr = self.threshold_frac * max(float(np.percentile(fmax, 95)), 1e-9)
+            lab, nlab = ndimage.label(frames > thr, structure=_CROSS)
+            if nlab == 0:
+                a = hi
+                continue
+            spans = ndimage.find_objects(lab)
+            f0 = np.array([s[0].start for s in spans]) + lo
+            f1 = np.array([s[0].stop - 1 for s in spans]) + lo
+            incomplete = (f1 == hi - 1) & (hi < n)
+            keep = ~incomplete & ~((f0 < a) & (a > 0))
+            nxt = int(f0[incomplete].min()) if incomplete.any() else hi
+            a = nxt if nxt > a else hi
+            rec = self._cells(frames, lab, keep, lo, comp_base, t, mat)
+            if rec is not None:
+                recs.append(rec)
+                comp_base = int(rec[-1, 1]) + 1 if len(rec) else comp_base
+        self._finish(np.concatenate(recs) if recs else np.empty((0, 9)), t, breaks, norm_n)
+        return self
+
+    @staticmethod
+    def _cells(frames, lab, keep, lo, comp_base, t, mat) -> np.ndarray | None:
+        """Per (footprint, frame) rows: time, id, force, cop x, cop y, min x, max x, min y, max y (mm)."""
+        flat = np.flatnonzero(lab)
+        comp = lab.ravel()[flat] - 1
+        sel = keep[comp]
+        flat, comp = flat[sel], comp[sel]
+        if len(flat) == 0:
+            return None
+        rc = mat.rows * mat.cols
+        fr = flat // rc
+        x = (flat % mat.cols).astype(float) * mat.pitch_mm
+        y = ((flat % rc) // mat.cols).astype(float) * mat.pitch_mm
+        p = frames.ravel()[flat].astype(float)
+        uniq_comp, cid = np.unique(comp, return_inverse=True)
+        key = cid.astype(np.int64) * len(frames) + fr
+        order = np.argsort(key, kind="stable")
+        key, fr, x, y, p, cid = key[order], fr[order], x[order], y[order], p[order], cid[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        fsum = np.add.reduceat(p, starts)
+        out = np.column_stack([
+            t[fr[starts] + lo], cid[starts] + comp_base, fsum * mat.force_factor,
+            np.add.reduceat(p * x, starts) / fsum, np.add.reduceat(p * y, starts) / fsum,
+            np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts),
+            np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts),
+        ])
+        return out
+
+    def _finish(self, rec: np.ndarray, t: np.ndarray, breaks: np.ndarray, norm_n: float) -> None:
+        mat = self.mat
+        dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+        cols = ["foot", "ic_s", "to_s", "contact_time_ms", "strike_index_pct", "strike_class", "strike_flag",
+                "peak_force_bw", "impulse_bw_s", "step_length_m", "step_width_m", "lateral_mm"]
+        self.belt_speed_mps_, self.belt_axis_, self.forward_sign_ = float("nan"), 1, 1
+        self._rec = rec
+        self._norm = norm_n
+        if len(rec) == 0:
+            self.steps_ = pd.DataFrame({c: [] for c in cols})
+            return
+        cid = rec[:, 1].astype(np.int64)
+        ncomp = int(cid.max()) + 1
+        cnt = np.bincount(cid, minlength=ncomp)
+        first = np.full(ncomp, np.inf)
+        np.minimum.at(first, cid, rec[:, 0])
+        last = np.full(ncomp, -np.inf)
+        np.maximum.at(last, cid, rec[:, 0])
+        # Belt axis and velocity from the motion of the footprint edges.
+        v = {}
+        for axis, (lo_c, hi_c) in enumerate(((5, 6), (7, 8))):  # the two axes of the mat
+            s = np.concatenate([_group_slope(cid, rec[:, 0], rec[:, lo_c], ncomp),
+                                _group_slope(cid, rec[:, 0], rec[:, hi_c], ncomp)])
+            v[axis] = float(np.nanmedian(s)) if np.isfinite(s).any() else 0.0
+        axis = 0 if abs(v[0]) >= abs(v[1]) else 1
+        vel = v[axis] * 1e-3  # m/s, signed, along the mat axis
+        self.belt_axis_ = axis
+        self.forward_sign_ = -1 if vel > 0 else 1
+        self.belt_speed_mps_ = abs(vel)
+        sgn = self.forward_sign_
+        speed_mm_s = abs(vel) * 1e3
+        lo_c, hi_c = (5, 6) if axis == 0 else (7, 8)
+        lat_c = 4 if axis == 0 else 3
+        # Forward coordinate in the belt frame, referred to the footprint's own first frame.
+        ic_frame = first[cid]
+        fwd_lo = np.where(sgn > 0, rec[:, lo_c], -rec[:, hi_c]) + speed_mm_s * (rec[:, 0] - ic_frame)
+        fwd_hi = np.where(sgn > 0, rec[:, hi_c], -rec[:, lo_c]) + speed_mm_s * (rec[:, 0] - ic_frame)
+        heel = np.full(ncomp, np.inf)
+        np.minimum.at(heel, cid, fwd_lo)
+        toe = np.full(ncomp, -np.inf)
+        np.maximum.at(toe, cid, fwd_hi)
+        heel -= 0.5 * mat.pitch_mm
+        toe += 0.5 * mat.pitch_mm
+        is_first = rec[:, 0] == ic_frame
+        cop_fwd_ic = np.full(ncomp, np.nan)
+        cop_col = 3 if axis == 0 else 4
+        cop_fwd_ic[cid[is_first]] = sgn * rec[is_first, cop_col]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            si = (cop_fwd_ic - heel) / (toe - heel) * 100.0
+        force = rec[:, 2]
+        peak = np.full(ncomp, -np.inf)
+        np.maximum.at(peak, cid, force)
+        impulse = np.bincount(cid, force * dt, ncomp)
+        lateral = np.bincount(cid, rec[:, lat_c] * force, ncomp) / np.maximum(np.bincount(cid, force, ncomp), 1e-12)
+        ic = first - 0.5 * dt
+        to = last + 0.5 * dt
+        ok = (cnt >= 1) & ((to - ic) * 1e3 >= self.min_contact_ms)
+        if len(breaks):
+            bt = t[breaks]
+            ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)
+        # Left/right: two clusters of lateral position; left is 90 deg counter-clockwise from forward.
+        lat = lateral[ok]
+        c0, c1 = np.percentile(lat, 25) if len(lat) else 0.0, np.percentile(lat, 75) if len(lat) else 0.0
+        for _ in range(20):  # 1-D two-means, converges in a few iterations
+            mid = 0.5 * (c0 + c1)
+            lo_m, hi_m = lat[lat <= mid], lat[lat > mid]
+            if len(lo_m) == 0 or len(hi_m) == 0:
+                break
+            c0, c1 = lo_m.mean(), hi_m.mean()
+        mid = 0.5 * (c0 + c1)
+        # forward along +x (axis 0, sgn +1): left is +y; forward along +y: left is -x.
+        left_is_high = (axis == 0 and sgn > 0) or (axis == 1 and sgn < 0)
+        foot = np.where((lateral > mid) == left_is_high, "left", "right")
+        heel_at_ic = heel  # belt-frame heel at the footprint's own initial contact = mat position then
+        tab = pd.DataFrame({
+            "foot": foot[ok], "ic_s": ic[ok], "to_s": to[ok], "contact_time_ms": (to - ic)[ok] * 1e3,
+            "strike_index_pct": si[ok], "strike_class": classify_strike(si[ok]),
+            "strike_flag": np.where(np.isfinite(si[ok]) & ((si[ok] < 0) | (si[ok] > 100)), "outside_0_100", ""),
+            "peak_force_bw": peak[ok] / norm_n if mat.calibrated else np.nan,
+            "impulse_bw_s": impulse[ok] / norm_n if mat.calibrated else np.nan,
+            "lateral_mm": lateral[ok], "heel_mm": heel_at_ic[ok], "footprint_id": np.flatnonzero(ok),
+        }).sort_values("ic_s", kind="stable").reset_index(drop=True)
+        prev_ic = tab["ic_s"].shift(1).to_numpy()
+        prev_heel = tab["heel_mm"].shift(1).to_numpy()
+        other = tab["foot"].to_numpy() != tab["foot"].shift(1).to_numpy()
+        length = (tab["heel_mm"].to_numpy() - prev_heel + speed_mm_s * (tab["ic_s"].to_numpy() - prev_ic)) * 1e-3
+        tab["step_length_m"] = np.where(other, length, np.nan)
+        tab["step_width_m"] = np.where(other, np.abs(tab["lateral_mm"] - tab["lateral_mm"].shift(1)) * 1e-3, np.nan)
+        for c in ("impact_peak_bw", "avlr_bw_s", "vilr_bw_s", "onset_diff_ms"):
+            tab[c] = np.nan
+        self.steps_ = tab
+
+    def summary(self, segment) -> dict:
+        """Mat-only figures of a segment: belt speed, step length and width (mean, sd)."""
+        part = self.steps_[segment.contains(self.steps_["ic_s"])] if len(self.steps_) else self.steps_
+        out = {"belt_speed_mps": self.belt_speed_mps_, "footprints": int(len(part))}
+        for c in ("step_length_m", "step_width_m"):
+            v = part[c].to_numpy(dtype=float) if c in part else np.empty(0)
+            v = v[np.isfinite(v)]
+            out[c] = {"mean": float(v.mean()) if len(v) else float("nan"),
+                      "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"), "n": int(len(v))}
+        return out
+
+    def signals(self) -> dict:
+        """Per-foot force signals of the mat (force per frame of each foot's footprints)."""
+        from treadlab.analysis.api import FootSignals
+
+        out = {}
+        if len(self._rec) == 0:
+            return out
+        t = self.mat.time
+        fid = self.steps_.set_index("footprint_id")["foot"]
+        cid = self._rec[:, 1].astype(np.int64)
+        foot_of = fid.reindex(cid).to_numpy()
+        for foot in ("left", "right"):  # two feet
+            m = foot_of == foot
+            force = np.zeros(len(t))
+            idx = np.searchsorted(t, self._rec[m, 0])
+            np.add.at(force, np.clip(idx, 0, len(t) - 1), self._rec[m, 2])
+            out[foot] = FootSignals(foot, t, force, force / self._norm,
+                                    None, np.empty(0, np.int64), self.mat)
+        return out
+
+    def mean_footprint(self, foot: str, segment) -> dict:
+        """Not available for mats yet: see ``docs/analysis.md``."""
+        from treadlab.errors import AnalysisError
+
+        raise AnalysisError("the mat's mean footprint is not implemented yet")
+
+
+def match_steps(insole_steps: pd.DataFrame, mat_steps: pd.DataFrame, tolerance_ms: float = 40.0) -> dict:
+    """Match insole and mat steps of the same foot by initial contact; report their agreement.
+
+    Returns
+    -------
+    dict
+        ``matched``, ``insole_steps``, ``mat_steps``, and ``{mean, sd}`` of the differences (mat minus insole)
+        of ``ic_ms``, ``contact_time_ms`` and ``strike_index_pct``, plus ``strike_class_agreement`` (fraction).
+    """
+    out = {"matched": 0, "insole_steps": int(len(insole_steps)), "mat_steps": int(len(mat_steps))}
+    rows = []
+    for foot in ("left", "right"):  # two feet, each matched vectorised
+        a = insole_steps[insole_steps["foot"] == foot].reset_index(drop=True)
+        b = mat_steps[mat_steps["foot"] == foot].sort_values("ic_s").reset_index(drop=True)
+        if a.empty or b.empty:
+            continue
+        bic = b["ic_s"].to_numpy()
+        j = np.clip(np.searchsorted(bic, a["ic_s"].to_numpy()), 1, len(bic) - 1) if len(bic) > 1 else np.zeros(
+            len(a), dtype=int)
+        cand = np.stack([np.clip(j - 1, 0, len(bic) - 1), j])
+        d = np.abs(bic[cand] - a["ic_s"].to_numpy()[None, :])
+        best = cand[np.argmin(d, axis=0), np.arange(len(a))]
+        ok = d.min(axis=0) * 1e3 <= tolerance_ms
+        rows.append(pd.DataFrame({
+            "ic_ms": (bic[best] - a["ic_s"].to_numpy()) * 1e3,
+            "contact_time_ms": b["contact_time_ms"].to_numpy()[best] - a["contact_time_ms"].to_numpy(),
+            "strike_index_pct": b["strike_index_pct"].to_numpy()[best] - a["strike_index_pct"].to_numpy(),
+            "same_class": b["strike_class"].to_numpy()[best] == a["strike_class"].to_numpy(),
+        })[ok])
+    if rows:
+        r = pd.concat(rows, ignore_index=True)
+        out["matched"] = int(len(r))
+        for c in ("ic_ms", "contact_time_ms", "strike_index_pct"):
+            v = r[c].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            out[c] = {"mean": float(v.mean()) if len(v) else float("nan"),
+                      "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan")}
+        out["strike_class_agreement"] = float(r["same_class"].mean()) if len(r) else float("nan")
+    return out

@@ -1,0 +1,222 @@
+"""Per-step kinetic and timing metrics of one foot, vectorised over all its steps.
+
+Definitions (sources and discussion in ``docs/analysis.md``):
+
+- impact peak: the first local maximum of the (filtered) force within the first ``impact_window_frac`` of
+  stance whose prominence is at least ``impact_min_prominence_bw``; absent for most non-rearfoot strikes;
+- loading rates (BW/s): AVLR, the mean slope between 20% and 80% of the impact peak force; VILR, the largest
+  slope over 1 ms (or one sample interval when that is longer) in the same window. Without an impact peak, the
+  force at 13% of stance stands in for it;
+- peak force (BW), impulse (BW s), contact time (ms).
+
+Force filtering changes loading rates: this module applies a zero-lag 4th-order Butterworth low-pass
+(``filter_cutoff_hz``, default 50 Hz, capped at 0.4 of the sampling rate) before every force metric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.signal import butter, find_peaks, sosfiltfilt
+
+from treadlab.analysis.ragged import first_true, range_arange, range_argmax, range_max, range_sum
+
+__all__ = ["LoadingRates", "auto_cutoff_hz", "lowpass", "step_force_metrics", "stance_curves"]
+
+#: Target noise of a 1-ms slope after filtering, in BW/s (sets the automatic cutoff).
+SLOPE_NOISE_BW_S = 1.2
+
+
+def auto_cutoff_hz(rate_hz: float, noise_bw: float, slope_noise_bw_s: float = SLOPE_NOISE_BW_S) -> float:
+    """Low-pass cutoff that leaves ``slope_noise_bw_s`` of noise on force slopes.
+
+    White noise of SD ``noise_bw`` (BW) per sample at ``rate_hz``, low-passed at ``fc``, gives slopes with SD
+    ``2 pi noise_bw sqrt(2 fc^3 / (3 rate_hz))``; solved for ``fc`` and limited to 15 Hz .. 0.4 x rate.
+    """
+    if not noise_bw > 0:
+        return 0.4 * rate_hz
+    fc = (1.5 * rate_hz * (slope_noise_bw_s / (2 * np.pi * noise_bw)) ** 2) ** (1.0 / 3.0)
+    return float(np.clip(fc, 15.0, 0.4 * rate_hz))
+
+
+def lowpass(time_s: np.ndarray, x: np.ndarray, cutoff_hz: float | None, breaks: np.ndarray | None = None,
+            order: int = 4) -> np.ndarray:
+    """Zero-lag Butterworth low-pass of ``x``, applied separately to every continuous run between breaks.
+
+    Parameters
+    ----------
+    time_s : ndarray
+        Sample times (the rate is their median interval).
+    x : ndarray
+    cutoff_hz : float or None
+        None or 0 returns ``x`` unchanged. Capped at 0.4 of the sampling rate.
+    breaks : ndarray of int, optional
+        Indices that start a new run.
+    order : int
+        Filter order (applied forwards and backwards, so the effective order doubles).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not cutoff_hz or len(x) < 16:
+        return x.copy()
+    rate_hz = 1.0 / float(np.median(np.diff(time_s)))
+    fc = min(float(cutoff_hz), 0.4 * rate_hz)
+    sos = butter(order, fc, fs=rate_hz, output="sos")
+    out = x.copy()
+    bounds = np.concatenate([[0], np.asarray(breaks if breaks is not None else [], dtype=np.int64), [len(x)]])
+    for a, b in zip(bounds[:-1], bounds[1:]):  # one iteration per continuous run, not per sample
+        if b - a > 3 * (2 * order + 1):
+            out[a:b] = sosfiltfilt(sos, x[a:b])
+    return out
+
+
+class LoadingRates:
+    """Impact peak and loading rates of every step of one foot.
+
+    Parameters
+    ----------
+    impact_window_frac : float
+        An impact peak must lie within this fraction of stance from initial contact.
+    impact_min_prominence_bw : float
+        Minimum prominence (BW) of a local maximum to count as an impact peak.
+    impact_max_rel : float
+        An impact peak is lower than this fraction of the step's maximum (else it is the active peak).
+    substitute_frac : float
+        Fraction of stance whose force stands in for the impact peak when there is none (0.13).
+    vilr_interval_ms : float
+        Interval of the instantaneous slope (1 ms, or the sample interval when longer).
+
+    Attributes
+    ----------
+    impact_peak_bw_, impact_peak_s_ : ndarray
+        NaN where a step has no impact peak.
+    reference_bw_ : ndarray
+        The force the 20% and 80% levels refer to (impact peak, or force at 13% of stance).
+    avlr_bw_s_, vilr_bw_s_ : ndarray
+    """
+
+    def __init__(self, impact_window_frac: float = 0.3, impact_min_prominence_bw: float = 0.05,
+                 impact_max_rel: float = 0.85, substitute_frac: float = 0.13, vilr_interval_ms: float = 1.0):
+        self.impact_window_frac = impact_window_frac
+        self.impact_max_rel = impact_max_rel
+        self.impact_min_prominence_bw = impact_min_prominence_bw
+        self.substitute_frac = substitute_frac
+        self.vilr_interval_ms = vilr_interval_ms
+
+    def compute(self, time_s: np.ndarray, force_bw: np.ndarray, first: np.ndarray, stop: np.ndarray,
+                ic_s: np.ndarray, to_s: np.ndarray) -> LoadingRates:
+        """Compute for the steps ``[first[i], stop[i])`` (sample ranges) with contact times ``ic_s``, ``to_s``.
+
+        Returns
+        -------
+        LoadingRates
+            ``self``.
+        """
+        t, f = np.asarray(time_s, float), np.asarray(force_bw, float)
+        k = len(first)
+        contact_s = to_s - ic_s
+        # Impact peaks: prominent local maxima early in stance; the first one of each step.
+        peaks, props = find_peaks(f, prominence=self.impact_min_prominence_bw)
+        owner = np.searchsorted(first, peaks, side="right") - 1
+        ok = owner >= 0
+        owner_c = np.clip(owner, 0, max(k - 1, 0))
+        if k:
+            step_max = range_max(f, first, stop)
+            ok &= (peaks < stop[owner_c]) & (t[peaks] - ic_s[owner_c] <= self.impact_window_frac * contact_s[owner_c])
+            ok &= f[peaks] < self.impact_max_rel * step_max[owner_c]
+        peaks, owner = peaks[ok], owner[ok]
+        uniq, idx = np.unique(owner, return_index=True)
+        ip_idx = np.full(k, -1, dtype=np.int64)
+        ip_idx[uniq] = peaks[idx]
+        has_ip = ip_idx >= 0
+        self.impact_peak_bw_ = np.where(has_ip, f[np.clip(ip_idx, 0, None)], np.nan) if k else np.empty(0)
+        self.impact_peak_s_ = np.where(has_ip, t[np.clip(ip_idx, 0, None)], np.nan) if k else np.empty(0)
+        # Reference force and the end of the loading window.
+        t_sub = ic_s + self.substitute_frac * contact_s
+        f_sub = np.interp(t_sub, t, f) if k else np.empty(0)
+        self.reference_bw_ = np.where(has_ip, self.impact_peak_bw_, f_sub)
+        ref_idx = np.where(has_ip, ip_idx, np.searchsorted(t, t_sub))
+        ref_idx = np.minimum(np.maximum(ref_idx, first), stop - 1)
+        # First crossings of 20% and 80% of the reference, with linear interpolation in time.
+        ref = self.reference_bw_
+        t20, i20 = self._crossing(t, f, first, ref_idx + 1, 0.2 * ref)
+        t80, i80 = self._crossing(t, f, first, ref_idx + 1, 0.8 * ref)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            avlr = 0.6 * ref / (t80 - t20)
+        self.avlr_bw_s_ = np.where(np.isfinite(avlr) & (avlr > 0), avlr, np.nan)
+        # VILR: largest slope over `lag` samples whose both ends lie within [i20 - 1, i80].
+        dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+        lag = max(1, int(round(self.vilr_interval_ms * 1e-3 / dt)))
+        slope = np.full(len(f), -np.inf)
+        if len(f) > lag:
+            slope[:-lag] = (f[lag:] - f[:-lag]) / (t[lag:] - t[:-lag])
+        a = np.maximum(i20 - 1, first)
+        b = np.maximum(i80 - lag + 1, a + 1)
+        vilr = range_max(slope, a, b)
+        valid = (i20 >= 0) & (i80 >= 0)
+        self.vilr_bw_s_ = np.where(valid & np.isfinite(vilr) & (vilr > 0), vilr, np.nan)
+        self.avlr_bw_s_ = np.where(valid, self.avlr_bw_s_, np.nan)
+        return self
+
+    @staticmethod
+    def _crossing(t, f, starts, stops, level) -> tuple[np.ndarray, np.ndarray]:
+        lvl = np.full(len(f), np.inf)
+        idx, owner = range_arange(starts, stops)
+        lvl[idx] = level[owner]
+        i = first_true(f >= lvl, starts, stops)
+        j = np.clip(i, 1, None)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.clip((level - f[j - 1]) / (f[j] - f[j - 1]), 0.0, 1.0)
+        tc = t[j - 1] + np.nan_to_num(frac) * (t[j] - t[j - 1])
+        tc = np.where(i == starts, t[np.clip(i, 0, None)], tc)
+        return np.where(i >= 0, tc, np.nan), i
+
+
+def step_force_metrics(time_s: np.ndarray, force_bw: np.ndarray, first: np.ndarray, stop: np.ndarray,
+                       raw_force_bw: np.ndarray | None = None) -> pd.DataFrame:
+    """Peak force (BW) and impulse (BW s) of each step.
+
+    Parameters
+    ----------
+    time_s, force_bw : ndarray
+        Times and filtered force in body weights.
+    first, stop : ndarray of int
+        Sample range of each stance.
+    raw_force_bw : ndarray, optional
+        Unfiltered force for the impulse (the filtered one when not given).
+    """
+    t = np.asarray(time_s, float)
+    f = np.asarray(force_bw, float)
+    g = f if raw_force_bw is None else np.asarray(raw_force_bw, float)
+    dt = np.gradient(t) if len(t) > 1 else np.ones(len(t))
+    peak = range_max(f, first, stop)
+    peak_i = range_argmax(f, first, stop)
+    return pd.DataFrame({
+        "peak_force_bw": peak,
+        "peak_force_s": np.where(peak_i >= 0, t[np.clip(peak_i, 0, None)], np.nan),
+        "impulse_bw_s": range_sum(g * dt, first, stop),
+    })
+
+
+def stance_curves(time_s: np.ndarray, values: np.ndarray, ic_s: np.ndarray, to_s: np.ndarray,
+                  n_points: int = 101) -> np.ndarray:
+    """Values interpolated on a stance-normalised axis (0 = initial contact, 100% = toe-off).
+
+    Parameters
+    ----------
+    time_s : ndarray, shape (n,)
+    values : ndarray, shape (n,) or (n, m)
+    ic_s, to_s : ndarray, shape (k,)
+    n_points : int
+        101 gives 0, 1, ..., 100 %.
+
+    Returns
+    -------
+    ndarray, shape (k, n_points) or (k, n_points, m)
+    """
+    frac = np.linspace(0.0, 1.0, n_points)
+    q = (np.asarray(ic_s)[:, None] + frac[None, :] * (np.asarray(to_s) - np.asarray(ic_s))[:, None]).ravel()
+    v = np.asarray(values, float)
+    if v.ndim == 1:
+        return np.interp(q, time_s, v).reshape(len(ic_s), n_points)
+    cols = [np.interp(q, time_s, v[:, j]).reshape(len(ic_s), n_points) for j in range(v.shape[1])]  # per column
+    return np.stack(cols, axis=-1)

@@ -1,0 +1,480 @@
+"""Read a treadlab session file (format v1, ``docs/file-format.md``), read-only, in bounded memory.
+
+:func:`read_session` opens a file, also one that is still being recorded (SWMR), checks that it is a treadlab
+session and gives a :class:`Session`: metadata, markers, events and one :class:`InsoleData` or :class:`MatData`
+per device. Per-sample derived signals (total force, centre of pressure, regional forces) are computed in one
+chunked pass over the raw dataset and cached, so memory stays bounded whatever the length of the capture; the
+calibrated per-sensel values are read on request, a block at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from treadlab import fileformat as ff
+from treadlab.errors import SessionFileError
+
+__all__ = ["G_MPS2", "InsoleData", "MatData", "Session", "read_session"]
+
+G_MPS2 = 9.80665
+"""Standard gravity, used to turn body mass into body weight."""
+
+CALIBRATED_UNITS = ("N", "kPa")
+_BLOCK_BYTES = 32 * 2**20  # float32 working block of the chunked passes
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _text(value[()])
+    return "" if value is None else str(value)
+
+
+def _float(value, default: float = float("nan")) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise SessionFileError(f"session file not found: {path}")
+    if path.is_dir():
+        raise SessionFileError(f"{path} is a folder, not a session file")
+    if not h5py.is_hdf5(path):
+        raise SessionFileError(f"{path} is not a treadlab session file (not HDF5)")
+    try:
+        return h5py.File(path, "r", swmr=True)
+    except OSError:
+        pass
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({exc})") from None
+
+
+def _table(group, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read a small table stored either as a group of 1-D datasets or as one compound dataset."""
+    if group is None:
+        return pd.DataFrame({c: [] for c in columns})
+    data = {}
+    if isinstance(group, h5py.Dataset):
+        arr = group[()]
+        names = arr.dtype.names or ()
+        for c in columns:
+            data[c] = arr[c] if c in names else np.full(len(arr), np.nan)
+    else:
+        n = None
+        for c in columns:
+            if c in group:
+                data[c] = group[c][()]
+                n = len(data[c])
+        for c in columns:
+            if c not in data:
+                data[c] = np.full(n or 0, np.nan)
+    for c, v in data.items():
+        if v.dtype.kind in "SO":
+            data[c] = [_text(x) for x in v]
+    df = pd.DataFrame(data)
+    if "time" in df:
+        df["time"] = df["time"].astype(float)
+        df = df.sort_values("time", kind="stable").reset_index(drop=True)
+    return df
+
+
+class _DeviceData:
+    """What insoles and mats have in common: the datasets of ``/devices/<name>``, times, gaps, calibration."""
+
+    def __init__(self, path: Path, name: str, group: h5py.Group):
+        self.path = path
+        self.name = name
+        self._group = group
+        where = f"{path.name}: /devices/{name}"
+        try:
+            self._raw = group[ff.RAW]
+            self._time_ds = group[ff.TIME]
+            cal = group[ff.CALIBRATION]
+            self.gain = np.asarray(cal["gain"][()], dtype=np.float32).ravel()
+            self.offset = np.asarray(cal["offset"][()], dtype=np.float32).ravel()
+            self.unit = _text(cal.attrs.get("unit", ""))
+        except KeyError as exc:
+            raise SessionFileError(f"{where} lacks a required dataset ({exc.args[0] if exc.args else exc})") from None
+        except OSError as exc:
+            raise SessionFileError(f"{where} is damaged ({exc})") from None
+        attrs = group.attrs
+        self.kind = _text(attrs.get("kind", ""))
+        self.side = _text(attrs.get("side", ""))
+        self.protocol = _text(attrs.get("protocol", ""))
+        self.rate_hz = _float(attrs.get("rate_hz"))
+        try:
+            self.info = json.loads(_text(attrs.get("info_json", "{}")) or "{}")
+        except json.JSONDecodeError:
+            self.info = {}
+        n_time = self._time_ds.shape[0]
+        self.n_samples = int(min(self._raw.shape[0], n_time))
+        self.n_values = int(np.prod(self._raw.shape[1:], dtype=np.int64))
+        if self.gain.size != self.n_values or self.offset.size != self.n_values:
+            raise SessionFileError(
+                f"{where}: calibration has {self.gain.size} gains and {self.offset.size} offsets "
+                f"for {self.n_values} sensels"
+            )
+        gaps = group.get(ff.GAPS)
+        self.gaps = np.asarray(gaps[()], dtype=float).reshape(-1, 3) if gaps is not None else np.empty((0, 3))
+
+    @property
+    def calibrated(self) -> bool:
+        """True when the calibration gives physical units ("N" or "kPa"), False for raw counts."""
+        return self.unit in CALIBRATED_UNITS
+
+    @cached_property
+    def time(self) -> np.ndarray:
+        """Sample times on the session clock (s), float64, shape (n,)."""
+        return self._read(self._time_ds, 0, self.n_samples).astype(np.float64)
+
+    def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+        try:
+            return ds[start:stop]
+        except (OSError, ValueError) as exc:
+            raise SessionFileError(
+                f"{self.path.name}: /devices/{self.name}/{ds.name.rsplit('/', 1)[-1]} is damaged "
+                f"(rows {start}-{stop}: {exc})"
+            ) from None
+
+    def block_rows(self) -> int:
+        """Rows per block of a chunked pass: about 32 MiB of float32, a whole number of HDF5 chunks."""
+        rows = max(1, _BLOCK_BYTES // (4 * max(1, self.n_values)))
+        chunk = (self._raw.chunks or (1,))[0]
+        return max(chunk, rows // chunk * chunk)
+
+    def _calibrated_block(self, start: int, stop: int) -> np.ndarray:
+        block = self._read(self._raw, start, stop).reshape(stop - start, self.n_values).astype(np.float32)
+        block -= self.offset
+        block *= self.gain
+        np.maximum(block, 0.0, out=block)
+        return block
+
+    def break_indices(self) -> np.ndarray:
+        """Sample indices that start a new continuous run: after a sequence gap or a jump in time.
+
+        Returns
+        -------
+        ndarray of int
+            Sorted indices ``i`` such that no step may span samples ``i - 1`` and ``i``.
+        """
+        t = self.time
+        if len(t) < 3:
+            return np.empty(0, dtype=np.int64)
+        dt = np.diff(t)
+        nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else float(np.median(dt))
+        jumps = np.flatnonzero((dt > 1.5 * nominal_s) | (dt <= 0)) + 1
+        table = np.searchsorted(t, self.gaps[:, 0], side="right") if len(self.gaps) else np.empty(0, dtype=np.int64)
+        idx = np.unique(np.concatenate([jumps, table]).astype(np.int64))
+        return idx[(idx > 0) & (idx < len(t))]
+
+
+class InsoleData(_DeviceData):
+    """One insole of a session: times, calibrated forces, total force and centre of pressure.
+
+    Attributes
+    ----------
+    name, side, kind, protocol : str
+        Device name and attributes; ``side`` is "left" or "right".
+    rate_hz : float
+        Nominal sampling rate.
+    unit : str
+        Calibration unit: "N" (per-sensel force), "kPa" (pressure, times sensel area gives force) or anything
+        else for raw counts (then ``calibrated`` is False and forces are in counts).
+    n_samples, n_values : int
+        Samples and sensels.
+    positions_mm : ndarray, shape (sensels, 2)
+        Sensel centres in the foot frame (x medio-lateral, y along the long axis from the heel).
+    areas_mm2 : ndarray, shape (sensels,)
+    foot_length_mm : float
+    gaps : ndarray, shape (k, 3)
+        (time, first missing seq, count) of every sequence jump and reconnection.
+    """
+
+    def __init__(self, path: Path, name: str, group: h5py.Group):
+        super().__init__(path, name, group)
+        lay = group.get(ff.LAYOUT)
+        where = f"{path.name}: /devices/{name}/layout"
+        if lay is None or "positions_mm" not in lay:
+            raise SessionFileError(f"{where} is missing (insoles need sensel positions)")
+        self.positions_mm = np.asarray(lay["positions_mm"][()], dtype=np.float64).reshape(-1, 2)
+        areas = lay.get("areas_mm2")
+        self.areas_mm2 = (np.asarray(areas[()], dtype=np.float64).ravel() if areas is not None
+                          else np.ones(self.n_values))
+        self.foot_length_mm = _float(lay.attrs.get("foot_length_mm"))
+        if len(self.positions_mm) != self.n_values or len(self.areas_mm2) != self.n_values:
+            raise SessionFileError(f"{where} describes {len(self.positions_mm)} sensels, the data has {self.n_values}")
+        if not np.isfinite(self.foot_length_mm) or self.foot_length_mm <= 0:
+            y = self.positions_mm[:, 1]
+            self.foot_length_mm = float(np.ptp(y)) if self.n_values > 1 else float("nan")
+
+    @property
+    def sensel_force_factor(self) -> np.ndarray:
+        """Factor from calibrated value to newtons per sensel (kPa x mm^2 / 1000 = N; 1 otherwise)."""
+        if self.unit == "kPa":
+            return self.areas_mm2 * 1e-3
+        return np.ones(self.n_values)
+
+    def forces(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Calibrated per-sensel force (N, or counts when uncalibrated), float32, shape (stop - start, sensels).
+
+        Negative values (below the calibration offset) are set to zero.
+        """
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        block = self._calibrated_block(start, stop)
+        if self.unit == "kPa":
+            block *= self.sensel_force_factor.astype(np.float32)
+        return block
+
+    def iter_forces(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, forces)`` blocks of :meth:`forces` covering ``start:stop``."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        rows = self.block_rows()
+        for a in range(start, stop, rows):
+            yield a, self.forces(a, min(a + rows, stop))
+
+    def region_masks(self) -> dict[str, np.ndarray]:
+        """Sensels of the heel (first third of foot length) and forefoot (last third) regions."""
+        y = self.positions_mm[:, 1] / self.foot_length_mm * 100.0 if self.foot_length_mm > 0 else np.zeros(1)
+        return {"heel": y < 100.0 / 3.0, "forefoot": y > 200.0 / 3.0}
+
+    @cached_property
+    def _derived(self) -> np.ndarray:
+        """One chunked pass: columns total force, moment x, moment y, heel force, forefoot force, (n, 5) f64."""
+        masks = self.region_masks()
+        w = np.column_stack([np.ones(self.n_values), self.positions_mm[:, 0], self.positions_mm[:, 1],
+                             masks["heel"], masks["forefoot"]]) * self.sensel_force_factor[:, None]
+        w = w.astype(np.float32)
+        out = np.empty((self.n_samples, 5), dtype=np.float64)
+        rows = self.block_rows()
+        for a in range(0, self.n_samples, rows):
+            b = min(a + rows, self.n_samples)
+            out[a:b] = self._calibrated_block(a, b) @ w
+        return out
+
+    @property
+    def total_force_n(self) -> np.ndarray:
+        """Sum of the sensel forces (N, or counts when uncalibrated), shape (n,)."""
+        return self._derived[:, 0]
+
+    @property
+    def moments_nmm(self) -> np.ndarray:
+        """First moments sum(f_i * position_i) (N mm), shape (n, 2); COP = moments / total force."""
+        return self._derived[:, 1:3]
+
+    @property
+    def region_forces_n(self) -> dict[str, np.ndarray]:
+        """Total force of the heel and forefoot regions (see :meth:`region_masks`)."""
+        return {"heel": self._derived[:, 3], "forefoot": self._derived[:, 4]}
+
+    @cached_property
+    def cop_mm(self) -> np.ndarray:
+        """Centre of pressure in the foot frame (mm), shape (n, 2); NaN where the foot carries almost nothing."""
+        f = self.total_force_n
+        level = 0.01 * np.percentile(f, 99) if len(f) else 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cop = self.moments_nmm / f[:, None]
+        cop[f <= max(level, 1e-9)] = np.nan
+        return cop
+
+
+class MatData(_DeviceData):
+    """The treadmill pressure mat: frames (rows, cols) on a square grid of ``pitch_mm``.
+
+    Attributes
+    ----------
+    rows, cols : int
+    pitch_mm : float
+        Sensel spacing; a sensel's area is ``pitch_mm ** 2``.
+    unit : str
+        Calibration unit ("kPa" for a calibrated mat; anything else is raw counts).
+    """
+
+    def __init__(self, path: Path, name: str, group: h5py.Group):
+        super().__init__(path, name, group)
+        shape = self._raw.shape
+        if len(shape) != 3:
+            raise SessionFileError(f"{path.name}: /devices/{name}/raw has shape {shape}, a mat needs (n, rows, cols)")
+        self.rows, self.cols = int(shape[1]), int(shape[2])
+        lay = group.get(ff.LAYOUT)
+        pitch = group.attrs.get("pitch_mm", lay.attrs.get("pitch_mm") if lay is not None else None)
+        pitch = np.asarray(pitch if pitch is not None else np.nan, dtype=float).ravel()
+        self.pitch_mm = float(pitch.mean()) if pitch.size else float("nan")
+        if not np.isfinite(self.pitch_mm) or self.pitch_mm <= 0:
+            raise SessionFileError(f"{path.name}: /devices/{name} has no valid pitch_mm attribute")
+
+    def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Calibrated frames (kPa, or counts), float32, shape (stop - start, rows, cols); negatives set to 0."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        return self._calibrated_block(start, stop).reshape(stop - start, self.rows, self.cols)
+
+    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, frames)`` blocks covering ``start:stop``."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        rows = self.block_rows()
+        for a in range(start, stop, rows):
+            yield a, self.frames(a, min(a + rows, stop))
+
+    @property
+    def force_factor(self) -> float:
+        """kPa times sensel area in mm^2 / 1000 gives newtons."""
+        return self.pitch_mm**2 * 1e-3 if self.unit == "kPa" else 1.0
+
+
+class Session:
+    """An open session file. Use as a context manager or call :meth:`close`.
+
+    Attributes
+    ----------
+    path : Path
+    attrs : dict
+        Every root attribute (text decoded).
+    participant, condition, shoe, notes, rig : str
+    body_mass_kg, treadmill_speed_mps : float
+        NaN when not given.
+    devices : dict of str to InsoleData or MatData
+    insoles : dict of str to InsoleData
+        Keyed by side ("left", "right").
+    mats : list of MatData
+    markers : DataFrame
+        Columns ``time`` (s, session clock) and ``label``.
+    events : DataFrame
+        Columns ``time``, ``source``, ``level``, ``text``.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file = _open(self.path)
+        try:
+            self._load()
+        except Exception:
+            self._file.close()
+            raise
+
+    def _load(self) -> None:
+        f = self._file
+        fmt = _text(f.attrs.get("format", ""))
+        if fmt != ff.FORMAT:
+            raise SessionFileError(f"{self.path} is not a treadlab session file (format attribute is {fmt!r})")
+        version = f.attrs.get("format_version")
+        if _float(version) != ff.FORMAT_VERSION:
+            raise SessionFileError(
+                f"{self.path} has session format version {version}; this treadlab reads version {ff.FORMAT_VERSION}"
+            )
+        self.attrs = {k: (_text(v) if isinstance(v, (bytes, str, np.bytes_)) else v) for k, v in f.attrs.items()}
+        for key in ("participant", "condition", "shoe", "notes", "rig", "created", "start_utc", "software_version"):
+            setattr(self, key, _text(f.attrs.get(key, "")))
+        self.body_mass_kg = _float(f.attrs.get("body_mass_kg"))
+        self.treadmill_speed_mps = _float(f.attrs.get("treadmill_speed_mps"))
+        if ff.DEVICES not in f:
+            raise SessionFileError(f"{self.path} has no /devices group (truncated or not a session)")
+        self.devices: dict[str, InsoleData | MatData] = {}
+        for name, group in f[ff.DEVICES].items():
+            kind = _text(group.attrs.get("kind", ""))
+            if kind == "mat" or (not kind and ff.RAW in group and group[ff.RAW].ndim == 3):
+                self.devices[name] = MatData(self.path, name, group)
+            else:
+                self.devices[name] = InsoleData(self.path, name, group)
+        self.insoles = {d.side: d for d in self.devices.values() if isinstance(d, InsoleData) and d.side}
+        self.mats = [d for d in self.devices.values() if isinstance(d, MatData)]
+        self.markers = _table(f.get(ff.MARKERS), ("time", "label"))
+        self.events = _table(f.get(ff.EVENTS), ("time", "source", "level", "text"))
+
+    @property
+    def body_weight_n(self) -> float:
+        """Body mass times standard gravity (N); NaN without a body mass."""
+        m = self.body_mass_kg
+        return m * G_MPS2 if np.isfinite(m) and m > 0 else float("nan")
+
+    @property
+    def time_range_s(self) -> tuple[float, float]:
+        """First and last sample time over every device (session clock, s)."""
+        firsts, lasts = [], []
+        for d in self.devices.values():
+            if d.n_samples:
+                t = d._read(d._time_ds, 0, 1)[0], d._read(d._time_ds, d.n_samples - 1, d.n_samples)[0]
+                firsts.append(float(t[0]))
+                lasts.append(float(t[1]))
+        return (min(firsts), max(lasts)) if firsts else (0.0, 0.0)
+
+    @property
+    def duration_s(self) -> float:
+        """Time from the first to the last sample of any device."""
+        a, b = self.time_range_s
+        return b - a
+
+    def marker_time(self, label: str) -> float:
+        """Time of the first marker with this label; :class:`AnalysisError` when there is none."""
+        from treadlab.errors import AnalysisError
+
+        hit = self.markers.loc[self.markers["label"] == label, "time"]
+        if hit.empty:
+            known = ", ".join(repr(x) for x in self.markers["label"]) or "none"
+            raise AnalysisError(f"no marker {label!r} in {self.path.name} (markers: {known})")
+        return float(hit.iloc[0])
+
+    def refresh(self) -> None:
+        """Re-read dataset sizes of a file still being recorded (SWMR); cached signals are recomputed."""
+        if self._file.swmr_mode:
+            for ds in self._file.values():
+                _refresh_tree(ds)
+        self._load()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._file.id.valid:
+            self._file.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Session({str(self.path)!r}, devices={list(self.devices)})"
+
+
+def _refresh_tree(node) -> None:
+    if isinstance(node, h5py.Dataset):
+        node.id.refresh()
+    elif isinstance(node, h5py.Group):
+        for child in node.values():
+            _refresh_tree(child)
+
+
+def read_session(path: str | Path) -> Session:
+    """Open a session file read-only (also while it is being recorded).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    SessionFileError
+        The file is missing, not HDF5, not a treadlab session, of another format version, damaged or truncated.
+
+    Examples
+    --------
+    >>> with read_session("run.h5") as s:  # doctest: +SKIP
+    ...     left = s.insoles["left"]
+    ...     print(left.rate_hz, left.total_force_n.max())
+    """
+    return Session(path)
