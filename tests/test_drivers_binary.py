@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import time
@@ -22,6 +23,7 @@ from treadlab.errors import (
     DeviceTimeoutError,
     ProtocolError,
 )
+from treadlab.lab.rig import load_rig
 
 
 def _collect(dev, n_min: int, timeout_s: float = 5.0) -> list:
@@ -246,3 +248,100 @@ def test_protocol_doc_dumps_match_the_encoder():
     data, _ = dec.feed(wire)
     seq, t, vals = p.decode_data(data, 16, "u8")
     assert seq[0] == 1234 and t[0] == 2_468_000 and vals[0, 4] == 120
+
+
+# ------------------------------------------------------------------------------ against the simulated devices
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """Simulated devices in their own processes: a 1 kHz insole (drift, seq near the wrap, loss) and a small mat.
+
+    One rig for the module (starting device processes is the slow part); the tests run in file order.
+    """
+    tmp_path = tmp_path_factory.mktemp("sim-binary")
+    from treadlab.drivers.sim.device import FaultParams, SimDeviceSpec
+    from treadlab.drivers.sim.rig import SimulatedRig
+
+    specs = [
+        SimDeviceSpec("insole_left", side="left", layout="insole16", dtype="u8", adc_bits=8, rate_hz=1000,
+                      serial="SIM-A", seq_start=2**32 - 400, drift_ppm=80.0,
+                      faults=FaultParams(garbage_at_start=300, loss_rate=0.01)),
+        SimDeviceSpec("mat", kind="mat", rows=16, cols=24, pitch_mm=[8.47, 8.47], rate_hz=100, rates_hz=[60, 100, 120],
+                      dtype="u8", adc_bits=8, serial="SIM-M"),
+    ]
+    with SimulatedRig(specs, tmp_path / "sim") as rig:
+        rig.rig_file = load_rig(rig.write_rig(tmp_path / "rig.toml"))
+        yield rig
+
+
+def test_simulated_insole_matches_ground_truth(sim):
+    cfg = sim.rig_file.device("insole_left")
+    with open_device(cfg) as dev:
+        info = dev.identify()
+        assert (info["serial"], dev.side, dev.n_values, dev.clock_hz) == ("SIM-A", "left", 16, 1_000_000)
+        assert dev.layout["name"] == "insole16" and dev.layout["positions_mm"].shape == (16, 2)
+        dev.start()
+        batches = _collect(dev, 1000)
+        dev.stop()
+        batches += _collect(dev, 10**9, timeout_s=0.3)
+    seq, t, _, _ = _cat(batches)
+    time.sleep(0.7)  # the simulator flushes its truth file every 0.5 s
+    seq_true, t_true_ns = sim.truth("insole_left")
+    # every sample received was taken, and the loss counted is exactly what the simulator skipped in the span
+    assert np.isin(seq, seq_true).all()
+    span = int((int(seq[-1]) - int(seq[0])) % 2**32)
+    taken = int(np.count_nonzero((seq_true.astype(np.int64) - int(seq[0])) % 2**32 <= span))
+    assert dev.stats.lost_samples == taken - len(seq) > 0
+    assert seq.min() < 1000 and seq.max() > 2**32 - 1000  # wrapped inside the stream
+    # the device clock runs 80 ppm fast against true time
+    true_ns = t_true_ns[np.searchsorted(seq_true, seq)] if np.all(np.diff(seq_true.astype(np.int64)) > 0) else None
+    if true_ns is None:  # truth wrapped too: match by position of each seq
+        order = {int(s): i for i, s in enumerate(seq_true)}
+        true_ns = t_true_ns[[order[int(s)] for s in seq]]
+    slope = np.polyfit((true_ns - true_ns[0]) / 1e9, t.astype(np.float64) - float(t[0]), 1)[0]
+    assert slope / 1e6 - 1 == pytest.approx(80e-6, abs=2e-6)
+
+
+def test_simulated_mat_rate_change_and_nak(sim):
+    with open_device(sim.rig_file.device("mat")) as dev:
+        dev.identify()
+        assert dev.shape == (16, 24) and dev.rates_hz == [60, 100, 120]
+        with pytest.raises(CommandRejectedError, match="mat: the device does not support 333 Hz"):
+            dev.set_rate(333)
+        dev.set_rate(60)
+        dev.start()
+        t0 = time.monotonic()
+        seq, t, vals, _ = _cat(_collect(dev, 90))
+        dev.stop()
+        assert vals.shape[1] == 16 * 24 and vals.dtype == np.uint8
+        assert np.median(np.diff(t.astype(np.int64))) == pytest.approx(1e6 / 60, rel=1e-3)
+        assert 1.2 < time.monotonic() - t0 < 3.0  # 90 frames at 60 Hz take 1.5 s
+
+
+def test_simulated_unplug_mid_stream_and_replug(sim):
+    cfg = sim.rig_file.device("insole_left")
+    dev = open_device(cfg)
+    try:
+        dev.identify()
+        dev.start()
+        assert _collect(dev, 100)
+        sim.unplug("insole_left", seconds=0.3)
+        with pytest.raises(DeviceDisconnectedError, match="insole_left: port .* vanished"):
+            for _ in range(200):
+                dev.read(0.05)
+    finally:
+        dev.close()
+    assert sim.wait_ready("insole_left") == cfg.port
+    with open_device(cfg) as dev:  # same path, same serial, stopped until START
+        assert dev.identify()["serial"] == "SIM-A"
+        assert dev.read(0.2) is None
+        dev.start()
+        assert _collect(dev, 50)
+        dev.stop()
+
+
+def test_simulated_device_with_the_wrong_serial(sim):
+    cfg = dataclasses.replace(sim.rig_file.device("mat"), serial="SIM-X")
+    with open_device(cfg) as dev, pytest.raises(DeviceMismatchError, match="serial is 'SIM-M', the rig file says"):
+        dev.identify()
