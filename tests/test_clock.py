@@ -147,3 +147,25 @@ def test_clockfit_row_and_drift_sign():
     assert fast.drift_ppm == pytest.approx(50.0, abs=1e-6)
     row = fast.as_row(10, 20)
     assert row[0] == 10 and row[1] == 20 and row[5] == pytest.approx(50.0)
+
+
+def test_band_fit_with_pings_beats_the_envelope_on_a_short_quantised_recording():
+    """Samples arrive on a 1 ms USB frame grid (so their earliest delays drift with the clock phase); PINGs sent
+    at random instants bound the truth from both sides, and the line in the middle of the band is kept."""
+    rng = np.random.default_rng(4)
+    drift_ppm, rate_hz, n = -70.0, 120.0, 480  # a 4 s mat capture
+    true_s = 0.2 + np.arange(n) / (rate_hz * (1 + drift_ppm * 1e-6))
+    ticks = (5_000 + np.floor((true_s - 0.2) * (1 + drift_ppm * 1e-6) * CLOCK_HZ)).astype(np.uint64)
+    frame = 1e-3
+    host_s = np.ceil(true_s / frame) * frame + rng.exponential(50e-6, n) + (rng.random(n) < 0.05) * 0.01
+    send = np.sort(rng.uniform(0.3, 4.0, 35))
+    handled = send + rng.exponential(40e-6, 35)
+    recv = np.ceil(handled / frame) * frame + rng.exponential(50e-6, 35)
+    dev = (5_000 + np.floor((handled - 0.2) * (1 + drift_ppm * 1e-6) * CLOCK_HZ)).astype(np.int64)
+    pings = np.c_[np.round(send * 1e9), np.round(recv * 1e9), dev].astype(np.int64)
+    time_s, segs = fit_recording(ticks, host_s, CLOCK_HZ, pings=pings)
+    err = time_s - true_s
+    assert np.max(np.abs(err)) < 0.3e-3 and np.sqrt(np.mean(err**2)) < 0.15e-3
+    assert abs(segs[0][2].drift_ppm - drift_ppm) < 40.0
+    envelope_only, _ = fit_recording(ticks, host_s, CLOCK_HZ)
+    assert np.sqrt(np.mean((envelope_only - true_s) ** 2)) > np.sqrt(np.mean(err**2))

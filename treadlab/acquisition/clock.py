@@ -276,29 +276,85 @@ def fit_recording(
         return time_s, []
     starts = segment_starts(ticks, known_starts) if split_backward else np.array([0], np.int64)
     ends = np.r_[starts[1:], n]
-    xs, rs = [], []
+    xs, rs, xl, rl = [], [], [], []
     for s, e in zip(starts.tolist(), ends.tolist()):  # one iteration per segment
         x = (ticks[s:e].astype(np.int64) - np.int64(ticks[s])).astype(np.float64) / clock_hz
         xm, rm, _ = window_minima(x, host_s[s:e] - x, window_s)
-        # A PONG is a (device ticks, host receive) pair too, and usually a prompt one: an envelope point.
+        # A PONG is a (device ticks, host receive) pair too, and usually a prompt one: an upper bound; the PING's
+        # send time is a lower bound.
         in_seg = _pings_in(pings, int(ticks[s]), int(ticks[e - 1]))
         xp = (in_seg[:, 2] - np.int64(ticks[s])).astype(np.float64) / clock_hz
         xs.append(np.r_[xm, xp])
         rs.append(np.r_[rm, in_seg[:, 1] / 1e9 - xp])
+        xl.append(xp)
+        rl.append(in_seg[:, 0] / 1e9 - xp)
     m, cs = envelope_fit(xs, rs)
+    band = band_fit(xs, rs, xl, rl)
     segments: list[tuple[int, int, ClockFit]] = []
     for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-        xm, rm, c = xs[k], rs[k], cs[k]
-        residual_ms = float(np.sqrt(np.mean((rm - (c + m * xm)) ** 2)) * 1e3)
-        fit = ClockFit(int(ticks[s]), c, (1.0 + m) / clock_hz, float(clock_hz), residual_ms, len(xm))
-        in_seg = _pings_in(pings, int(ticks[s]), int(ticks[e - 1]))
-        if len(in_seg):
-            shift = ping_shift(fit(in_seg[:, 2].astype(np.uint64)), in_seg[:, 0] / 1e9, in_seg[:, 1] / 1e9)
+        if band is not None:
+            m, c = band[0], band[1][k]
+        else:
+            c = cs[k]
+        residual_ms = float(np.median(rs[k] - (c + m * xs[k])) * 1e3)
+        fit = ClockFit(int(ticks[s]), c, (1.0 + m) / clock_hz, float(clock_hz), residual_ms, len(xs[k]))
+        if band is None and len(xl[k]):
+            shift = ping_shift(c + m * xl[k] + xl[k], rl[k] + xl[k], rs[k][-len(xl[k]):] + xl[k])
             if shift:
-                fit = ClockFit(fit.ticks0, c + shift, fit.s_per_tick, fit.clock_hz, residual_ms, len(xm))
+                fit = ClockFit(fit.ticks0, c + shift, fit.s_per_tick, fit.clock_hz, residual_ms, len(xs[k]))
         time_s[s:e] = fit(ticks[s:e])
         segments.append((s, e - s, fit))
     return time_s, segments
+
+
+def band_fit(
+    xu: list[np.ndarray], ru: list[np.ndarray], xl: list[np.ndarray], rl: list[np.ndarray],
+    max_slope: float = MAX_DRIFT_PPM * 1e-6,
+) -> tuple[float, list[float]] | None:
+    """The line in the middle of the band every bound allows, with the widest margin (needs PINGs).
+
+    Per segment ``k``, the truth ``r = c_k + m x`` lies under every upper bound (sample and PONG receipts,
+    ``ru``) and over every lower bound (PING send times, ``rl``). For a slope ``m`` the band of offsets is
+    ``[max(rl - m xl), min(ru - m xu)]``; its width is concave in ``m``. The slope maximising the narrowest band
+    over the segments with PINGs is kept (golden-section search), and each offset is the middle of its band
+    (segments without PINGs: the top, i.e. the envelope).
+
+    Returns
+    -------
+    (m, cs) or None
+        None when no segment has PINGs or the bounds are inconsistent (a clock that is not linear).
+    """
+    with_pings = [k for k in range(len(xu)) if len(xl[k])]
+    if not with_pings:
+        return None
+
+    def hi(k: int, m: float) -> float:
+        return float(np.min(ru[k] - m * xu[k]))
+
+    def lo(k: int, m: float) -> float:
+        return float(np.max(rl[k] - m * xl[k]))
+
+    def width(m: float) -> float:
+        return min(hi(k, m) - lo(k, m) for k in with_pings)
+
+    a, b = -max_slope, max_slope
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    p, q = b - g * (b - a), a + g * (b - a)
+    fp, fq = width(p), width(q)
+    while b - a > 1e-10:  # maximise a concave function
+        if fp >= fq:
+            b, q, fq = q, p, fp
+            p = b - g * (b - a)
+            fp = width(p)
+        else:
+            a, p, fp = p, q, fq
+            q = a + g * (b - a)
+            fq = width(q)
+    m = (a + b) / 2.0
+    if width(m) < 0:
+        return None
+    cs = [(hi(k, m) + lo(k, m)) / 2.0 if len(xl[k]) else hi(k, m) for k in range(len(xu))]
+    return m, cs
 
 
 def _pings_in(pings: np.ndarray | None, lo_ticks: int, hi_ticks: int) -> np.ndarray:

@@ -21,13 +21,13 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from treadlab.errors import ConfigError, DeviceError
+from treadlab.errors import ConfigError, DeviceError, LabError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,9 @@ class StreamSpec:
         ``(rows, cols)`` of a mat.
     pitch_mm : float or None
         Sensel pitch of a mat.
+    gain, offset : ndarray of shape (n_values,) or None
+        When given, :meth:`LslPublisher.publish` receives raw values and publishes ``gain * (raw - offset)``
+        (negative values set to 0, as the session reader does).
     """
 
     device: str
@@ -128,6 +131,8 @@ class StreamSpec:
     positions_mm: np.ndarray | None = field(default=None, compare=False)
     shape: tuple[int, ...] | None = None
     pitch_mm: float | None = None
+    gain: np.ndarray | None = field(default=None, compare=False)
+    offset: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -151,6 +156,37 @@ class StreamSpec:
             rows, cols = self.shape
             return [f"r{r:02d}c{c:02d}" for r in range(rows) for c in range(cols)]
         return [f"s{i + 1:02d}" for i in range(self.n_values)]
+
+
+def spec_of_device(name: str, dev) -> StreamSpec | None:
+    """The outlet of an identified driver (as the recorder holds them), publishing raw values calibrated.
+
+    Parameters
+    ----------
+    name : str
+        Device name in the session.
+    dev : driver
+        Identified, with ``calibration`` read (:func:`treadlab.acquisition.worker.connect`).
+
+    Returns
+    -------
+    StreamSpec or None
+        None for a device that is itself an LSL stream (never published again).
+    """
+    if getattr(dev, "protocol", "") == "lsl":
+        return None
+    cal = getattr(dev, "calibration", None)
+    shape = tuple(int(x) for x in (dev.shape or (dev.n_values,)))
+    layout = dev.layout or {}
+    info = dev.info or {}
+    positions = layout.get("positions_mm") if isinstance(layout, dict) else None
+    pitch = info.get("pitch_mm", layout.get("pitch_mm") if isinstance(layout, dict) else None)
+    return StreamSpec(device=name, kind=str(dev.kind or "device"), serial=str(dev.serial or name),
+                      rate_hz=float(dev.rate_hz), unit=cal.unit if cal is not None else "counts",
+                      n_values=int(dev.n_values), side=dev.side or None, positions_mm=positions,
+                      shape=shape if len(shape) == 2 else None, pitch_mm=float(pitch) if pitch else None,
+                      gain=None if cal is None else np.asarray(cal.gain, dtype=np.float32).ravel(),
+                      offset=None if cal is None else np.asarray(cal.offset, dtype=np.float32).ravel())
 
 
 def make_stream_info(spec: StreamSpec):
@@ -278,6 +314,9 @@ class LslPublisher:
         Source id of the marker stream (default ``treadlab-markers-<hostname>``).
     queue_n : int
         Capacity of the queue, in batches; a full queue drops the batch and counts it.
+    resolver : callable or None
+        ``resolver(device) -> StreamSpec | None`` for devices not in ``specs``: their outlet is created (by the
+        push thread) when their first samples arrive; None means "do not publish this device".
 
     Examples
     --------
@@ -288,11 +327,13 @@ class LslPublisher:
     """
 
     def __init__(self, specs: Sequence[StreamSpec], *, clock_origin_s: float, markers: bool = True,
-                 marker_source_id: str | None = None, queue_n: int = 1024) -> None:
+                 marker_source_id: str | None = None, queue_n: int = 1024,
+                 resolver: Callable[[str], StreamSpec | None] | None = None) -> None:
         names = [s.device for s in specs]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate device names for LSL outlets: {names}")
-        self.specs = {s.device: s for s in specs}
+        self.specs: dict[str, StreamSpec | None] = {s.device: s for s in specs}
+        self.resolver = resolver
         self.clock_origin_s = float(clock_origin_s)
         self.markers = markers
         self.marker_source_id = marker_source_id
@@ -303,13 +344,14 @@ class LslPublisher:
         self._outlets: dict[str, object] = {}
         self._marker_outlet = None
         self._lock = threading.Lock()
+        self._pylsl = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def start(self) -> LslPublisher:
         """Create the outlets (they become discoverable) and start the push thread."""
         if self._thread is not None:
             raise RuntimeError("LslPublisher already started")
-        pylsl = _pylsl()
+        pylsl = self._pylsl = _pylsl()
         try:
             for dev, spec in self.specs.items():
                 self._outlets[dev] = pylsl.StreamOutlet(make_stream_info(spec), max_buffered=60)
@@ -363,10 +405,9 @@ class LslPublisher:
         bool
             False if the queue was full and the batch was dropped (counted in :attr:`stats`).
         """
-        spec = self.specs.get(device)
-        if spec is None:
+        if device not in self.specs and self.resolver is None:
             raise KeyError(f"no LSL outlet for device {device!r}")
-        vals = np.asarray(values).reshape(len(time_s), spec.n_values)
+        vals = np.asarray(values).reshape(len(time_s), -1)
         return self._put(("data", device, vals, np.asarray(time_s, dtype=np.float64)), len(vals))
 
     def publish_marker(self, label: str, time_s: float) -> bool:
@@ -400,21 +441,100 @@ class LslPublisher:
         try:
             if item[0] == "data":
                 _, device, vals, time_s = item
-                push_stamped(self._outlets[device], vals, time_s + self.clock_origin_s)
+                outlet = self._outlet(device)
+                if outlet is None:
+                    return
+                spec = self.specs[device]
+                if spec.gain is not None:
+                    vals = (vals.astype(np.float32) - spec.offset) * spec.gain
+                    np.maximum(vals, 0.0, out=vals)
+                push_stamped(outlet, vals, time_s + self.clock_origin_s)
                 with self._lock:
-                    self.stats.samples_n[device] += len(vals)
+                    self.stats.samples_n[device] = self.stats.samples_n.get(device, 0) + len(vals)
             else:
                 _, label, time_s = item
                 self._marker_outlet.push_sample([label], time_s + self.clock_origin_s)
                 with self._lock:
                     self.stats.markers_n += 1
-        except (RuntimeError, ValueError) as exc:  # liblsl errors map to RuntimeError subclasses
+        except (RuntimeError, ValueError, LabError) as exc:  # liblsl errors are RuntimeErrors; bad specs LabErrors
             with self._lock:
                 if len(self.stats.errors) < 100:
                     self.stats.errors.append(f"{item[1]}: {exc}")
             log.warning("LSL push failed for %s: %s", item[1], exc)
 
+    def _outlet(self, device: str):
+        """The device's outlet, created on first use for devices found by the resolver (push thread only)."""
+        outlet = self._outlets.get(device)
+        if outlet is not None or device in self.specs and self.specs[device] is None:
+            return outlet
+        spec = self.specs.get(device) or self.resolver(device)
+        self.specs[device] = spec
+        if spec is None:
+            return None
+        outlet = self._pylsl.StreamOutlet(make_stream_info(spec), max_buffered=60)
+        self._outlets[device] = outlet
+        return outlet
+
     def _destroy_outlets(self) -> None:
         # Dropping the last reference destroys the liblsl outlet (it vanishes from the network).
         self._outlets.clear()
         self._marker_outlet = None
+
+
+class RecorderLsl:
+    """Publish a :class:`~treadlab.acquisition.recorder.Recorder`'s capture on LSL (``lab record --lsl``, the GUI).
+
+    Every device except external LSL streams gets an outlet, created when its first samples arrive, publishing
+    calibrated values stamped ``start_monotonic_ns / 1e9 + time_s``; markers go out on the marker stream.
+
+    Parameters
+    ----------
+    recorder : Recorder
+        Subscribed to on :meth:`start` (before or after the recorder starts).
+    markers : bool
+        Publish the marker stream (needs ``Recorder.subscribe_markers``).
+    queue_n : int
+        Bound of the publisher's queue, in batches.
+    """
+
+    def __init__(self, recorder, *, markers: bool = True, queue_n: int = 1024) -> None:
+        self.recorder = recorder
+        self.publisher = LslPublisher([], clock_origin_s=0.0, markers=markers, queue_n=queue_n,
+                                      resolver=self._spec)
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def _spec(self, name: str) -> StreamSpec | None:
+        for dev in self.recorder.connected:
+            if getattr(dev, "name", None) == name:
+                return spec_of_device(name, dev)
+        return None
+
+    def _origin_s(self) -> float:
+        return (self.recorder.start_ns or 0) / 1e9
+
+    def _on_batch(self, batch) -> None:
+        self.publisher.publish(batch.name, batch.values, batch.time_s + self._origin_s())
+
+    def _on_marker(self, time_s: float, label: str) -> None:
+        self.publisher.publish_marker(label, time_s + self._origin_s())
+
+    def start(self) -> RecorderLsl:
+        """Start the push thread and subscribe to the recorder's batches and markers."""
+        self.publisher.start()
+        self._unsubscribe.append(self.recorder.subscribe(self._on_batch))
+        if self.publisher.markers and hasattr(self.recorder, "subscribe_markers"):
+            self._unsubscribe.append(self.recorder.subscribe_markers(self._on_marker))
+        return self
+
+    def stop(self) -> None:
+        """Unsubscribe, push what is queued, stop the thread (checked join) and withdraw the outlets."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        self.publisher.stop()
+
+    def __enter__(self) -> RecorderLsl:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -97,6 +97,7 @@ class Recorder:
         self._devices: dict[str, tuple[DeviceConfig, object]] = {}
         self._workers: dict[str, DeviceWorker] = {}
         self._subscribers: list[Callable[[LiveBatch], None]] = []
+        self._marker_subscribers: list[Callable[[float, str], None]] = []
         self._writer: SessionWriter | None = None
         self._stopped = False
 
@@ -226,6 +227,16 @@ class Recorder:
             raise writer.error
         return self.path
 
+    @property
+    def connected(self) -> list:
+        """The identified drivers after :meth:`open` (for estimates; only the reader threads use them later)."""
+        return [dev for _, dev in self._devices.values()]
+
+    def close(self) -> None:
+        """Close the devices of a recorder that was opened but never started (no-op otherwise)."""
+        if self._writer is None:
+            self._close_devices()
+
     def _close_devices(self) -> None:
         for name, (_, dev) in list(self._devices.items()):
             if name not in self._workers:
@@ -269,7 +280,22 @@ class Recorder:
             raise StorageError("mark(): the capture has not started")
         t = self.elapsed_s
         self._writer.put_marker(t, label)
+        for cb in list(self._marker_subscribers):
+            cb(t, label)
         return t
+
+    def subscribe_markers(self, callback: Callable[[float, str], None]) -> Callable[[], None]:
+        """Call ``callback(time_s, label)`` for every marker (from the thread calling :meth:`mark`; keep it quick).
+
+        Returns a function that unsubscribes. Used by :class:`~treadlab.acquisition.lsl.RecorderLsl`.
+        """
+        self._marker_subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._marker_subscribers:
+                self._marker_subscribers.remove(callback)
+
+        return unsubscribe
 
     def subscribe(self, callback: Callable[[LiveBatch], None]) -> Callable[[], None]:
         """Call ``callback(batch)`` with every :class:`LiveBatch`; returns a function that unsubscribes.

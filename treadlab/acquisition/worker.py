@@ -23,6 +23,9 @@ from treadlab.drivers import DeviceConfig, open_device
 from treadlab.errors import DeviceDisconnectedError, DeviceError, LabError
 
 INFO, WARNING, ERROR = 20, 30, 40
+#: For this long after START (and after each reconnection) PINGs go every WARMUP_PING_S instead of every second.
+WARMUP_S = 10.0
+WARMUP_PING_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,12 @@ def connect(cfg: DeviceConfig, timeout_s: float = 2.0):
 
     Raises the drivers' :class:`~treadlab.errors.DeviceError` subclasses (port missing, mismatch, timeout...).
     """
-    dev = open_device(cfg)
+    if cfg.protocol == "lsl":  # an external Lab Streaming Layer stream recorded like a device
+        from treadlab.acquisition.lsl_inlet import open_lsl_device
+
+        dev = open_lsl_device(cfg)
+    else:
+        dev = open_device(cfg)
     try:
         dev.identify(timeout_s=timeout_s)
         if cfg.rate_hz is not None and dev.protocol == "binary":
@@ -121,6 +129,7 @@ class DeviceWorker:
         self._last_seq: int | None = None
         self._last_ticks: int | None = None
         self._last_time_s = 0.0
+        self._warm_until = 0.0
         self._stop = threading.Event()
         self.started = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,9 +182,10 @@ class DeviceWorker:
         self.state = "streaming"
         self._event(INFO, f"started ({self.dev.kind}, serial {self.serial}, {self.rate_hz:g} Hz)")
         self.started.set()
-        next_ping = time.monotonic() + 0.1
+        next_ping = time.monotonic() + 0.05
+        rng = np.random.default_rng()
         next_counters = time.monotonic()
-        pings_sent = 0
+        self._warm_until = time.monotonic() + WARMUP_S
         while not self._stop.is_set():
             if time.monotonic() >= next_counters:
                 self.writer.set_counters(self.name, {**self.counters(), "queue_overflow": self.writer.overflow_n})
@@ -187,8 +197,11 @@ class DeviceWorker:
                 batch = self.dev.read(0.05)
                 if self.dev.supports_ping and time.monotonic() >= next_ping:
                     self.dev.send_ping()
-                    pings_sent += 1
-                    next_ping = time.monotonic() + (0.2 if pings_sent < 5 else self.ping_interval_s)
+                    # Fast sync while the clock fit is young, then the normal period; jittered so that PINGs do
+                    # not lock to the phase of USB frames.
+                    young = time.monotonic() < self._warm_until
+                    period = WARMUP_PING_S if young else self.ping_interval_s
+                    next_ping = time.monotonic() + period * rng.uniform(0.5, 1.5)
             except DeviceDisconnectedError as exc:
                 self._disconnected(str(exc))
                 continue
@@ -296,6 +309,7 @@ class DeviceWorker:
             return
         self.dev = dev
         self.reconnections += 1
+        self._warm_until = time.monotonic() + WARMUP_S
         self.clock.new_segment()
         self._last_ticks = None
         self.writer.put_segment(self.name, np.array([self.samples_n, 0, 0] + [np.nan] * 4))
