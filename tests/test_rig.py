@@ -118,7 +118,7 @@ def test_lab_devices_probes_every_device_and_reports_the_missing_one(tmp_path, c
     from treadlab.lab.commands import devices
 
     with PtyFake(FakeSpec(sensels=16, rate_hz=200, serial="L-1")) as left, \
-            PtyFake(line_source=LineSource(n=16, rate_hz=100)) as right:
+            PtyFake(line_source=LineSource(n=16, rate_hz=100)) as right, PtyFake(FakeSpec(side="left")) as wrong:
         rig = _write(tmp_path, f"""
 [[device]]
 name = "insole_left"
@@ -129,6 +129,10 @@ rate_hz = 500
 [[device]]
 name = "mat"
 port = "{tmp_path / 'ttyACM9'}"
+[[device]]
+name = "insole_spare"
+port = "{wrong.path}"
+side = "right"
 """)
         code = devices.run(argparse.Namespace(rig=str(rig), simulate=False, line_insoles=False, seconds=0.5))
     out = capsys.readouterr().out.splitlines()
@@ -142,4 +146,6 @@ port = "{tmp_path / 'ttyACM9'}"
     assert 250 < rates[0] < 750 and 50 < rates[1] < 150
     missing = [ln for ln in out if ln.startswith("mat")]
     assert len(missing) == 1 and "MISSING" in missing[0] and "port not found" in missing[0]
-    assert out[-1] == "1 of 3 devices missing or failing"
+    failed = [ln for ln in out if ln.startswith("insole_spare")]
+    assert len(failed) == 1 and "FAILED" in failed[0] and "side is 'left', the rig file says 'right'" in failed[0]
+    assert out[-1] == "2 of 4 devices missing or failing"

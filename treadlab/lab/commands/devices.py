@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from treadlab.drivers import DeviceConfig, open_device
-from treadlab.errors import ConfigError, DeviceError, LabError
+from treadlab.errors import ConfigError, DeviceError, DeviceTimeoutError, LabError, PortNotFoundError
 from treadlab.lab.rig import load_rig
 
 NAME = "devices"
@@ -33,6 +33,7 @@ class StreamSummary:
     cfg: DeviceConfig
     device: object | None = None
     problem: str | None = None
+    missing: bool = False
     samples: int = 0
     seconds: float = 0.0
     first_seq: int | None = None
@@ -78,6 +79,7 @@ def open_and_start(cfg: DeviceConfig, identify_timeout_s: float = 2.0) -> Stream
         dev.start()
     except LabError as exc:
         summary.problem = str(exc)
+        summary.missing = isinstance(exc, PortNotFoundError | DeviceTimeoutError)
         if dev is not None:
             dev.close()
         return summary
@@ -128,7 +130,7 @@ def report_lines(s: StreamSummary) -> list[str]:
     dev = s.device
     if dev is None:
         optional = "" if cfg.required else " [optional]"
-        return [f"{head}: MISSING{optional}: {s.problem}"]
+        return [f"{head}: {'MISSING' if s.missing else 'FAILED'}{optional}: {s.problem}"]
     lines = [f"{head}: {describe_info(dev)}"]
     st = dev.stats
     nominal = dev.rate_hz
