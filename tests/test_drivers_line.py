@@ -124,3 +124,36 @@ def test_line_device_without_sensels_is_a_config_error():
     with PtyFake(line_source=LineSource(n=8)) as fake:
         with pytest.raises(ConfigError, match="need 'sensels'"):
             open_device(_cfg(fake.path, sensels=None))
+
+
+def test_simulated_line_insole_crlf_decimals_and_corrupted_lines(tmp_path):
+    from treadlab.drivers.sim.device import FaultParams, SimDeviceSpec
+    from treadlab.drivers.sim.rig import SimulatedRig
+    from treadlab.lab.rig import load_rig
+
+    spec = SimDeviceSpec("insole_right", protocol="line", side="right", layout="insole16", rate_hz=200,
+                         rates_hz=[200], time_unit="ms", decimals=2, line_ending="\r\n",
+                         faults=FaultParams(corrupt_rate=0.05))
+    with SimulatedRig([spec], tmp_path / "sim") as sim:
+        cfg = load_rig(sim.write_rig(tmp_path / "rig.toml")).device("insole_right")
+        with open_device(cfg) as dev:
+            info = dev.identify()
+            assert info["protocol"] == "line" and info["clock_hz"] == 1000 and dev.layout["name"] == "insole16"
+            dev.start()
+            bad_at_start = dev.stats.bad_lines
+            batches, n = [], 0
+            deadline = time.monotonic() + 5
+            while n < 300 and time.monotonic() < deadline:
+                b = dev.read(0.05)
+                if b is not None:
+                    batches.append(b)
+                    n += len(b)
+            bad = dev.stats.bad_lines - bad_at_start
+    t = np.concatenate([b.device_time for b in batches]).astype(np.int64)
+    vals = np.concatenate([b.values for b in batches])
+    assert n >= 300 and vals.dtype == np.float32 and vals.shape[1] == 16
+    assert np.any(vals != np.round(vals))  # decimals came through
+    steps = np.round(np.diff(t) / 5.0).astype(int)  # 200 Hz: one line every 5 ms
+    assert np.all(steps >= 1)
+    missing = int(np.sum(steps - 1))  # the lines dropped between the first and the last good one
+    assert missing > 0 and missing <= bad <= missing + 2  # each dropped line was counted as a bad line
