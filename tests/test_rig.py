@@ -149,3 +149,14 @@ side = "right"
     failed = [ln for ln in out if ln.startswith("insole_spare")]
     assert len(failed) == 1 and "FAILED" in failed[0] and "side is 'left', the rig file says 'right'" in failed[0]
     assert out[-1] == "2 of 4 devices missing or failing"
+
+
+def test_lab_devices_simulate_end_to_end():
+    out = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "devices", "--simulate", "--seconds", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "all 3 devices answered and streamed"
+    truth = [ln for ln in lines if ln.strip().startswith("simulator took")]
+    assert len(truth) == 3 and all(ln.endswith("(0 missing)") for ln in truth)
+    assert sum(" 0 errors" in ln for ln in lines) == 3
