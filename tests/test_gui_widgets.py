@@ -96,10 +96,11 @@ def test_devices_panel_rows_lights_and_buttons(qtbot):
     panel.set_rows([_row("insole_left", "streaming"), _row("mat", "stalled", kind="mat", stalled_s=1.2)])
     t = panel.table
     assert t.rowCount() == 2
-    assert t.item(0, 1).text() == "insole_left" and t.item(0, 3).text() == "748 / 750"
-    assert t.item(0, 6).text() == "+12.3"
-    assert t.item(1, 2).text() == "stalled 1.2 s"
-    assert t.item(1, 0).foreground().color().name() == model.STATE_COLOURS["stalled"]
+    assert t.item(0, 0).text() == "insole_left" and t.item(0, 2).text() == "748 / 750"
+    assert t.item(0, 5).text() == "+12.3"
+    assert t.item(1, 1).text() == "\u25cf stalled 1.2 s"
+    assert t.item(1, 1).foreground().color().name() == model.STATE_COLOURS["stalled"]
+    assert t.item(0, 1).foreground().color().name() == model.STATE_COLOURS["streaming"]
     panel.set_rows([_row("mat", "disconnected", kind="mat")])
     assert t.rowCount() == 2 and panel.state_of("mat") == "disconnected"
     with qtbot.waitSignal(panel.connect_requested) as sig:

@@ -6,8 +6,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from treadlab.lab.gui.model import DeviceRow
 
-COLUMNS = ("", "Device", "State", "Samples/s", "Lost", "CRC err", "Drift ppm", "")
-_LIGHT, _NAME, _STATE, _RATE, _LOST, _CRC, _DRIFT, _BUTTON = range(len(COLUMNS))
+COLUMNS = ("Device", "State", "Samples/s", "Lost", "CRC err", "Drift ppm", "")
+_NAME, _STATE, _RATE, _LOST, _CRC, _DRIFT, _BUTTON = range(len(COLUMNS))
+LIGHT = "\u25cf"  # the status light, coloured, in front of the state
 
 
 class DevicesPanel(QtWidgets.QGroupBox):
@@ -30,7 +31,7 @@ class DevicesPanel(QtWidgets.QGroupBox):
         self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(_STATE, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(_NAME, QtWidgets.QHeaderView.ResizeMode.Stretch)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.table)
         self._row_of: dict[str, int] = {}
@@ -72,12 +73,8 @@ class DevicesPanel(QtWidgets.QGroupBox):
             if r is None:
                 r = self._add_row(row.name)
             self.rows[row.name] = row
-            light = self.table.item(r, _LIGHT)
-            light.setText("\u25cf")
-            light.setForeground(QtGui.QBrush(QtGui.QColor(row.colour)))
-            light.setToolTip(row.state)
             state = self.table.item(r, _STATE)
-            state.setText(row.message)
+            state.setText(f"{LIGHT} {row.message}")
             state.setForeground(QtGui.QBrush(QtGui.QColor(row.colour)))
             self.table.item(r, _RATE).setText(f"{row.rate_hz:.0f} / {row.nominal_hz:.0f}")
             self.table.item(r, _LOST).setText(str(row.lost_n))

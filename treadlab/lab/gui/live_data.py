@@ -49,6 +49,10 @@ class InsoleGeometry:
         np.maximum(v, 0.0, out=v)
         return v
 
+    def sums(self, raw: np.ndarray) -> np.ndarray:
+        """Total force (N) and first moments ``sum(f_i x_i)``, ``sum(f_i y_i)`` (N mm) per sample, shape (k, 3)."""
+        return (self.calibrated(raw) @ self.weights_).astype(np.float64)
+
     def total_and_cop(self, raw: np.ndarray, min_force_n: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
         """Total force (N) and centre of pressure (mm) of every sample.
 
@@ -63,12 +67,16 @@ class InsoleGeometry:
         total_n : ndarray, shape (k,)
         cop_mm : ndarray, shape (k, 2)
         """
-        m = self.calibrated(raw) @ self.weights_
-        total = m[:, 0].astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cop = m[:, 1:3] / m[:, :1]
-        cop[total < min_force_n] = np.nan
-        return total, cop.astype(np.float64)
+        m = self.sums(raw)
+        return m[:, 0], cop_from_sums(m, min_force_n)
+
+
+def cop_from_sums(sums: np.ndarray, min_force_n: float = 20.0) -> np.ndarray:
+    """Centre of pressure (mm), shape (k, 2), from :meth:`InsoleGeometry.sums`; NaN below ``min_force_n``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cop = sums[:, 1:3] / sums[:, :1]
+    cop[sums[:, 0] < min_force_n] = np.nan
+    return cop
 
 
 def current_step_slice(total_n: np.ndarray, threshold_n: float) -> slice | None:

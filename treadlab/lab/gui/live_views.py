@@ -104,11 +104,14 @@ class InsoleView(pg.PlotWidget):
         self.image.setRect(QtCore.QRectF(*self.raster.rect_mm_))
         self.autoRange(padding=0.02)
 
-    def set_frame(self, values: np.ndarray, cop_mm: np.ndarray | None) -> None:
-        """Show the newest frame (per-sensel values) and the COP points of the current step, shape (k, 2)."""
+    def set_frame(self, values: np.ndarray, cop_mm: np.ndarray | None, recent: np.ndarray | None = None) -> None:
+        """Show the newest frame (per-sensel values) over the dimmed peak of the recent ones (``recent``), and
+        the COP points of the current step, shape (k, 2)."""
         if self.raster is None:
             return
         img = self.raster.image(values)
+        if recent is not None:
+            img = np.maximum(img, 0.4 * self.raster.image(recent))
         self._level = _peak_level(self._level, float(img.max(initial=0.0)), 1.0)
         self.image.setImage(img, levels=(0.0, self._level), autoLevels=False)
         if cop_mm is None or len(cop_mm) == 0:

@@ -149,6 +149,19 @@ class SessionPanel(QtWidgets.QGroupBox):
 
     # ------------------------------------------------------------------------------------- state from outside
 
+    def apply_defaults(self, session: dict) -> None:
+        """Fill the form from a rig file's ``[session]`` table (values out of range are left out)."""
+        for key, edit in (("participant", self.participant), ("condition", self.condition), ("shoe", self.shoe)):
+            if session.get(key):
+                edit.setText(str(session[key]))
+        if session.get("notes"):
+            self.notes.setPlainText(str(session["notes"]))
+        for key, box, (lo, hi) in (("body_mass_kg", self.body_mass, model.BODY_MASS_RANGE_KG),
+                                   ("treadmill_speed_mps", self.speed, model.SPEED_RANGE_MPS)):
+            value = session.get(key)
+            if isinstance(value, int | float) and lo <= value <= hi:
+                box.setValue(float(value))
+
     def refresh_free_space(self) -> None:
         """Show the free space of the output folder's file system."""
         try:

@@ -1,0 +1,210 @@
+"""The desktop app on the simulated rig (real device processes on pseudo-terminals, real session files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+
+import h5py
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from treadlab import fileformat as ff
+from treadlab.drivers.sim.rig import SimulatedRig
+from treadlab.lab.cli import main as lab_main
+from treadlab.lab.gui import model
+from treadlab.lab.gui.app import build_window
+
+NAMES = ("insole_left", "insole_right", "mat")
+
+
+@pytest.fixture(scope="module")
+def sim_rig(tmp_path_factory):
+    """One simulated rig (two insoles and a mat) for the whole module; each test opens its own window."""
+    work = tmp_path_factory.mktemp("simrig")
+    sim = SimulatedRig.default(work)
+    sim.start()
+    try:
+        yield sim, sim.write_rig(work / "rig.toml", body_mass_kg=66.0, treadmill_speed_mps=3.4)
+    finally:
+        sim.stop()
+
+
+class Confirm:
+    """Injected confirmation: answers from a list, records the questions."""
+
+    def __init__(self) -> None:
+        self.answers: list[bool] = []
+        self.asked: list[str] = []
+
+    def __call__(self, parent, title: str, text: str) -> bool:
+        self.asked.append(title)
+        return self.answers.pop(0) if self.answers else False
+
+
+@pytest.fixture
+def app(qtbot, sim_rig, tmp_path):
+    sim, rig_path = sim_rig
+    confirm = Confirm()
+    with ExitStack() as stack:
+        win = build_window(stack, rig_path, tmp_path, refresh_hz=30.0, title="test rig", confirm=confirm)
+        qtbot.addWidget(win)
+        win.show()
+        yield win, sim, confirm
+        win.timer.stop()
+    assert not win.source._workers and win.source.recorder is None
+
+
+def wait_streaming(qtbot, win, names=NAMES, timeout_s=20.0):
+    qtbot.waitUntil(lambda: all(win.devices.state_of(n) == "streaming" for n in names), timeout=int(timeout_s * 1000))
+
+
+def test_app_starts_devices_go_green_and_views_fill(app, qtbot):
+    win, _sim, _ = app
+    assert win.session.body_mass.value() == 66.0 and win.session.speed.value() == 3.4  # rig [session] defaults
+    wait_streaming(qtbot, win)
+    rows = {r.name: r for r in win.source.device_rows()}
+    assert all(rows[n].colour == model.STATE_COLOURS["streaming"] for n in NAMES)
+    qtbot.waitUntil(lambda: all(r.rate_hz > 0 for r in win.source.device_rows()), timeout=5000)
+    qtbot.wait(1200)
+    rows = {r.name: r for r in win.source.device_rows()}
+    assert rows["insole_left"].rate_hz == pytest.approx(rows["insole_left"].nominal_hz, rel=0.15)
+    assert rows["mat"].rate_hz == pytest.approx(120.0, rel=0.15)
+    x, y = win.force.curves["left"].getData()
+    assert len(x) > 500 and x.min() >= -5.0 and y.max() > 500.0  # a runner's foot carries well over 500 N
+    assert win.insoles["right"].image.image.max() > 0 and win.mat.image.image.shape == (48, 112)
+    assert win.frames_n > 20
+
+
+def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path):
+    win, _sim, _ = app
+    s = win.session
+    wait_streaming(qtbot, win)
+    s.participant.setText("P07")
+    s.condition.setText("tempo")
+    s.body_mass.setValue(64.5)
+    s.speed.setValue(3.6)
+    s.shoe.setText("racer")
+    s.notes.setPlainText("first trial")
+    s.record_button.click()
+    assert win.source.recording and not s.record_button.isEnabled() and s.stop_button.isEnabled()
+    wait_streaming(qtbot, win)
+    qtbot.wait(1500)
+    s.marker_label.setText("start tempo")
+    s.mark_button.click()
+    qtbot.wait(300)
+    win.activateWindow()
+    qtbot.keyClick(s.marker_label, QtCore.Qt.Key.Key_M, QtCore.Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: s.markers.count() == 2, timeout=2000)
+    qtbot.waitUntil(lambda: "steps/min" in win.metrics.labels["cadence"].text(), timeout=8000)
+    assert s.file_size.text().endswith(("kB", "MB")) and s.elapsed.text() != "00:00"
+    s.stop_button.click()
+    path = win.last_path
+    assert path is not None and path.parent == tmp_path and path.name.startswith("P07_tempo_")
+    assert str(path) in s.result_path.text() and s.record_button.isEnabled() and not win.source.recording
+    assert s.report_button.isEnabled() == (win.report_fn is not None)
+    with h5py.File(path, "r") as f:
+        a = f.attrs
+        assert a["state"] == ff.STATE_COMPLETE
+        assert (a["participant"], a["condition"], a["shoe"], a["notes"]) == ("P07", "tempo", "racer", "first trial")
+        assert a["body_mass_kg"] == 64.5 and a["treadmill_speed_mps"] == 3.6
+        labels = [x.decode() for x in f[ff.MARKERS]["label"][()]]
+        times = f[ff.MARKERS]["time"][()]
+        assert labels == ["start tempo", ""]
+        assert 1.0 < times[0] < times[1] < a["duration_s"]
+        for name in NAMES:
+            t = f[ff.DEVICES][name][ff.TIME][()]
+            assert len(t) > 0.8 * f[ff.DEVICES][name].attrs["rate_hz"] * a["duration_s"]
+    # back in preview: the devices stream again
+    wait_streaming(qtbot, win)
+
+
+def test_unplugged_device_turns_amber_then_green_after_replug(app, qtbot):
+    win, sim, _ = app
+    wait_streaming(qtbot, win)
+    sim.unplug("mat", 2.5)
+    qtbot.waitUntil(lambda: win.devices.state_of("mat") in ("stalled", "reconnecting"), timeout=5000)
+    row = win.devices.rows["mat"]
+    assert row.colour == model.STATE_COLOURS["stalled"] == model.STATE_COLOURS["reconnecting"]
+    item = win.devices.table.item(0 + list(win.devices.rows).index("mat"), 1)
+    assert row.state in item.text()
+    assert win.devices.state_of("insole_left") == "streaming"
+    wait_streaming(qtbot, win, timeout_s=20.0)
+
+
+def test_disconnect_and_connect_buttons(app, qtbot):
+    win, _sim, _ = app
+    wait_streaming(qtbot, win)
+    win.devices.button("insole_right").click()
+    qtbot.waitUntil(lambda: win.devices.state_of("insole_right") == "disconnected", timeout=5000)
+    assert win.devices.button("insole_right").text() == "Connect"
+    win.devices.button("insole_right").click()
+    wait_streaming(qtbot, win)
+
+
+def test_close_while_recording_asks_first_then_stops_cleanly(app, qtbot, tmp_path):
+    win, _sim, confirm = app
+    wait_streaming(qtbot, win)
+    win.session.participant.setText("P08")
+    win.session.record_button.click()
+    assert win.source.recording
+    qtbot.wait(500)
+    confirm.answers = [False]
+    win.close()
+    assert confirm.asked == ["Stop the capture?"] and win.isVisible() and win.source.recording
+    confirm.answers = [True]
+    win.close()
+    assert len(confirm.asked) == 2 and not win.isVisible() and not win.source.recording
+    with h5py.File(win.last_path, "r") as f:
+        assert f.attrs["state"] == ff.STATE_COMPLETE and f.attrs["participant"] == "P08"
+
+
+def test_frozen_display_does_not_lose_samples(app, qtbot):
+    win, _sim, _ = app
+    wait_streaming(qtbot, win)
+    win.session.participant.setText("P09")
+    win.session.record_button.click()
+    qtbot.wait(300)
+    time.sleep(2.0)  # the GUI thread is blocked: no timer, no events; the capture runs on in its own threads
+    qtbot.wait(300)
+    win.session.stop_button.click()
+    with h5py.File(win.last_path, "r") as f:
+        dur = f.attrs["duration_s"]
+        for name in NAMES:
+            g = f[ff.DEVICES][name]
+            t = g[ff.TIME][()]
+            assert g.attrs["lost_samples"] == 0
+            assert np.diff(t).max() < 0.1, f"{name}: a hole in the data while the display was frozen"
+            assert len(t) == pytest.approx(g.attrs["rate_hz"] * (t[-1] - t[0]), rel=0.02)
+            assert t[-1] - t[0] > dur - 0.5
+
+
+def test_lab_gui_errors_are_one_line(capsys, tmp_path):
+    assert lab_main(["gui"]) == 2
+    assert capsys.readouterr().err.strip() == ("lab gui: error: give a rig file (--rig RIG.toml) or --sim for the "
+                                               "simulated rig")
+    assert lab_main(["gui", "--rig", str(tmp_path / "missing.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.toml" in err[0]
+    assert lab_main(["gui", "--sim", "--out", str(tmp_path / "nowhere")]) == 5
+    assert "nowhere" in capsys.readouterr().err
+    assert lab_main(["gui", "--screenshot", str(tmp_path / "x.gif")]) == 2
+
+
+def test_screenshot_runs_offscreen_without_stdin(sim_rig, tmp_path):
+    _sim, rig_path = sim_rig
+    out = tmp_path / "gui.png"
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "gui", "--rig", str(rig_path), "--screenshot",
+                           str(out), "--seconds", "2", "--out", str(tmp_path)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out) and proc.stderr == ""
+    from PySide6 import QtGui
+
+    img = QtGui.QImage(str(out))
+    assert (img.width(), img.height()) == (1600, 900)

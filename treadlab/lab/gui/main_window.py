@@ -1,0 +1,261 @@
+"""The main window: devices and session panels on the left, live views on the right, one refresh timer.
+
+The window never touches a serial port or a file: it calls a :class:`~treadlab.lab.gui.source.LiveSource`
+(the acquisition behind a small adapter). All acquisition work runs in the recorder's own threads; the window's
+:class:`QtCore.QTimer` polls the ring buffers at ``refresh_hz`` (30-60 Hz) and draws. A frozen display therefore
+never stalls a capture, and closing the window while recording asks first and then stops the capture cleanly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from treadlab.errors import LabError
+from treadlab.lab.gui import model
+from treadlab.lab.gui.devices_panel import DevicesPanel
+from treadlab.lab.gui.live_views import ForceView, InsoleView, MatView, MetricsView
+from treadlab.lab.gui.session_panel import SessionPanel
+from treadlab.lab.gui.source import LiveSource
+from treadlab.lab.gui.step_metrics import LiveStepMetrics
+
+#: Asks the technician a yes/no question; returns True for yes. Tests inject their own.
+ConfirmFn = Callable[[QtWidgets.QWidget, str, str], bool]
+
+
+def ask_yes_no(parent: QtWidgets.QWidget, title: str, text: str) -> bool:
+    """The default confirmation: a modal question box, *No* being the default button."""
+    answer = QtWidgets.QMessageBox.question(
+        parent, title, text,
+        QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
+        QtWidgets.QMessageBox.StandardButton.No,
+    )
+    return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The technician's window.
+
+    Parameters
+    ----------
+    source : LiveSource
+        Devices, ring buffers and capture control. The caller owns it (and closes it after the window).
+    folder : str or Path
+        Default output folder for captures.
+    refresh_hz : float
+        Rate of the display timer (30-60 Hz).
+    confirm : callable, optional
+        ``confirm(parent, title, text) -> bool``; defaults to :func:`ask_yes_no`.
+    report_fn : callable, optional
+        ``report_fn(session_path) -> path of a report file``; when None the report button stays disabled.
+
+    Attributes
+    ----------
+    frames_n : int
+        Display refreshes done so far (the benchmark's frame counter).
+    refresh_s_total : float
+        Seconds spent inside :meth:`refresh`.
+    last_path : Path or None
+        The file of the last finished capture.
+    """
+
+    def __init__(
+        self,
+        source: LiveSource,
+        folder: str | Path,
+        refresh_hz: float = 30.0,
+        confirm: ConfirmFn | None = None,
+        report_fn: Callable[[Path], Path] | None = None,
+        metrics_hz: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.confirm = confirm or ask_yes_no
+        self.report_fn = report_fn
+        self.frames_n = 0
+        self.refresh_s_total = 0.0
+        self.last_path: Path | None = None
+        self._metrics_every_s = 1.0 / metrics_hz
+        self._metrics_due_s = 0.0
+        self._layouts_version = -1
+        self.step_metrics = LiveStepMetrics()
+        self.setWindowTitle(f"treadlab — {source.title}")
+
+        self.devices = DevicesPanel()
+        self.session = SessionPanel(folder)
+        left = QtWidgets.QWidget()
+        lv = QtWidgets.QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.devices, 2)
+        lv.addWidget(self.session, 5)
+        left.setMinimumWidth(500)
+        left.setMaximumWidth(620)
+
+        self.force = ForceView(window_s=5.0)
+        self.insoles = {side: InsoleView(side) for side in ("left", "right")}
+        self.mat = MatView()
+        self.metrics = MetricsView()
+        right = QtWidgets.QWidget()
+        grid = QtWidgets.QGridLayout(right)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.force, 0, 0, 1, 3)
+        grid.addWidget(self.metrics, 0, 3)
+        grid.addWidget(self.insoles["left"], 1, 0)
+        grid.addWidget(self.insoles["right"], 1, 1)
+        grid.addWidget(self.mat, 1, 2, 1, 2)
+        grid.setRowStretch(0, 2)
+        grid.setRowStretch(1, 3)
+        for col, stretch in enumerate((2, 2, 3, 3)):
+            grid.setColumnStretch(col, stretch)
+
+        splitter = QtWidgets.QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+        self.status = self.statusBar()
+
+        quit_action = QtGui.QAction("Quit", self)
+        quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
+
+        self.session.record_requested.connect(self.start_capture)
+        self.session.stop_requested.connect(self.stop_capture)
+        self.session.mark_requested.connect(self.set_marker)
+        self.session.open_report_requested.connect(self.open_report)
+        self.devices.connect_requested.connect(lambda name: self._device_action(source.connect, name))
+        self.devices.disconnect_requested.connect(lambda name: self._device_action(source.disconnect, name))
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(max(1, int(round(1000.0 / refresh_hz))))
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.resize(1600, 900)
+
+    # ------------------------------------------------------------------------------------------ capture control
+
+    def start_capture(self, metadata: dict, folder: str) -> None:
+        """Start writing a session file in ``folder`` with the form's metadata."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path(folder).expanduser() / model.session_filename(metadata["participant"], metadata["condition"],
+                                                                   stamp)
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            self.source.start_recording(path, metadata)
+        except LabError as exc:
+            self.session.show_message(str(exc))
+            return
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self.step_metrics.reset(metadata["body_mass_kg"])
+        self.session.set_recording(True)
+        self.status.showMessage(f"recording to {path}")
+
+    def stop_capture(self) -> Path | None:
+        """Stop the capture; show the file and enable its report."""
+        if not self.source.recording:
+            return None
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            path = self.source.stop_recording()
+        except LabError as exc:
+            self.session.show_message(str(exc))
+            self.session.set_recording(self.source.recording)
+            return None
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self.step_metrics.reset()
+        self.last_path = path
+        self.session.set_recording(False)
+        self.session.set_finished(str(path), report_available=self.report_fn is not None)
+        self.status.showMessage(f"saved {path}")
+        return path
+
+    def set_marker(self, label: str) -> None:
+        """Put a marker into the capture at the current session time."""
+        try:
+            t_s = self.source.mark(label)
+        except LabError as exc:
+            self.session.show_message(str(exc))
+            return
+        self.session.add_marker(t_s - self.source.recording_started_s, label)
+
+    def open_report(self, path: str) -> None:
+        """Make the report of a finished capture and open it with the desktop's viewer."""
+        if self.report_fn is None:
+            return
+        try:
+            report = self.report_fn(Path(path))
+        except LabError as exc:
+            self.session.show_message(str(exc))
+            return
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(report)))
+
+    def _device_action(self, fn: Callable[[str], None], name: str) -> None:
+        try:
+            fn(name)
+        except LabError as exc:
+            self.status.showMessage(str(exc))
+
+    # ------------------------------------------------------------------------------------------------- display
+
+    def refresh(self) -> None:
+        """One display frame: device table, force traces, pressure maps, progress, and metrics when due."""
+        t0 = time.perf_counter()
+        src = self.source
+        src.poll()
+        if src.layouts_version != self._layouts_version:
+            self._layouts_version = src.layouts_version
+            for side, positions_mm in src.insole_layouts().items():
+                self.insoles[side].set_layout(positions_mm)
+        self.devices.set_rows(src.device_rows())
+        now_s = src.now_s()
+        for side in ("left", "right"):
+            trace = src.force_trace(side, self.force.window_s)
+            if trace is not None:
+                self.force.set_trace(side, trace[0], trace[1], now_s)
+            frame = src.insole_frame(side)
+            if frame is not None:
+                self.insoles[side].set_frame(*frame)
+        mat = src.mat_frames()
+        if mat is not None:
+            self.mat.set_frames(*mat)
+        if src.recording:
+            self.session.set_progress(src.elapsed_s(), src.file_bytes())
+            error = src.capture_error()
+            if error:
+                self.session.show_message(error)
+        if t0 >= self._metrics_due_s:
+            self._metrics_due_s = t0 + self._metrics_every_s
+            self.update_step_metrics()
+        self.frames_n += 1
+        self.refresh_s_total += time.perf_counter() - t0
+
+    def update_step_metrics(self) -> None:
+        """Add the steps finished since the last call (analysis functions on the last 5 s) and show the metrics."""
+        if not self.source.recording:
+            self.step_metrics.body_mass_kg = self.session.body_mass.value()
+        for side in ("left", "right"):
+            window = self.source.insole_window(side, 5.0)
+            if window is not None:
+                self.step_metrics.update(side, window[0], window[1], window[2], self.source.foot_length_mm(side))
+        self.metrics.set_metrics(self.step_metrics.texts())
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        """Closing while recording asks first, then stops the capture cleanly; refusing keeps the window."""
+        if self.source.recording:
+            if not self.confirm(self, "Stop the capture?",
+                                "A capture is being recorded. Stop it, save the file and close treadlab?"):
+                event.ignore()
+                return
+            if self.stop_capture() is None and self.source.recording:
+                event.ignore()
+                return
+        self.timer.stop()
+        event.accept()
