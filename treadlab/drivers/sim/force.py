@@ -3,10 +3,10 @@
 Stance shape
 ------------
 A stance lasts ``contact_time``; ``u`` in [0, 1] is the fraction of stance elapsed. The force is
-``F(u) = K * g(phi(u))`` with a dimensionless shape ``g`` (per strike class), a time warp ``phi`` that compresses
-the loading phase (loading-rate factor ``r``: the first ``PHI_LOADING`` of the shape is traversed ``r`` times
-faster, slopes there scale by ``r``, force values do not change) and an amplitude ``K`` (N) set from the step's
-impulse. The shape is
+``F(u) = K * g(phi(u))`` with a dimensionless shape ``g`` (per strike class), a piecewise-linear time warp ``phi``
+that compresses the loading window (:func:`make_stance_shape`: slopes between the 20 % and 80 % levels scale by the
+loading-rate factor, force values and the reference point do not change) and an amplitude ``K`` (N) set from the
+step's impulse. The shape is
 
     g(phi) = sin(pi * phi**gamma)**q + c3 * sin(3 * pi * phi) + a_imp * x**m * exp(m * (1 - x)),  x = phi / phi_imp
 
@@ -29,6 +29,8 @@ Definitions (the analysis uses the same; ground truth evaluates them on the nois
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.signal import find_peaks
 
@@ -38,8 +40,6 @@ IMPACT_WINDOW_FRAC = 0.30
 IMPACT_MIN_PROMINENCE_BW = 0.05
 NO_IMPACT_REF_FRAC = 0.13
 VILR_WINDOW_S = 1e-3
-#: Fraction of the shape that the loading-rate factor compresses.
-PHI_LOADING = 0.3
 
 #: Shape parameters per strike class (running) and for walking: gamma, q, c3, a_imp, phi_imp, m.
 SHAPES: dict[str, tuple[float, float, float, float, float, float]] = {
@@ -70,31 +70,64 @@ def shape(phi: np.ndarray, params: np.ndarray) -> np.ndarray:
     return active + c3 * np.sin(3.0 * np.pi * phi) + np.where(x > 0, impact, 0.0)
 
 
-def warp(u: np.ndarray, u_loading: np.ndarray) -> np.ndarray:
-    """Time warp: stance fraction ``u`` to shape fraction ``phi``.
+@dataclass(frozen=True, eq=False)
+class StanceShape:
+    """The warped stance shape ``g(phi(u))`` of one foot (see the module docstring).
 
-    ``[0, u_loading]`` maps linearly onto ``[0, PHI_LOADING]`` and ``[u_loading, 1]`` onto ``[PHI_LOADING, 1]``;
-    ``u_loading = PHI_LOADING`` is the identity.
+    Attributes
+    ----------
+    params : ndarray, shape (6,)
+        Shape parameters (a row of :data:`SHAPES`).
+    u_knots, phi_knots : ndarray, shape (5,)
+        The piecewise-linear time warp: ``phi = interp(u, u_knots, phi_knots)``.
+    integral : float
+        ``int_0^1 g(phi(u)) du``.
+    g_max : float
+        Maximum of ``g``.
     """
-    u = np.clip(u, 0.0, 1.0)
-    early = u * (PHI_LOADING / u_loading)
-    late = PHI_LOADING + (u - u_loading) * ((1.0 - PHI_LOADING) / (1.0 - u_loading))
-    return np.where(u <= u_loading, early, late)
+
+    params: np.ndarray
+    u_knots: np.ndarray
+    phi_knots: np.ndarray
+    integral: float
+    g_max: float
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        """``g(phi(u))`` for stance fractions ``u``."""
+        return shape(np.interp(u, self.u_knots, self.phi_knots), self.params)
 
 
-def shape_integrals(params: np.ndarray) -> tuple[float, float, float]:
-    """``(int_0^PHI_LOADING g, int_PHI_LOADING^1 g, max g)`` of one shape (fine Simpson-free trapezoid grid)."""
+def make_stance_shape(params: np.ndarray, loading_factor: float = 1.0) -> StanceShape:
+    """Build the warped shape whose loading slopes are ``loading_factor`` (>= 1) times those of ``g``.
+
+    The shape's loading window (from 75 % of the way to its 20 % crossing to a quarter of the way from its 80 %
+    crossing to the reference point: the impact peak, or 13 % of stance) is traversed ``loading_factor`` times
+    faster; the time saved goes to the stretches before and after it, so the reference point, its force and
+    everything after it stay where they were. AVLR and VILR therefore scale by exactly ``loading_factor``.
+    """
+    if not loading_factor >= 1.0:
+        raise ValueError(f"loading_factor must be >= 1, got {loading_factor}")
+    params = np.asarray(params, dtype=np.float64)
     phi = np.linspace(0.0, 1.0, 20001)
-    g = shape(phi, np.asarray(params, dtype=float)[None, :])
-    cut = int(round(PHI_LOADING * (len(phi) - 1)))
-    early = float(np.trapezoid(g[: cut + 1], phi[: cut + 1]))
-    late = float(np.trapezoid(g[cut:], phi[cut:]))
-    return early, late, float(g.max())
-
-
-def stance_integral(early: np.ndarray, late: np.ndarray, u_loading: np.ndarray) -> np.ndarray:
-    """``int_0^1 g(warp(u)) du`` from the shape's two partial integrals (exact for the piecewise-linear warp)."""
-    return early * (u_loading / PHI_LOADING) + late * ((1.0 - u_loading) / (1.0 - PHI_LOADING))
+    g = shape(phi, params[None, :])
+    cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (g[1:] + g[:-1]) * np.diff(phi))])
+    peaks, _ = find_peaks(g, prominence=0.02 * g.max())
+    peaks = peaks[phi[peaks] <= IMPACT_WINDOW_FRAC]
+    phi_ref = float(phi[peaks[0]]) if peaks.size else NO_IMPACT_REF_FRAC
+    g_ref = float(np.interp(phi_ref, phi, g))
+    rising = phi <= phi_ref
+    phi20 = float(np.interp(0.2 * g_ref, np.maximum.accumulate(g[rising]), phi[rising]))
+    phi80 = float(np.interp(0.8 * g_ref, np.maximum.accumulate(g[rising]), phi[rising]))
+    phi_lo = 0.75 * phi20
+    phi_hi = phi80 + 0.25 * (phi_ref - phi80)
+    window_u = (phi_hi - phi_lo) / loading_factor
+    spare = phi_ref - window_u
+    a = spare * phi_lo / (phi_lo + phi_ref - phi_hi)
+    u_knots = np.array([0.0, a, a + window_u, phi_ref, 1.0])
+    phi_knots = np.array([0.0, phi_lo, phi_hi, phi_ref, 1.0])
+    seg = np.diff(np.interp(phi_knots, phi, cumulative))
+    integral = float(np.sum(seg * np.diff(u_knots) / np.diff(phi_knots)))
+    return StanceShape(params, u_knots, phi_knots, integral, float(g.max()))
 
 
 def _crossing_s(force: np.ndarray, level: float, dt_s: float) -> float:

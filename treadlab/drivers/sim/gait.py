@@ -75,55 +75,43 @@ class GaitModel:
     # ------------------------------------------------------------------------------------------- set-up
 
     def _build_feet(self) -> None:
-        """Per-foot nominal values, with loading-rate and peak-force asymmetries calibrated on a nominal step."""
+        """Per-foot shapes and impulses, with loading-rate and peak-force asymmetries calibrated on a nominal step."""
         p = self.params
-        half = lambda pct: (1.0 - pct / 200.0, 1.0 + pct / 200.0)  # noqa: E731 (left, right) factors
-        ct = np.array(half(p.contact_time_asym_pct)) * p.contact_time_ms / 1e3
-        classes = [strike_class(p.strike_index_pct("left")), strike_class(p.strike_index_pct("right"))]
-        shape_names = ["walking" if p.walking else c for c in classes]
-        shape_params = np.array([fm.SHAPES[n] for n in shape_names])
-        integrals = [fm.shape_integrals(sp) for sp in shape_params]
-        early = np.array([i[0] for i in integrals])
-        late = np.array([i[1] for i in integrals])
-        gmax = np.array([i[2] for i in integrals])
+        half = lambda pct: np.array([1.0 - pct / 200.0, 1.0 + pct / 200.0])  # noqa: E731 (left, right) factors
+        ct = half(p.contact_time_asym_pct) * p.contact_time_ms / 1e3
+        classes = [strike_class(p.strike_index_pct(f)) for f in FEET]
+        params = [np.array(fm.SHAPES["walking" if p.walking else c]) for c in classes]
         lr_target = np.divide(*half(p.loading_rate_asym_pct)[::-1])
         pk_target = np.divide(*half(p.peak_force_asym_pct)[::-1])
-        # Ratios between the feet that come from the strike classes alone (same contact time and impulse).
-        same_ct = np.full(2, p.contact_time_ms / 1e3)
+        # The loading-rate ratio that comes from the strike classes alone (same contact time and impulse): the
+        # asked loading-rate asymmetry is on top of it. The peak-force asymmetry is absolute.
+        shapes = [fm.make_stance_shape(sp) for sp in params]
         same_impulse = np.full(2, self.bw_n * self.step_time_s)
-        nat_avlr, nat_vilr = self._nominal_rates(same_ct, same_impulse, np.ones(2), shape_params, early, late)
-        nat_lr = np.sqrt(nat_avlr[1] / nat_avlr[0] * nat_vilr[1] / nat_vilr[0])
-        nat_pk = (gmax[1] / (early[1] + late[1])) / (gmax[0] / (early[0] + late[0]))
+        natural = self._nominal_avlr(np.full(2, p.contact_time_ms / 1e3), same_impulse, shapes)
+        want = lr_target * natural[1] / natural[0]
         r = np.ones(2)
         impulse = same_impulse
-        for _ in range(5):
-            kappa = gmax / (ct * fm.stance_integral(early, late, fm.PHI_LOADING / r))  # peak force per impulse
-            w_right = pk_target * nat_pk * kappa[0] / kappa[1]
+        for _ in range(4):
+            shapes = [fm.make_stance_shape(sp, ri) for sp, ri in zip(params, r)]
+            kappa = np.array([s.g_max / (c * s.integral) for s, c in zip(shapes, ct)])  # peak force per impulse
+            w_right = pk_target * kappa[0] / kappa[1]
             impulse = 2.0 * self.bw_n * self.step_time_s * np.array([1.0, w_right]) / (1.0 + w_right)
-            avlr, vilr = self._nominal_rates(ct, impulse, r, shape_params, early, late)
-            ratio = np.sqrt(avlr[1] / avlr[0] * vilr[1] / vilr[0])
-            corr = np.sqrt(lr_target * nat_lr / ratio)
-            r = r * np.array([1.0 / corr, corr])
+            avlr = self._nominal_avlr(ct, impulse, shapes)
+            r *= np.array([1.0, want / (avlr[1] / avlr[0])])
+            r /= r.min()  # only ever speed the loading up: the warp stays valid for any factor >= 1
         self._ct_s = ct
         self._classes = classes
-        self._shape_params = shape_params
-        self._early, self._late = early, late
-        self._loading_s = fm.PHI_LOADING * ct / r  # absolute duration of the (warped) loading phase per foot
+        self._shapes = shapes
         self._impulse = impulse
 
-    def _nominal_rates(self, ct: np.ndarray, impulse: np.ndarray, r: np.ndarray, shape_params: np.ndarray,
-                       early: np.ndarray, late: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """AVLR and VILR (BW/s) of a nominal step of each foot (one evaluation per foot)."""
+    def _nominal_avlr(self, ct: np.ndarray, impulse: np.ndarray, shapes: list) -> np.ndarray:
+        """AVLR (BW/s) of a nominal step of each foot (one evaluation per foot)."""
         avlr = np.empty(2)
-        vilr = np.empty(2)
         for i in range(2):
             n = int(ct[i] / fm.TRUTH_GRID_S) + 1
-            u = np.arange(n) / (n - 1)
-            u_load = fm.PHI_LOADING / r[i]
-            amp = impulse[i] / (ct[i] * fm.stance_integral(early[i], late[i], u_load))
-            f = amp * fm.shape(fm.warp(u, u_load), shape_params[i][None, :])
-            _, _, avlr[i], vilr[i] = fm.loading_metrics(f, ct[i] / (n - 1), self.bw_n)
-        return avlr, vilr
+            f = impulse[i] / (ct[i] * shapes[i].integral) * shapes[i](np.arange(n) / (n - 1))
+            avlr[i] = fm.loading_metrics(f, ct[i] / (n - 1), self.bw_n)[2]
+        return avlr
 
     def _build_steps(self) -> None:
         p = self.params
@@ -160,10 +148,8 @@ class GaitModel:
         self._ct = ct[sel]
         self._to = to[sel]
         self._si = si[sel]
-        self._u_load = np.clip(self._loading_s[self._foot] / self._ct, 0.05, 0.9)
-        self._amp = self._impulse[self._foot] / (
-            self._ct * fm.stance_integral(self._early[self._foot], self._late[self._foot], self._u_load)
-        )
+        integral = np.array([sh.integral for sh in self._shapes])
+        self._amp = self._impulse[self._foot] / (self._ct * integral[self._foot])
         self._step_time = (ic - np.concatenate([[ic[0] - T], ic[:-1]]))[sel]
         side = np.where(self._foot == 1, 1.0, -1.0)
         zx = rnd.normal(rnd.key(seed, _STREAMS["land_x"]), self._k)
@@ -189,8 +175,12 @@ class GaitModel:
         return np.where(contact, row, -1), contact, u
 
     def _force_rows(self, row: np.ndarray, u: np.ndarray) -> np.ndarray:
-        phi = fm.warp(u, self._u_load[row])
-        return self._amp[row] * fm.shape(phi, self._shape_params[self._foot[row]])
+        out = np.empty(len(row))
+        for i, sh in enumerate(self._shapes):
+            sel = self._foot[row] == i
+            if np.any(sel):
+                out[sel] = self._amp[row[sel]] * sh(u[sel])
+        return out
 
     # --------------------------------------------------------------------------------------- public API
 
