@@ -1,0 +1,78 @@
+"""How long ``lab report`` and ``lab compare`` take on long sessions (target: a 60-minute session in under 30 s).
+
+Writes session files of simulated runners straight from the gait model (tests/sessionfactory.py: two "insole99"
+insoles at 500 Hz, u16, like the default simulated rig; no mat unless ``--mat``), then times, in this process:
+the analysis alone, the whole report (analysis + figures + HTML), and the comparison of two sessions.
+
+Usage: ``python bench/report.py [--minutes 60] [--mat] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from sessionfactory import InsoleSpec, MatSpec, write_session  # noqa: E402
+
+from treadlab.analysis import analyze  # noqa: E402
+from treadlab.drivers.sim.gait import RunnerParams  # noqa: E402
+from treadlab.lab.commands.compare import compare_files  # noqa: E402
+from treadlab.lab.commands.report import write_report  # noqa: E402
+from treadlab.lab.report.collect import SegmentSpec  # noqa: E402
+
+
+def main() -> int:
+    """Print the timings."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--mat", action="store_true", help="add the 112 x 48 mat at 120 Hz (large files)")
+    ap.add_argument("--keep", metavar="DIR", help="write the files here and keep them")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="treadlab-bench-report-") as tmp:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        duration_s = args.minutes * 60.0
+        runners = {"before": RunnerParams(cadence_spm=160.0, loading_rate_asym_pct=12.0, seed=1),
+                   "after": RunnerParams(cadence_spm=172.0, strike_left="midfoot", strike_right="midfoot", seed=2)}
+        paths = {}
+        for name, runner in runners.items():
+            paths[name] = folder / f"{name}-{args.minutes:g}min.h5"
+            if not paths[name].exists():
+                t0 = time.perf_counter()
+                write_session(paths[name], runner, duration_s=duration_s, insoles=InsoleSpec(layout="insole99"),
+                              mat=MatSpec(rows=112, cols=48) if args.mat else None,
+                              markers=[(duration_s / 2, "half")])
+                print(f"wrote {paths[name].name}: {paths[name].stat().st_size / 1e6:.0f} MB in "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+        warnings.simplefilter("ignore", UserWarning)
+        t0 = time.perf_counter()
+        with analyze(paths["before"]) as ga:
+            steps_n = len(ga.steps)
+        t_analysis = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out = write_report(SegmentSpec(paths["before"]), folder / "report.html")
+        t_report = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _, _, cmp_out = compare_files(SegmentSpec(paths["before"]), SegmentSpec(paths["after"]),
+                                      folder / "compare.html")
+        t_compare = time.perf_counter() - t0
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"session: {args.minutes:g} min, 2 insoles x 99 sensels at 500 Hz{' + mat' if args.mat else ''}, "
+              f"{steps_n} steps")
+        print(f"analysis alone        {t_analysis:6.1f} s")
+        print(f"lab report (whole)    {t_report:6.1f} s   (target < 30 s)   {out.stat().st_size / 1e6:.2f} MB HTML")
+        print(f"  of which figures+HTML {t_report - t_analysis:4.1f} s")
+        print(f"lab compare (whole)   {t_compare:6.1f} s   {cmp_out.stat().st_size / 1e6:.2f} MB HTML")
+        print(f"peak memory (RSS)     {peak_mb:6.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

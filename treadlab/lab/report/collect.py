@@ -1,0 +1,216 @@
+"""Fill a :class:`~treadlab.lab.report.model.SessionView` from the analysis API, and parse segment arguments.
+
+Nothing here computes a gait metric: steps, summary, force curves, COP paths and pressure maps come from
+:func:`treadlab.analysis.analyze` (:class:`~treadlab.analysis.api.GaitAnalysis`). This module only converts units
+for display (per-sensel newtons to kPa), reads the data-quality counters the recorder wrote, and finds the foot
+outline of the insole's layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from treadlab import fileformat as ff
+from treadlab.analysis.api import GaitAnalysis, analyze
+from treadlab.drivers.layouts import foot_outline_mm, load_layout
+from treadlab.errors import ConfigError, LabError, SessionFileError
+from treadlab.lab.report.model import FEET, FootView, SessionView
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A session file, optionally restricted to the steps between two markers (``FILE:MARK1..MARK2``)."""
+
+    path: Path
+    from_marker: str | None = None
+    to_marker: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the report names it."""
+        if self.from_marker is None and self.to_marker is None:
+            return self.path.name
+        return f"{self.path.name}:{self.from_marker or ''}..{self.to_marker or ''}"
+
+
+_SEGMENT = re.compile(r"^(?P<path>.+):(?P<a>[^:]*)\.\.(?P<b>[^:]*)$")
+
+
+def parse_segment(text: str) -> SegmentSpec:
+    """Parse ``FILE``, ``FILE:MARK1..MARK2``, ``FILE:MARK1..`` or ``FILE:..MARK2``.
+
+    Raises
+    ------
+    ConfigError
+        When the text has a segment part with neither marker.
+    SessionFileError
+        When the file does not exist.
+    """
+    m = _SEGMENT.match(text)
+    if m and not Path(text).exists():
+        a, b = m.group("a").strip() or None, m.group("b").strip() or None
+        if a is None and b is None:
+            raise ConfigError(f"segment {text!r} names no marker: write FILE:MARK1..MARK2, FILE:MARK1.. or "
+                              "FILE:..MARK2")
+        spec = SegmentSpec(Path(m.group("path")), a, b)
+    else:
+        spec = SegmentSpec(Path(text))
+    if not spec.path.exists():
+        raise SessionFileError(f"session file {spec.path} does not exist")
+    return spec
+
+
+def open_analysis(spec: SegmentSpec) -> GaitAnalysis:
+    """:func:`~treadlab.analysis.analyze` of the file, restricted to the segment (close it after use)."""
+    return analyze(spec.path, from_marker=spec.from_marker, to_marker=spec.to_marker)
+
+
+# --------------------------------------------------------------------------------------------- views
+
+
+def session_view(ga: GaitAnalysis, source: str) -> SessionView:
+    """Everything a report shows about one analysed session or segment.
+
+    Parameters
+    ----------
+    ga : GaitAnalysis
+        The analysis (already restricted to the segment).
+    source : str
+        How the report names the data (file and segment).
+    """
+    s = ga.session
+    feet = {}
+    for foot in FEET:
+        if foot not in ga.signals:
+            continue
+        feet[foot] = _foot_view(ga, foot)
+    footprint, pitch = _footprint(ga)
+    markers = [(float(m["time_s"]), str(m["label"])) for m in ga.summary.get("markers", [])]
+    meta = {
+        "participant": s.participant, "condition": s.condition, "shoe": s.shoe,
+        "date": _date(s.start_utc or s.created), "treadmill_speed_mps": s.treadmill_speed_mps,
+        "body_mass_kg": s.body_mass_kg, "duration_s": ga.summary.get("duration_s"),
+        "devices": [_device_text(d) for d in s.devices.values()],
+    }
+    handle = getattr(s, "_file", None)  # the analysis holds the file open; reuse its handle
+    q = quality(handle if handle is not None else s.path)
+    return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
+                       feet=feet, footprint_kpa=footprint, pitch_mm=pitch, markers=markers)
+
+
+def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
+    view = FootView(curves_bw=ga.force_curves(foot))
+    dev = ga.signals[foot].device
+    if ga.signals[foot].cop_mm is None or getattr(dev, "positions_mm", None) is None:
+        return view
+    view.cop_mm = ga.cop_paths(foot)
+    view.outline_mm = outline_for(dev.info.get("layout"), dev.foot_length_mm)
+    if dev.n_values > 1 and len(ga.steps):
+        maps = ga.pressure_maps(foot)
+        factor = to_kpa(maps["unit"], maps["areas_mm2"])
+        if factor is not None:
+            view.positions_mm = maps["positions_mm"]
+            view.areas_mm2 = maps["areas_mm2"]
+            view.peak_kpa = np.asarray(maps["peak"], float) * factor
+            view.mean_kpa = np.asarray(maps["mean"], float) * factor
+    return view
+
+
+def to_kpa(unit: str, areas_mm2: np.ndarray) -> np.ndarray | None:
+    """Factor per sensel from the pressure maps' unit to kPa (None for raw counts, which have no pressure)."""
+    if unit == "kPa":
+        return np.ones(len(areas_mm2))
+    if unit == "N":
+        return 1e3 / np.asarray(areas_mm2, dtype=float)  # N / mm^2 = MPa = 1000 kPa
+    return None
+
+
+def _footprint(ga: GaitAnalysis) -> tuple[np.ndarray | None, tuple[float, float]]:
+    if getattr(ga, "mat_result", None) is None:
+        return None, (1.0, 1.0)
+    images = []
+    pitch = (1.0, 1.0)
+    for foot in FEET:
+        try:
+            fp = ga.mat_footprint(foot)
+        except LabError:
+            continue
+        img = fp.get("image", fp.get("mean")) if isinstance(fp, dict) else None
+        if img is not None and np.size(img):
+            images.append(np.asarray(img, dtype=float))
+            p = fp.get("pitch_mm", 1.0)
+            pitch = (float(p), float(p)) if np.ndim(p) == 0 else (float(p[0]), float(p[1]))
+    if not images:
+        return None, pitch
+    if len(images) == 2 and images[0].shape == images[1].shape:
+        return np.hstack([images[0], np.zeros((images[0].shape[0], 3)), images[1]]), pitch
+    return images[0], pitch
+
+
+def _device_text(dev) -> str:
+    rate = f", {dev.rate_hz:g} Hz" if np.isfinite(dev.rate_hz) else ""
+    side = f" {dev.side}" if dev.side else ""
+    return f"{dev.name} ({dev.kind or '?'}{side}{rate})"
+
+
+def _date(text: str) -> str:
+    t = (text or "").replace("T", " ")
+    return t[:16] + " UTC" if len(t) >= 16 else t
+
+
+def quality(source) -> dict:
+    """Data-quality counters the recorder wrote, summed over devices (None where a file has none).
+
+    Parameters
+    ----------
+    source : Path or h5py.File
+        The session file, or its already open handle (HDF5 refuses a second open with other flags).
+    """
+    out = {"lost_samples": None, "gaps": None, "crc_errors": None, "clock": None}
+    if isinstance(source, h5py.File):
+        return _quality(source, out)
+    with contextlib.suppress(OSError), h5py.File(source, "r", swmr=True, locking=False) as f:
+        return _quality(f, out)
+    return out
+
+
+def _quality(f: h5py.File, out: dict) -> dict:
+    devs = f.get(ff.DEVICES)
+    if devs is None:
+        return out
+    lost = crc = gaps = 0
+    have = False
+    fits = []
+    for name, g in devs.items():
+        a = g.attrs
+        if "lost_samples" in a:
+            have = True
+            lost += int(a["lost_samples"])
+            crc += int(a.get("crc_errors", 0))
+        gaps += int(g[ff.GAPS].shape[0]) if ff.GAPS in g else 0
+        res, drift = float(a.get("fit_residual_ms", np.nan)), float(a.get("drift_ppm", np.nan))
+        if np.isfinite(res):
+            fits.append(f"{name} {drift:+.0f} ppm, residual {res:.2f} ms")
+    out["gaps"] = gaps
+    if have:
+        out["lost_samples"], out["crc_errors"] = lost, crc
+    out["clock"] = "; ".join(fits) if fits else "not fitted (recording or crashed file)"
+    return out
+
+
+def outline_for(layout, foot_length_mm: float) -> np.ndarray | None:
+    """The foot outline of an insole layout (name or inline table), else the standard outline of the foot length."""
+    if layout:
+        with contextlib.suppress(LabError, TypeError, ValueError, KeyError):
+            lay = load_layout(layout)
+            if len(lay.outline_mm) >= 3:
+                return np.asarray(lay.outline_mm, dtype=float)
+    if not np.isfinite(foot_length_mm) or foot_length_mm <= 0:
+        return None
+    return np.asarray(foot_outline_mm(foot_length_mm), dtype=float)
