@@ -61,7 +61,7 @@ def loopback_config(session_id: str = "default") -> str:
         "[ports]\nIPv6 = disable\n"
         "[multicast]\nResolveScope = machine\nKnownPeers = {127.0.0.1}\n"
         f"[lab]\nSessionID = {session_id}\n"
-        "[log]\nlevel = -2\n"
+        "[log]\nlevel = -3\n"
     )
 
 
