@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import PchipInterpolator
 
 from treadlab.drivers.layouts import Layout, load_layout
 from treadlab.drivers.sim import _random as rnd
@@ -32,6 +33,12 @@ __all__ = ["FEET", "GaitModel", "RunnerParams", "strike_class"]
 
 _TOE_OFF_Y_FRAC = 0.90
 _FOREFOOT_HEEL_DROP_FRAC = 0.04
+#: COP progress from the strike point (0) to the toe-off point (1) against stance fraction, rearfoot and midfoot
+#: strikes: it moves slowly and steadily during loading, rolls quickly through the midfoot, slows under the
+#: metatarsal heads and finishes under the hallux (monotone cubic through these knots).
+_ROLL_OVER = PchipInterpolator(
+    [0.0, 0.05, 0.1, 0.15, 0.4, 0.65, 0.85, 1.0], [0.0, 0.04, 0.08, 0.12, 0.7, 0.82, 0.92, 1.0]
+)
 _LANDING_SD_MM = (8.0, 15.0)  # across, along
 _STREAMS = {"jitter": 1, "contact": 2, "strike": 3, "land_x": 4, "land_y": 5, "noise": 6, "offset": 7}
 _OFFSET_PERIOD_S = 11.0
@@ -220,7 +227,7 @@ class GaitModel:
         y_ic = self._si[r] / 100.0 * L
         y_to = _TOE_OFF_Y_FRAC * L
         fore = self._si[r] > 66.7
-        progress = np.where(fore, uc**2, 1.0 - (1.0 - uc) ** 2)
+        progress = np.where(fore, uc**2, _ROLL_OVER(uc))
         y = y_ic + (y_to - y_ic) * progress - np.where(fore, _FOREFOOT_HEEL_DROP_FRAC * L * np.sin(np.pi * uc), 0.0)
         out[contact, 1] = y
         out[contact, 0] = pm.cop_line_x_mm(y, L)
