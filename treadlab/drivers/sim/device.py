@@ -320,15 +320,22 @@ class SimDevice:
     def _greeting(self, now_ns: int) -> bytes:
         return b""
 
+    def _discard_pending(self) -> None:
+        """Forget generated samples that were never taken (their seq numbers are used again)."""
+        pend = self._pending
+        if pend.i < len(pend.seq):
+            self.seq_next = int(pend.seq[pend.i])
+        pend.clear()
+
     def _start_stream(self, now_ns: int) -> None:
         self.running = True
-        self._pending.clear()
+        self._discard_pending()
         self._schedule = SampleSchedule.starting_after(self.clock, self.rate_hz, now_ns)
 
     def _stop_stream(self, now_ns: int) -> bytes:
         out = self.take(now_ns)
         self.running = False
-        self._pending.clear()
+        self._discard_pending()
         self._schedule = None
         return out
 
@@ -463,7 +470,8 @@ class BinaryDevice(SimDevice):
     def receive(self, data: bytes, now_ns: int) -> bytes:
         if not hasattr(self, "_decoder"):
             self._decoder = p.FrameDecoder()
-        _, messages = self._decoder.feed(data)
+        datas, messages = self._decoder.feed(data)
+        messages += [(p.DATA, raw[1:-4]) for raw in datas]  # DATA is no command: NAK 1 like any unknown type
         out = [self.take(now_ns)]
         for msg_type, body in messages:
             out.append(self.handle(msg_type, body, now_ns))

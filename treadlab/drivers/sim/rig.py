@@ -194,8 +194,11 @@ class SimulatedRig:
         for child in self._children.values():
             try:
                 child.send("quit")
+            except OSError:  # already gone (broken pipe): the wait below collects it
+                pass
+            try:
                 child.proc.stdin.close()
-            except (BrokenPipeError, OSError):
+            except OSError:
                 pass
         deadline = time.monotonic() + timeout_s
         codes: dict[str, int] = {}
@@ -215,6 +218,10 @@ class SimulatedRig:
         if check and problems:
             raise RuntimeError("simulated devices: " + "; ".join(problems))
         return codes
+
+    def exited(self) -> dict[str, int]:
+        """Exit codes of device processes that have ended on their own (empty while all run)."""
+        return {name: c.proc.returncode for name, c in self._children.items() if c.proc.poll() is not None}
 
     def __enter__(self) -> SimulatedRig:
         return self.start()
