@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -120,6 +121,16 @@ def test_lab_batch_cli_writes_the_table_and_reports_failures(study, tmp_path):
     assert "3 of 4 sessions analysed" in res.stderr and "run_broken.h5" in res.stderr
     table = pd.read_csv(out)
     assert len(table) == 7 and table["error"].notna().sum() == 1
+    # the same numbers as `lab analyze --json` on one of the files
+    one = sorted(truths)[0]
+    ref = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "analyze", one, "--json"], capture_output=True,
+                         text=True, timeout=60)
+    summary = json.loads(ref.stdout)
+    rows = table[table["file"] == one].set_index("foot")
+    for metric in ("avlr_bw_s", "contact_time_ms", "strike_index_pct", "peak_force_bw"):
+        for foot in ("left", "right"):
+            assert rows.loc[foot, f"{metric}_mean"] == pytest.approx(summary["feet"][foot][metric]["mean"], rel=1e-9)
+    assert rows.loc["left", "cadence_spm"] == pytest.approx(summary["cadence_spm"], rel=1e-9)
     bad = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "batch", str(tmp_path / "none*.h5")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 4 and bad.stderr.strip().count("\n") == 0 and "no session files match" in bad.stderr

@@ -107,13 +107,16 @@ def summary_rows(summary: dict, meta: dict) -> list[dict]:
     return rows
 
 
-def analyse_session(path: str | Path) -> list[dict]:
+def analyse_session(path: str | Path, **options) -> list[dict]:
     """Analyse one session as ``lab analyze`` does and return its table rows (runs on a Dask worker).
 
     Parameters
     ----------
     path : str or Path
         A session file.
+    **options
+        Passed to :func:`treadlab.analysis.analyze` (``source``, ``normalise``, ``filter_cutoff_hz``,
+        ``from_marker``, ``to_marker``...); its defaults are those of ``lab analyze``.
 
     Returns
     -------
@@ -129,7 +132,7 @@ def analyse_session(path: str | Path) -> list[dict]:
         with warnings.catch_warnings():
             # analyze() warns and also lists the warning in summary["warnings"], which the table keeps.
             warnings.simplefilter("ignore")
-            with analyze(path) as ga:
+            with analyze(path, **options) as ga:
                 s = ga.session
                 meta.update({"participant": s.participant, "condition": s.condition, "shoe": s.shoe,
                              "body_mass_kg": s.body_mass_kg, "treadmill_speed_mps": s.treadmill_speed_mps,
@@ -170,8 +173,8 @@ def _client(scheduler: str | None, n_workers: int | None):
 
 
 def run_batch(paths: Sequence[str | Path], *, scheduler: str | None = None, n_workers: int | None = None,
-              progress: bool = True, analyse: Callable[[str], list[dict]] = analyse_session,
-              client=None) -> pd.DataFrame:
+              progress: bool = True, analyse: Callable[..., list[dict]] = analyse_session,
+              client=None, options: dict | None = None) -> pd.DataFrame:
     """Analyse every session in parallel on Dask and return the tidy table.
 
     Parameters
@@ -189,6 +192,8 @@ def run_batch(paths: Sequence[str | Path], *, scheduler: str | None = None, n_wo
         ``analyse(path) -> rows``; :func:`analyse_session` (picklable, module level).
     client : dask.distributed.Client or None
         Use this client instead (neither ``scheduler`` nor a local cluster); left open.
+    options : dict or None
+        Keyword arguments of ``analyse`` for every session (analysis options, see :func:`analyse_session`).
 
     Returns
     -------
@@ -212,7 +217,7 @@ def run_batch(paths: Sequence[str | Path], *, scheduler: str | None = None, n_wo
         own_client = False
     results: dict[str, list[dict]] = {}
     try:
-        futures = client.map(analyse, paths, pure=False)
+        futures = client.map(analyse, paths, pure=False, **(options or {}))
         index = {f.key: p for f, p in zip(futures, paths)}
         bar = _Bar(total=len(paths), unit="session", desc="sessions", disable=not progress, file=sys.stderr,
                    leave=True)
