@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from treadlab.drivers.layouts import load_layout
 from treadlab.drivers.sim import GaitModel, GaitParamsError, RunnerParams, strike_class
@@ -312,3 +314,48 @@ def test_model_arguments_are_checked():
         model.vertical_force("middle", np.zeros(3))
     with pytest.raises(ValueError, match="belt_axis"):
         model.mat_frames(np.zeros(2), 10, 10, 8.0, belt_axis="diagonal")
+
+
+def test_forces_scale_with_body_mass_and_contact_time():
+    t = np.arange(0.5, 4.5, 1e-3)
+    light = GaitModel(RunnerParams(body_mass_kg=60.0, variability_pct=0.0), 5.0)
+    heavy = GaitModel(RunnerParams(body_mass_kg=90.0, variability_pct=0.0), 5.0)
+    np.testing.assert_allclose(heavy.vertical_force("left", t), 1.5 * light.vertical_force("left", t), rtol=1e-9)
+    short = GaitModel(RunnerParams(contact_time_ms=210.0, variability_pct=0.0), 5.0).steps
+    long = GaitModel(RunnerParams(contact_time_ms=300.0, variability_pct=0.0), 5.0).steps
+    # Same impulse per step over a shorter contact: higher peaks, and faster loading.
+    assert short.peak_force_bw.mean() > 1.25 * long.peak_force_bw.mean()
+    assert short.avlr_bw_s.mean() > 1.5 * long.avlr_bw_s.mean()
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    strike_left=st.sampled_from(["rearfoot", "midfoot", "forefoot"]),
+    strike_right=st.sampled_from(["rearfoot", "midfoot", "forefoot"]),
+    lr_asym=st.floats(-25.0, 25.0),
+    pk_asym=st.floats(-20.0, 20.0),
+    ct_asym=st.floats(-10.0, 10.0),
+    variability=st.floats(0.0, 6.0),
+    seed=st.integers(0, 2**31),
+    split=st.integers(1, 299),
+)
+def test_invariants_hold_for_any_runner(strike_left, strike_right, lr_asym, pk_asym, ct_asym, variability, seed,
+                                        split):
+    params = RunnerParams(strike_left=strike_left, strike_right=strike_right, loading_rate_asym_pct=lr_asym,
+                          peak_force_asym_pct=pk_asym, contact_time_asym_pct=ct_asym, variability_pct=variability,
+                          noise_n=0.0, seed=seed)
+    model = GaitModel(params, 6.0, start_s=100.0)
+    steps = model.steps
+    assert (steps.impact_peak_bw.notna() == (steps.strike_class == "rearfoot")).all()
+    assert np.all(np.isfinite(steps[["avlr_bw_s", "vilr_bw_s", "peak_force_bw"]].to_numpy()))
+    assert np.all(steps.vilr_bw_s >= steps.avlr_bw_s - 1e-9)
+    edges = np.abs(steps.strike_index_pct.to_numpy()[:, None] - np.array([100 / 3, 200 / 3])[None, :])
+    assert edges.min() >= 8.0 - 1e-9
+    t = 101.0 + np.arange(300) / 100.0
+    f = model.vertical_force("right", t)
+    assert f.min() >= 0.0
+    lay = load_layout("insole16")
+    whole = model.insole_forces("right", t, lay)
+    parts = np.vstack([model.insole_forces("right", t[:split], lay), model.insole_forces("right", t[split:], lay)])
+    np.testing.assert_array_equal(whole, parts)
+    np.testing.assert_allclose(whole.sum(axis=1), f, rtol=1e-9, atol=1e-9)
