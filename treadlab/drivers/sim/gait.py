@@ -4,7 +4,8 @@ Steps alternate left (even step number ``k``) and right (odd ``k``). Step ``k`` 
 ``ic = k * T + jitter_k`` with ``T = 60 / cadence_spm``, so a step's timing and every per-step random value is a
 pure function of ``(seed, k)``: any time window of the model, and any split of the sample instants into batches,
 gives the same values. Contact time, strike index and landing position vary step to step with SD
-``variability_pct`` (drawn in antithetic pairs per foot, so means over a few strides are exact).
+``variability_pct`` (drawn in antithetic pairs per foot, so means over a few strides are exact). Running keeps a
+flight phase before every contact of the other foot; walking keeps each foot's contacts apart.
 
 Every step's vertical impulse is ``BW * T`` times a per-foot factor (the two factors average 1), so the mean of
 left plus right force over whole strides is body weight, as on a treadmill at constant speed. The force shape is
@@ -12,7 +13,10 @@ described in :mod:`treadlab.drivers.sim.force`, the plantar pressure in :mod:`tr
 
 Asymmetries use the symmetry index ``SI = (R - L) / (0.5 * (R + L)) * 100``: a positive value makes the right side
 larger. Loading-rate and peak-force asymmetries are calibrated on the noise-free force of a nominal step of each
-foot, by the definitions of :mod:`treadlab.drivers.sim.force`, so the ground truth shows the asked value.
+foot, by the definitions of :mod:`treadlab.drivers.sim.force`, so the ground truth shows the asked value. The
+loading-rate asymmetry comes on top of the difference the two strike classes make by themselves (rearfoot loads
+faster than forefoot); the peak-force asymmetry is absolute. The faster-loading foot gets its loading window
+compressed; the other foot keeps its natural shape.
 """
 
 from __future__ import annotations
