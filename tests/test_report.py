@@ -103,7 +103,7 @@ def test_session_report_numbers_equal_the_analysis_and_images_decode(sessions, t
     # Asymmetry badges carry the band of their SI.
     for cls, path in re.findall(r'<span class="si (\w+)"[^>]*>SI [+]?<span class="num" data-metric="([^"]+)"', page):
         assert cls == band(_lookup(summary, path)), path
-    assert len(_images(page)) == 5  # force, gait lines, pressure maps, strike index, over time
+    assert len(_images(page)) == 5  # force, gait lines, pressure maps, strike index, over time (no mat)
     for field in ("sim", "Data quality", "70.0 kg", "3.00 m/s", "insole_left (insole left, 500 Hz)"):
         assert field in page
     # Known answers of the simulator: every step of the "before" runner is a rearfoot strike.
@@ -143,6 +143,15 @@ def test_compare_report_states_the_known_differences(sessions, tmp_path, capsys)
     assert cad.before_mean == pytest.approx(160, abs=3) and cad.after_mean == pytest.approx(172, abs=3)
     assert comp.strike["left"]["rearfoot"]["before_pct"] > 95 and comp.strike["right"]["midfoot"]["after_pct"] > 95
     assert len(_images(page)) == 4
+
+
+def test_session_with_a_mat_gets_the_butterfly_and_the_mean_footprints(sessions, tmp_path):
+    d, _ = sessions
+    out = tmp_path / "after.html"
+    assert main(["report", str(d / "after.h5"), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert 'id="fig-butterfly"' in page and 'id="fig-footprint"' in page
+    assert len(_images(page)) == 7
 
 
 def test_compare_json_and_split(sessions, capsys):
@@ -200,6 +209,7 @@ def test_headless_chromium_renders_both_reports_without_broken_images(sessions, 
     d, _ = sessions
     pages = {"report": tmp_path / "r.html", "compare": tmp_path / "c.html"}
     assert main(["report", str(d / "after.h5"), "--out", str(pages["report"])]) == 0
+    assert 'id="fig-butterfly"' in pages["report"].read_text()
     assert main(["compare", str(d / "before.h5"), str(d / "after.h5"), "--out", str(pages["compare"])]) == 0
     base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",

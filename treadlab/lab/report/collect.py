@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from treadlab import fileformat as ff
+from treadlab.analysis import matviews
 from treadlab.analysis.api import GaitAnalysis, analyze
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
@@ -90,7 +91,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
         if foot not in ga.signals:
             continue
         feet[foot] = _foot_view(ga, foot)
-    footprint, pitch = _footprint(ga)
+    footprints, pitch, butterfly = _mat_views(ga)
     markers = [(float(m["time_s"]), str(m["label"])) for m in ga.summary.get("markers", [])]
     meta = {
         "participant": s.participant, "condition": s.condition, "shoe": s.shoe,
@@ -101,7 +102,8 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     handle = getattr(s, "_file", None)  # the analysis holds the file open; reuse its handle
     q = quality(handle if handle is not None else s.path)
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
-                       feet=feet, footprint_kpa=footprint, pitch_mm=pitch, markers=markers)
+                       feet=feet, footprints_kpa=footprints, pitch_mm=pitch, butterfly_mm=butterfly,
+                       markers=markers)
 
 
 def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
@@ -131,26 +133,21 @@ def to_kpa(unit: str, areas_mm2: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _footprint(ga: GaitAnalysis) -> tuple[np.ndarray | None, tuple[float, float]]:
-    if getattr(ga, "mat_result", None) is None:
-        return None, (1.0, 1.0)
-    images = []
-    pitch = (1.0, 1.0)
-    for foot in FEET:
-        try:
-            fp = ga.mat_footprint(foot)
-        except LabError:
-            continue
-        img = fp.get("image", fp.get("mean")) if isinstance(fp, dict) else None
-        if img is not None and np.size(img):
-            images.append(np.asarray(img, dtype=float))
-            p = fp.get("pitch_mm", 1.0)
-            pitch = (float(p), float(p)) if np.ndim(p) == 0 else (float(p[0]), float(p[1]))
-    if not images:
-        return None, pitch
-    if len(images) == 2 and images[0].shape == images[1].shape:
-        return np.hstack([images[0], np.zeros((images[0].shape[0], 3)), images[1]]), pitch
-    return images[0], pitch
+def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None]:
+    """Mean footprint per foot (kPa) and the butterfly of the segment, when the session has a mat."""
+    res = getattr(ga, "mat_result", None)
+    if res is None or not len(res.steps_):
+        return None, 1.0, None
+    mat = res.mat
+    seg = ga.segment
+    steps = res.steps_[seg.contains(res.steps_["ic_s"])]
+    fps = matviews.mean_footprints(mat, steps, res.belt_axis_, res.forward_sign_, res.belt_speed_mps_)
+    factor = to_kpa(mat.unit, np.array([mat.pitch_mm**2]))
+    images = None
+    if factor is not None:
+        images = {f: fps[f]["mean"] * float(factor[0]) for f in FEET if f in fps}
+    trace = matviews.cop_trace(mat, res.belt_axis_, res.forward_sign_, seg.start_s, seg.stop_s)
+    return images or None, float(mat.pitch_mm), trace[["right_mm", "forward_mm"]].to_numpy()
 
 
 def _device_text(dev) -> str:

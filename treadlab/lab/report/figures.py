@@ -165,23 +165,22 @@ def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray |
 
 
 def butterfly(cop_mm: np.ndarray) -> Figure:
-    """Centre of pressure of both feet over time in one frame (the "butterfly").
+    """Centre of pressure of both feet over time in the treadmill's frame (the "butterfly").
 
     Parameters
     ----------
     cop_mm : ndarray, shape (k, 2)
-        x towards the runner's right, y forward, mm; NaN in flight.
+        x towards the runner's right, y forward, mm, centred; NaN in flight.
     """
-    fig = _figure(3.6)
+    fig = _figure(3.8)
     ax = fig.add_subplot()
     c = np.asarray(cop_mm, dtype=float)
-    ax.plot(c[:, 0], c[:, 1], color="0.3", linewidth=0.6)
+    ax.plot(c[:, 0], c[:, 1], color="0.55", linewidth=0.5, zorder=1)
     left = c[:, 0] < 0
-    ax.plot(c[left, 0], c[left, 1], ".", color=COLOURS["left"], markersize=1.5, label="left foot on the ground")
-    ax.plot(c[~left, 0], c[~left, 1], ".", color=COLOURS["right"], markersize=1.5, label="right foot on the ground")
-    ax.set_aspect("equal")
+    ax.plot(c[left, 0], c[left, 1], ".", color=COLOURS["left"], markersize=2, label="left foot on the ground")
+    ax.plot(c[~left, 0], c[~left, 1], ".", color=COLOURS["right"], markersize=2, label="right foot on the ground")
     ax.set_xlabel("left - right (mm)")
-    ax.set_ylabel("backward - forward (mm)")
+    ax.set_ylabel("back - front (mm)")
     _legend(ax, loc="upper right", markerscale=6)
     return fig
 
@@ -229,24 +228,29 @@ def pressure_maps(feet: dict[str, dict]) -> Figure:
     return fig
 
 
-def footprint(image_kpa: np.ndarray, pitch_mm: tuple[float, float]) -> Figure:
-    """The mat's mean footprint (pressure averaged over the steps' contact frames).
+def footprints(images_kpa: dict[str, np.ndarray], pitch_mm: float) -> Figure:
+    """The mat's mean footprint of each foot (pressure averaged over every contact frame, following the foot).
 
     Parameters
     ----------
-    image_kpa : ndarray, shape (rows, cols)
-    pitch_mm : (float, float)
-        Sensel pitch along rows and columns.
+    images_kpa : dict
+        ``{foot: (L, W)}``, row 0 at the heel side, columns increasing to the runner's right.
+    pitch_mm : float
+        Sensel pitch.
     """
-    fig = _figure(3.6)
-    ax = fig.add_subplot()
-    img = np.asarray(image_kpa, dtype=float)
-    extent = (0, img.shape[1] * pitch_mm[1], 0, img.shape[0] * pitch_mm[0])
-    im = ax.imshow(img, origin="lower", extent=extent, cmap="magma_r", aspect="equal", interpolation="nearest")
-    ax.grid(False)
-    ax.set_xlabel("across the belt (mm)")
-    ax.set_ylabel("along the belt (mm)")
-    fig.colorbar(im, ax=ax, label="mean pressure (kPa)")
+    fig = _figure(3.9)
+    axes = _foot_axes(fig, 1, tuple(f for f in FEET if f in images_kpa) or FEET)[0]
+    vmax = max((np.nanmax(v) for v in images_kpa.values() if _has(v)), default=1.0)
+    im = None
+    for ax, foot in zip(axes, [f for f in FEET if f in images_kpa]):
+        img = np.asarray(images_kpa[foot], dtype=float)
+        half = img.shape[1] * pitch_mm / 2
+        im = ax.imshow(img, origin="lower", extent=(-half, half, 0, img.shape[0] * pitch_mm), cmap="magma_r",
+                       vmin=0, vmax=max(float(vmax), 1e-9), interpolation="nearest")
+        ax.set_xlabel("left - right (mm)")
+        ax.set_ylabel("back to front (mm)")
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), label="mean pressure (kPa)", shrink=0.9)
     return fig
 
 

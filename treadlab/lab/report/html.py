@@ -106,8 +106,9 @@ def _session_figures(view: SessionView) -> list[str]:
                           "centre of pressure gait lines on the foot outlines"))
     if view.butterfly_mm is not None and np.isfinite(view.butterfly_mm).any():
         out.append(figure("butterfly", figs.png_base64(figs.butterfly(view.butterfly_mm)),
-                          "Centre of pressure of both feet over time (butterfly): a symmetric figure means both "
-                          "sides load alike.", "butterfly diagram of the centre of pressure"))
+                          "Centre of pressure on the treadmill mat over time (butterfly): each line is one contact, "
+                          "carried back by the belt; mirror-image left and right lines mean both sides load alike.",
+                          "butterfly diagram of the centre of pressure"))
     pressure = {f: {"positions_mm": v.positions_mm, "areas_mm2": v.areas_mm2, "peak_kpa": v.peak_kpa,
                     "mean_kpa": v.mean_kpa, "outline_mm": v.outline_mm}
                 for f, v in view.feet.items() if v.peak_kpa is not None and v.positions_mm is not None}
@@ -115,10 +116,10 @@ def _session_figures(view: SessionView) -> list[str]:
         out.append(figure("pressure", figs.png_base64(figs.pressure_maps(pressure)),
                           "Peak (top) and mean (bottom) pressure under each foot: dark areas carry the most load.",
                           "peak and mean pressure maps per foot"))
-    if view.footprint_kpa is not None:
-        out.append(figure("footprint", figs.png_base64(figs.footprint(view.footprint_kpa, view.pitch_mm)),
-                          "Mean footprint on the treadmill mat: where the feet land and push off.",
-                          "mean footprint on the pressure mat"))
+    if view.footprints_kpa:
+        out.append(figure("footprint", figs.png_base64(figs.footprints(view.footprints_kpa, view.pitch_mm)),
+                          "Mean footprint of each foot on the treadmill mat, following the foot along the belt: "
+                          "dark areas carry the load through contact.", "mean footprint per foot on the pressure mat"))
     si = {f: view.step_values(f, "strike_index_pct") for f in FEET}
     if any(v.size for v in si.values()):
         out.append(figure("strike", figs.png_base64(figs.strike_distribution(si)),

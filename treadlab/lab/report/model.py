@@ -58,10 +58,10 @@ class SessionView:
     steps : DataFrame
         The step table.
     feet : dict of str to FootView
-    footprint_kpa : ndarray or None
-        Mean footprint of the mat, (rows, cols).
-    pitch_mm : tuple of float
-        Mat sensel pitch (rows, cols).
+    footprints_kpa : dict or None
+        Mean footprint of each foot on the mat, ``{foot: (L, W)}``, heel side at row 0.
+    pitch_mm : float
+        Mat sensel pitch.
     butterfly_mm : ndarray or None
         COP of both feet over time, (k, 2), x to the right, y forward.
     markers : list of (float, str)
@@ -73,8 +73,8 @@ class SessionView:
     summary: dict
     steps: pd.DataFrame
     feet: dict[str, FootView] = field(default_factory=dict)
-    footprint_kpa: np.ndarray | None = None
-    pitch_mm: tuple[float, float] = (1.0, 1.0)
+    footprints_kpa: dict[str, np.ndarray] | None = None
+    pitch_mm: float = 1.0
     butterfly_mm: np.ndarray | None = None
     markers: list[tuple[float, str]] = field(default_factory=list)
 

@@ -1,0 +1,73 @@
+"""Mat views for reports (:mod:`treadlab.analysis.matviews`): butterfly and mean footprints, against the simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sessionfactory import InsoleSpec, MatSpec, write_session
+
+from treadlab.analysis import analyze
+from treadlab.analysis.matviews import cop_trace, mean_footprints
+from treadlab.drivers.sim.gait import RunnerParams
+
+RUNNER = RunnerParams(cadence_spm=170.0, speed_mps=3.0, step_width_mm=90.0, seed=4)
+
+
+@pytest.fixture(scope="module")
+def mat_analysis(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mat") / "mat.h5"
+    write_session(path, RUNNER, duration_s=8.0, insoles=InsoleSpec(layout="insole16"),
+                  mat=MatSpec(rows=112, cols=48))
+    with analyze(path) as ga:
+        res = ga.mat_result
+        yield ga, res, ga.session.mats[0]
+
+
+def test_butterfly_has_two_lanes_a_step_width_apart_carried_back_by_the_belt(mat_analysis):
+    ga, res, mat = mat_analysis
+    tr = cop_trace(mat, res.belt_axis_, res.forward_sign_)
+    on = tr.dropna()
+    assert 0.3 < len(on) / len(tr) < 0.9  # running: flight frames have no COP
+    right, forward, t = on["right_mm"].to_numpy(), on["forward_mm"].to_numpy(), on["time_s"].to_numpy()
+    lanes = right > 0
+    assert 0.35 < lanes.mean() < 0.65
+    assert right[lanes].mean() - right[~lanes].mean() == pytest.approx(RUNNER.step_width_mm, abs=25)
+    # The COP moves backward during each contact: the belt (3 m/s) minus the roll from heel to toe.
+    same = np.diff(t) < 0.02
+    v = np.diff(forward)[same] / np.diff(t)[same] * 1e-3
+    assert -3.2 < np.median(v) < -1.0
+    # Left and right are the runner's sides: they agree with the analysis' footprint sides.
+    steps = res.steps_
+    lat = {f: steps.loc[steps.foot == f, "lateral_mm"].mean() for f in ("left", "right")}
+    assert abs(lat["left"] - lat["right"]) == pytest.approx(RUNNER.step_width_mm, abs=25)
+
+
+def test_mean_footprint_follows_the_foot_along_the_belt(mat_analysis):
+    ga, res, mat = mat_analysis
+    fps = mean_footprints(mat, res.steps_, res.belt_axis_, res.forward_sign_, res.belt_speed_mps_)
+    still = mean_footprints(mat, res.steps_, res.belt_axis_, res.forward_sign_, 0.0)
+    pitch = fps["pitch_mm"]
+
+    def extent_mm(img):
+        rows = np.flatnonzero(np.nanmax(img, axis=1) > 0.2 * np.nanmax(img))
+        return (rows[-1] - rows[0] + 1) * pitch
+
+    for foot in ("left", "right"):
+        img = fps[foot]["mean"]
+        assert fps[foot]["steps"] == int((res.steps_.foot == foot).sum()) and fps[foot]["frames"] > 50
+        assert extent_mm(img) < RUNNER.foot_length_mm + 60
+        # The window caught (nearly) all the load of the foot's contact frames; one that does not follow the
+        # belt loses most of it as the foot is carried away.
+        part = res.steps_[res.steps_.foot == foot]
+        t = mat.time
+        inside = np.zeros(len(t), dtype=bool)
+        for ic, to in zip(part.ic_s, part.to_s):
+            inside |= (t >= ic) & (t <= to)
+        total = float(mat.frames()[inside].sum(dtype=np.float64))
+        assert fps[foot]["window_sum"] > 0.9 * total
+        assert still[foot]["window_sum"] < 0.75 * total
+        # The window is centred on the foot: the load does not touch the sides.
+        assert np.nanmax(img[:, [0, -1]]) < 0.2 * np.nanmax(img)
+    # A symmetric runner's two footprints look alike (mirror images in the runner's left-right).
+    a, b = np.nan_to_num(fps["left"]["mean"]), np.nan_to_num(fps["right"]["mean"][:, ::-1])
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8
