@@ -70,19 +70,21 @@ def run_primitives(frames: list[bytes]) -> int:
     return ok
 
 
-def best_of(fn, repeats: int) -> float:
-    best = float("inf")
+def best_of(fns: list, repeats: int) -> list[float]:
+    """Best time of each function, run in turn (so a busy spell on a shared machine hits all of them alike)."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=8.0, help="stream size per case in MB (default 8)")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
     print(f"decoder throughput, {args.mb:g} MB per stream, {READ_BYTES // 1024} KiB reads, best of {args.repeats}")
     print(f"{'stream':24s} {'msg B':>6s} {'full MB/s':>10s} {'full samp/s':>12s} {'(a) split':>10s} "
@@ -93,9 +95,9 @@ def main() -> None:
         frames = stream.split(b"\x00")[:-1]
         assert run_full(stream, n, dtype) == k and run_primitives(frames) == k
         mb = len(stream) / 1e6
-        t_full = best_of(lambda s=stream, n=n, d=dtype: run_full(s, n, d), args.repeats)
-        t_split = best_of(lambda s=stream: run_split(s), args.repeats)
-        t_prim = best_of(lambda f=frames: run_primitives(f), args.repeats)
+        t_full, t_split, t_prim = best_of([lambda s=stream, n=n, d=dtype: run_full(s, n, d),
+                                           lambda s=stream: run_split(s),
+                                           lambda f=frames: run_primitives(f)], args.repeats)
         ratio = t_full / t_prim
         worst = max(worst, ratio)
         print(f"{label:24s} {len(stream) // k:6d} {mb / t_full:10.1f} {k / t_full:12.0f} {mb / t_split:10.1f} "
