@@ -345,3 +345,25 @@ def test_simulated_device_with_the_wrong_serial(sim):
     cfg = dataclasses.replace(sim.rig_file.device("mat"), serial="SIM-X")
     with open_device(cfg) as dev, pytest.raises(DeviceMismatchError, match="serial is 'SIM-M', the rig file says"):
         dev.identify()
+
+
+def test_decoder_fast_path_sorts_a_mixed_read_like_the_slow_path():
+    def block(s):
+        return p.encode_data_block(np.array([s], "u4"), np.array([s * 10], "u8"), np.full((1, 16), s, "u1"), "u8")
+
+    bad_crc = bytearray(block(3))
+    bad_crc[5] ^= 0x01  # still valid COBS, wrong CRC
+    wrong_size = p.encode_data_block(np.array([9], "u4"), np.array([1], "u8"), np.zeros((1, 8), "u1"), "u8")
+    stream = (block(1) + p.encode_log(20, "a") + block(2) + bytes(bad_crc) + wrong_size + p.encode_ack(p.START)
+              + b"\x00" + block(4))
+    fast = p.FrameDecoder(data_size=p.data_message_size(16, "u8"))
+    data, other = fast.feed(stream)
+    seq, t, vals = p.decode_data(data, 16, "u8")
+    assert seq.tolist() == [1, 2, 4] and t.tolist() == [10, 20, 40] and vals[:, 0].tolist() == [1, 2, 4]
+    assert other == [(p.LOG, b"\x14a"), (p.ACK, bytes([p.START]))]
+    # the same stream fed one byte at a time (one message per check): same messages, same counters
+    slow = p.FrameDecoder(data_size=p.data_message_size(16, "u8"))
+    got = [slow.feed(stream[i : i + 1]) for i in range(len(stream))]
+    assert sum((d for d, _ in got), []) == data and sum((o for _, o in got), []) == other
+    assert fast.stats == slow.stats and fast.stats.crc_errors == 1 and fast.stats.malformed == 1
+    assert fast.stats.messages == 5
