@@ -367,3 +367,17 @@ def test_decoder_fast_path_sorts_a_mixed_read_like_the_slow_path():
     assert sum((d for d, _ in got), []) == data and sum((o for _, o in got), []) == other
     assert fast.stats == slow.stats and fast.stats.crc_errors == 1 and fast.stats.malformed == 1
     assert fast.stats.messages == 5
+
+
+def test_identify_a_device_left_streaming_by_a_crashed_host():
+    with PtyFake(FakeSpec(rate_hz=1000)) as fake:
+        fake.logic.started = True  # streaming before anyone asked
+        fake.logic.next_ns = time.monotonic_ns()
+        time.sleep(0.2)
+        with open_device(DeviceConfig(name="l", port=fake.path)) as dev:
+            assert dev.identify()["kind"] == "insole"
+            batches = _collect(dev, 100)  # DATA after INFO is kept, before INFO it was unreadable
+            seq = np.concatenate([b.seq for b in batches])
+            assert np.all(np.diff(seq.astype(np.int64)) == 1)
+            assert np.array_equal(np.concatenate([b.values for b in batches]), expected_values(seq, 16, "u8"))
+            dev.stop()

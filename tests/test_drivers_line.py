@@ -157,3 +157,23 @@ def test_simulated_line_insole_crlf_decimals_and_corrupted_lines(tmp_path):
     assert np.all(steps >= 1)
     missing = int(np.sum(steps - 1))  # the lines dropped between the first and the last good one
     assert missing > 0 and missing <= bad <= missing + 2  # each dropped line was counted as a bad line
+
+
+def test_a_32_bit_time_column_that_wraps_is_unwrapped():
+    class Wrapping(LineSource):
+        def text(self, i: int) -> bytes:
+            t = (2**32 - 1000 + i * 5) % 2**32  # micros() of an Arduino about to wrap
+            return f"{t},{i},{i},{i},{i},{i},{i},{i},{i}\n".encode()
+
+    with PtyFake(line_source=Wrapping(n=8, rate_hz=500, header=b"")) as fake, \
+            open_device(_cfg(fake.path, time_unit="us", rate_hz=500)) as dev:
+        dev.identify()
+        got = []
+        deadline = time.monotonic() + 5
+        while sum(map(len, got)) < 400 and time.monotonic() < deadline:
+            b = dev.read(0.05)
+            if b is not None:
+                got.append(b)
+    t = np.concatenate([b.device_time for b in got]).astype(np.int64)
+    i = np.concatenate([b.values[:, 0] for b in got]).astype(np.int64)
+    assert t.max() > 2**32 and np.array_equal(t, 2**32 - 1000 + i * 5)

@@ -167,6 +167,8 @@ class LineDevice(DeviceBase):
         self._sync = True  # drop the partial line the port may open in the middle of
         self._pending: list[tuple[np.ndarray, np.ndarray, int]] = []
         self._next_seq = 0
+        self._t_last: int | None = None
+        self._t_wraps = 0
         self.wrong_fields: int | None = None
 
     def _pump(self, timeout_s: float) -> None:
@@ -211,15 +213,31 @@ class LineDevice(DeviceBase):
         self._pump(0.0 if self._pending else timeout_s)
         if not self._pending:
             return None
-        t = np.concatenate([x[0] for x in self._pending]).astype(np.uint64)
+        t = np.concatenate([x[0] for x in self._pending])
         values = np.concatenate([x[1] for x in self._pending])
         host = np.repeat(np.asarray([x[2] for x in self._pending], dtype=np.int64),
                          [len(x[0]) for x in self._pending])
         self._pending = []
+        t = self._unwrap(t)
         k = len(t)
         seq = ((np.arange(k, dtype=np.int64) + self._next_seq) % 2**32).astype(np.uint32)
         self._next_seq = (self._next_seq + k) % 2**32
         return self._batch(seq, t, values, host)
+
+    def _unwrap(self, t: np.ndarray) -> np.ndarray:
+        """Undo the 2**32 wrap of a 32-bit time column (Arduino ``millis()`` after 49 days, ``micros()`` after 71 min).
+
+        A step back by more than 2**31 between consecutive lines is a wrap; other steps back are kept as they are.
+        """
+        t = t.astype(np.int64)
+        prev = self._t_last if self._t_last is not None else int(t[0])
+        steps = np.diff(t, prepend=prev)
+        wraps = np.cumsum(steps < -(2**31)) + self._t_wraps
+        self._t_last = int(t[-1])
+        self._t_wraps = int(wraps[-1])
+        if self._t_wraps:
+            t = t + wraps * 2**32
+        return t.astype(np.uint64)
 
     def identify(self, timeout_s: float = 2.0, retries: int = 3) -> dict:
         """Wait for a valid line, check its field count, and synthesise INFO from the rig file.
