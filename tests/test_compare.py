@@ -148,3 +148,15 @@ def test_a_tiny_but_clear_change_is_called_practically_unchanged():
     assert c.ci_excludes_zero and abs(c.pct_change) < compare.TRIVIAL_PCT
     assert "Left contact time: practically unchanged (260 to 261 ms)." in comp.summary
     assert "Contact time asymmetry: no clear change" in " ".join(comp.summary)
+
+
+def test_strike_shift_interval_stays_sensible_at_0_and_100_percent():
+    d, low, high = compare.proportion_difference(1.0, 12, 0.0, 11)
+    assert d == -1.0 and -1.0 <= low < -0.6 and -1.0 < high < -0.5
+    # Newcombe's interval against a brute-force check: Wilson bounds are where the score test has z = 1.96.
+    lo, hi = compare.wilson_interval(0.3, 50)
+    z = stats.norm.ppf(0.975)
+    for bound in (lo, hi):
+        assert abs(0.3 - bound) / np.sqrt(bound * (1 - bound) / 50) == pytest.approx(z, rel=1e-9)
+    d, low, high = compare.proportion_difference(0.5, 40, 0.5, 40)
+    assert d == 0 and low < 0 < high and high == pytest.approx(-low)

@@ -14,8 +14,8 @@ Statistics (documented in ``docs/reports.md``):
   ``J = 1 - 3 / (4 (n1 + n2) - 9)``).
 - Step-to-step noise: the pooled within-session SD of the metric. A change is "beyond noise" when its size is
   larger than that SD (``|g|`` above about 1) *and* its confidence interval excludes zero.
-- Strike-pattern shift: share of each class before and after with a Wald 95% interval of the difference of
-  proportions.
+- Strike-pattern shift: share of each class before and after with Newcombe's hybrid score 95% interval of the
+  difference of proportions (sensible at 0% and 100%, where the Wald interval collapses).
 - Symmetry index ``SI = (R - L) / (0.5 (R + L)) * 100`` of the per-foot means, with a delta-method 95% interval;
   the change of SI between sessions gets the interval of the difference.
 """
@@ -292,23 +292,47 @@ def metric_change(metric: str, foot: str, before: np.ndarray, after: np.ndarray)
     )
 
 
+def wilson_interval(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed in ``n`` trials (NaN when ``n`` is 0)."""
+    if n <= 0 or not np.isfinite(p):
+        return float("nan"), float("nan")
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(centre - half), float(centre + half)
+
+
+def proportion_difference(p_before: float, n_before: int, p_after: float, n_after: int,
+                          confidence: float = 0.95) -> tuple[float, float, float]:
+    """``p_after - p_before`` with Newcombe's hybrid score interval (from two Wilson intervals).
+
+    Unlike the Wald interval it stays sensible at 0% and 100% (e.g. every step rearfoot before, none after).
+    """
+    lb, ub = wilson_interval(p_before, n_before, confidence)
+    la, ua = wilson_interval(p_after, n_after, confidence)
+    d = p_after - p_before
+    low = d - np.sqrt((p_after - la) ** 2 + (ub - p_before) ** 2)
+    high = d + np.sqrt((ua - p_after) ** 2 + (p_before - lb) ** 2)
+    return float(d), float(low), float(high)
+
+
 def strike_shift(before: pd.DataFrame, after: pd.DataFrame) -> dict:
-    """Share of each strike class per foot before and after, with a Wald 95% interval of the difference."""
-    z = float(stats.norm.ppf(0.975))
+    """Share of each strike class per foot before and after, with a Newcombe 95% interval of the difference."""
     cls_b, cls_a = strike_classes(before), strike_classes(after)
     foot_b, foot_a = before["foot"].to_numpy(), after["foot"].to_numpy()
     out: dict = {}
     for foot in FEET:
         kb, ka = cls_b[foot_b == foot], cls_a[foot_a == foot]
+        kb, ka = kb[np.isin(kb, STRIKE_CLASSES)], ka[np.isin(ka, STRIKE_CLASSES)]
         nb, na = kb.size, ka.size
         out[foot] = {}
         for name in STRIKE_CLASSES:
             pb = float(np.mean(kb == name)) if nb else float("nan")
             pa = float(np.mean(ka == name)) if na else float("nan")
-            se = np.sqrt(pb * (1 - pb) / nb + pa * (1 - pa) / na) if nb and na else float("nan")
-            low, high = (pa - pb) - z * se, (pa - pb) + z * se
+            d, low, high = proportion_difference(pb, nb, pa, na)
             out[foot][name] = {
-                "before_pct": 100.0 * pb, "after_pct": 100.0 * pa, "diff_pct": 100.0 * (pa - pb),
+                "before_pct": 100.0 * pb, "after_pct": 100.0 * pa, "diff_pct": 100.0 * d,
                 "ci_low_pct": 100.0 * low, "ci_high_pct": 100.0 * high,
                 "clear": bool(np.isfinite(low) and (low > 0 or high < 0)),
                 "before_n": int(np.sum(kb == name)), "after_n": int(np.sum(ka == name)),
@@ -405,7 +429,7 @@ def plain_summary(comp: Comparison) -> list[str]:
             out.append(_change_sentence(comp.change("contact_time_ms", foot)))
         except KeyError:
             continue
-    for metric in ("avlr_bw_s", "contact_time_ms"):
+    for metric in ("vilr_bw_s", "avlr_bw_s", "contact_time_ms"):
         if metric in comp.asymmetry:
             out.append(_asym_sentence(metric, comp.asymmetry[metric]))
     return [s for s in out if s]
