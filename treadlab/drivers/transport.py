@@ -44,6 +44,20 @@ def serial_group() -> str:
     return "dialout"
 
 
+def available_ports() -> str:
+    """A short list of the serial ports present, for error messages (e.g. ``"ports present: /dev/ttyACM0"``)."""
+    try:
+        from serial.tools import list_ports
+
+        names = sorted(p.device for p in list_ports.comports())
+    except (ImportError, OSError):  # pragma: no cover - platform without port enumeration
+        return "cannot list the serial ports"
+    if not names:
+        return "no serial ports present"
+    more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+    return "ports present: " + ", ".join(names[:8]) + more
+
+
 def port_error(url: str, exc: BaseException) -> DeviceError:
     """Map an exception raised while opening ``url`` to the matching :class:`~treadlab.errors.DeviceError`.
 
@@ -74,7 +88,8 @@ def port_error(url: str, exc: BaseException) -> DeviceError:
     if code in _BUSY or "exclusively lock" in lowered or "resource busy" in lowered:
         return PortBusyError(f"{url}: port is busy, another program has it open (close it, or check `fuser {url}`)")
     if code in _NOT_FOUND or "no such file" in lowered or ("could not open port" in lowered and "refused" in lowered):
-        return PortNotFoundError(f"{url}: port not found (device unplugged, or wrong port in the rig file?)")
+        return PortNotFoundError(f"{url}: port not found (device unplugged, or wrong port in the rig file?)"
+                                 + ("" if "://" in url else f"; {available_ports()}"))
     not_tty = "could not configure port" in lowered or "inappropriate ioctl" in lowered
     if code in (errno.EISDIR, errno.ENOTTY) or not_tty:
         return PortNotFoundError(f"{url}: is not a serial port")
