@@ -24,6 +24,20 @@ from treadlab.errors import DeviceMismatchError, PortNotFoundError, StorageError
 from treadlab.lab.rig import load_rig
 
 
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """One simulated rig (two binary insoles, a mat) for the whole module: starting one costs seconds."""
+    work = tmp_path_factory.mktemp("sim")
+    with SimulatedRig.default(work / "devices", seed=3) as rig:
+        rig.rig = load_rig(rig.write_rig(work / "rig.toml"))
+        yield rig
+
+
+def _truth(sim, name):
+    time.sleep(0.3)  # the simulators write their truth files every 0.25 s
+    return sim.truth(name)
+
+
 def _record(rig, path, seconds, during=None, meta=None):
     got: dict[str, list[LiveBatch]] = {}
     lock = threading.Lock()
@@ -44,16 +58,14 @@ def _record(rig, path, seconds, during=None, meta=None):
     return got, status, rings
 
 
-def test_capture_is_bit_exact_complete_and_on_one_session_clock(tmp_path):
+def test_capture_is_bit_exact_complete_and_on_one_session_clock(sim, tmp_path):
     out = tmp_path / "s.h5"
-    with SimulatedRig.default(tmp_path / "sim", seed=3) as sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
 
-        def during(rec):
-            time.sleep(1.0)
-            rec.mark("warm-up done")
+    def during(rec):
+        time.sleep(1.0)
+        rec.mark("warm-up done")
 
-        got, status, rings = _record(rig, out, 5.0, during)
+    got, status, rings = _record(sim.rig, out, 4.0, during)
     specs = {s.name: s for s in sim.devices}
     assert not os.path.exists(str(out) + ff.RECORDING_SUFFIX)
     with h5py.File(out, "r") as f:  # a normal open: the file is complete
@@ -66,9 +78,9 @@ def test_capture_is_bit_exact_complete_and_on_one_session_clock(tmp_path):
             spec = specs[name]
             seq = g["seq"][:]
             n = len(seq)
-            assert abs(n - 5.0 * spec.rate_hz) < 0.1 * 5.0 * spec.rate_hz, (name, n)
+            assert abs(n - 4.0 * spec.rate_hz) < 0.1 * 4.0 * spec.rate_hz, (name, n)
             assert np.all(np.diff(seq.astype(np.int64)) == 1) and len(g["gaps"]) == 0
-            truth = sim.truth(name)
+            truth = _truth(sim, name)
             true_s = true_times_s(g, truth, start_ns)
             # bit-exact: what the device sent for exactly those instants
             want = expected_raw(spec, sim.t_epoch_ns, g, np.round(true_s * 1e9).astype(np.int64) + start_ns)
@@ -102,16 +114,14 @@ def test_capture_is_bit_exact_complete_and_on_one_session_clock(tmp_path):
     assert status.file_size_bytes > 0 and status.queue_overflow == 0 and 4.0 < status.elapsed_s < 8.0
 
 
-def test_unplug_and_replug_mid_capture_keeps_the_others_going(tmp_path):
+def test_unplug_and_replug_mid_capture_keeps_the_others_going(sim, tmp_path):
     out = tmp_path / "s.h5"
-    with SimulatedRig.default(tmp_path / "sim", seed=5) as sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
 
-        def during(rec):
-            time.sleep(1.5)
-            sim.unplug("insole_left", 1.5)
+    def during(rec):
+        time.sleep(1.5)
+        sim.unplug("insole_left", 1.5)
 
-        _, status, _ = _record(rig, out, 6.5, during)
+    _, status, _ = _record(sim.rig, out, 5.5, during)
     left = next(d for d in status.devices if d.name == "insole_left")
     assert left.reconnections == 1 and left.state == "streaming"
     with h5py.File(out, "r") as f:
@@ -123,7 +133,7 @@ def test_unplug_and_replug_mid_capture_keeps_the_others_going(tmp_path):
         t_gap, _, count = gaps[0]
         assert 1.0 < t_gap < 2.5 and abs(count - 1.5 * 500) < 0.5 * 500  # about 1.5 s of samples missing
         assert len(g["clock/segments"]) == 2
-        err = clock_errors_s(g, sim.truth("insole_left"), start_ns)
+        err = clock_errors_s(g, _truth(sim, "insole_left"), start_ns)
         assert np.max(np.abs(err)) < 0.5e-3
         events = [x.decode() for x in f["events/text"][:]]
         assert any("disconnected" in e for e in events) and any("reconnected" in e for e in events)
@@ -131,18 +141,19 @@ def test_unplug_and_replug_mid_capture_keeps_the_others_going(tmp_path):
             seq = f[f"devices/{other}/seq"][:]
             jumps = np.flatnonzero(np.diff(seq.astype(np.int64)) != 1)
             assert len(jumps) == 0 and len(f[f"devices/{other}/gaps"]) == 0, (other, jumps, seq[jumps], seq[jumps + 1])
-            assert f[f"devices/{other}/time"][-1] > 5.5
+            assert f[f"devices/{other}/time"][-1] > 5.0
 
 
-def test_corrupted_bytes_and_lost_samples_are_counted_and_recorded(tmp_path):
+def test_corrupted_bytes_and_lost_samples_are_counted_and_recorded(sim, tmp_path):
     out = tmp_path / "s.h5"
-    sim = SimulatedRig.default(tmp_path / "sim", seed=7)
-    sim.devices = [dataclasses.replace(d, faults=dataclasses.replace(d.faults, corrupt_rate=0.01, loss_rate=0.01))
-                   if d.name == "insole_right" else d for d in sim.devices]
-    with sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
-        _, status, _ = _record(rig, out, 4.0)
-        stats = sim.stats("insole_right")
+    before = sim.stats("insole_right")
+    sim.set_fault("insole_right", corrupt_rate=0.01, loss_rate=0.01)
+    try:
+        _, status, _ = _record(sim.rig, out, 3.0)
+    finally:
+        sim.set_fault("insole_right", corrupt_rate=0.0, loss_rate=0.0)
+    after = sim.stats("insole_right")
+    stats = {k: after[k] - before[k] for k in ("lost_n", "corrupted_n")}
     right = next(d for d in status.devices if d.name == "insole_right")
     assert right.crc_errors > 0 and right.lost > 0
     with h5py.File(out, "r") as f:
@@ -158,29 +169,27 @@ def test_corrupted_bytes_and_lost_samples_are_counted_and_recorded(tmp_path):
         assert len(f["devices/insole_left/gaps"]) == 0
 
 
-def test_a_missing_device_refuses_to_start_naming_it(tmp_path):
+def test_a_missing_device_refuses_to_start_naming_it(sim, tmp_path):
     out = tmp_path / "s.h5"
-    with SimulatedRig.default(tmp_path / "sim") as sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
-    devices = list(rig.devices)  # the simulators are gone: their ports do not exist any more
-    with pytest.raises(PortNotFoundError, match="insole_left"):
-        with Recorder(devices, {}, str(out), rig.text) as rec:
+    gone = str(tmp_path / "unplugged-port")
+    devices = [dataclasses.replace(d, port=gone) if d.name == "insole_right" else d for d in sim.rig.devices]
+    with pytest.raises(PortNotFoundError, match="insole_right"):
+        with Recorder(devices, {}, str(out), sim.rig.text) as rec:
             rec.start()
     assert not out.exists()
 
 
-def test_a_device_that_is_not_what_the_rig_says_refuses_to_start(tmp_path):
+def test_a_device_that_is_not_what_the_rig_says_refuses_to_start(sim, tmp_path):
     out = tmp_path / "s.h5"
-    with SimulatedRig.default(tmp_path / "sim") as sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
-        devices = [dataclasses.replace(d, serial="SOMEONE-ELSE") if d.name == "mat" else d for d in rig.devices]
-        with pytest.raises(DeviceMismatchError, match="mat.*serial"):
-            Recorder(devices, {}, str(out), rig.text).start()
-        assert not out.exists()
-        # and the devices were closed again: a second recorder can open them
-        with Recorder(list(rig.devices), {}, str(out), rig.text) as rec:
-            rec.start()
-            time.sleep(0.3)
+    rig = sim.rig
+    devices = [dataclasses.replace(d, serial="SOMEONE-ELSE") if d.name == "mat" else d for d in rig.devices]
+    with pytest.raises(DeviceMismatchError, match="mat.*serial"):
+        Recorder(devices, {}, str(out), rig.text).start()
+    assert not out.exists()
+    # and the devices were closed again: a second recorder can open them
+    with Recorder(list(rig.devices), {}, str(out), rig.text) as rec:
+        rec.start()
+        time.sleep(0.3)
     assert out.exists()
 
 
