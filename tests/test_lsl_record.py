@@ -29,7 +29,7 @@ EMG_RATE_HZ = 1000.0
 def loopback(tmp_path_factory):
     """liblsl restricted to 127.0.0.1 with a session id of its own; skip if it cannot publish and resolve."""
     folder = tmp_path_factory.mktemp("lsl")
-    lsl.configure_loopback(folder, f"treadlab-test-{os.getpid()}-rec")
+    lsl.configure_loopback(folder, f"treadlab-test-{os.getpid()}")
     sid = f"probe-rec-{os.getpid()}"
     probe = pylsl.StreamOutlet(pylsl.StreamInfo("probe", "probe", 1, 10.0, "float32", sid))
     found = pylsl.resolve_byprop("source_id", sid, timeout=3.0)

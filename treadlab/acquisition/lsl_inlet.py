@@ -11,7 +11,7 @@ Clock: the inlet applies LSL's clock synchronisation (``proc_clocksync``), so ev
 ``local_clock()`` = ``time.monotonic()``, the session clock. ``device_time`` holds those timestamps in
 nanoseconds (``clock_hz`` = 1e9). The recorder fits every device clock to the host clock; for an LSL stream
 the "device clock" *is* the host clock, and :meth:`LslInletDevice.read` says so the way a serial device does, with
-PING results: once a second it reads ``local_clock()`` between two ``monotonic_ns()`` calls, a round trip of a
+PING results: every 100 ms it reads ``local_clock()`` between two ``monotonic_ns()`` calls, a round trip of a
 few hundred nanoseconds that pins the fitted offset to LSL's own timestamps (:attr:`LslInletDevice.host_clock`
 is True for code that wants to skip the fit altogether).
 """
@@ -41,8 +41,8 @@ _NUMERIC = {"float32": np.float32, "double64": np.float64, "int8": np.int8, "int
 MAX_CHUNK_N = 4096
 #: How long ``identify`` waits for a second stream matching the same query (liblsl resolves in ~0.5 s waves).
 AMBIGUITY_WAIT_S = 0.7
-#: One clock pair (see :meth:`LslInletDevice.read`) per second; at most this many kept between drains.
-PONG_INTERVAL_NS = 1_000_000_000
+#: One clock pair (see :meth:`LslInletDevice.read`) every 100 ms; at most this many kept between drains.
+PONG_INTERVAL_NS = 100_000_000
 MAX_PONGS = 64
 
 
