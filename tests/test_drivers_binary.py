@@ -316,7 +316,7 @@ def test_simulated_mat_rate_change_and_nak(sim):
         dev.stop()
         assert vals.shape[1] == 16 * 24 and vals.dtype == np.uint8
         assert np.median(np.diff(t.astype(np.int64))) == pytest.approx(1e6 / 60, rel=1e-3)
-        assert 1.2 < time.monotonic() - t0 < 3.0  # 90 frames at 60 Hz take 1.5 s
+        assert 1.2 < time.monotonic() - t0 < 4.5  # 90 frames at 60 Hz take 1.5 s
 
 
 def test_simulated_unplug_mid_stream_and_replug(sim):

@@ -36,6 +36,7 @@ class StreamSummary:
     missing: bool = False
     samples: int = 0
     seconds: float = 0.0
+    started_s: float = 0.0
     first_seq: int | None = None
     last_seq: int | None = None
     last_values: np.ndarray | None = None
@@ -77,6 +78,7 @@ def open_and_start(cfg: DeviceConfig, identify_timeout_s: float = 2.0) -> Stream
         if cfg.rate_hz is not None and cfg.rate_hz != dev.rate_hz:
             dev.set_rate(cfg.rate_hz)
         dev.start()
+        summary.started_s = time.monotonic()
     except LabError as exc:
         summary.problem = str(exc)
         summary.missing = isinstance(exc, PortNotFoundError | DeviceTimeoutError)
@@ -88,10 +90,12 @@ def open_and_start(cfg: DeviceConfig, identify_timeout_s: float = 2.0) -> Stream
 
 
 def stream_devices(summaries: list[StreamSummary], seconds: float) -> None:
-    """Read every started device round-robin for ``seconds`` (one thread), then stop and close them."""
+    """Read every started device round-robin for ``seconds`` (one thread), then stop and close them.
+
+    The rate achieved is the samples received over the time since the device's START.
+    """
     live = [s for s in summaries if s.device is not None]
-    t0 = time.monotonic()
-    deadline = t0 + seconds
+    deadline = time.monotonic() + seconds
     while live and time.monotonic() < deadline:
         for s in list(live):
             try:
@@ -109,7 +113,7 @@ def stream_devices(summaries: list[StreamSummary], seconds: float) -> None:
             s.last_values = batch.values[-1]
             s.peak_value = max(s.peak_value, float(batch.values.max()))
     for s in summaries:
-        s.seconds = time.monotonic() - t0 if s.device is not None else 0.0
+        s.seconds = time.monotonic() - s.started_s if s.device is not None else 0.0  # from its START
         if s.device is None:
             continue
         try:
