@@ -35,6 +35,7 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
+@functools.lru_cache(maxsize=256)
 def key(*parts: int) -> np.uint64:
     """Fold small non-negative integers (seed, stream, foot...) into one 64-bit key."""
     h = np.zeros(1, dtype=np.uint64)

@@ -169,6 +169,7 @@ class GaitModel:
         self._heel_x = side * p.step_width_mm / 2.0 + _LANDING_SD_MM[0] * np.clip(zx, -2.5, 2.5)
         self._heel_y = (p.speed_mps * 1e3 * self._ct / 2.0 - L / 2.0) + _LANDING_SD_MM[1] * np.clip(zy, -2.5, 2.5)
         self._by_foot = {f: np.flatnonzero(self._foot == i) for i, f in enumerate(FEET)}
+        self._ic_by_foot = {f: self._ic[rows] for f, rows in self._by_foot.items()}
 
     # ----------------------------------------------------------------------------------------- look-up
 
@@ -178,7 +179,7 @@ class GaitModel:
             raise ValueError(f"foot must be 'left' or 'right', got {foot!r}")
         rows = self._by_foot[foot]
         t = np.asarray(t_s, dtype=np.float64)
-        pos = np.searchsorted(self._ic[rows], t, side="right") - 1
+        pos = np.searchsorted(self._ic_by_foot[foot], t, side="right") - 1
         valid = pos >= 0
         row = np.where(valid, rows[np.clip(pos, 0, None)], 0) if rows.size else np.zeros(t.shape, np.int64)
         contact = valid & (t < self._to[row]) if rows.size else np.zeros(t.shape, bool)

@@ -1,11 +1,17 @@
-"""Plantar pressure of a simulated foot: a smooth blob around the centre of pressure, clipped to the foot.
+"""Plantar pressure of a simulated foot: a heel and a forefoot pressure region, clipped to the foot outline.
 
-The pressure kernel is an anisotropic Gaussian in the foot frame (``x`` lateral, ``y`` from the heel) with
-standard deviations :data:`SIGMA_X_FRAC` and :data:`SIGMA_Y_FRAC` of the foot length, centred near the centre of
-pressure (COP) and zero outside the foot outline. Insoles: one value per sensel, ``force * area * kernel``
-normalised to sum to the vertical force, with the blob centre shifted so that the force-weighted sensel centroid
-matches the COP. Mat: the kernel in kPa on the mat's cells, normalised by the kernel's integral over the outline
-(precomputed per foot length), so cells times their area sum to the vertical force when the foot is on the mat.
+The pressure is the sum of two anisotropic Gaussian blobs in the foot frame (``x`` lateral, ``y`` from the heel):
+one under the heel and one under the metatarsal heads. Their shares follow the centre of pressure (COP): with the
+COP behind the heel centre (:data:`HEEL_Y_FRAC`) only the heel blob carries force, centred at the COP; with the
+COP ahead of the metatarsal heads (:data:`FORE_Y_FRAC`, push-off) only the forefoot blob, centred at the COP; in
+between the blobs sit at the heel and the metatarsal heads and share the force so that their centroid is the COP
+(midstance: heel and forefoot loaded, the arch lightly). Each blob carries its share of the force, normalised over
+the sensels (insoles) or over the outline (mat).
+
+Insoles: one value per sensel, summing to the vertical force; both blob centres are shifted by a tabulated amount
+(per layout, against COP ``y``) so that the force-weighted sensel centroid matches the COP despite the sensels'
+discrete positions and the outline. Mat: kPa on the mat's cells; cells times their area sum to the vertical force
+while the whole foot is on the mat.
 """
 
 from __future__ import annotations
@@ -16,8 +22,12 @@ import numpy as np
 
 from treadlab.drivers.layouts import outline_edges_mm
 
-SIGMA_X_FRAC = 0.11
-SIGMA_Y_FRAC = 0.14
+#: Centre of the heel region and of the metatarsal heads along the foot (fractions of the foot length).
+HEEL_Y_FRAC = 0.13
+FORE_Y_FRAC = 0.72
+#: Standard deviations (x, y) of the heel and forefoot blobs, fractions of the foot length.
+HEEL_SIGMA_FRAC = (0.085, 0.085)
+FORE_SIGMA_FRAC = (0.13, 0.075)
 #: COP line: the centre of pressure's ``x`` as a function of ``y`` along the foot (fractions of the foot length).
 COP_LINE_Y_FRAC = np.array([0.0, 0.15, 0.30, 0.60, 0.72, 0.85, 0.93, 1.0])
 COP_LINE_X_FRAC = np.array([0.0, 0.015, 0.04, 0.05, 0.01, -0.04, -0.08, -0.08])
@@ -29,17 +39,31 @@ def cop_line_x_mm(y_mm: np.ndarray, foot_length_mm: float) -> np.ndarray:
     return np.interp(np.asarray(y_mm) / foot_length_mm, COP_LINE_Y_FRAC, COP_LINE_X_FRAC) * foot_length_mm
 
 
-def _kernel_weights(centre_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.ndarray,
-                    foot_length_mm: float) -> np.ndarray:
-    """``area * kernel`` of every sensel for blob centres ``centre_mm`` (k, 2), rows normalised to sum 1."""
-    sx = SIGMA_X_FRAC * foot_length_mm
-    sy = SIGMA_Y_FRAC * foot_length_mm
+def blob_layout(cop_y_mm: np.ndarray, foot_length_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forefoot share and the heel and forefoot blob centres for COPs at ``cop_y_mm`` (on the COP line).
+
+    Returns
+    -------
+    fore_share : ndarray, shape (k,)
+    heel_centre_mm, fore_centre_mm : ndarray, shape (k, 2)
+    """
+    L = foot_length_mm
+    y_heel = np.minimum(cop_y_mm, HEEL_Y_FRAC * L)
+    y_fore = np.maximum(cop_y_mm, FORE_Y_FRAC * L)
+    share = np.clip((cop_y_mm - HEEL_Y_FRAC * L) / ((FORE_Y_FRAC - HEEL_Y_FRAC) * L), 0.0, 1.0)
+    heel = np.column_stack([cop_line_x_mm(y_heel, L), y_heel])
+    fore = np.column_stack([cop_line_x_mm(y_fore, L), y_fore])
+    return share, heel, fore
+
+
+def _blob(positions_mm: np.ndarray, areas_mm2: np.ndarray, centre_mm: np.ndarray, sigma_mm: tuple) -> np.ndarray:
+    """``area * Gaussian`` of every sensel for blob centres (k, 2), rows normalised to sum 1."""
     w = positions_mm[None, :, 0] - centre_mm[:, 0:1]
     w *= w
-    w *= -0.5 / (sx * sx)
+    w *= -0.5 / (sigma_mm[0] * sigma_mm[0])
     dy = positions_mm[None, :, 1] - centre_mm[:, 1:2]
     dy *= dy
-    dy *= -0.5 / (sy * sy)
+    dy *= -0.5 / (sigma_mm[1] * sigma_mm[1])
     w += dy
     np.exp(w, out=w)
     w *= areas_mm2[None, :]
@@ -47,9 +71,22 @@ def _kernel_weights(centre_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: 
     return w
 
 
+def _weights(cop_y_mm: np.ndarray, shift_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.ndarray,
+             foot_length_mm: float) -> np.ndarray:
+    share, heel, fore = blob_layout(cop_y_mm, foot_length_mm)
+    sig_h = (HEEL_SIGMA_FRAC[0] * foot_length_mm, HEEL_SIGMA_FRAC[1] * foot_length_mm)
+    sig_f = (FORE_SIGMA_FRAC[0] * foot_length_mm, FORE_SIGMA_FRAC[1] * foot_length_mm)
+    w = _blob(positions_mm, areas_mm2, heel + shift_mm, sig_h)
+    w *= (1.0 - share)[:, None]
+    wf = _blob(positions_mm, areas_mm2, fore + shift_mm, sig_f)
+    wf *= share[:, None]
+    w += wf
+    return w
+
+
 @functools.lru_cache(maxsize=32)
 def _centre_shift_table(positions_mm: bytes, areas_mm2: bytes, foot_length_mm: float) -> np.ndarray:
-    """Blob centre minus COP that puts the sensels' force centroid on the COP, for COPs on the COP line.
+    """Shift of both blobs that puts the sensels' force centroid on the COP, for COPs on the COP line.
 
     Returns an array (n_y, 3) of COP ``y`` and the ``x``, ``y`` shifts, found by fixed-point iteration.
     """
@@ -57,10 +94,10 @@ def _centre_shift_table(positions_mm: bytes, areas_mm2: bytes, foot_length_mm: f
     areas = np.frombuffer(areas_mm2)
     y = np.linspace(0.0, foot_length_mm, 261)
     cop = np.column_stack([cop_line_x_mm(y, foot_length_mm), y])
-    centre = cop.copy()
+    shift = np.zeros_like(cop)
     for _ in range(_CENTROID_PASSES):
-        centre += cop - _kernel_weights(centre, pos, areas, foot_length_mm) @ pos
-    return np.column_stack([y, centre - cop])
+        shift += cop - _weights(y, shift, pos, areas, foot_length_mm) @ pos
+    return np.column_stack([y, shift])
 
 
 def insole_weights(cop_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.ndarray,
@@ -85,28 +122,28 @@ def insole_weights(cop_mm: np.ndarray, positions_mm: np.ndarray, areas_mm2: np.n
     pos = np.ascontiguousarray(positions_mm, dtype=np.float64)
     areas = np.ascontiguousarray(areas_mm2, dtype=np.float64)
     table = _centre_shift_table(pos.tobytes(), areas.tobytes(), float(foot_length_mm))
-    centre = np.empty_like(cop_mm)
-    centre[:, 0] = cop_mm[:, 0] + np.interp(cop_mm[:, 1], table[:, 0], table[:, 1])
-    centre[:, 1] = cop_mm[:, 1] + np.interp(cop_mm[:, 1], table[:, 0], table[:, 2])
-    return _kernel_weights(centre, pos, areas, foot_length_mm)
+    shift = np.column_stack([np.interp(cop_mm[:, 1], table[:, 0], table[:, 1]),
+                             np.interp(cop_mm[:, 1], table[:, 0], table[:, 2])])
+    return _weights(cop_mm[:, 1], shift, pos, areas, foot_length_mm)
 
 
 @functools.lru_cache(maxsize=16)
-def _normaliser_table(foot_length_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Integral (mm2) of the kernel over the outline for COPs on the COP line, tabulated against COP ``y``."""
+def _normaliser_tables(foot_length_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integrals (mm2) of the heel and forefoot blobs over the outline, against the blob centre ``y``."""
     step = 1.0
-    ys = np.arange(0.5 * step, foot_length_mm, step)
-    xs = np.arange(-0.25 * foot_length_mm, 0.25 * foot_length_mm, step)
-    x_med, x_lat = outline_edges_mm(ys, foot_length_mm)
-    inside = (xs[None, :] >= x_med[:, None]) & (xs[None, :] <= x_lat[:, None])
-    cy = np.linspace(0.0, foot_length_mm, 131)
-    cx = cop_line_x_mm(cy, foot_length_mm)
-    sx = SIGMA_X_FRAC * foot_length_mm
-    sy = SIGMA_Y_FRAC * foot_length_mm
-    ey = np.exp(-0.5 * ((ys[None, :] - cy[:, None]) / sy) ** 2)  # (c, ny)
-    ex = np.exp(-0.5 * ((xs[None, :] - cx[:, None]) / sx) ** 2)  # (c, nx)
-    z = np.einsum("cy,yx,cx->c", ey, inside.astype(float), ex) * step * step
-    return cy, z
+    L = foot_length_mm
+    ys = np.arange(0.5 * step, L, step)
+    xs = np.arange(-0.25 * L, 0.25 * L, step)
+    x_med, x_lat = outline_edges_mm(ys, L)
+    inside = ((xs[None, :] >= x_med[:, None]) & (xs[None, :] <= x_lat[:, None])).astype(float)
+    cy = np.linspace(0.0, L, 131)
+    cx = cop_line_x_mm(cy, L)
+    tables = []
+    for sig in (HEEL_SIGMA_FRAC, FORE_SIGMA_FRAC):
+        ey = np.exp(-0.5 * ((ys[None, :] - cy[:, None]) / (sig[1] * L)) ** 2)  # (c, ny)
+        ex = np.exp(-0.5 * ((xs[None, :] - cx[:, None]) / (sig[0] * L)) ** 2)  # (c, nx)
+        tables.append(np.einsum("cy,yx,cx->c", ey, inside, ex) * step * step)
+    return cy, tables[0], tables[1]
 
 
 def mat_pressure_kpa(force_n: np.ndarray, cop_mm: np.ndarray, heel_along_mm: np.ndarray,
@@ -133,14 +170,21 @@ def mat_pressure_kpa(force_n: np.ndarray, cop_mm: np.ndarray, heel_along_mm: np.
     ndarray, shape (k, len(along_mm), len(across_mm))
         Pressure in kPa.
     """
+    L = float(foot_length_mm)
     y_f = along_mm[None, :] - heel_along_mm[:, None]  # (k, na) foot-frame y of each row
     x_f = lateral_sign * (across_mm[None, :] - heel_across_mm[:, None])  # (k, nc)
-    x_med, x_lat = outline_edges_mm(y_f, foot_length_mm)
+    x_med, x_lat = outline_edges_mm(y_f, L)
     inside = (x_f[:, None, :] >= x_med[:, :, None]) & (x_f[:, None, :] <= x_lat[:, :, None])
-    sx = SIGMA_X_FRAC * foot_length_mm
-    sy = SIGMA_Y_FRAC * foot_length_mm
-    ey = np.exp(-0.5 * ((y_f - cop_mm[:, 1:2]) / sy) ** 2)
-    ex = np.exp(-0.5 * ((x_f - cop_mm[:, 0:1]) / sx) ** 2)
-    cy, z = _normaliser_table(float(foot_length_mm))
-    scale = force_n / np.interp(cop_mm[:, 1], cy, z) * 1e3  # N/mm2 -> kPa
-    return (ey * scale[:, None])[:, :, None] * ex[:, None, :] * inside
+    share, heel, fore = blob_layout(cop_mm[:, 1], L)
+    cy, z_heel, z_fore = _normaliser_tables(L)
+    ey = np.empty((len(force_n), len(along_mm), 2))
+    ex = np.empty((len(force_n), 2, len(across_mm)))
+    for i, (centre, sig, z, part) in enumerate(
+        ((heel, HEEL_SIGMA_FRAC, z_heel, 1.0 - share), (fore, FORE_SIGMA_FRAC, z_fore, share))
+    ):
+        scale = force_n * part / np.interp(centre[:, 1], cy, z) * 1e3  # N/mm2 -> kPa
+        ey[:, :, i] = np.exp(-0.5 * ((y_f - centre[:, 1:2]) / (sig[1] * L)) ** 2) * scale[:, None]
+        ex[:, i, :] = np.exp(-0.5 * ((x_f - centre[:, 0:1]) / (sig[0] * L)) ** 2)
+    out = np.matmul(ey, ex)  # both blobs, (k, along, across)
+    out *= inside
+    return out
