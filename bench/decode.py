@@ -7,6 +7,8 @@ For each stream (a 16-sensel insole, a 960-sensel insole, a 64 x 176 mat) this p
 - (b) the bare C primitives alone: ``cobs.decode`` and ``zlib.crc32`` of every message, nothing else;
 
 and the ratio full / (b). Target: full within 1.5x of (b) for every stream. Best of several repeats.
+It also prints the line-protocol parser's throughput (``parse_lines`` on 64 KiB reads) next to a bare split on
+newlines.
 
 Run: ``.venv/bin/python bench/decode.py [--mb 8] [--repeats 5]``
 """
@@ -21,6 +23,7 @@ import numpy as np
 from cobs import cobs
 
 from treadlab.drivers import protocol as p
+from treadlab.drivers.line import parse_lines
 
 STREAMS = [("insole 16 sensels u16", 16, "u16"), ("insole 960 sensels u8", 960, "u8"),
            ("mat 64 x 176 u16", 64 * 176, "u16")]
@@ -81,6 +84,41 @@ def best_of(fns: list, repeats: int) -> list[float]:
     return best
 
 
+def make_lines(n: int, target_bytes: int, seed: int = 0) -> tuple[bytes, int]:
+    """Line-protocol text: ``t,v1,...,vn\r\n`` with values in newton with two decimals (as the simulator sends)."""
+    rng = np.random.default_rng(seed)
+    k = max(1, target_bytes // (8 * n + 10))
+    vals = np.round(rng.uniform(0, 300, size=(k, n)), 2)
+    vals[rng.random((k, n)) < 0.5] = 0
+    t = np.arange(k) * 5
+    table = np.column_stack([t, vals])
+    fmt = ",".join(["%d"] + ["%.2f"] * n)
+    text = "\r\n".join(fmt % tuple(row) for row in table) + "\r\n"
+    return text.encode(), k
+
+
+def run_lines(text: bytes, n: int) -> int:
+    """The line driver's receive path: carry the partial line over, parse the complete ones in bulk."""
+    rest = b""
+    got = 0
+    for a in range(0, len(text), READ_BYTES):
+        buf = rest + text[a : a + READ_BYTES]
+        cut = buf.rfind(b"\n") + 1
+        rest = buf[cut:]
+        got += len(parse_lines(buf[:cut], n).t)
+    return got
+
+
+def run_line_split(text: bytes) -> int:
+    rest = b""
+    got = 0
+    for a in range(0, len(text), READ_BYTES):
+        lines = (rest + text[a : a + READ_BYTES]).split(b"\n")
+        rest = lines.pop()
+        got += len(lines)
+    return got
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=8.0, help="stream size per case in MB (default 8)")
@@ -104,6 +142,16 @@ def main() -> None:
               f"{mb / t_prim:11.1f} {ratio:9.2f}")
     verdict = "met" if worst <= 1.5 else "MISSED"
     print(f"target full <= 1.5 x (b) for every stream: {verdict} (worst {worst:.2f})")
+    print()
+    print(f"{'line protocol':24s} {'line B':>6s} {'parse MB/s':>10s} {'lines/s':>12s} {'split MB/s':>10s}")
+    for n in (8, 16):
+        text, k = make_lines(n, int(args.mb * 1e6) // 4)
+        assert run_lines(text, n) == k
+        t_parse, t_split = best_of([lambda x=text, n=n: run_lines(x, n), lambda x=text: run_line_split(x)],
+                                   args.repeats)
+        mb = len(text) / 1e6
+        print(f"{f'{n} sensels, 2 decimals':24s} {len(text) // k:6d} {mb / t_parse:10.1f} {k / t_parse:12.0f} "
+              f"{mb / t_split:10.1f}")
 
 
 if __name__ == "__main__":
