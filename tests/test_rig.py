@@ -71,6 +71,8 @@ def test_full_line_device_and_defaults(tmp_path):
         (LINE_OK + 'calibration = { unit = "lb" }', "unit must be 'N' or 'kPa'"),
         (LINE_OK + 'colour = "red"', "unknown key 'colour'; allowed: " + ", ".join(DEVICE_KEYS)),
         (LINE_OK + LINE_OK, "device 2 ('insole_right'): name already used by device 1"),
+        (LINE_OK + LINE_OK.replace('"insole_right"', '"insole_left"'),
+         "device 2 ('insole_left'): port /dev/ttyUSB1 already used by device 1 ('insole_right')"),
         ('[[device]]\nname = "a"\nport = "/dev/x"\nprotocol = "serial"\n', "'protocol' must be 'binary' or 'line'"),
         ('[[device]]\nname = "a"\nport = "/dev/x"\nrate_hz = "fast"\n', "'rate_hz' must be an integer 1-65535"),
         ('[[device]]\nname = "a"\nport = "/dev/x"\nrequired = 1\n', "'required' must be a boolean"),
@@ -160,3 +162,16 @@ def test_lab_devices_simulate_end_to_end():
     truth = [ln for ln in lines if ln.strip().startswith("simulator took")]
     assert len(truth) == 3 and all(ln.endswith("(0 missing)") for ln in truth)
     assert sum(" 0 errors" in ln for ln in lines) == 3
+
+
+def test_lab_devices_list_ports(capsys):
+    import argparse
+
+    from serial.tools import list_ports
+
+    from treadlab.lab.commands import devices
+
+    assert devices.run(argparse.Namespace(list_ports=True, rig=None, simulate=False, seconds=1.0)) == 0
+    out = capsys.readouterr().out
+    present = [p.device for p in list_ports.comports()]
+    assert all(f"{d}: " in out for d in present) and (present or "no serial ports found" in out)

@@ -26,7 +26,9 @@ SESSION_KEYS = {
     "notes": str,
 }
 DEVICE_KEYS = ("name", "port", "protocol", "baudrate", "rate_hz", "kind", "side", "sensels", "serial",
-               "time_unit", "layout", "calibration", "required")
+               "time_unit", "layout", "calibration", "required", "stream_name", "stream_type", "source_id")
+#: ``protocol = "lsl"``: an external Lab Streaming Layer stream, named by any of these (docs/integration.md).
+LSL_KEYS = ("stream_name", "stream_type", "source_id")
 LINE_ONLY_KEYS = ("time_unit", "layout", "calibration")
 LINE_REQUIRED_KEYS = ("side", "sensels", "rate_hz", "time_unit", "layout")
 CALIBRATION_KEYS = ("unit", "gain", "offset")
@@ -121,6 +123,11 @@ def load_rig(path: str | Path) -> Rig:
         if cfg.name in seen:
             raise ConfigError(f"{label}: device {i} ({cfg.name!r}): name already used by device {seen[cfg.name]}")
         seen[cfg.name] = i
+        same_port = [j for j, d in enumerate(devices, start=1) if d.port == cfg.port and "loop://" not in d.port]
+        if same_port:
+            j = same_port[0]
+            raise ConfigError(f"{label}: device {i} ({cfg.name!r}): port {cfg.port} already used by device {j} "
+                              f"({devices[j - 1].name!r})")
         devices.append(cfg)
     return Rig(path=path, text=text, session=session, devices=tuple(devices))
 
@@ -166,10 +173,16 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
             raise ConfigError(f"{where}: {key!r} must be {what}, got {value!r}")
         return value
 
+    protocol = get("protocol", str, lambda v: v in ("binary", "line", "lsl"),
+                   "'binary' or 'line' (serial devices), or 'lsl' (a Lab Streaming Layer stream)") or "binary"
+    if protocol == "lsl":
+        return _check_lsl_device(entry, where, name, get)
+    misplaced = [k for k in LSL_KEYS if k in entry]
+    if misplaced:
+        raise ConfigError(f"{where}: {', '.join(map(repr, misplaced))} only apply to protocol = 'lsl'")
     port = get("port", str, lambda v: bool(v.strip()), "a non-empty string (a port or URL)")
     if port is None:
         raise ConfigError(f"{where}: missing 'port' (a serial port such as /dev/ttyACM0 or COM3, or a URL)")
-    protocol = get("protocol", str, lambda v: v in ("binary", "line"), "'binary' or 'line'") or "binary"
     baudrate = get("baudrate", int, lambda v: v > 0, "a positive integer")
     rate_hz = get("rate_hz", int, lambda v: 0 < v < 65536, "an integer 1-65535")
     kind = get("kind", str, lambda v: v in ("insole", "mat"), "'insole' or 'mat'")
@@ -199,6 +212,22 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
         side=side, sensels=sensels, serial=serial, time_unit=time_unit, layout=layout, calibration=calibration,
         required=True if required is None else required,
     )
+
+
+def _check_lsl_device(entry: dict, where: str, name: str, get) -> DeviceConfig:
+    """An external LSL stream: named by stream_name, stream_type and/or source_id; optional ``required``."""
+    allowed = ("name", "protocol", "required", *LSL_KEYS)
+    misplaced = sorted(set(entry) - set(allowed))
+    if misplaced:
+        raise ConfigError(f"{where}: {', '.join(map(repr, misplaced))} do not apply to LSL streams; "
+                          f"allowed: {', '.join(allowed)}")
+    query = {k: get(k, str, lambda v: bool(v.strip()), "a non-empty string") for k in LSL_KEYS if k in entry}
+    if not query:
+        raise ConfigError(f"{where}: an LSL stream needs stream_name, stream_type or source_id")
+    required = get("required", bool)
+    port = "lsl:" + ";".join(f"{k}={v}" for k, v in query.items())
+    return DeviceConfig(name=name, port=port, protocol="lsl", required=True if required is None else required,
+                        extra=query)
 
 
 def _check_layout(layout: Any, sensels: int, where: str) -> Any:

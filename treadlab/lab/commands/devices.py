@@ -1,6 +1,7 @@
 """``lab devices --rig RIG``: probe every device of a rig, print its INFO and one second of streaming.
 
-``lab devices --simulate`` does the same on the default simulated rig (and compares with the simulator's truth).
+``lab devices --simulate`` does the same on the default simulated rig (and compares with the simulator's truth);
+``lab devices --list-ports`` lists the serial ports present, to help write a rig file.
 
 Each device is opened, identified (and checked against the rig file), set to the rig's rate and started; all
 devices then stream together for ``--seconds`` and the samples per second, lost samples and line errors are
@@ -159,6 +160,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--rig", help="rig file (TOML), or the name of a shipped example rig")
     which.add_argument("--simulate", action="store_true",
                        help="start the default simulated rig (two insoles and a mat) and probe it")
+    which.add_argument("--list-ports", action="store_true",
+                       help="list the serial ports of this computer (for writing a rig file)")
     parser.add_argument("--line-insoles", action="store_true", help="with --simulate: line-protocol insoles")
     parser.add_argument("--seconds", type=float, default=1.0, help="how long to stream the devices (default 1)")
 
@@ -167,11 +170,33 @@ def run(args: argparse.Namespace) -> int:
     """Probe every device of the rig; exit code 3 if any device is missing or failed."""
     if args.seconds < 0:
         raise ConfigError(f"--seconds must not be negative, got {args.seconds:g}")
+    if getattr(args, "list_ports", False):
+        return list_ports()
     if args.simulate:
         with tempfile.TemporaryDirectory(prefix="treadlab-devices-") as tmp:
             return _simulated(Path(tmp), args)
     summaries = probe(load_rig(args.rig).devices, args.seconds)
     return _report(summaries)
+
+
+def list_ports() -> int:
+    """Print every serial port with its description, USB ids and serial number; 0 even when there is none."""
+    from serial.tools import list_ports as lp
+
+    ports = sorted(lp.comports(), key=lambda p: p.device)
+    if not ports:
+        print("no serial ports found (is the device plugged in? `dmesg | tail` shows what the kernel saw)")
+        return 0
+    for port in ports:
+        usb = f" USB {port.vid:04x}:{port.pid:04x}" if port.vid is not None else ""
+        serial_no = f" serial {port.serial_number}" if port.serial_number else ""
+        print(f"{port.device}: {port.description or 'n/a'}{usb}{serial_no}")
+    by_id = Path("/dev/serial/by-id")
+    if by_id.is_dir():
+        print("stable names (survive replugging, use them in rig files):")
+        for link in sorted(by_id.iterdir()):
+            print(f"  {link} -> {link.resolve()}")
+    return 0
 
 
 def probe(devices: tuple[DeviceConfig, ...] | list[DeviceConfig], seconds: float) -> list[StreamSummary]:
