@@ -82,6 +82,7 @@ def test_layout_round_trips_through_info_json():
     np.testing.assert_allclose(again.positions_mm, lay.positions_mm, atol=1e-3)
     np.testing.assert_allclose(again.areas_mm2, lay.areas_mm2, atol=1e-3)
     assert load_layout(lay) is lay
+    assert load_layout({"name": "insole16"}).n_sensels == 16
 
 
 def test_inline_table_without_outline_uses_the_standard_outline():
@@ -116,6 +117,7 @@ def test_unknown_name_lists_the_known_layouts():
         ({"foot_length_mm": 20.0}, r"foot_length_mm must be 100-400 mm"),
         ({"sensors": 3}, r"unknown key\(s\) 'sensors'"),
         ({"outline_mm": [[0.0, 0.0], [1.0, 1.0]]}, r"'outline_mm' needs at least 3 points"),
+        ({"positions_mm": [[0.0, 30.0], [0.0, 30.0], [-20.0, 230.0]]}, r"two or more sensels share the same position"),
     ],
 )
 def test_bad_tables_raise_config_error_naming_the_layout(changes, pattern):

@@ -243,6 +243,8 @@ def layout_from_table(table: dict, name: str = "inline") -> Layout:
     bad = np.flatnonzero(areas <= 0)
     if bad.size:
         raise ConfigError(f"layout {name!r}: areas_mm2 must be positive; sensel {bad[0]} has {areas[bad[0]]:g}")
+    if len(np.unique(pos, axis=0)) != len(pos):
+        raise ConfigError(f"layout {name!r}: two or more sensels share the same position")
     inside = points_in_polygon(pos, outline)
     inside |= _distance_to_polygon(pos, outline) <= _POSITION_TOLERANCE_MM
     inside &= (pos[:, 1] >= -_POSITION_TOLERANCE_MM) & (pos[:, 1] <= foot_length_mm + _POSITION_TOLERANCE_MM)
@@ -265,7 +267,7 @@ def load_layout(name_or_table: str | dict | Layout | Any) -> Layout:
     ----------
     name_or_table : str, dict or Layout
         A layout name from :func:`list_layouts`, a path to a ``.toml`` file, an inline table with the layout
-        keys, or a :class:`Layout` (returned unchanged).
+        keys (a table with only ``name`` refers to a shipped layout), or a :class:`Layout` (returned unchanged).
 
     Returns
     -------
@@ -279,6 +281,8 @@ def load_layout(name_or_table: str | dict | Layout | Any) -> Layout:
     if isinstance(name_or_table, Layout):
         return name_or_table
     if isinstance(name_or_table, dict):
+        if set(name_or_table) == {"name"}:  # a reference to a shipped layout
+            return load_layout(str(name_or_table["name"]))
         return layout_from_table(name_or_table)
     if not isinstance(name_or_table, str | Path):
         raise ConfigError(f"layout must be a name or a table, got {type(name_or_table).__name__}")
