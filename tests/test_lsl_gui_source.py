@@ -1,0 +1,70 @@
+"""The desktop app's capture path (``lab gui --lsl``): :class:`LiveSource` publishes a capture on LSL and withdraws
+the outlets when the capture stops. No Qt needed: the source is the app's Qt-free acquisition adapter."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from treadlab.acquisition import lsl
+from treadlab.drivers.sim.rig import SimulatedRig
+from treadlab.errors import LabError
+from treadlab.lab.gui.source import LiveSource
+from treadlab.lab.rig import load_rig
+
+pylsl = pytest.importorskip("pylsl")
+
+
+@pytest.fixture(scope="module")
+def loopback(tmp_path_factory):
+    """liblsl restricted to 127.0.0.1 with a session id of its own; skip if it cannot publish and resolve."""
+    folder = tmp_path_factory.mktemp("lsl")
+    lsl.configure_loopback(folder, f"treadlab-test-{os.getpid()}")
+    sid = f"probe-gui-{os.getpid()}"
+    probe = pylsl.StreamOutlet(pylsl.StreamInfo("probe", "probe", 1, 10.0, "float32", sid))
+    found = pylsl.resolve_byprop("source_id", sid, timeout=3.0)
+    del probe
+    if not found:
+        pytest.skip("liblsl cannot publish and resolve a stream on the loopback interface")
+
+
+def test_live_source_publishes_while_recording(loopback, tmp_path):
+    sim = SimulatedRig.default(tmp_path / "sim")
+    sim = SimulatedRig(sim.devices[:1], tmp_path / "sim", seed=2)
+    with sim:
+        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
+        serial = rig.devices[0].serial or sim.devices[0].serial
+        source = LiveSource(rig, lsl=True).open()
+        try:
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline:
+                try:
+                    source.start_recording(tmp_path / "gui.h5", {"participant": "P"})
+                    break
+                except LabError:
+                    time.sleep(0.2)  # the preview is still connecting
+            assert source.recording
+            found = pylsl.resolve_byprop("source_id", f"treadlab-{serial}", timeout=10.0)
+            assert found, "the insole outlet did not appear"
+            inlet = pylsl.StreamInlet(found[0], recover=False)
+            inlet.open_stream(timeout=5.0)
+            source.mark("from the app")
+            got = 0
+            deadline = time.monotonic() + 10.0
+            while got < 200 and time.monotonic() < deadline:
+                v, t = inlet.pull_chunk(timeout=0.2, max_samples=4096, as_numpy=True)
+                got += len(t)
+                if len(t):
+                    assert np.all(np.asarray(v) >= 0)
+            inlet.close_stream()
+            del inlet
+            source.stop_recording()
+            assert got >= 200
+            cont = pylsl.ContinuousResolver(prop="source_id", value=f"treadlab-{serial}", forget_after=0.5)
+            time.sleep(1.5)
+            assert cont.results() == []
+        finally:
+            source.close()
