@@ -40,7 +40,7 @@ class DeliveryParams:
     usb_frame_ms: float = 1.0
     stall_rate_hz: float = 0.3
     stall_max_ms: float = 20.0
-    fifo_bytes: int = 256 * 1024
+    fifo_bytes: int = 64 * 1024
 
 
 @dataclass
