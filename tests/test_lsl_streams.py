@@ -7,11 +7,13 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from treadlab.acquisition import lsl
 from treadlab.acquisition.recorder import Recorder
 from treadlab.analysis import read_session
+from treadlab.analysis.export import export_csv
 from treadlab.drivers.base import DeviceConfig
 from treadlab.errors import DeviceTimeoutError
 
@@ -100,3 +102,9 @@ def test_vanishing_stream_is_a_gap_and_reconnects(loopback, tmp_path):
     print(f"external stream vs sender across a reconnection: max {err_ms:.4f} ms")
     assert len(st.gaps) >= 1 and st.gaps[0, 0] == pytest.approx(t[jump[0]], abs=1e-6)
     assert "disconnected" in events and "reconnected" in events
+    # the CSV export carries the stream with its sign and its channel labels
+    files = export_csv(path, tmp_path / "csv")
+    table = pd.read_csv(tmp_path / "csv" / "plate.csv")
+    assert list(table.columns) == ["time_s", "ch01", "ch02"] and len(table) == len(idx)
+    np.testing.assert_array_equal(table["ch02"].to_numpy(), -idx.astype(float))
+    assert "external stream 'plate'" in files[-1].read_text()

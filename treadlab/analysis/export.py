@@ -4,8 +4,9 @@ Both read the session through :func:`treadlab.analysis.read_session`, a block at
 whatever the length of the capture.
 
 CSV: ``<out>/<device>.csv`` with ``time_s`` (session clock) then the calibrated values, one column a sensel
-(insoles: force per sensel in N; mats: pressure per sensel in kPa, row-major ``rRRcCC``), ``markers.csv`` and
-``README.txt`` naming every column's unit and the session metadata.
+(insoles: force per sensel in N; mats: pressure per sensel in kPa, row-major ``rRRcCC``; external LSL streams:
+one column a channel, named by its label, in its own unit), ``markers.csv`` and ``README.txt`` naming every
+column's unit and the session metadata.
 
 C3D: analog channels on one uniform time base (the fastest insole's rate, from the first insole sample):
 ``<Side>Fz`` total force (N), ``<Side>COPx`` and ``<Side>COPy`` centre of pressure (mm, foot frame: x
@@ -16,6 +17,7 @@ frame 0 is the parameter ``TREADLAB:TIME0_S``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +47,19 @@ def _prepare_out(path: Path, force: bool) -> None:
         raise StorageError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
 
 
+def _is_stream(dev) -> bool:
+    return hasattr(dev, "iter_values") and not isinstance(dev, (InsoleData, MatData))
+
+
 def _columns(dev) -> tuple[list[str], str]:
+    if _is_stream(dev):  # an external (LSL) stream: its own labels and units, made unique
+        seen: dict[str, int] = {}
+        cols = []
+        for label in dev.labels:
+            clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", label) or "ch"
+            seen[clean] = seen.get(clean, 0) + 1
+            cols.append(clean if seen[clean] == 1 else f"{clean}_{seen[clean]}")
+        return cols, dev.unit or "a.u."
     if isinstance(dev, MatData):
         return [f"r{r:02d}c{c:02d}" for r in range(dev.rows) for c in range(dev.cols)], dev.unit or "counts"
     unit = "N" if isinstance(dev, InsoleData) and dev.calibrated else (dev.unit or "counts")
@@ -53,7 +67,9 @@ def _columns(dev) -> tuple[list[str], str]:
 
 
 def _blocks(dev):
-    if isinstance(dev, MatData):
+    if _is_stream(dev):
+        yield from dev.iter_values()
+    elif isinstance(dev, MatData):
         for a, frames in dev.iter_frames():
             yield a, frames.reshape(len(frames), -1)
     else:
@@ -81,6 +97,13 @@ def _readme(session: Session, written: dict[str, tuple[Path, str, int]]) -> str:
         "Files:",
     ]
     for name, (path, unit, n_rows) in written.items():
+        stream = getattr(session, "streams", {}).get(name)
+        if stream is not None:
+            cols, _ = _columns(stream)
+            chans = ", ".join(f"{c} [{u or '?'}]" for c, u in zip(cols, stream.units))
+            lines.append(f"  {path.name}: external stream {name!r} ({stream.info.get('name', '')}, "
+                         f"{stream.info.get('type', '')}), {n_rows} rows; time_s, then {chans}")
+            continue
         what = "pressure per sensel, row-major rRRcCC" if unit == "kPa" else "force per sensel s01.."
         lines.append(f"  {path.name}: device {name!r}, {n_rows} rows; time_s, then {what} in {unit}")
     lines.append("  markers.csv: time_s, label (operator markers)")
@@ -120,11 +143,12 @@ def export_csv(source: str | Path | Session, out_dir: str | Path | None = None, 
     try:
         out = Path(out_dir) if out_dir is not None else session.path.with_name(session.path.stem + "_csv")
         written: dict[str, tuple[Path, str, int]] = {}
-        targets = [out / f"{name}.csv" for name in session.devices] + [out / "markers.csv", out / "README.txt"]
+        sources = {**session.devices, **getattr(session, "streams", {})}
+        targets = [out / f"{name}.csv" for name in sources] + [out / "markers.csv", out / "README.txt"]
         for p in targets:
             _prepare_out(p, force)
         try:
-            for name, dev in session.devices.items():
+            for name, dev in sources.items():
                 path = out / f"{name}.csv"
                 _write_device_csv(dev, path)
                 written[name] = (path, _columns(dev)[1], dev.n_samples)
