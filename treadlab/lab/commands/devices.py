@@ -55,11 +55,18 @@ def describe_info(dev) -> str:
     info = dev.info or {}
     if dev.kind == "mat":
         what = f"mat {dev.shape[0]} x {dev.shape[1]} sensels"
-    else:
+    elif dev.kind == "insole":
         what = f"insole {dev.side} {dev.n_values} sensels"
+    else:
+        what = f"{dev.kind} stream {info.get('name', '')!r}, {dev.n_values} channels"
     rates = info.get("rates_hz") or []
     rate_text = f"{dev.rate_hz} Hz" + (f" (supports {', '.join(map(str, rates))})" if len(rates) > 1 else "")
-    clock = f"clock {dev.clock_hz / 1e6:g} MHz" if dev.clock_hz >= 1_000_000 else f"clock {dev.clock_hz} Hz"
+    if getattr(dev, "host_clock", False):
+        clock = "host clock"
+    elif dev.clock_hz >= 1_000_000:
+        clock = f"clock {dev.clock_hz / 1e6:g} MHz"
+    else:
+        clock = f"clock {dev.clock_hz} Hz"
     bits = [what, str(info.get("dtype", "")), rate_text, clock]
     for key, label in (("model", "model"), ("serial", "serial"), ("firmware", "firmware")):
         if info.get(key):
@@ -74,7 +81,12 @@ def open_and_start(cfg: DeviceConfig, identify_timeout_s: float = 2.0) -> Stream
     summary = StreamSummary(name=cfg.name, cfg=cfg)
     dev = None
     try:
-        dev = open_device(cfg)
+        if cfg.protocol == "lsl":  # an external Lab Streaming Layer stream (treadlab.acquisition.lsl_inlet)
+            from treadlab.acquisition.lsl_inlet import open_lsl_device
+
+            dev = open_lsl_device(cfg)
+        else:
+            dev = open_device(cfg)
         dev.identify(timeout_s=identify_timeout_s)
         if cfg.rate_hz is not None and cfg.rate_hz != dev.rate_hz:
             dev.set_rate(cfg.rate_hz)
@@ -144,7 +156,7 @@ def report_lines(s: StreamSummary) -> list[str]:
     if dev.protocol == "binary":
         line += f" (crc {st.crc_errors}, framing {st.framing_errors + st.short_errors + st.oversize_errors}, " \
                 f"malformed {st.malformed})"
-    else:
+    elif dev.protocol == "line":
         line += f" (bad lines {st.bad_lines}, comments {st.comment_lines})"
     lines.append(line)
     for _, level, text in s.logs[-5:]:
