@@ -103,7 +103,9 @@ def test_session_report_numbers_equal_the_analysis_and_images_decode(sessions, t
     # Asymmetry badges carry the band of their SI.
     for cls, path in re.findall(r'<span class="si (\w+)"[^>]*>SI [+]?<span class="num" data-metric="([^"]+)"', page):
         assert cls == band(_lookup(summary, path)), path
-    assert len(_images(page)) == 5  # force, gait lines, pressure maps, strike index, over time (no mat)
+    # force, gait lines, butterfly (from the insoles), pressure maps, strike index, over time
+    assert len(_images(page)) == 6
+    assert "From the insoles at the belt speed (3.00 m/s)" in page
     for field in ("sim", "Data quality", "70.0 kg", "3.00 m/s", "insole_left (insole left, 500 Hz)"):
         assert field in page
     # Known answers of the simulator: every step of the "before" runner is a rearfoot strike.
@@ -150,7 +152,7 @@ def test_session_with_a_mat_gets_the_butterfly_and_the_mean_footprints(sessions,
     out = tmp_path / "after.html"
     assert main(["report", str(d / "after.h5"), "--out", str(out)]) == 0
     page = out.read_text()
-    assert 'id="fig-butterfly"' in page and 'id="fig-footprint"' in page
+    assert 'id="fig-butterfly"' in page and 'id="fig-footprint"' in page and "Measured on the pressure mat" in page
     assert len(_images(page)) == 7
 
 

@@ -71,7 +71,7 @@ def _view(rng, n_steps=40, strike=("rearfoot", 15.0), vilr=(90.0, 104.0), cadenc
                        feet={"left": _foot_view(rng, n_steps, strike[1] * 2.6, 1.0),
                              "right": _foot_view(rng, n_steps, strike[1] * 2.6, 1.1)},
                        footprints_kpa={"left": rng.random((38, 17)), "right": rng.random((38, 17))}, pitch_mm=8.47,
-                       butterfly_mm=rng.normal(0, 50, (500, 2)), markers=[(10.0, "cue")])
+                       butterfly_mm={"both": rng.normal(0, 50, (500, 2))}, markers=[(10.0, "cue")])
 
 
 def test_every_figure_renders_to_a_decodable_png_of_the_page_width():
@@ -86,6 +86,7 @@ def test_every_figure_renders_to_a_decodable_png_of_the_page_width():
         figs.force_curves({f: v.feet[f].curves_bw for f in v.feet}),
         figs.gait_lines({f: v.feet[f].cop_mm for f in v.feet}, {f: v.feet[f].outline_mm for f in v.feet}),
         figs.butterfly(v.butterfly_mm),
+        figs.butterfly({"left": rng.normal(-50, 5, (300, 2)), "right": rng.normal(50, 5, (300, 2))}),
         figs.pressure_maps(feet),
         figs.footprints(v.footprints_kpa, v.pitch_mm),
         figs.strike_distribution({f: v.step_values(f, "strike_index_pct") for f in v.feet}),

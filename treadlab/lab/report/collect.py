@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from treadlab import fileformat as ff
-from treadlab.analysis import matviews
+from treadlab.analysis import insoleviews, matviews
 from treadlab.analysis.api import GaitAnalysis, analyze
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
@@ -92,6 +92,13 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
             continue
         feet[foot] = _foot_view(ga, foot)
     footprints, pitch, butterfly = _mat_views(ga)
+    note = "Measured on the pressure mat."
+    if butterfly is None:
+        tr = insoleviews.insole_cop_trace(ga.signals, ga.steps, s.treadmill_speed_mps)
+        butterfly = {f: tr.loc[tr["foot"] == f, ["right_mm", "forward_mm"]].to_numpy() for f in FEET} if len(tr) \
+            else None
+        note = (f"From the insoles at the belt speed ({s.treadmill_speed_mps:.2f} m/s), feet drawn "
+                f"{insoleviews.ASSUMED_STEP_WIDTH_MM:.0f} mm apart (assumed; a mat measures it).")
     markers = [(float(m["time_s"]), str(m["label"])) for m in ga.summary.get("markers", [])]
     meta = {
         "participant": s.participant, "condition": s.condition, "shoe": s.shoe,
@@ -103,7 +110,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     q = quality(handle if handle is not None else s.path)
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
                        feet=feet, footprints_kpa=footprints, pitch_mm=pitch, butterfly_mm=butterfly,
-                       markers=markers)
+                       butterfly_note=note, markers=markers)
 
 
 def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
@@ -147,7 +154,7 @@ def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None]
     if factor is not None:
         images = {f: fps[f]["mean"] * float(factor[0]) for f in FEET if f in fps}
     trace = matviews.cop_trace(mat, res.belt_axis_, res.forward_sign_, seg.start_s, seg.stop_s)
-    return images or None, float(mat.pitch_mm), trace[["right_mm", "forward_mm"]].to_numpy()
+    return images or None, float(mat.pitch_mm), {"both": trace[["right_mm", "forward_mm"]].to_numpy()}
 
 
 def _device_text(dev) -> str:

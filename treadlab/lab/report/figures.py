@@ -164,24 +164,31 @@ def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray |
     return fig
 
 
-def butterfly(cop_mm: np.ndarray) -> Figure:
+def butterfly(cop_mm: dict[str, np.ndarray]) -> Figure:
     """Centre of pressure of both feet over time in the treadmill's frame (the "butterfly").
 
     Parameters
     ----------
-    cop_mm : ndarray, shape (k, 2)
-        x towards the runner's right, y forward, mm, centred; NaN in flight.
+    cop_mm : dict
+        ``{"left": (k, 2), "right": (k, 2)}`` per foot (insoles), or ``{"both": (k, 2)}`` for the COP of the
+        whole mat; x towards the runner's right, y forward, mm, centred; NaN rows break the lines.
     """
     fig = _figure(3.8)
     ax = fig.add_subplot()
-    c = np.asarray(cop_mm, dtype=float)
-    ax.plot(c[:, 0], c[:, 1], color="0.55", linewidth=0.5, zorder=1)
-    left = c[:, 0] < 0
-    ax.plot(c[left, 0], c[left, 1], ".", color=COLOURS["left"], markersize=2, label="left foot on the ground")
-    ax.plot(c[~left, 0], c[~left, 1], ".", color=COLOURS["right"], markersize=2, label="right foot on the ground")
+    for key, arr in cop_mm.items():
+        c = np.asarray(arr, dtype=float)
+        if key in COLOURS:
+            ax.plot(c[:, 0], c[:, 1], color=COLOURS[key], linewidth=0.8, marker=".", markersize=2,
+                    label=f"{key} foot on the ground")
+            continue
+        ax.plot(c[:, 0], c[:, 1], color="0.55", linewidth=0.5, zorder=1)
+        left = c[:, 0] < 0
+        ax.plot(c[left, 0], c[left, 1], ".", color=COLOURS["left"], markersize=2, label="left foot on the ground")
+        ax.plot(c[~left, 0], c[~left, 1], ".", color=COLOURS["right"], markersize=2,
+                label="right foot on the ground")
     ax.set_xlabel("left - right (mm)")
     ax.set_ylabel("back - front (mm)")
-    _legend(ax, loc="upper right", markerscale=6)
+    _legend(ax, loc="upper right", markerscale=4)
     return fig
 
 

@@ -104,10 +104,11 @@ def _session_figures(view: SessionView) -> list[str]:
                           "Centre-of-pressure path of each step (thin) and on average (thick); the dot is where the "
                           "foot first touches down: near the heel for rearfoot, mid-foot or forefoot otherwise.",
                           "centre of pressure gait lines on the foot outlines"))
-    if view.butterfly_mm is not None and np.isfinite(view.butterfly_mm).any():
+    if view.butterfly_mm and any(np.isfinite(v).any() for v in view.butterfly_mm.values()):
         out.append(figure("butterfly", figs.png_base64(figs.butterfly(view.butterfly_mm)),
-                          "Centre of pressure on the treadmill mat over time (butterfly): each line is one contact, "
-                          "carried back by the belt; mirror-image left and right lines mean both sides load alike.",
+                          "Centre of pressure on the treadmill over time (butterfly): each line is one contact, "
+                          "carried back by the belt; mirror-image left and right lines mean both sides load alike."
+                          + (f" {view.butterfly_note}" if view.butterfly_note else ""),
                           "butterfly diagram of the centre of pressure"))
     pressure = {f: {"positions_mm": v.positions_mm, "areas_mm2": v.areas_mm2, "peak_kpa": v.peak_kpa,
                     "mean_kpa": v.mean_kpa, "outline_mm": v.outline_mm}

@@ -62,8 +62,11 @@ class SessionView:
         Mean footprint of each foot on the mat, ``{foot: (L, W)}``, heel side at row 0.
     pitch_mm : float
         Mat sensel pitch.
-    butterfly_mm : ndarray or None
-        COP of both feet over time, (k, 2), x to the right, y forward.
+    butterfly_mm : dict or None
+        COP over time in the treadmill frame, ``{"both": (k, 2)}`` from the mat or ``{foot: (k, 2)}`` from
+        the insoles; x to the right, y forward.
+    butterfly_note : str
+        How it was made (shown in the caption).
     markers : list of (float, str)
     """
 
@@ -75,7 +78,8 @@ class SessionView:
     feet: dict[str, FootView] = field(default_factory=dict)
     footprints_kpa: dict[str, np.ndarray] | None = None
     pitch_mm: float = 1.0
-    butterfly_mm: np.ndarray | None = None
+    butterfly_mm: dict[str, np.ndarray] | None = None
+    butterfly_note: str = ""
     markers: list[tuple[float, str]] = field(default_factory=list)
 
     def foot(self, side: str) -> FootView:

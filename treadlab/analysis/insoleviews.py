@@ -1,0 +1,77 @@
+"""The butterfly from two insoles: the centre of pressure of both feet over time in the treadmill's frame.
+
+Insoles measure the COP in each foot's own frame; on a treadmill the foot is carried back by the belt during
+contact. With the belt speed (the session's ``treadmill_speed_mps``) the COP is placed in the treadmill frame:
+
+- forward = COP along the foot (from the heel) minus the belt travel since initial contact, with every heel
+  landing at the same place (insoles cannot see where a foot lands: that needs the mat);
+- right = for the right foot ``+step_width/2 + x``, for the left foot ``-(step_width/2 + x)`` (x lateral in the
+  foot frame), with an assumed step width.
+
+So the lanes' distance is assumed, the shapes along them are measured. With a mat, use
+:func:`treadlab.analysis.matviews.cop_trace` instead (measured placement).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Lateral distance assumed between the feet's long axes when only insoles are present.
+ASSUMED_STEP_WIDTH_MM = 100.0
+
+
+def insole_cop_trace(signals: dict, steps: pd.DataFrame, speed_mps: float,
+                     step_width_mm: float = ASSUMED_STEP_WIDTH_MM, max_points: int = 20000) -> pd.DataFrame:
+    """COP of both insoles during each contact of ``steps``, in the treadmill frame.
+
+    Parameters
+    ----------
+    signals : dict
+        ``{foot: FootSignals}`` (``time_s`` and ``cop_mm`` (n, 2) in the foot frame) from the analysis.
+    steps : DataFrame
+        Contacts to draw (``foot``, ``ic_s``, ``to_s``).
+    speed_mps : float
+        Belt speed.
+    step_width_mm : float
+    max_points : int
+        At most about this many points are returned (each foot's samples evenly thinned).
+
+    Returns
+    -------
+    DataFrame
+        ``time_s``, ``foot``, ``right_mm``, ``forward_mm`` (centred), one row per sample in contact, left foot
+        first, with a NaN row after each contact so that plotted lines break there; empty without a belt speed
+        or COP.
+    """
+    cols = {"time_s": [], "foot": [], "right_mm": [], "forward_mm": []}
+    if not np.isfinite(speed_mps) or speed_mps <= 0:
+        return pd.DataFrame(cols)
+    parts = []
+    for foot, side in (("left", -1.0), ("right", 1.0)):
+        sig = signals.get(foot)
+        part = steps[steps["foot"] == foot].sort_values("ic_s")
+        if sig is None or sig.cop_mm is None or len(part) == 0:
+            continue
+        t = np.asarray(sig.time_s, dtype=float)
+        ic, to = part["ic_s"].to_numpy(float), part["to_s"].to_numpy(float)
+        k = np.searchsorted(ic, t, side="right") - 1
+        on = (k >= 0) & (t <= to[np.clip(k, 0, None)]) & np.isfinite(sig.cop_mm).all(axis=1)
+        idx = np.flatnonzero(on)
+        thin = max(1, len(idx) // max(1, max_points // 2))
+        idx = idx[::thin]
+        tt, kk, cop = t[idx], k[idx], sig.cop_mm[idx]
+        forward = cop[:, 1] - speed_mps * 1e3 * (tt - ic[kk])
+        right = side * (0.5 * step_width_mm + cop[:, 0])
+        # A NaN row after each contact: lines break between contacts.
+        last = np.r_[kk[1:] != kk[:-1], True]
+        pos = np.flatnonzero(last) + 1
+        parts.append(pd.DataFrame({
+            "time_s": np.insert(tt, pos, tt[last]), "foot": foot,
+            "right_mm": np.insert(right, pos, np.nan), "forward_mm": np.insert(forward, pos, np.nan)}))
+    if not parts:
+        return pd.DataFrame(cols)
+    out = pd.concat(parts, ignore_index=True)  # foot by foot (in walking the feet overlap in time)
+    if np.isfinite(out["forward_mm"]).any():
+        out["forward_mm"] -= np.nanmean(np.nanpercentile(out["forward_mm"], [5, 95]))
+    return out
