@@ -112,3 +112,21 @@ def test_socket_server_going_away_is_a_disconnect():
                 dev.read(0.05)
     finally:
         dev.close()
+
+
+def test_a_pty_nobody_serves_times_out_in_2_s():
+    import tty
+
+    from treadlab.errors import DeviceTimeoutError
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        with open_device(DeviceConfig(name="insole_left", port=os.ttyname(slave))) as dev:
+            t0 = time.monotonic()
+            with pytest.raises(DeviceTimeoutError, match=r"nothing answered on .* within 2 s \(3 IDENTIFY"):
+                dev.identify()
+            assert 1.9 < time.monotonic() - t0 < 4.0
+    finally:
+        os.close(master)
+        os.close(slave)
