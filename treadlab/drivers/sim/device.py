@@ -504,7 +504,7 @@ class BinaryDevice(SimDevice):
             self.rate_hz = rate
             return out + p.encode_ack(p.SET_RATE)
         if msg_type == p.GET_CALIBRATION:
-            return p.encode_calibration("N", self.gain, self.offset)
+            return p.encode_calibration((self.spec.calibration or {}).get("unit", "N"), self.gain, self.offset)
         if msg_type == p.PING:
             if len(body) != 8:
                 return p.encode_nak(p.PING, p.NAK_BAD_ARGUMENT, f"PING body is {len(body)} bytes, not 8")

@@ -174,7 +174,8 @@ class SimulatedRig:
                         [sys.executable, "-m", "treadlab.drivers.sim.serve", "--spec", str(spec_path),
                          "--workdir", str(self.workdir), "--t-epoch-ns", str(self.t_epoch_ns),
                          "--steps-horizon-s", str(self.steps_horizon_s), *runner_args],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, close_fds=True)
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, close_fds=True,
+                        start_new_session=True)  # Ctrl-C goes to the parent, which stops them
                 self._children[spec.name] = _Child(spec, proc, log_path)
             for name, child in self._children.items():
                 self.ports[name] = child.wait_for("READY", timeout_s).split(" ", 1)[1]
