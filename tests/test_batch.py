@@ -16,6 +16,7 @@ from integration_sessions import write_session
 from treadlab.analysis import analyze
 from treadlab.drivers.sim.gait import RunnerParams
 from treadlab.errors import SessionFileError
+from treadlab.lab import cli
 from treadlab.lab.batch import expand_paths, run_batch, summary_rows
 
 RUNNERS = {
@@ -111,7 +112,7 @@ def test_study_on_two_worker_cluster_matches_analyze(study):
         assert rows.loc["left", f"strike_counts_{truth['params'].strike_left}"] >= 0.9 * rows.loc["left", "steps"]
 
 
-def test_lab_batch_cli_writes_the_table_and_reports_failures(study, tmp_path):
+def test_lab_batch_cli_writes_the_table_and_reports_failures(study, tmp_path, capsys):
     root, truths = study
     out = tmp_path / "study.csv"
     res = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "batch", str(root / "**" / "*.h5"),
@@ -131,6 +132,8 @@ def test_lab_batch_cli_writes_the_table_and_reports_failures(study, tmp_path):
         for foot in ("left", "right"):
             assert rows.loc[foot, f"{metric}_mean"] == pytest.approx(summary["feet"][foot][metric]["mean"], rel=1e-9)
     assert rows.loc["left", "cadence_spm"] == pytest.approx(summary["cadence_spm"], rel=1e-9)
-    bad = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "batch", str(tmp_path / "none*.h5")],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 4 and bad.stderr.strip().count("\n") == 0 and "no session files match" in bad.stderr
+    assert cli.main(["batch", str(tmp_path / "none*.h5")]) == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lab batch: error: no session files match")
+    assert cli.main(["batch", str(root / "**" / "*.h5"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err

@@ -13,7 +13,9 @@ from integration_sessions import write_session
 
 from treadlab.analysis.export import c3d_analogs, export_c3d, export_csv
 from treadlab.analysis.session import read_session
+from treadlab.drivers.sim.gait import GaitModel
 from treadlab.errors import SessionFileError, StorageError
+from treadlab.lab import cli
 
 
 @pytest.fixture()
@@ -71,12 +73,22 @@ def test_c3d_read_back_by_ezc3d(session_file, tmp_path):
         y = truth["positions_mm"][:, 1]
         assert copy.min() >= y.min() and copy.max() <= y.max()
         assert np.all(an[labels.index(f"{p}COPy")][fz == 0] == 0)
-    ev_labels = c["parameters"]["EVENT"]["LABELS"]["value"]
+    ev_labels = np.array(c["parameters"]["EVENT"]["LABELS"]["value"])
+    contexts = np.array(c["parameters"]["EVENT"]["CONTEXTS"]["value"])
     times = c["parameters"]["EVENT"]["TIMES"]["value"]
-    ev_s = times[0] * 60 + times[1]
-    assert ev_labels == ["start", "gap", "speed up"]
-    np.testing.assert_allclose(ev_s[[0, 2]] + time0, [1.5, 4.25], atol=1e-5)
-    assert c["parameters"]["EVENT"]["CONTEXTS"]["value"] == ["General", "Left", "General"]
+    ev_s = times[0] * 60 + times[1] + time0
+    other = ~np.isin(ev_labels, ["Foot Strike", "Foot Off"])
+    assert ev_labels[other].tolist() == ["start", "gap", "speed up"]
+    assert contexts[other].tolist() == ["General", "Left", "General"]
+    np.testing.assert_allclose(ev_s[other][[0, 2]], [1.5, 4.25], atol=1e-5)
+    # foot strikes against the simulator's ground truth
+    truth_steps = GaitModel(truth["params"], 7.0).steps
+    for side in ("Left", "Right"):
+        strikes = ev_s[(ev_labels == "Foot Strike") & (contexts == side)]
+        true_ic = truth_steps.loc[truth_steps["foot"] == side.lower(), "ic_s"].to_numpy()
+        assert len(strikes) >= 6
+        err_ms = np.abs(strikes[:, None] - true_ic[None, :]).min(axis=1) * 1e3
+        assert np.median(err_ms) < 5.0, err_ms
 
 
 def test_cop_moves_heel_to_toe_within_a_contact(session_file):
@@ -104,12 +116,34 @@ def test_truncated_or_foreign_file_is_a_session_file_error(session_file, tmp_pat
         export_csv(text, tmp_path / "x")
 
 
-def test_lab_export_cli_one_line_errors_and_success(session_file, tmp_path):
+def test_lab_export_cli_one_line_errors_and_success(session_file, tmp_path, capsys):
     path, _ = session_file
-    missing = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "export", str(tmp_path / "nope.h5"),
-                              "--to", "csv"], capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 4 and missing.stderr.count("\n") == 1 and "not found" in missing.stderr
+    assert cli.main(["export", str(tmp_path / "nope.h5"), "--to", "csv"]) == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lab export: error:") and "not found" in err
     ok = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "export", str(path), "--to", "c3d", "--out",
                          str(tmp_path / "c3d")], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
-    assert (tmp_path / "c3d" / "run01.c3d").exists()
+    assert ok.stdout.strip() == str(tmp_path / "c3d" / "run01.c3d") and (tmp_path / "c3d" / "run01.c3d").exists()
+
+
+def test_mat_in_csv_and_c3d(tmp_path):
+    from sessionfactory import MatSpec
+    from sessionfactory import write_session as write_with_mat
+
+    from treadlab.drivers.sim.gait import RunnerParams
+
+    path = tmp_path / "mat.h5"
+    write_with_mat(path, RunnerParams(seed=4), duration_s=3.0, mat=MatSpec(rows=40, cols=16))
+    files = export_csv(path, tmp_path / "csv")
+    mat_csv = [f for f in files if f.name == "mat.csv"][0]
+    with mat_csv.open() as fh:
+        head = fh.readline().strip().split(",")
+    assert head[:3] == ["time_s", "r00c00", "r00c01"] and len(head) == 1 + 40 * 16
+    with read_session(path) as s:
+        mat = s.mats[0]
+        total = mat.frames().reshape(mat.n_samples, -1).sum(axis=1) * mat.force_factor
+        an = c3d_analogs(s, step_events=False)
+    fz = an.data[an.labels.index("MatFz")]
+    assert an.units[an.labels.index("MatFz")] == "N"
+    assert fz.max() == pytest.approx(total.max(), rel=0.05)

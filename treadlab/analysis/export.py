@@ -11,20 +11,22 @@ column's unit and the session metadata.
 C3D: analog channels on one uniform time base (the fastest insole's rate, from the first insole sample):
 ``<Side>Fz`` total force (N), ``<Side>COPx`` and ``<Side>COPy`` centre of pressure (mm, foot frame: x
 medio-lateral, y heel to toe; 0 while the foot is unloaded) for each insole, and ``MatFz`` (N) when there is a mat.
-Markers become events (context ``General``); sequence gaps become ``gap`` events. No 3-D points. The session time of
+Markers become events (context ``General``), sequence gaps ``gap`` events, and the analysed steps ``Foot Strike`` /
+``Foot Off`` events (context ``Left``/``Right``). No 3-D points. The session time of
 frame 0 is the parameter ``TREADLAB:TIME0_S``.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from treadlab.analysis.session import InsoleData, MatData, Session, read_session
-from treadlab.errors import AnalysisError, StorageError
+from treadlab.errors import AnalysisError, LabError, StorageError
 
 __all__ = ["C3dAnalogs", "c3d_analogs", "export_c3d", "export_csv"]
 
@@ -196,7 +198,24 @@ def _resample(t: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.interp(grid, t, y)
 
 
-def c3d_analogs(session: Session, rate_hz: float | None = None) -> C3dAnalogs:
+def _step_events(session: Session) -> pd.DataFrame:
+    """Initial contacts and toe-offs of both insoles as C3D events ("Foot Strike", "Foot Off"), as analysed by
+    :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed."""
+    from treadlab.analysis.api import analyze
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scale warnings belong to `lab analyze`, not to an export
+            steps = analyze(session).all_steps
+    except LabError:
+        return pd.DataFrame({"time_s": [], "label": [], "context": []})
+    context = steps["foot"].str.capitalize()
+    return pd.concat([pd.DataFrame({"time_s": steps["ic_s"], "label": "Foot Strike", "context": context}),
+                      pd.DataFrame({"time_s": steps["to_s"], "label": "Foot Off", "context": context})],
+                     ignore_index=True)
+
+
+def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: bool = True) -> C3dAnalogs:
     """Total force and COP of each insole (and the mat's total force) resampled onto one time base.
 
     Parameters
@@ -205,6 +224,9 @@ def c3d_analogs(session: Session, rate_hz: float | None = None) -> C3dAnalogs:
         An open session with at least one insole.
     rate_hz : float or None
         Frame rate; default the fastest insole's nominal rate.
+    step_events : bool
+        Add each step's initial contact and toe-off ("Foot Strike", "Foot Off", context Left/Right) from the
+        analysis; skipped silently when the session has no analysable steps.
 
     Returns
     -------
@@ -240,12 +262,15 @@ def c3d_analogs(session: Session, rate_hz: float | None = None) -> C3dAnalogs:
         rows.append(_resample(mat.time, total * mat.force_factor, grid))
         labels.append("MatFz" if i == 0 else f"Mat{i + 1}Fz")
         units.append("N" if mat.unit == "kPa" else "counts")
-    ev = pd.concat(events, ignore_index=True).sort_values("time_s", kind="stable").reset_index(drop=True)
+    if step_events:
+        events.append(_step_events(session))
+    ev = pd.concat([e for e in events if len(e)] or events[:1], ignore_index=True)
+    ev = ev.sort_values("time_s", kind="stable").reset_index(drop=True)
     return C3dAnalogs(t0, rate, labels, units, np.vstack(rows), ev)
 
 
 def export_c3d(source: str | Path | Session, out: str | Path | None = None, *, rate_hz: float | None = None,
-               force: bool = False) -> Path:
+               force: bool = False, step_events: bool = True) -> Path:
     """Write the insoles' total force and COP as C3D analog channels, markers as events.
 
     Parameters
@@ -258,6 +283,8 @@ def export_c3d(source: str | Path | Session, out: str | Path | None = None, *, r
         Analog rate; default the fastest insole's.
     force : bool
         Overwrite an existing file.
+    step_events : bool
+        Also write the analysed foot strikes and toe-offs as events.
 
     Returns
     -------
@@ -282,7 +309,7 @@ def export_c3d(source: str | Path | Session, out: str | Path | None = None, *, r
             if path.is_dir() or path.suffix.lower() != ".c3d":
                 path = path / (session.path.stem + ".c3d")
         _prepare_out(path, force)
-        an = c3d_analogs(session, rate_hz)
+        an = c3d_analogs(session, rate_hz, step_events=step_events)
         c3d = ezc3d.c3d()
         c3d["parameters"]["POINT"]["RATE"]["value"] = [an.rate_hz]
         c3d["parameters"]["POINT"]["LABELS"]["value"] = []
@@ -297,8 +324,8 @@ def export_c3d(source: str | Path | Session, out: str | Path | None = None, *, r
             minutes = np.floor(rel_s / 60.0)
             c3d.add_parameter("EVENT", "USED", len(ev))
             c3d.add_parameter("EVENT", "TIMES", np.vstack([minutes, rel_s - 60.0 * minutes]))
-            c3d.add_parameter("EVENT", "LABELS", [str(x) for x in ev["label"]])
-            c3d.add_parameter("EVENT", "CONTEXTS", [str(x) for x in ev["context"]])
+            c3d.add_parameter("EVENT", "LABELS", ev["label"].astype(str).tolist())
+            c3d.add_parameter("EVENT", "CONTEXTS", ev["context"].astype(str).tolist())
             c3d.add_parameter("EVENT", "DESCRIPTIONS", [""] * len(ev))
         c3d.add_parameter("TREADLAB", "TIME0_S", [an.time0_s])
         c3d.add_parameter("TREADLAB", "SOURCE", [session.path.name])
