@@ -46,3 +46,21 @@ def test_footprints_keep_the_peak_of_each_sensel():
     np.testing.assert_array_equal(fp, frames.max(axis=0))
     with pytest.raises(ValueError, match="footprints"):
         footprints(np.zeros((0, 8, 12)))
+
+
+def test_ring_snapshot_of_the_last_seconds_matches_the_full_snapshot():
+    """The live view polls ``RingBuffer.snapshot(last_s)``; it must equal the full snapshot cut to the window."""
+    from treadlab.acquisition.ring import RingBuffer
+
+    ring = RingBuffer(100, 3, np.dtype(np.uint16))
+    t = np.arange(250) / 50.0
+    vals = np.arange(750, dtype=np.uint16).reshape(250, 3)
+    for a in range(0, 250, 37):  # wraps around several times
+        ring.append(t[a:a + 37], vals[a:a + 37])
+    full_t, full_v = ring.snapshot()
+    np.testing.assert_array_equal(full_t, t[-100:])
+    for last_s in (0.0, 0.3, 1.0, 1.99, 5.0):
+        st, sv = ring.snapshot(last_s=last_s)
+        keep = full_t >= full_t[-1] - last_s
+        np.testing.assert_array_equal(st, full_t[keep])
+        np.testing.assert_array_equal(sv, full_v[keep])

@@ -64,8 +64,10 @@ class RingBuffer:
             end = self._total_n % self.capacity_n
             idx = (np.arange(end - n, end)) % self.capacity_n
             time_s = self._time_s[idx]
+            if last_s is not None and n:
+                # Select on the times first, so only the rows asked for are copied (a live view polling the
+                # last few samples of a 10 s, 960-sensel ring copies kilobytes, not megabytes).
+                keep = time_s >= time_s[-1] - last_s
+                idx, time_s = idx[keep], time_s[keep]
             values = self._values[idx]
-        if last_s is not None and n:
-            keep = time_s >= time_s[-1] - last_s
-            time_s, values = time_s[keep], values[keep]
         return time_s, values

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run offscreen on the simulated rig for --seconds, save a screenshot, exit")
     parser.add_argument("--seconds", type=float, default=4.0, help="with --screenshot: seconds to run (default 4)")
     parser.add_argument("--fps", type=float, default=30.0, help="display refresh rate, 30-60 Hz (default 30)")
+    parser.add_argument("--lsl", action="store_true",
+                        help="publish captures (every device and the markers) as Lab Streaming Layer outlets")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,4 +41,4 @@ def run(args: argparse.Namespace) -> int:
 
     return run_app(rig_path=args.rig, sim=args.sim or args.screenshot is not None and args.rig is None,
                    stress=args.stress, folder=args.out, screenshot=args.screenshot, seconds=args.seconds,
-                   refresh_hz=args.fps)
+                   refresh_hz=args.fps, lsl=getattr(args, "lsl", False))

@@ -51,10 +51,11 @@ def _qapp(offscreen: bool):
     return app
 
 
-def start_simulated_rig(stack: ExitStack, stress: bool = False) -> Path:
-    """Start the simulated rig (two insoles and a mat) in a temporary folder; returns its rig file.
+def start_simulated_rig(stack: ExitStack, stress: bool = False):
+    """Start the simulated rig (two insoles and a mat) in a temporary folder.
 
-    The device processes are stopped and the folder removed when ``stack`` closes.
+    Returns ``(rig_file, simulated_rig)``. The device processes are stopped and the folder removed when
+    ``stack`` closes.
     """
     from treadlab.drivers.sim.rig import SimulatedRig
 
@@ -62,18 +63,18 @@ def start_simulated_rig(stack: ExitStack, stress: bool = False) -> Path:
     sim = (SimulatedRig.stress if stress else SimulatedRig.default)(work)
     sim.start()
     stack.callback(sim.stop, check=False)
-    return sim.write_rig(work / "rig.toml")
+    return sim.write_rig(work / "rig.toml"), sim
 
 
 def build_window(stack: ExitStack, rig_path: Path, folder: Path, refresh_hz: float = 30.0, title: str = "",
-                 confirm=None):
+                 confirm=None, lsl: bool = False):
     """Load the rig, open the live source and make the main window (not shown); closed with ``stack``."""
     from treadlab.lab.gui.main_window import MainWindow
     from treadlab.lab.gui.source import LiveSource
     from treadlab.lab.rig import load_rig
 
     rig = load_rig(rig_path)
-    source = LiveSource(rig, title=title or str(rig_path))
+    source = LiveSource(rig, title=title or str(rig_path), lsl=lsl)
     source.open()
     stack.callback(source.close)
     win = MainWindow(source, folder, refresh_hz=refresh_hz, confirm=confirm, report_fn=report_function())
@@ -83,7 +84,7 @@ def build_window(stack: ExitStack, rig_path: Path, folder: Path, refresh_hz: flo
 
 
 def run_app(rig_path: Path | None, sim: bool, stress: bool, folder: Path, screenshot: Path | None = None,
-            seconds: float = 4.0, refresh_hz: float = 30.0) -> int:
+            seconds: float = 4.0, refresh_hz: float = 30.0, lsl: bool = False) -> int:
     """Run the app until its window closes (or, with ``screenshot``, for ``seconds`` and save a picture).
 
     Raises
@@ -105,9 +106,9 @@ def run_app(rig_path: Path | None, sim: bool, stress: bool, folder: Path, screen
     with ExitStack() as stack:
         title = ""
         if sim:
-            rig_path = start_simulated_rig(stack, stress)
+            rig_path, _sim = start_simulated_rig(stack, stress)
             title = "simulated rig" + (" (stress)" if stress else "")
-        win = build_window(stack, Path(rig_path), folder, refresh_hz, title)
+        win = build_window(stack, Path(rig_path), folder, refresh_hz, title, lsl=lsl)
         win.show()
         if screenshot is not None:
             def shoot() -> None:

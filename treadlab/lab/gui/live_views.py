@@ -19,9 +19,19 @@ _LUT = _CMAP.getLookupTable(nPts=256, alpha=False)
 
 
 def _peak_level(current: float, data_max: float, floor: float) -> float:
-    """Colour/axis scale with hysteresis: rise at once, fall slowly (so the picture does not pump every frame)."""
-    target = max(floor, data_max * 1.1)
-    return target if target > current else max(target, current * 0.995)
+    """Colour/axis scale with hysteresis, in steps of a quarter of a power of ten (100, 125, 150, ... 1000, 1250...).
+
+    It rises at once when the data go above it and falls only when the data stay under 40 % of it, so the scale
+    changes a few times per session instead of every frame (a range change costs more than a frame).
+    """
+    if not np.isfinite(data_max) or data_max <= floor:
+        target = floor
+    else:
+        step = 0.25 * 10.0 ** np.floor(np.log10(data_max))
+        target = float(np.ceil(data_max * 1.05 / step) * step)
+    if target > current or target < 0.4 * current:
+        return target
+    return current
 
 
 class ForceView(pg.PlotWidget):

@@ -70,7 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh_hz: float = 30.0,
         confirm: ConfirmFn | None = None,
         report_fn: Callable[[Path], Path] | None = None,
-        metrics_hz: float = 5.0,
+        metrics_hz: float = 4.0,
+        panels_hz: float = 5.0,
     ) -> None:
         super().__init__()
         self.source = source
@@ -81,6 +82,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_path: Path | None = None
         self._metrics_every_s = 1.0 / metrics_hz
         self._metrics_due_s = 0.0
+        self._panels_every_s = 1.0 / panels_hz
+        self._panels_due_s = 0.0
         self._layouts_version = -1
         self.step_metrics = LiveStepMetrics()
         self.setWindowTitle(f"treadlab — {source.title}")
@@ -214,7 +217,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._layouts_version = src.layouts_version
             for side, positions_mm in src.insole_layouts().items():
                 self.insoles[side].set_layout(positions_mm)
-        self.devices.set_rows(src.device_rows())
+        if t0 >= self._panels_due_s:  # tables and labels change slowly: a few updates per second are enough
+            self._panels_due_s = t0 + self._panels_every_s
+            self.update_panels()
         now_s = src.now_s()
         for side in ("left", "right"):
             trace = src.force_trace(side, self.force.window_s)
@@ -226,26 +231,34 @@ class MainWindow(QtWidgets.QMainWindow):
         mat = src.mat_frames()
         if mat is not None:
             self.mat.set_frames(*mat)
-        if src.recording:
-            self.session.set_progress(src.elapsed_s(), src.file_bytes())
-            error = src.capture_error()
-            if error:
-                self.session.show_message(error)
         if t0 >= self._metrics_due_s:
             self._metrics_due_s = t0 + self._metrics_every_s
             self.update_step_metrics()
         self.frames_n += 1
         self.refresh_s_total += time.perf_counter() - t0
 
+    def update_panels(self) -> None:
+        """Device table, elapsed time, file size and write errors."""
+        src = self.source
+        self.devices.set_rows(src.device_rows())
+        if src.recording:
+            self.session.set_progress(src.elapsed_s(), src.file_bytes())
+            error = src.capture_error()
+            if error:
+                self.session.show_message(error)
+
     def update_step_metrics(self) -> None:
-        """Add the steps finished since the last call (analysis functions on the last 5 s) and show the metrics."""
+        """Add the steps finished since the last call (analysis functions on the last 4 s) and show the metrics."""
         if not self.source.recording:
             self.step_metrics.body_mass_kg = self.session.body_mass.value()
+        new_n = 0
         for side in ("left", "right"):
-            window = self.source.insole_window(side, 5.0)
+            window = self.source.insole_window(side, 4.0)
             if window is not None:
-                self.step_metrics.update(side, window[0], window[1], window[2], self.source.foot_length_mm(side))
-        self.metrics.set_metrics(self.step_metrics.texts())
+                new_n += self.step_metrics.update(side, window[0], window[1], window[2],
+                                                  self.source.foot_length_mm(side))
+        if new_n or not self.step_metrics.steps_["left"] and not self.step_metrics.steps_["right"]:
+            self.metrics.set_metrics(self.step_metrics.texts())
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Closing while recording asks first, then stops the capture cleanly; refusing keeps the window."""

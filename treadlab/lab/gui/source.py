@@ -129,8 +129,10 @@ class LiveSource:
     Nothing here runs on the GUI thread except :meth:`poll` and the capture control calls.
     """
 
-    def __init__(self, rig, title: str = "", ring_s: float = 10.0) -> None:
+    def __init__(self, rig, title: str = "", ring_s: float = 10.0, lsl: bool = False) -> None:
         self.rig = rig
+        self.lsl = lsl  # publish captures on Lab Streaming Layer (``lab gui --lsl``)
+        self._lsl_pub = None
         self.title = title or str(getattr(rig, "path", "rig"))
         self.ring_s = ring_s
         self.configs = {cfg.name: cfg for cfg in rig.devices}
@@ -264,9 +266,14 @@ class LiveSource:
         self._stop_preview()
         rec = Recorder([self.configs[n] for n in names], metadata, str(path), self.rig.text, ring_s=self.ring_s)
         try:
+            if self.lsl:
+                from treadlab.acquisition.lsl import RecorderLsl
+
+                self._lsl_pub = RecorderLsl(rec).start()
             rec.open()
             rec.start()
         except LabError:
+            self._stop_lsl()
             self._restart_preview()
             raise
         self.recorder = rec
@@ -282,9 +289,15 @@ class LiveSource:
         try:
             path = Path(rec.stop())
         finally:
+            self._stop_lsl()
             if not self._closing.is_set():
                 self._restart_preview()
         return path
+
+    def _stop_lsl(self) -> None:
+        if self._lsl_pub is not None:
+            pub, self._lsl_pub = self._lsl_pub, None
+            pub.stop()
 
     def mark(self, label: str) -> float:
         """Marker at the current session time; returns that time (s)."""
