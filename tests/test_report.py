@@ -7,11 +7,13 @@ image is decoded; the comparison must state the differences the simulator was as
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
 import shutil
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -154,6 +156,23 @@ def test_session_with_a_mat_gets_the_butterfly_and_the_mean_footprints(sessions,
     page = out.read_text()
     assert 'id="fig-butterfly"' in page and 'id="fig-footprint"' in page and "Measured on the pressure mat" in page
     assert len(_images(page)) == 7
+
+
+def test_a_mat_only_session_is_reported_from_the_mat(tmp_path, capsys):
+    path = tmp_path / "mat.h5"
+    write_session(path, RunnerParams(seed=3), duration_s=8.0, insoles=None, mat=MatSpec(rows=112, cols=48))
+    out = tmp_path / "mat.html"
+    assert main(["report", str(path), "--out", str(out)]) == 0
+    page = out.read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the analysis warns when force and body mass disagree
+        with analyze(path, source="mat") as ga:
+            summary = ga.summary
+    assert summary["step_count"] > 10 and _check_numbers(page, summary) > 20
+    assert 'id="fig-footprint"' in page and 'id="fig-butterfly"' in page and len(_images(page)) >= 4
+    err = capsys.readouterr().err
+    for text in summary.get("warnings") or []:
+        assert html.escape(text) in page and text in err
 
 
 def test_compare_json_and_split(sessions, capsys):

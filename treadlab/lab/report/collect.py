@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from treadlab import fileformat as ff
 from treadlab.analysis import insoleviews, matviews
 from treadlab.analysis.api import GaitAnalysis, analyze
+from treadlab.analysis.session import read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
 from treadlab.lab.report.model import FEET, FootView, SessionView
@@ -67,9 +69,23 @@ def parse_segment(text: str) -> SegmentSpec:
     return spec
 
 
-def open_analysis(spec: SegmentSpec) -> GaitAnalysis:
-    """:func:`~treadlab.analysis.analyze` of the file, restricted to the segment (close it after use)."""
-    return analyze(spec.path, from_marker=spec.from_marker, to_marker=spec.to_marker)
+@contextlib.contextmanager
+def open_analysis(spec: SegmentSpec, source: str | None = None) -> Iterator[GaitAnalysis]:
+    """:func:`~treadlab.analysis.analyze` of the file, restricted to the segment; closes the file afterwards.
+
+    Parameters
+    ----------
+    spec : SegmentSpec
+    source : {"insoles", "mat"} or None
+        None: the insoles when the session has both feet's insoles, else the mat.
+    """
+    session = read_session(spec.path)
+    try:
+        if source is None:
+            source = "insoles" if all(f in session.insoles for f in FEET) or not session.mats else "mat"
+        yield analyze(session, source=source, from_marker=spec.from_marker, to_marker=spec.to_marker)
+    finally:
+        session.close()
 
 
 # --------------------------------------------------------------------------------------------- views

@@ -32,7 +32,10 @@ def _quality_line(view: SessionView) -> str:
     q = view.quality
     parts = [f"lost samples: {fmt(q.get('lost_samples'), 0)}", f"gaps: {fmt(q.get('gaps'), 0)}",
              f"CRC errors: {fmt(q.get('crc_errors'), 0)}", f"clock fit: {esc(q.get('clock') or '–')}"]
-    return '<p class="quality"><b>Data quality</b> · ' + " · ".join(parts) + "</p>"
+    line = '<p class="quality"><b>Data quality</b> · ' + " · ".join(parts) + "</p>"
+    for text in view.summary.get("warnings") or []:
+        line += f'<p class="quality warning"><b>Check</b> · {esc(text)}</p>'
+    return line
 
 
 def _foot_metric(view: SessionView, foot: str, metric: str, stat: str = "mean") -> str:

@@ -26,6 +26,7 @@ h1 { font-size: 17pt; margin: 0 0 2mm 0; } h2 { font-size: 13pt; margin: 6mm 0 2
 .meta { display: grid; grid-template-columns: repeat(4, auto); gap: 0.5mm 4mm; font-size: 9.5pt; margin: 0; }
 .meta dt { color: #666; } .meta dd { margin: 0; font-weight: 600; }
 .quality { font-size: 9pt; color: #444; margin: 2mm 0; padding: 1.5mm 2mm; background: #f4f4f4; }
+.quality.warning { background: #fdf0d5; color: #5a3d00; }
 .cards { display: flex; flex-wrap: wrap; gap: 2mm; }
 .card { flex: 1 1 42mm; border: 1px solid #ccc; border-radius: 2mm; padding: 2mm 3mm; break-inside: avoid;
         page-break-inside: avoid; }
