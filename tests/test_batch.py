@@ -83,7 +83,11 @@ def test_study_on_two_worker_cluster_matches_analyze(study):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         table = run_batch(paths, scheduler=cluster.scheduler_address, progress=False)
         workers_used = len(cluster.workers)
+        # an analysis that raises something else than a LabError (a bug) is reported the same way
+        crashed = run_batch(paths[:2], scheduler=cluster.scheduler_address, progress=False, analyse=int)
     assert workers_used == 2
+    assert crashed["file"].tolist() == [str(p) for p in paths[:2]]
+    assert crashed["error"].str.startswith("ValueError: invalid literal for int()").all()
     assert len(table) == 2 * len(truths) + 1
     broken = table[table["file"].str.endswith("run_broken.h5")]
     assert len(broken) == 1 and broken["error"].iloc[0].startswith("SessionFileError")
