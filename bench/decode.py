@@ -6,7 +6,8 @@ For each stream (a 16-sensel insole, a 960-sensel insole, a 64 x 176 mat) this p
 - (a) splitting on 0x00 alone (``bytes.split`` with the carry-over of a partial frame);
 - (b) the bare C primitives alone: ``cobs.decode`` and ``zlib.crc32`` of every message, nothing else;
 
-and the ratio full / (b). Target: full within 1.5x of (b) for every stream. Best of several repeats.
+and the ratio full / (b) (the median of per-round ratios; the three run in turn each round). Target: full within
+1.5x of (b) for every stream. Throughputs are the best of several rounds.
 It also prints the line-protocol parser's throughput (``parse_lines`` on 64 KiB reads) next to a bare split on
 newlines.
 
@@ -73,15 +74,19 @@ def run_primitives(frames: list[bytes]) -> int:
     return ok
 
 
-def best_of(fns: list, repeats: int) -> list[float]:
-    """Best time of each function, run in turn (so a busy spell on a shared machine hits all of them alike)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
+def timed_rounds(fns: list, repeats: int) -> np.ndarray:
+    """Times of each function (columns) over ``repeats`` rounds (rows), run in turn within each round.
+
+    Running them in turn makes a busy spell on a shared machine hit all of them alike; ratios are then taken
+    per round and their median reported, which is far steadier than a ratio of two separate best times.
+    """
+    times = np.empty((repeats, len(fns)))
+    for r in range(repeats):
         for i, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+            times[r, i] = time.perf_counter() - t0
+    return times
 
 
 def make_lines(n: int, target_bytes: int, seed: int = 0) -> tuple[bytes, int]:
@@ -122,9 +127,10 @@ def run_line_split(text: bytes) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=8.0, help="stream size per case in MB (default 8)")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args()
-    print(f"decoder throughput, {args.mb:g} MB per stream, {READ_BYTES // 1024} KiB reads, best of {args.repeats}")
+    print(f"decoder throughput, {args.mb:g} MB per stream, {READ_BYTES // 1024} KiB reads, best of {args.repeats} "
+          "rounds (full/(b): median of the per-round ratios)")
     print(f"{'stream':24s} {'msg B':>6s} {'full MB/s':>10s} {'full samp/s':>12s} {'(a) split':>10s} "
           f"{'(b) C prims':>11s} {'full/(b)':>9s}")
     worst = 0.0
@@ -133,10 +139,10 @@ def main() -> None:
         frames = stream.split(b"\x00")[:-1]
         assert run_full(stream, n, dtype) == k and run_primitives(frames) == k
         mb = len(stream) / 1e6
-        t_full, t_split, t_prim = best_of([lambda s=stream, n=n, d=dtype: run_full(s, n, d),
-                                           lambda s=stream: run_split(s),
-                                           lambda f=frames: run_primitives(f)], args.repeats)
-        ratio = t_full / t_prim
+        times = timed_rounds([lambda s=stream, n=n, d=dtype: run_full(s, n, d), lambda s=stream: run_split(s),
+                              lambda f=frames: run_primitives(f)], args.repeats)
+        t_full, t_split, t_prim = times.min(axis=0)
+        ratio = float(np.median(times[:, 0] / times[:, 2]))
         worst = max(worst, ratio)
         print(f"{label:24s} {len(stream) // k:6d} {mb / t_full:10.1f} {k / t_full:12.0f} {mb / t_split:10.1f} "
               f"{mb / t_prim:11.1f} {ratio:9.2f}")
@@ -147,8 +153,8 @@ def main() -> None:
     for n in (8, 16):
         text, k = make_lines(n, int(args.mb * 1e6) // 4)
         assert run_lines(text, n) == k
-        t_parse, t_split = best_of([lambda x=text, n=n: run_lines(x, n), lambda x=text: run_line_split(x)],
-                                   args.repeats)
+        t_parse, t_split = timed_rounds([lambda x=text, n=n: run_lines(x, n), lambda x=text: run_line_split(x)],
+                                        args.repeats).min(axis=0)
         mb = len(text) / 1e6
         print(f"{f'{n} sensels, 2 decimals':24s} {len(text) // k:6d} {mb / t_parse:10.1f} {k / t_parse:12.0f} "
               f"{mb / t_split:10.1f}")
