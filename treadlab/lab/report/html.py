@@ -61,11 +61,13 @@ def _cards(view: SessionView, bands: tuple[float, float]) -> str:
              f'</span> steps/min<br><small>{num("step_count", s.get("step_count"), 0)} steps</small></div>']
     cards.append('<div class="card"><h3>Strike pattern (share of steps)</h3>'
                  + "".join(_strike_shares(view, f) for f in FEET)
-                 + si_badge("asymmetry_si_pct.strike_index_pct", asym.get("strike_index_pct"), bands) + "</div>")
+                 + "strike index " + si_badge("asymmetry_si_pct.strike_index_pct", asym.get("strike_index_pct"), bands)
+                 + "</div>")
     for metric in ("vilr_bw_s", "avlr_bw_s", "contact_time_ms"):
         label, unit, _ = METRICS[metric]
         body = " / ".join(f'<span class="big">{_foot_metric(view, f, metric)}</span>' for f in FEET)
-        cards.append(f'<div class="card"><h3>{esc(label)} left / right</h3>{body} {esc(unit)}<br>'
+        title = esc(label[:1].upper() + label[1:])
+        cards.append(f'<div class="card"><h3>{title} left / right</h3>{body} {esc(unit)}<br>'
                      f'{si_badge(f"asymmetry_si_pct.{metric}", asym.get(metric), bands)}</div>')
     return '<section class="cards">' + "".join(cards) + "</section>"
 
@@ -118,7 +120,8 @@ def _session_figures(view: SessionView) -> list[str]:
                 for f, v in view.feet.items() if v.peak_kpa is not None and v.positions_mm is not None}
     if pressure:
         out.append(figure("pressure", figs.png_base64(figs.pressure_maps(pressure)),
-                          "Peak (top) and mean (bottom) pressure under each foot: dark areas carry the most load.",
+                          "Peak (left pair) and mean (right pair) pressure under each foot over all steps: dark areas "
+                          "carry the most load.",
                           "peak and mean pressure maps per foot"))
     if view.footprints_kpa:
         out.append(figure("footprint", figs.png_base64(figs.footprints(view.footprints_kpa, view.pitch_mm)),
