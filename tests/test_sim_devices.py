@@ -242,11 +242,15 @@ def _read_for(ser: serial.Serial, dec: p.FrameDecoder, seconds: float):
     return raws, np.array(hosts, np.int64), other
 
 
-def _answer(ser: serial.Serial, dec: p.FrameDecoder, command: bytes, want: int, timeout_s: float = 3.0):
+def _answer(ser: serial.Serial, dec: p.FrameDecoder, command: bytes, want: int, timeout_s: float = 3.0,
+            keep: list | None = None):
+    """Send a command and return the body of its answer; DATA read on the way goes to ``keep``."""
     ser.write(command)
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        _, msgs = dec.feed(ser.read(ser.in_waiting or 1))
+        data, msgs = dec.feed(ser.read(ser.in_waiting or 1))
+        if keep is not None:
+            keep += data
         for t, body in msgs:
             if t == want:
                 return body
@@ -272,10 +276,16 @@ def test_a_device_process_streams_in_real_time_over_a_pty(tmp_path):
             ser.write(_cmd(p.START))
             raws, hosts, _ = _read_for(ser, dec, 2.0)
             ser.write(_cmd(p.STOP))
-            tail, _, msgs = _read_for(ser, dec, 0.6)
-            assert (p.ACK, bytes([p.STOP])) in msgs
-            after_ack = dec.feed(b"")  # nothing pending
-            assert after_ack == ([], [])
+            buf = b""
+            end = time.monotonic() + 0.6
+            while time.monotonic() < end:
+                buf += ser.read(ser.in_waiting or 1)
+            ack = p.encode_ack(p.STOP)
+            assert buf.count(ack) == 1
+            cut = buf.index(ack) + len(ack)
+            tail, msgs = dec.feed(buf[:cut])
+            assert msgs == [(p.ACK, bytes([p.STOP]))]
+            assert buf[cut:] == b""  # nothing at all after STOP's ACK
         time.sleep(0.4)  # let the truth file catch up (flushed every 0.25 s)
         seq_true, t_true = rig.truth("insole_left")
     seq, ticks, _ = p.decode_data(raws + tail, 99, "u16")
@@ -354,8 +364,9 @@ def test_unplug_and_replug_at_the_same_path_with_the_same_serial(tmp_path):
             assert info["serial"] == "SIM-TEST-1"
             raws, _, _ = _read_for(ser2, dec2, 0.4)
             assert raws == []  # stopped after power-up
-            _answer(ser2, dec2, _cmd(p.START), p.ACK)
-            raws, _, _ = _read_for(ser2, dec2, 0.5)
+            raws = []
+            _answer(ser2, dec2, _cmd(p.START), p.ACK, keep=raws)
+            raws += _read_for(ser2, dec2, 0.5)[0]
         seq, _, _ = p.decode_data(raws, 16, "u16")
         assert seq[0] == 1000  # seq restarts at power-up
         assert rig.stats("insole_left")["power_ups_n"] == 2
@@ -471,3 +482,25 @@ def test_lab_simulate_reports_a_bad_option_in_one_line(tmp_path, capsys, argv, w
     assert main(["simulate", "--seconds", "1", "--workdir", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and word in err and err.startswith("lab simulate: error:")
+
+
+def test_lab_simulate_stops_cleanly_on_sigterm(tmp_path):
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-m", "treadlab.lab.cli", "simulate", "--workdir", str(work)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("simulating"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        assert "until Ctrl-C" in lines[-1] and (work / "insole_left").is_symlink()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert not (work / "insole_left").exists() and not (work / "mat").exists()
