@@ -390,6 +390,8 @@ def test_line_device_process_streams_lines_from_the_start(tmp_path):
         end = time.monotonic() + 1.5
         while time.monotonic() < end:
             buf += ser.read(ser.in_waiting or 1)
+    idx = buf.index(b"# treadlab-sim")
+    assert any(ch not in b"0123456789,.-\r\n" for ch in buf[idx - 20:idx])  # garbage before the greeting
     lines = buf.split(b"\n")[1:-1]  # the first may be partial
     comments = [ln for ln in lines if b"# treadlab-sim" in ln]
     assert len(comments) == 1

@@ -356,7 +356,7 @@ class SimDevice:
         horizon = now_ns + int(self.spec.block_ms * 1e6)
         last = self._pending.last_t_ns
         if last is None or last < now_ns:
-            self._generate(max(horizon, now_ns))
+            self._generate(horizon)
         out, seq, t_ns, flags = self._pending.take(now_ns)
         if len(seq):
             counts = np.bincount(flags, minlength=3)
@@ -399,7 +399,7 @@ class SimDevice:
         if not len(hit):
             return arr, hit
         starts = np.concatenate([[0], ends[:-1]])[hit]
-        last = ends[hit] - 2  # keep the delimiter (and, for lines, keep a byte before it)
+        last = ends[hit] - 2  # any byte but the delimiter itself
         pos = starts + (self.rng.random(len(hit)) * np.maximum(last - starts + 1, 1)).astype(np.int64)
         arr[pos] = self._bad_bytes(arr[pos])
         return arr, hit
