@@ -7,6 +7,7 @@ and connector threads), the window (its timer). They are torn down in reverse or
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import signal
@@ -80,7 +81,20 @@ def build_window(stack: ExitStack, rig_path: Path, folder: Path, refresh_hz: flo
     win = MainWindow(source, folder, refresh_hz=refresh_hz, confirm=confirm, report_fn=report_function())
     session = getattr(rig, "session", {}) or {}
     win.session.apply_defaults(session)
+    quiet_garbage_collector()
     return win
+
+
+def quiet_garbage_collector() -> None:
+    """Keep Python's full garbage collections short, so the reader threads are never starved of the GIL.
+
+    A full (generation 2) collection walks every tracked object while holding the GIL; with Qt, pyqtgraph, pandas
+    and scipy loaded that took about 90 ms on the lab machine, long enough for a 750 Hz, 960-sensel insole to
+    overrun its USB buffer. :func:`gc.freeze` moves everything that exists once the window is built (modules,
+    widgets, layouts) out of the collector's sight, so later collections only walk what the live view allocates.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run_app(rig_path: Path | None, sim: bool, stress: bool, folder: Path, screenshot: Path | None = None,
