@@ -1,4 +1,5 @@
-"""The butterfly from two insoles: the centre of pressure of both feet over time in the treadmill's frame.
+"""Views of the insoles for reports: the butterfly (COP of both feet in the treadmill's frame) and pressure maps
+in bounded time for long sessions.
 
 Insoles measure the COP in each foot's own frame; on a treadmill the foot is carried back by the belt during
 contact. With the belt speed (the session's ``treadmill_speed_mps``) the COP is placed in the treadmill frame:
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from treadlab.analysis.ragged import range_arange
 
 #: Lateral distance assumed between the feet's long axes when only insoles are present.
 ASSUMED_STEP_WIDTH_MM = 100.0
@@ -75,3 +78,50 @@ def insole_cop_trace(signals: dict, steps: pd.DataFrame, speed_mps: float,
     if np.isfinite(out["forward_mm"]).any():
         out["forward_mm"] -= np.nanmean(np.nanpercentile(out["forward_mm"], [5, 95]))
     return out
+
+
+#: Pressure maps of segments with more steps than this are computed from a sample of the steps (bounded time).
+MAX_MAP_STEPS = 300
+#: The sample is this many runs of consecutive steps, spread evenly over the segment (few contiguous reads).
+MAP_RUNS_N = 12
+
+
+def pressure_maps(ga, foot: str, max_steps: int = MAX_MAP_STEPS, runs_n: int = MAP_RUNS_N) -> dict:
+    """Peak and mean value per sensel of ``foot`` over stance, as :meth:`GaitAnalysis.pressure_maps`, in bounded time.
+
+    Up to ``max_steps`` steps this *is* ``ga.pressure_maps(foot)`` (every stance sample of the segment). Longer
+    segments (a 60-minute run has about 5,000 steps per foot) use ``runs_n`` runs of consecutive steps spread
+    evenly over the segment, ``max_steps`` steps in all: the mean map is then a sample mean and the peak the
+    maximum over the sampled steps (can only be lower than over every step).
+
+    Returns
+    -------
+    dict
+        The keys of :meth:`GaitAnalysis.pressure_maps` plus ``sampled_steps`` (steps used).
+    """
+    sig = ga.signals[foot]
+    part = ga.steps[ga.steps["foot"] == foot]
+    if len(part) <= max_steps:
+        return {**ga.pressure_maps(foot), "sampled_steps": int(len(part))}
+    ins = sig.device
+    per_run = max(1, max_steps // runs_n)
+    firsts = np.unique(np.linspace(0, len(part) - per_run, runs_n).astype(np.int64))
+    first_sample = part["first_sample"].to_numpy(np.int64)
+    stop_sample = part["stop_sample"].to_numpy(np.int64)
+    peak = np.zeros(ins.n_values)
+    total = np.zeros(ins.n_values)
+    count = used = 0
+    for i in firsts:  # one iteration per run of consecutive steps (at most runs_n)
+        a, b = int(first_sample[i]), int(stop_sample[i + per_run - 1])
+        block = ins.forces(a, b)
+        idx, _ = range_arange(first_sample[i:i + per_run] - a, stop_sample[i:i + per_run] - a)
+        sel = block[idx[idx < len(block)]]
+        if len(sel):
+            np.maximum(peak, sel.max(axis=0), out=peak)
+            total += sel.sum(axis=0, dtype=np.float64)
+            count += len(sel)
+            used += per_run
+    factor = 1.0 / ins.sensel_force_factor if ins.unit == "kPa" else np.ones(ins.n_values)
+    return {"peak": peak * factor, "mean": total / max(count, 1) * factor, "unit": ins.unit or "counts",
+            "positions_mm": ins.positions_mm, "areas_mm2": ins.areas_mm2, "foot_length_mm": ins.foot_length_mm,
+            "steps": int(len(part)), "sampled_steps": int(used)}

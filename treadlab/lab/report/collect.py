@@ -137,13 +137,14 @@ def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
     view.cop_mm = ga.cop_paths(foot)
     view.outline_mm = outline_for(dev.info.get("layout"), dev.foot_length_mm)
     if dev.n_values > 1 and len(ga.steps):
-        maps = ga.pressure_maps(foot)
+        maps = insoleviews.pressure_maps(ga, foot)
         factor = to_kpa(maps["unit"], maps["areas_mm2"])
         if factor is not None:
             view.positions_mm = maps["positions_mm"]
             view.areas_mm2 = maps["areas_mm2"]
             view.peak_kpa = np.asarray(maps["peak"], float) * factor
             view.mean_kpa = np.asarray(maps["mean"], float) * factor
+            view.map_steps = (int(maps["sampled_steps"]), int(maps["steps"]))
     return view
 
 

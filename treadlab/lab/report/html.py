@@ -119,8 +119,11 @@ def _session_figures(view: SessionView) -> list[str]:
                     "mean_kpa": v.mean_kpa, "outline_mm": v.outline_mm}
                 for f, v in view.feet.items() if v.peak_kpa is not None and v.positions_mm is not None}
     if pressure:
+        used = [view.foot(f).map_steps for f in pressure]
+        sample = ("" if all(u == n for u, n in used) else
+                  " (from " + " and ".join(f"{u} of {n}" for u, n in used) + " steps, spread over the session)")
         out.append(figure("pressure", figs.png_base64(figs.pressure_maps(pressure)),
-                          "Peak (left pair) and mean (right pair) pressure under each foot over all steps: dark areas "
+                          f"Peak (left pair) and mean (right pair) pressure under each foot{sample}: dark areas "
                           "carry the most load.",
                           "peak and mean pressure maps per foot"))
     if view.footprints_kpa:

@@ -29,6 +29,8 @@ class FootView:
         Peak and mean pressure per sensel over the steps.
     outline_mm : ndarray, shape (m, 2)
         Foot outline in the foot frame.
+    map_steps : (int, int)
+        Steps the pressure maps were computed from, and steps in the segment.
     """
 
     curves_bw: np.ndarray | None = None
@@ -38,6 +40,7 @@ class FootView:
     peak_kpa: np.ndarray | None = None
     mean_kpa: np.ndarray | None = None
     outline_mm: np.ndarray | None = None
+    map_steps: tuple[int, int] = (0, 0)
 
 
 @dataclass

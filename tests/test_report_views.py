@@ -1,4 +1,5 @@
-"""Mat views for reports (:mod:`treadlab.analysis.matviews`): butterfly and mean footprints, against the simulator."""
+"""Views for reports (:mod:`treadlab.analysis.matviews`, :mod:`treadlab.analysis.insoleviews`): butterflies, mean
+footprints and pressure maps, against the simulator."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sessionfactory import InsoleSpec, MatSpec, write_session
 
 from treadlab.analysis import analyze
 from treadlab.analysis.insoleviews import ASSUMED_STEP_WIDTH_MM, insole_cop_trace
+from treadlab.analysis.insoleviews import pressure_maps as insole_pressure_maps
 from treadlab.analysis.matviews import cop_trace, mean_footprints
 from treadlab.drivers.sim.gait import RunnerParams
 
@@ -88,3 +90,17 @@ def test_insole_butterfly_places_each_contact_on_the_belt(mat_analysis):
         v = np.diff(on["forward_mm"].to_numpy())[same] / dt[same] * 1e-3
         assert -3.2 < np.median(v) < -1.0  # carried back at the belt speed minus the roll to the toes
     assert insole_cop_trace(ga.signals, ga.steps, float("nan")).empty
+
+
+def test_pressure_maps_of_long_segments_come_from_a_spread_sample_of_steps(mat_analysis):
+    ga, _, _ = mat_analysis
+    full = ga.pressure_maps("left")
+    same = insole_pressure_maps(ga, "left", max_steps=10_000)
+    assert np.array_equal(same["peak"], full["peak"]) and np.array_equal(same["mean"], full["mean"])
+    assert same["sampled_steps"] == full["steps"]
+    part = insole_pressure_maps(ga, "left", max_steps=8, runs_n=4)
+    assert part["sampled_steps"] == 8 and part["steps"] == full["steps"] > 8
+    assert np.all(part["peak"] <= full["peak"] + 1e-9)
+    loaded = full["mean"] > 0.1 * full["mean"].max()
+    assert np.corrcoef(part["mean"], full["mean"])[0, 1] > 0.98
+    assert np.allclose(part["mean"][loaded], full["mean"][loaded], rtol=0.15)
