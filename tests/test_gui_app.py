@@ -11,7 +11,7 @@ from contextlib import ExitStack
 import h5py
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 
 from treadlab import fileformat as ff
 from treadlab.drivers.sim.rig import SimulatedRig
@@ -80,7 +80,7 @@ def test_app_starts_devices_go_green_and_views_fill(app, qtbot):
     assert win.frames_n > 20
 
 
-def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path):
+def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path, monkeypatch):
     win, _sim, _ = app
     s = win.session
     wait_streaming(qtbot, win)
@@ -107,6 +107,12 @@ def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path):
     assert path is not None and path.parent == tmp_path and path.name.startswith("P07_tempo_")
     assert str(path) in s.result_path.text() and s.record_button.isEnabled() and not win.source.recording
     assert s.report_button.isEnabled() == (win.report_fn is not None)
+    if win.report_fn is not None:  # the report of the capture, opened with the desktop's viewer (intercepted here)
+        opened = []
+        monkeypatch.setattr(QtGui.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+        s.report_button.click()
+        assert len(opened) == 1 and opened[0] == str(path.with_name(path.stem + ".report.html"))
+        assert os.path.getsize(opened[0]) > 1000 and s.message.text() == ""
     with h5py.File(path, "r") as f:
         a = f.attrs
         assert a["state"] == ff.STATE_COMPLETE

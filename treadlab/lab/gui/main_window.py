@@ -193,11 +193,15 @@ class MainWindow(QtWidgets.QMainWindow):
         """Make the report of a finished capture and open it with the desktop's viewer."""
         if self.report_fn is None:
             return
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             report = self.report_fn(Path(path))
         except LabError as exc:
             self.session.show_message(str(exc))
             return
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self.status.showMessage(f"report: {report}")
         QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(report)))
 
     def _device_action(self, fn: Callable[[str], None], name: str) -> None:
