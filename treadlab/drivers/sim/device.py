@@ -370,6 +370,15 @@ class SimDevice:
             self.stats.samples_n += len(seq)
         return out
 
+    def prefetch(self, now_ns: int) -> None:
+        """Generate the next block ahead of need (the server calls this right after writing, when idle)."""
+        if not self.running:
+            return
+        block_ns = int(self.spec.block_ms * 1e6)
+        last = self._pending.last_t_ns
+        if last is None or last < now_ns + block_ns // 2:
+            self._generate(max(last if last is not None else now_ns, now_ns) + block_ns)
+
     def _generate(self, until_ns: int) -> None:
         ticks, t_ns = self._schedule.next_block(until_ns)
         k = len(ticks)

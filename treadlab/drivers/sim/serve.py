@@ -206,6 +206,7 @@ class DeviceServer:
                     due = self.device.next_due_ns()
                     self._enqueue(self.device.take(now), due if due is not None else now)
                     self._pump(now)
+                    self.device.prefetch(now)
                 self._wait(min(self._next_wake(now), next_truth_ns))
         finally:
             if self.master is not None:
