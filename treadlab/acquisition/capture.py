@@ -210,7 +210,7 @@ class CaptureSession:
                     reason = "duration"
                     break
                 if rec.failed:
-                    reason = "write-failed"
+                    reason = "storage"
                     break
                 if self.show is not None and time.monotonic() >= next_show:
                     self.show(format_status(rec.status()))

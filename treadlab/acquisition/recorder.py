@@ -30,7 +30,7 @@ from treadlab import fileformat as ff
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.acquisition.session import finalize, utc_now_iso
 from treadlab.acquisition.worker import DeviceWorker, LiveBatch, connect, setup_of
-from treadlab.acquisition.writer import SessionWriter, create_session_file
+from treadlab.acquisition.writer import MIN_FREE_BYTES, SessionWriter, create_session_file
 from treadlab.drivers import DeviceConfig
 from treadlab.errors import LabError, StorageError
 
@@ -81,16 +81,19 @@ class Recorder:
         Seconds of samples each ring buffer keeps.
     ping_interval_s : float
         PING period of each binary device while streaming.
+    min_free_bytes : int
+        Free-space reserve on the output disk: below it the capture stops cleanly (see :class:`SessionWriter`).
     """
 
     def __init__(self, rig_devices: list[DeviceConfig], session_meta: dict, out_path: str, rig_text: str = "",
-                 ring_s: float = 10.0, ping_interval_s: float = 1.0) -> None:
+                 ring_s: float = 10.0, ping_interval_s: float = 1.0, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         self.configs = list(rig_devices)
         self.meta = dict(session_meta)
         self.path = os.fspath(out_path)
         self.rig_text = rig_text
         self.ring_s = ring_s
         self.ping_interval_s = ping_interval_s
+        self.min_free_bytes = min_free_bytes
         self.start_ns: int | None = None
         self.stop_reason = ""
         self.skipped: list[str] = []
@@ -159,7 +162,7 @@ class Recorder:
             raise
         with open(self.path + ff.RECORDING_SUFFIX, "w", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
-        self._writer = SessionWriter(h5)
+        self._writer = SessionWriter(h5, min_free_bytes=self.min_free_bytes)
         self._writer.start()
         self._writer.put_event(0.0, "session", 20, f"session started, devices: {', '.join(self._devices)}")
         for msg in self.skipped:
@@ -191,8 +194,8 @@ class Recorder:
             return self.path
         self._stopped = True
         writer = self._writer
-        if writer is not None and writer.error is not None and reason == "stopped":
-            reason = "write-failed"
+        if writer is not None and writer.error is not None and reason in ("stopped", "storage"):
+            reason = "write-failed" if writer.broken else "disk-full"
         self.stop_reason = reason
         errors: list[BaseException] = []
         for w in self._workers.values():
@@ -208,15 +211,16 @@ class Recorder:
         for name, w in self._workers.items():
             writer.set_counters(name, {**w.counters(), "queue_overflow": writer.overflow_n})
         writer.stop()
-        if writer.error is None:
+        if not writer.broken:
             try:
                 with h5py.File(self.path, "r+") as f:
                     finalize(f, ff.STATE_COMPLETE, reason, duration_s,
                              {n: w.counters() for n, w in self._workers.items()})
             except OSError as exc:
+                writer.broken = True
                 writer.error = StorageError(f"{self.path}: finishing the session file failed ({exc}); "
                                             f"run `lab repair {self.path}`")
-        if writer.error is None:
+        if not writer.broken:
             try:
                 os.remove(self.path + ff.RECORDING_SUFFIX)
             except FileNotFoundError:
@@ -268,6 +272,11 @@ class Recorder:
     def failed(self) -> bool:
         """True when writing failed: the capture must be stopped (:meth:`stop` raises the error)."""
         return self._writer is not None and self._writer.failed.is_set()
+
+    @property
+    def write_broken(self) -> bool:
+        """True when a write failed: the file needs ``lab repair`` and HDF5 cannot be shut down cleanly."""
+        return self._writer is not None and self._writer.broken
 
     @property
     def elapsed_s(self) -> float:

@@ -9,6 +9,8 @@ attributes (``state = "repaired"``).
 from __future__ import annotations
 
 import os
+import re
+import shutil
 
 import h5py
 import numpy as np
@@ -18,12 +20,25 @@ from treadlab.acquisition.session import finalize, open_session, recording_pid
 from treadlab.errors import SessionFileError, StorageError
 
 
-def _consistent_rows(src: h5py.Group) -> int:
-    """Rows every per-sample dataset of a device group holds (they may differ by one unflushed block)."""
-    return min(src[k].shape[0] for k in (ff.RAW, ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME))
+def _consistent_rows(src: h5py.Group, truncated: bool) -> int:
+    """Rows of a device that are really on disk.
+
+    Every per-sample dataset must hold them, and rows never written read as NaN in ``host_time``/``time``. After a
+    failed write (a truncated file) only the rows of the last successful flush (``counters``) are trusted.
+    """
+    n = min(src[k].shape[0] for k in (ff.RAW, ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME))
+    for key in (ff.HOST_TIME, ff.TIME):
+        nan = np.flatnonzero(np.isnan(src[key][:n]))
+        if len(nan):
+            n = int(nan[0])
+    if truncated:
+        cols = [c.decode() if isinstance(c, bytes) else str(c) for c in src["counters"].attrs["columns"]]
+        if "flushed_rows" in cols:
+            n = min(n, int(src["counters"][cols.index("flushed_rows")]))
+    return n
 
 
-def _copy_trimmed(src: h5py.File, dst: h5py.File) -> None:
+def _copy_trimmed(src: h5py.File, dst: h5py.File, truncated: bool = False) -> None:
     for k, v in src.attrs.items():
         dst.attrs[k] = v
     for name in src:
@@ -33,11 +48,13 @@ def _copy_trimmed(src: h5py.File, dst: h5py.File) -> None:
     for gname in trim_groups:  # text and time datasets of one table must agree
         g = dst[gname]
         n = min(ds.shape[0] for ds in g.values())
+        nan = np.flatnonzero(np.isnan(g["time"][:n]))
+        n = int(nan[0]) if len(nan) else n
         for ds in g.values():
             ds.resize(n, axis=0)
     devs = dst.create_group(ff.DEVICES)
     for name, g in src[ff.DEVICES].items():
-        n = _consistent_rows(g)
+        n = _consistent_rows(g, truncated)
         out = devs.create_group(name)
         for k, v in g.attrs.items():
             out.attrs[k] = v
@@ -61,8 +78,24 @@ def _copy_trimmed(src: h5py.File, dst: h5py.File) -> None:
             segs[:] = rows
 
 
+def _truncated_eof(path: str) -> int | None:
+    """The end of file HDF5 expects, when ``path`` is shorter than that (a write failed at the end), else None."""
+    for swmr in (False, True):
+        try:
+            with h5py.File(path, "r", swmr=swmr):
+                pass
+        except OSError as exc:
+            m = re.search(r"eof = (\d+).*stored_eof = (\d+)", str(exc))
+            if m and int(m.group(2)) > int(m.group(1)):
+                return int(m.group(2))
+    return None
+
+
 def repair(path: str) -> tuple[str, str]:
     """Repair a crashed session file in place, keeping the original as ``FILE.crashed``.
+
+    A file cut short by a failed write (its superblock names a larger end of file) is read through a padded
+    copy; the blocks that never reached the disk read as missing (trimmed to the rows every dataset holds).
 
     Returns
     -------
@@ -76,11 +109,30 @@ def repair(path: str) -> tuple[str, str]:
     StorageError
         The repaired copy cannot be written or the original cannot be kept.
     """
-    f, status = open_session(path, allow_live=True, allow_crashed=True)
-    f.close()
-    if status == "complete":
-        raise SessionFileError(f"{path}: is complete, nothing to repair")
-    if status == "recording":
+    source = path
+    padded = path + ".padded"
+    eof = _truncated_eof(path) if os.path.exists(path) else None
+    if eof is not None:
+        shutil.copyfile(path, padded)
+        with open(padded, "r+b") as fh:
+            fh.truncate(eof)
+        source = padded
+    try:
+        return _repair_from(path, source)
+    finally:
+        if os.path.exists(padded):
+            os.remove(padded)
+
+
+def _repair_from(path: str, source: str) -> tuple[str, str]:
+    if source == path:
+        f, status = open_session(path, allow_live=True, allow_crashed=True)
+        f.close()
+        if status == "complete":
+            raise SessionFileError(f"{path}: is complete, nothing to repair")
+        if status == "recording":
+            raise SessionFileError(f"{path}: is still being recorded (pid {recording_pid(path)}); stop it first")
+    elif recording_pid(path) is not None:
         raise SessionFileError(f"{path}: is still being recorded (pid {recording_pid(path)}); stop it first")
     crashed = path + ff.CRASHED_SUFFIX
     tmp = path + ".repairing"
@@ -89,14 +141,20 @@ def repair(path: str) -> tuple[str, str]:
     if os.path.exists(tmp):
         os.remove(tmp)  # a previous repair that was itself interrupted
     try:
-        with h5py.File(path, "r", swmr=True) as src, h5py.File(tmp, "x", libver="latest") as dst:
-            _copy_trimmed(src, dst)
+        with h5py.File(source, "r", swmr=True) as src, h5py.File(tmp, "x", libver="latest") as dst:
+            if src.attrs.get("format") != ff.FORMAT:
+                raise SessionFileError(f"{path}: not a treadlab session file")
+            _copy_trimmed(src, dst, truncated=source != path)
             finalize(dst, ff.STATE_REPAIRED, "repaired")
             dst.attrs["repaired_from"] = os.path.basename(crashed)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise StorageError(f"{tmp}: cannot write the repaired file ({exc})") from exc
+        raise StorageError(f"{path}: cannot write the repaired file ({exc})") from exc
+    except SessionFileError:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(path, crashed)
     os.replace(tmp, path)
     side = path + ff.RECORDING_SUFFIX

@@ -70,11 +70,14 @@ def open_session(path: str, allow_live: bool = True, allow_crashed: bool = False
         status = "complete"
     except OSError as exc:
         text = str(exc)
-        if "already open for write" not in text and "consistency flags" not in text:
+        if not any(k in text for k in ("already open for write", "consistency flags", "truncated file")):
             raise SessionFileError(f"{path}: not a readable HDF5 session file ({text})") from exc
         try:
             f = h5py.File(path, "r", swmr=True)
         except OSError as exc2:
+            if "truncated file" in str(exc2):
+                raise SessionFileError(f"{path}: truncated (its recorder could not finish a write); "
+                                       f"run `lab repair {path}`") from exc2
             raise SessionFileError(f"{path}: damaged session file, cannot be opened ({exc2})") from exc2
         status = "recording" if recording_pid(path) is not None else "crashed"
     if f.attrs.get("format") != ff.FORMAT:

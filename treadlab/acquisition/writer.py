@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from treadlab.errors import StorageError
 
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 #: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
-COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "queue_overflow")
+COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "queue_overflow", "flushed_rows")
 _CHUNK_BYTES = 512 * 1024
+#: Default free-space reserve: below it the capture stops cleanly instead of running into a full disk.
+MIN_FREE_BYTES = 64 * 1024 * 1024
 _VEC_CHUNK = 4096
 
 
@@ -62,7 +65,10 @@ def _text(s: str, n_bytes: int) -> bytes:
 
 def _vec(g: h5py.Group, name: str, dtype: Any, cols: int | None = None) -> h5py.Dataset:
     shape, maxshape, chunks = ((0,), (None,), (_VEC_CHUNK,)) if cols is None else ((0, cols), (None, cols), (256, cols))
-    return g.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype, **COMPRESSION)
+    # Float rows never written read as NaN (not 0): lab repair tells a real row from an unwritten one.
+    fill = np.nan if np.dtype(dtype).kind == "f" else None
+    return g.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype, fillvalue=fill,
+                            **COMPRESSION)
 
 
 def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup]) -> h5py.File:
@@ -203,12 +209,22 @@ class SessionWriter:
     max_items : int
         Queue bound (batches, markers, events...).
     write_interval_s, flush_interval_s : float
+    min_free_bytes : int
+        When the disk holding the file has less free space than this, the writer stops taking batches (a clean
+        stop with :attr:`error` set, before any write can fail); what is queued is still written.
+
+    Notes
+    -----
+    A write that does fail (I/O error, file size limit) leaves the HDF5 library unable to close the file
+    (:attr:`broken`); the data up to the last flush stays readable with ``swmr=True`` and ``lab repair``.
     """
 
     def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.2,
-                 flush_interval_s: float = 0.5) -> None:
+                 flush_interval_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         self.h5 = h5
         self.path = h5.filename
+        self.min_free_bytes = min_free_bytes
+        self.broken = False
         self._q: queue.Queue = queue.Queue(maxsize=max_items)
         self.write_interval_s = write_interval_s
         self.flush_interval_s = flush_interval_s
@@ -221,6 +237,7 @@ class SessionWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._counters: dict[str, np.ndarray] = {}
+        self._flushed_rows: dict[str, int] = {}
 
     # ------------------------------------------------------------------ producers (any thread)
 
@@ -263,6 +280,7 @@ class SessionWriter:
     def set_counters(self, name: str, values: dict[str, int]) -> None:
         """Latest counters of a device, written to ``counters`` at the next flush."""
         self._counters[name] = np.array([int(values.get(k, 0)) for k in COUNTER_COLUMNS], dtype=np.int64)
+        self._counters[name][-1] = self._flushed_rows.get(name, 0)
 
     @property
     def queued_n(self) -> int:
@@ -314,7 +332,7 @@ class SessionWriter:
                 last_flush = now
             if stopping and self._q.empty() and not pending:
                 break
-        if self.failed.is_set():  # drop what is left; nothing more can be written
+        if self.broken:  # drop what is left; nothing more can be written
             while not self._q.empty():
                 self._q.get_nowait()
 
@@ -323,18 +341,29 @@ class SessionWriter:
             fn(*args)
             return True
         except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+            self.broken = True
             self.error = StorageError(f"{self.path}: writing the session file failed ({exc}); capture stopped, "
-                                      f"data up to the last flush is in the file")
+                                      f"data up to the last flush is in the file (run `lab repair {self.path}`)")
             self.failed.set()
             return False
 
     def _flush(self) -> None:
         devs = self.h5[ff.DEVICES]
-        for name, vals in list(self._counters.items()):
+        for name in devs:
+            vals = self._counters.get(name, np.zeros(len(COUNTER_COLUMNS), np.int64))
+            # rows known durable: those of the previous successful flush (this one may still fail half-way)
+            vals[-1] = self._flushed_rows.get(name, 0)
             devs[name]["counters"][:] = vals
+        rows = dict(self.rows_written)
         self.h5.flush()
+        self._flushed_rows.update(rows)
         self.flushes_n += 1
         self.last_flush_mono = time.monotonic()
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free
+        if free < self.min_free_bytes and not self.failed.is_set():
+            self.error = StorageError(f"{self.path}: the disk is almost full ({free / 1e6:.0f} MB free); capture "
+                                      f"stopped, the file is complete up to here")
+            self.failed.set()
 
     def _write(self, items: list[tuple]) -> None:
         samples: dict[str, list[tuple]] = {}

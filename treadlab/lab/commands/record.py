@@ -9,13 +9,14 @@ standard input becomes a marker.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
 import sys
 import threading
 
 from treadlab.acquisition.capture import CaptureSession, session_path
-from treadlab.errors import ConfigError
+from treadlab.errors import ConfigError, StorageError
 from treadlab.lab.rig import load_rig
 
 NAME = "record"
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shoe", help="shoe")
     parser.add_argument("--note", help="free-text note")
     parser.add_argument("--quiet", action="store_true", help="no live status lines")
+    parser.add_argument("--lsl", action="store_true",
+                        help="also publish every device and the markers as Lab Streaming Layer outlets")
 
 
 class _Screen:
@@ -85,7 +88,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"lab record: recording to {path} (type a line + Enter to add a marker; Ctrl-C to stop)",
               file=sys.stderr, flush=True)
         session = CaptureSession(list(rig.devices), meta, path, rig.text, args.duration, stop, show, markers_fd)
-        session.run()
+        try:
+            if getattr(args, "lsl", False):
+                from treadlab.acquisition.lsl import RecorderLsl
+
+                with RecorderLsl(session.recorder):
+                    session.run()
+            else:
+                session.run()
+        except StorageError as exc:
+            if session.recorder.write_broken:
+                # After a failed write the HDF5 library cannot shut down (it crashes at exit): once the error
+                # line is printed, leave at once with the error's exit code.
+                atexit.register(os._exit, exc.exit_code)
+            raise
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
