@@ -142,6 +142,49 @@ def test_unplugged_device_turns_amber_then_green_after_replug(app, qtbot):
     wait_streaming(qtbot, win, timeout_s=20.0)
 
 
+def _device_process(sim, name):
+    """The simulated device's process (found by its spec file on the command line)."""
+    import psutil
+
+    spec = str(sim.workdir / f"{name}.spec.json")
+    return next(p for p in psutil.Process().children(recursive=True) if spec in p.cmdline())
+
+
+def test_stalled_device_turns_amber_and_says_so(app, qtbot):
+    win, sim, _ = app
+    wait_streaming(qtbot, win)
+    proc = _device_process(sim, "insole_left")
+    proc.suspend()  # the device stops sending, its port stays open: a stall, not an unplug
+    try:
+        qtbot.waitUntil(lambda: win.devices.state_of("insole_left") == "stalled", timeout=5000)
+        qtbot.waitUntil(lambda: win.devices.rows["insole_left"].stalled_s >= 1.2, timeout=5000)
+        row = list(win.devices.rows).index("insole_left")
+        assert win.devices.table.item(row, 1).text().startswith("\u25cf stalled 1.")
+        assert win.devices.rows["insole_left"].colour == model.STATE_COLOURS["stalled"]
+        assert win.devices.rows["insole_left"].rate_hz == 0.0
+        assert win.devices.state_of("insole_right") == "streaming"
+    finally:
+        proc.resume()
+    wait_streaming(qtbot, win)
+
+
+def test_missing_device_is_red_with_its_error_and_retried(qtbot, sim_rig, tmp_path):
+    _sim, rig_path = sim_rig
+    text = rig_path.read_text() + ('\n[[device]]\nname = "spare"\nport = "%s"\nrequired = false\n'
+                                   % (tmp_path / "ttyNOPE"))
+    rig2 = tmp_path / "rig2.toml"
+    rig2.write_text(text)
+    with ExitStack() as stack:
+        win = build_window(stack, rig2, tmp_path, confirm=Confirm())
+        qtbot.addWidget(win)
+        win.source.retry_s = 0.2
+        wait_streaming(qtbot, win)
+        qtbot.waitUntil(lambda: win.devices.state_of("spare") == "lost", timeout=5000)
+        assert "ttyNOPE" in win.devices.error_of("spare") and "ttyNOPE" in win.statusBar().currentMessage()
+        assert win.devices.button("spare").text() == "Connect"
+        win.timer.stop()
+
+
 def test_disconnect_and_connect_buttons(app, qtbot):
     win, _sim, _ = app
     wait_streaming(qtbot, win)

@@ -57,7 +57,7 @@ class DevicesPanel(QtWidgets.QGroupBox):
 
     def _toggle(self, name: str) -> None:
         row = self.rows.get(name)
-        if row is not None and row.state == "disconnected":
+        if row is not None and row.state in ("disconnected", "lost"):
             self.connect_requested.emit(name)
         else:
             self.disconnect_requested.emit(name)
@@ -80,7 +80,18 @@ class DevicesPanel(QtWidgets.QGroupBox):
             self.table.item(r, _LOST).setText(str(row.lost_n))
             self.table.item(r, _CRC).setText(str(row.crc_errors_n))
             self.table.item(r, _DRIFT).setText("–" if row.drift_ppm is None else f"{row.drift_ppm:+.1f}")
-            self._buttons[row.name].setText("Connect" if row.state == "disconnected" else "Disconnect")
+            self._buttons[row.name].setText("Connect" if row.state in ("disconnected", "lost") else "Disconnect")
+
+    def set_error(self, name: str, text: str | None) -> None:
+        """Why a device is not streaming (tooltip of its state), or None to clear it."""
+        r = self._row_of.get(name)
+        if r is not None:
+            self.table.item(r, _STATE).setToolTip(text or "")
+
+    def error_of(self, name: str) -> str:
+        """The error shown for a device (``""`` when none)."""
+        r = self._row_of.get(name)
+        return self.table.item(r, _STATE).toolTip() if r is not None else ""
 
     def state_of(self, name: str) -> str:
         """The state shown for a device (``""`` if unknown)."""

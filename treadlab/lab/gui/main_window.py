@@ -85,6 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._panels_every_s = 1.0 / panels_hz
         self._panels_due_s = 0.0
         self._layouts_version = -1
+        self._last_error = ""
         self.step_metrics = LiveStepMetrics()
         self.setWindowTitle(f"treadlab — {source.title}")
 
@@ -244,7 +245,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def update_panels(self) -> None:
         """Device table, elapsed time, file size and write errors."""
         src = self.source
-        self.devices.set_rows(src.device_rows())
+        rows = src.device_rows()
+        self.devices.set_rows(rows)
+        for row in rows:
+            error = src.device_error(row.name) if row.state == "lost" else None
+            self.devices.set_error(row.name, error)
+            if error and error != self._last_error:
+                self._last_error = error
+                self.status.showMessage(error)
         if src.recording:
             self.session.set_progress(src.elapsed_s(), src.file_bytes())
             error = src.capture_error()

@@ -147,6 +147,8 @@ class LiveSource:
         self._connectors: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._preview_stop = threading.Event()  # ends the connector threads (capture starting, app closing)
+        self.retry_s = 1.0
         self._epoch_ns = time.monotonic_ns()
         self._status_cache = None
         self._status_due = 0.0
@@ -161,6 +163,7 @@ class LiveSource:
     def close(self, timeout_s: float = 15.0) -> None:
         """Stop a running capture cleanly, stop the preview, join every thread (checked)."""
         self._closing.set()
+        self._preview_stop.set()
         try:
             if self.recorder is not None:
                 self.stop_recording()
@@ -190,24 +193,34 @@ class LiveSource:
         th.start()
 
     def _connect_all(self, names: list[str]) -> None:
-        for name in names:
-            if self._closing.is_set() or self.recorder is not None:
-                return
-            try:
-                dev = connect(self.configs[name])
-            except LabError as exc:
-                self._errors[name] = str(exc)
-                continue
-            worker = DeviceWorker(self.configs[name], dev, self._epoch_ns, self.sink, [], self.ring_s)
-            with self._lock:
-                if self._closing.is_set() or self.recorder is not None or name in self._user_off:
-                    dev.close()
+        """Connect each device and start its preview worker; retry the ones that fail every ``retry_s``
+        (a device plugged in after the app started appears by itself) until the preview stops."""
+        pending = list(names)
+        while pending and not self._preview_stop.is_set():
+            for name in list(pending):
+                if self._preview_stop.is_set():
+                    return
+                if name in self._user_off or name in self._workers:
+                    pending.remove(name)
                     continue
-                self.views[name] = _view_of(name, dev, self.ring_s)
-                self._errors.pop(name, None)
-                self._workers[name] = worker
-                self.layouts_version += 1
-            worker.start()
+                try:
+                    dev = connect(self.configs[name])
+                except LabError as exc:
+                    self._errors[name] = str(exc)
+                    continue
+                pending.remove(name)
+                worker = DeviceWorker(self.configs[name], dev, self._epoch_ns, self.sink, [], self.ring_s)
+                with self._lock:
+                    if self._preview_stop.is_set() or name in self._user_off or name in self._workers:
+                        dev.close()
+                        continue
+                    self.views[name] = _view_of(name, dev, self.ring_s)
+                    self._errors.pop(name, None)
+                    self._workers[name] = worker
+                    self.layouts_version += 1
+                worker.start()
+            if pending:
+                self._preview_stop.wait(self.retry_s)
 
     def _stop_preview(self) -> None:
         with self._lock:
@@ -262,6 +275,7 @@ class LiveSource:
         names = [n for n in self.configs if n not in self._user_off]
         if not names:
             raise DeviceError("no device is connected")
+        self._preview_stop.set()
         self._join_connectors(15.0)
         self._stop_preview()
         rec = Recorder([self.configs[n] for n in names], metadata, str(path), self.rig.text, ring_s=self.ring_s)
@@ -320,6 +334,7 @@ class LiveSource:
         return st.error if st is not None else None
 
     def _restart_preview(self) -> None:
+        self._preview_stop.clear()
         self._reset_time_base(time.monotonic_ns())
         self._spawn_connect([n for n in self.configs if n not in self._user_off])
 
