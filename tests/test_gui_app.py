@@ -257,3 +257,52 @@ def test_screenshot_runs_offscreen_without_stdin(sim_rig, tmp_path):
 
     img = QtGui.QImage(str(out))
     assert (img.width(), img.height()) == (1600, 900)
+
+
+CRASH_SCRIPT = r"""
+import sys, time
+from contextlib import ExitStack
+from pathlib import Path
+from PySide6 import QtCore, QtWidgets
+from treadlab.lab.gui.app import build_window
+app = QtWidgets.QApplication(["crash"])
+stack = ExitStack()
+win = build_window(stack, Path(sys.argv[1]), Path(sys.argv[2]))
+win.show()
+def go():
+    if all(win.devices.state_of(n) == "streaming" for n in win.source.configs):
+        win.session.participant.setText("P99")
+        win.session.record_button.click()
+        print("RECORDING", win.source.recorder.path, flush=True)
+    else:
+        QtCore.QTimer.singleShot(100, go)
+QtCore.QTimer.singleShot(100, go)
+app.exec()
+"""
+
+
+@pytest.mark.slow
+def test_gui_crash_loses_at_most_the_last_second(sim_rig, tmp_path):
+    """Kill the app (SIGKILL) while it records: the file holds the data up to at most 1 s before the kill."""
+    _sim, rig_path = sim_rig
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, str(rig_path), str(tmp_path)], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline().split()
+        assert line[:1] == ["RECORDING"], line
+        time.sleep(3.0)
+        proc.kill()
+        killed_ns = time.monotonic_ns()
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+    path = line[1]
+    with h5py.File(path, "r", swmr=True) as f:
+        kill_s = (killed_ns - int(f.attrs["start_monotonic_ns"])) / 1e9
+        assert f.attrs["participant"] == "P99" and kill_s > 2.5
+        for name in NAMES:
+            t = f[ff.DEVICES][name][ff.TIME][()]
+            t = t[np.isfinite(t)]
+            assert t[-1] >= kill_s - 1.0, f"{name}: data end {t[-1]:.2f} s, killed at {kill_s:.2f} s"
