@@ -148,6 +148,10 @@ def test_session_page_numbers_trace_to_the_summary_and_the_page_is_self_containe
         assert (value == "null") == (expected is None) and (value == "null" or float(value) == expected), path
         assert _lookup(doc, path) == pytest.approx(expected), path
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from anywhere
+    # Printing: figures, cards and table rows are never split across pages.
+    for rule in ("figure { margin: 4mm 0; break-inside: avoid; page-break-inside: avoid; }", "@page",
+                 "tr { break-inside: avoid; page-break-inside: avoid; }"):
+        assert rule in page
     assert page.count("data:image/png;base64,") == 7
 
 
