@@ -82,11 +82,12 @@ def _insole_table(foot: str, ins: InsoleData, contacts: pd.DataFrame, force: np.
     stop = contacts["stop"].to_numpy(np.int64)
     ic, to = contacts["ic_s"].to_numpy(), contacts["to_s"].to_numpy()
     force_bw = lowpass(t, force, cutoff_hz, breaks) / norm_n
+    avlr_bw = lowpass(t, force, 2.0 * cutoff_hz, breaks) / norm_n if cutoff_hz else force_bw
     table = pd.DataFrame({"foot": foot, "ic_s": ic, "to_s": to, "contact_time_ms": (to - ic) * 1e3})
     dt = np.gradient(t) if len(t) > 1 else np.ones(len(t))
     table["impulse_n_s"] = range_sum(force * dt, first, stop)
     if ins.n_values > 1:
-        lr = loading.compute(t, force_bw, first, stop, ic, to)
+        lr = loading.compute(t, force_bw, first, stop, ic, to, avlr_force_bw=avlr_bw)
         table["impact_peak_bw"] = lr.impact_peak_bw_
         table["impact_peak_s"] = lr.impact_peak_s_
         table["loading_reference"] = np.where(np.isfinite(lr.impact_peak_bw_), "impact_peak", "stance_13pct")
@@ -292,7 +293,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     filter_cutoff_hz : "auto", float or None
         Cutoff of the zero-lag 4th-order Butterworth low-pass applied before every force metric. "auto" sets it
         per foot from the measured sensor noise so that 1-ms slopes carry 1.2 BW/s of noise
-        (:func:`~treadlab.analysis.metrics.auto_cutoff_hz`); None: no filter.
+        (:func:`~treadlab.analysis.metrics.auto_cutoff_hz`); None: no filter. The impact peak and AVLR use
+        twice this cutoff (they average over many samples and are less sensitive to noise).
     contact, loading, strike : algorithm objects, optional
         Parameters of contact detection, loading rates and strike index.
     start_s, stop_s, from_marker, to_marker : optional

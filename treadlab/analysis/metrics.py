@@ -78,8 +78,9 @@ class LoadingRates:
         An impact peak must lie within this fraction of stance from initial contact.
     impact_min_prominence_bw : float
         Minimum prominence (BW) of a local maximum to count as an impact peak.
-    impact_max_rel : float
-        An impact peak is lower than this fraction of the step's maximum (else it is the active peak).
+    impact_max_rel : float or None
+        When given, an impact peak must be lower than this fraction of the step's maximum (off by default: in
+        walking the first hump counts).
     substitute_frac : float
         Fraction of stance whose force stands in for the impact peak when there is none (0.13).
     vilr_interval_ms : float
@@ -95,7 +96,7 @@ class LoadingRates:
     """
 
     def __init__(self, impact_window_frac: float = 0.3, impact_min_prominence_bw: float = 0.05,
-                 impact_max_rel: float = 0.85, substitute_frac: float = 0.13, vilr_interval_ms: float = 1.0):
+                 impact_max_rel: float | None = None, substitute_frac: float = 0.13, vilr_interval_ms: float = 1.0):
         self.impact_window_frac = impact_window_frac
         self.impact_max_rel = impact_max_rel
         self.impact_min_prominence_bw = impact_min_prominence_bw
@@ -103,15 +104,20 @@ class LoadingRates:
         self.vilr_interval_ms = vilr_interval_ms
 
     def compute(self, time_s: np.ndarray, force_bw: np.ndarray, first: np.ndarray, stop: np.ndarray,
-                ic_s: np.ndarray, to_s: np.ndarray) -> LoadingRates:
+                ic_s: np.ndarray, to_s: np.ndarray, avlr_force_bw: np.ndarray | None = None) -> LoadingRates:
         """Compute for the steps ``[first[i], stop[i])`` (sample ranges) with contact times ``ic_s``, ``to_s``.
+
+        ``force_bw`` gives VILR; ``avlr_force_bw`` (less filtered; default ``force_bw``) gives the impact peak,
+        the reference force and AVLR, which average over many samples and need less smoothing.
 
         Returns
         -------
         LoadingRates
             ``self``.
         """
-        t, f = np.asarray(time_s, float), np.asarray(force_bw, float)
+        t = np.asarray(time_s, float)
+        f_vilr = np.asarray(force_bw, float)
+        f = f_vilr if avlr_force_bw is None else np.asarray(avlr_force_bw, float)
         k = len(first)
         contact_s = to_s - ic_s
         # Impact peaks: prominent local maxima early in stance; the first one of each step.
@@ -122,7 +128,8 @@ class LoadingRates:
         if k:
             step_max = range_max(f, first, stop)
             ok &= (peaks < stop[owner_c]) & (t[peaks] - ic_s[owner_c] <= self.impact_window_frac * contact_s[owner_c])
-            ok &= f[peaks] < self.impact_max_rel * step_max[owner_c]
+            if self.impact_max_rel:
+                ok &= f[peaks] < self.impact_max_rel * step_max[owner_c]
         peaks, owner = peaks[ok], owner[ok]
         uniq, idx = np.unique(owner, return_index=True)
         ip_idx = np.full(k, -1, dtype=np.int64)
@@ -148,7 +155,7 @@ class LoadingRates:
         lag = max(1, int(round(self.vilr_interval_ms * 1e-3 / dt)))
         slope = np.full(len(f), -np.inf)
         if len(f) > lag:
-            slope[:-lag] = (f[lag:] - f[:-lag]) / (t[lag:] - t[:-lag])
+            slope[:-lag] = (f_vilr[lag:] - f_vilr[:-lag]) / (t[lag:] - t[:-lag])
         a = np.maximum(i20 - 1, first)
         b = np.maximum(i80 - lag + 1, a + 1)
         vilr = range_max(slope, a, b)

@@ -53,11 +53,13 @@ def _open(path: Path) -> h5py.File:
     if not h5py.is_hdf5(path):
         raise SessionFileError(f"{path} is not a treadlab session file (not HDF5)")
     try:
-        return h5py.File(path, "r", swmr=True)
-    except OSError:
-        pass
-    try:
         return h5py.File(path, "r")
+    except OSError as exc:
+        first = exc
+    if "truncated" in str(first):
+        raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({first})") from None
+    try:  # being recorded, or left by a crashed recorder: the SWMR read path opens it
+        return h5py.File(path, "r", swmr=True)
     except OSError as exc:
         raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({exc})") from None
 
@@ -333,6 +335,36 @@ class MatData(_DeviceData):
         return self.pitch_mm**2 * 1e-3 if self.unit == "kPa" else 1.0
 
 
+class StreamData(_DeviceData):
+    """An external stream recorded beside our devices (``kind`` "lsl": a Lab Streaming Layer inlet).
+
+    Values are in the stream's own unit (``unit``; ``units`` per channel) and keep their sign (EMG, EEG...).
+
+    Attributes
+    ----------
+    labels, units : list of str
+        Channel labels and units from the stream's metadata (``info["labels"]``, ``info["units"]``).
+    """
+
+    def __init__(self, path: Path, name: str, group: h5py.Group):
+        super().__init__(path, name, group)
+        self.labels = [str(x) for x in self.info.get("labels", [])] or [f"ch{i + 1:02d}" for i in range(self.n_values)]
+        self.units = [str(x) for x in self.info.get("units", [])] or [self.unit] * self.n_values
+
+    def values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Calibrated values (float64, sign kept), shape (stop - start, channels)."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        block = self._read(self._raw, start, stop).reshape(stop - start, self.n_values).astype(np.float64)
+        return (block - self.offset) * self.gain
+
+    def iter_values(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, values)`` blocks of :meth:`values` covering ``start:stop``."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        rows = self.block_rows()
+        for a in range(start, stop, rows):
+            yield a, self.values(a, min(a + rows, stop))
+
+
 class Session:
     """An open session file. Use as a context manager or call :meth:`close`.
 
@@ -348,6 +380,8 @@ class Session:
     insoles : dict of str to InsoleData
         Keyed by side ("left", "right").
     mats : list of MatData
+    streams : dict of str to StreamData
+        External streams recorded beside the devices (LSL), not in ``devices``.
     markers : DataFrame
         Columns ``time`` (s, session clock) and ``label``.
     events : DataFrame
@@ -381,9 +415,12 @@ class Session:
         if ff.DEVICES not in f:
             raise SessionFileError(f"{self.path} has no /devices group (truncated or not a session)")
         self.devices: dict[str, InsoleData | MatData] = {}
+        self.streams: dict[str, StreamData] = {}
         for name, group in f[ff.DEVICES].items():
             kind = _text(group.attrs.get("kind", ""))
-            if kind == "mat" or (not kind and ff.RAW in group and group[ff.RAW].ndim == 3):
+            if kind not in ("", "insole", "mat"):  # external streams (LSL) recorded beside our devices
+                self.streams[name] = StreamData(self.path, name, group)
+            elif kind == "mat" or (not kind and ff.RAW in group and group[ff.RAW].ndim == 3):
                 self.devices[name] = MatData(self.path, name, group)
             else:
                 self.devices[name] = InsoleData(self.path, name, group)

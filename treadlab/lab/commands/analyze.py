@@ -1,0 +1,107 @@
+"""``lab analyze FILE``: steps, foot strike, loading rates and asymmetry of a session file.
+
+Prints a short table, or the summary as JSON (``--json``); writes one row per step to a CSV (``--steps``).
+A segment can be chosen between two markers (``--from``/``--to``) or by time (``--start``/``--stop``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from treadlab.analysis import SUMMARY_METRICS, analyze, json_clean
+from treadlab.errors import StorageError
+
+NAME = "analyze"
+HELP = "analyse a session file: steps, foot strike, loading rates, contact times, left-right asymmetry"
+
+_TABLE = (
+    ("strike_index_pct", "strike index (%)", 0),
+    ("avlr_bw_s", "AVLR (BW/s)", 0),
+    ("vilr_bw_s", "VILR (BW/s)", 0),
+    ("impact_peak_bw", "impact peak (BW)", 2),
+    ("peak_force_bw", "peak force (BW)", 2),
+    ("contact_time_ms", "contact time (ms)", 0),
+    ("flight_time_ms", "flight time (ms)", 0),
+    ("step_time_ms", "step time (ms)", 0),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``lab analyze``."""
+    parser.add_argument("file", help="session file (.h5), also one still being recorded")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--steps", metavar="STEPS.csv", help="write one row per step to this CSV file")
+    parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
+    parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
+    parser.add_argument("--start", type=float, metavar="S", help="start at this session time (s)")
+    parser.add_argument("--stop", type=float, metavar="S", help="stop at this session time (s)")
+    parser.add_argument("--source", choices=("insoles", "mat"), default="insoles", help="steps from (default insoles)")
+    parser.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
+                        help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
+    parser.add_argument("--filter-hz", default="auto", metavar="HZ",
+                        help="low-pass cutoff for force metrics: 'auto' (default), a number, or 'none'")
+
+
+def _cutoff(text: str):
+    if text == "auto":
+        return "auto"
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        from treadlab.errors import ConfigError
+
+        raise ConfigError(f"invalid --filter-hz {text!r}: give 'auto', 'none' or a number of Hz") from None
+
+
+def _fmt(v: float, decimals: int) -> str:
+    return "-" if v is None or v != v else f"{v:.{decimals}f}"
+
+
+def _table(summary: dict) -> str:
+    feet = summary["feet"]
+    lines = [f"{summary['file']}  ({summary['source']}, {summary['duration_s']:.1f} s, "
+             f"{summary['step_count']} steps, cadence {_fmt(summary['cadence_spm'], 1)} steps/min)",
+             f"body weight {_fmt(summary['body_weight_n'], 0)} N, insole scale {_fmt(summary.get('insole_scale'), 2)}, "
+             f"forces normalised by {summary['normalised_by']}",
+             f"{'':20s}{'left':>16s}{'right':>16s}{'SI %':>8s}"]
+    for key in ("left", "right"):
+        c = feet[key]["strike_counts"]
+        counts = f"rearfoot {c['rearfoot']}, midfoot {c['midfoot']}, forefoot {c['forefoot']}"
+        lines.append(f"{key + ' strikes':20s}{counts}")
+    for m, label, d in _TABLE:
+        cells = []
+        for foot in ("left", "right"):
+            s = feet[foot][m]
+            cells.append(f"{_fmt(s['mean'], d)} ± {_fmt(s['sd'], d)}" if s["n"] else "-")
+        lines.append(f"{label:20s}{cells[0]:>16s}{cells[1]:>16s}{_fmt(summary['asymmetry_si_pct'][m], 1):>8s}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse, print, write the CSV."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ga = analyze(args.file, source=args.source, normalise=args.normalise, filter_cutoff_hz=_cutoff(args.filter_hz),
+                     start_s=args.start, stop_s=args.stop, from_marker=args.from_marker, to_marker=args.to_marker)
+    with ga:
+        for w in caught:
+            print(f"lab analyze: warning: {w.message}", file=sys.stderr)
+        if args.steps:
+            cols = [c for c in ga.steps.columns if c not in ("first_sample", "stop_sample")]
+            try:
+                ga.steps[cols].to_csv(args.steps, index=False, float_format="%.6g")
+            except OSError as exc:
+                raise StorageError(f"cannot write steps CSV {args.steps}: {exc.strerror or exc}") from None
+        if args.json:
+            print(json.dumps(json_clean(ga.summary), indent=2))
+        else:
+            print(_table(ga.summary))
+    return 0
+
+
+__all__ = ["NAME", "HELP", "SUMMARY_METRICS", "add_arguments", "run"]
