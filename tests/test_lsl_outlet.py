@@ -121,3 +121,46 @@ def test_full_queue_drops_and_counts(loopback):
     assert pub.stats.dropped_batches_n == 1 and pub.stats.dropped_samples_n == 5
     with pytest.raises(KeyError):
         pub.publish("nope", np.zeros((1, 8)), np.zeros(1))
+
+
+def _driver(kind: str, **kw):
+    from types import SimpleNamespace
+
+    from treadlab.drivers.base import Calibration
+
+    n = kw.pop("n", 6)
+    cal = Calibration("kPa", np.full(n, 2.0, np.float32), np.full(n, 1.0, np.float32))
+    base = SimpleNamespace(protocol="binary", kind=kind, side=None, serial=f"S-{kind}", rate_hz=100.0, n_values=n,
+                           shape=(n,), layout=None, info={}, calibration=cal)
+    base.__dict__.update(kw)
+    return base
+
+
+def test_spec_of_device_for_mats_insoles_and_lsl_streams():
+    mat = lsl.spec_of_device("mat", _driver("mat", shape=(2, 3), info={"pitch_mm": [8.5, 10.0]}))
+    assert mat.shape == (2, 3) and mat.pitch_mm == (8.5, 10.0) and mat.unit == "kPa" and mat.stream_type == "Pressure"
+    pos = np.arange(12.0).reshape(6, 2)
+    ins = lsl.spec_of_device("insole_left", _driver("insole", side="left", layout={"positions_mm": pos}))
+    assert ins.name == "treadlab-insole-left-S-insole" and ins.positions_mm is pos
+    assert lsl.spec_of_device("emg", _driver("lsl", protocol="lsl")) is None
+
+
+def test_a_device_that_cannot_be_described_does_not_stop_the_others(loopback):
+    good = lsl.StreamSpec(device="good", kind="insole", serial=f"T{os.getpid()}g", rate_hz=100, unit="N",
+                          n_values=2, gain=np.full(2, 0.5, np.float32), offset=np.full(2, 10.0, np.float32))
+
+    def resolver(name):
+        if name == "bad":
+            raise TypeError("cannot describe")
+        return good
+
+    with lsl.LslPublisher([], clock_origin_s=pylsl.local_clock(), markers=False, resolver=resolver) as pub:
+        assert pub.publish("bad", np.ones((5, 2)), np.arange(5.0))
+        assert pub.publish("good", np.array([[10, 30], [50, 0]], np.uint16), np.array([0.0, 0.01]))
+        inlet = _inlet(good.source_id)
+        assert pub.publish("good", np.array([[12, 14]], np.uint16), np.array([0.02]))
+        vals, _ = _pull(inlet, 1)
+        inlet.close_stream()
+        del inlet
+    assert pub.stats.errors and "cannot describe" in pub.stats.errors[0] and pub.stats.samples_n["good"] == 3
+    np.testing.assert_array_equal(vals[-1], [1.0, 2.0])  # calibrated: 0.5 * (raw - 10)

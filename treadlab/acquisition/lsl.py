@@ -114,8 +114,8 @@ class StreamSpec:
         Sensel centres in the device's frame (insole layout); mats give ``shape`` and ``pitch_mm`` instead.
     shape : tuple of int or None
         ``(rows, cols)`` of a mat.
-    pitch_mm : float or None
-        Sensel pitch of a mat.
+    pitch_mm : tuple of float or None
+        Sensel pitch of a mat (one value, or one per axis as the device reports it).
     gain, offset : ndarray of shape (n_values,) or None
         When given, :meth:`LslPublisher.publish` receives raw values and publishes ``gain * (raw - offset)``
         (negative values set to 0, as the session reader does).
@@ -130,7 +130,7 @@ class StreamSpec:
     side: str | None = None
     positions_mm: np.ndarray | None = field(default=None, compare=False)
     shape: tuple[int, ...] | None = None
-    pitch_mm: float | None = None
+    pitch_mm: tuple[float, ...] | None = None
     gain: np.ndarray | None = field(default=None, compare=False)
     offset: np.ndarray | None = field(default=None, compare=False)
 
@@ -181,10 +181,11 @@ def spec_of_device(name: str, dev) -> StreamSpec | None:
     info = dev.info or {}
     positions = layout.get("positions_mm") if isinstance(layout, dict) else None
     pitch = info.get("pitch_mm", layout.get("pitch_mm") if isinstance(layout, dict) else None)
+    pitch_mm = tuple(float(x) for x in np.atleast_1d(np.asarray(pitch, dtype=float))) if pitch is not None else None
     return StreamSpec(device=name, kind=str(dev.kind or "device"), serial=str(dev.serial or name),
                       rate_hz=float(dev.rate_hz), unit=cal.unit if cal is not None else "counts",
                       n_values=int(dev.n_values), side=dev.side or None, positions_mm=positions,
-                      shape=shape if len(shape) == 2 else None, pitch_mm=float(pitch) if pitch else None,
+                      shape=shape if len(shape) == 2 else None, pitch_mm=pitch_mm,
                       gain=None if cal is None else np.asarray(cal.gain, dtype=np.float32).ravel(),
                       offset=None if cal is None else np.asarray(cal.offset, dtype=np.float32).ravel())
 
@@ -217,7 +218,7 @@ def make_stream_info(spec: StreamSpec):
     if spec.shape is not None:
         acq.append_child_value("shape", "x".join(str(s) for s in spec.shape))
     if spec.pitch_mm is not None:
-        acq.append_child_value("pitch_mm", repr(float(spec.pitch_mm)))
+        acq.append_child_value("pitch_mm", " ".join(repr(float(x)) for x in np.atleast_1d(spec.pitch_mm)))
     desc.append_child_value("clock", "session clock = time.monotonic() = lsl local_clock()")
     positions = None if spec.positions_mm is None else np.asarray(spec.positions_mm, dtype=float)
     if positions is not None and positions.shape != (spec.n_values, 2):
@@ -456,7 +457,8 @@ class LslPublisher:
                 self._marker_outlet.push_sample([label], time_s + self.clock_origin_s)
                 with self._lock:
                     self.stats.markers_n += 1
-        except (RuntimeError, ValueError, LabError) as exc:  # liblsl errors are RuntimeErrors; bad specs LabErrors
+        # liblsl errors are RuntimeErrors; a device whose description cannot be published must not end the thread
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, LabError) as exc:
             with self._lock:
                 if len(self.stats.errors) < 100:
                     self.stats.errors.append(f"{item[1]}: {exc}")
@@ -467,11 +469,12 @@ class LslPublisher:
         outlet = self._outlets.get(device)
         if outlet is not None or device in self.specs and self.specs[device] is None:
             return outlet
-        spec = self.specs.get(device) or self.resolver(device)
-        self.specs[device] = spec
+        self.specs[device] = None  # until the outlet exists: a device that fails here is not retried per batch
+        spec = self.resolver(device)
         if spec is None:
             return None
         outlet = self._pylsl.StreamOutlet(make_stream_info(spec), max_buffered=60)
+        self.specs[device] = spec
         self._outlets[device] = outlet
         return outlet
 
