@@ -498,7 +498,7 @@ def test_lab_simulate_stops_cleanly_on_sigterm(tmp_path):
             lines.append(line)
         assert "until Ctrl-C" in lines[-1] and (work / "insole_left").is_symlink()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(60) == 0, proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -184,7 +184,7 @@ class SimulatedRig:
             raise
         return self
 
-    def stop(self, timeout_s: float = 5.0, check: bool = True) -> dict[str, int]:
+    def stop(self, timeout_s: float = 10.0, check: bool = True) -> dict[str, int]:
         """Quit every device process, wait up to ``timeout_s``, kill stragglers; return exit codes.
 
         Raises
