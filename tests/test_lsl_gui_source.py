@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from treadlab.acquisition import lsl
+from treadlab.analysis import read_session
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.errors import LabError
 from treadlab.lab.gui.source import LiveSource
@@ -34,8 +35,13 @@ def loopback(tmp_path_factory):
 def test_live_source_publishes_while_recording(loopback, tmp_path):
     sim = SimulatedRig.default(tmp_path / "sim")
     sim = SimulatedRig(sim.devices[:1], tmp_path / "sim", seed=2)
+    emg_sid = f"gui-emg-{os.getpid()}"
+    emg = pylsl.StreamOutlet(pylsl.StreamInfo("gui-emg", "EMG", 2, 200.0, "float32", emg_sid))
     with sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
+        rig_path = sim.write_rig(tmp_path / "rig.toml")
+        with open(rig_path, "a") as fh:  # an external stream in the app's rig too
+            fh.write(f'\n[[device]]\nname = "emg"\nprotocol = "lsl"\nsource_id = "{emg_sid}"\n')
+        rig = load_rig(rig_path)
         serial = rig.devices[0].serial or sim.devices[0].serial
         source = LiveSource(rig, lsl=True).open()
         try:
@@ -54,17 +60,26 @@ def test_live_source_publishes_while_recording(loopback, tmp_path):
             source.mark("from the app")
             got = 0
             deadline = time.monotonic() + 10.0
+            k, t0 = 0, pylsl.local_clock()
             while got < 200 and time.monotonic() < deadline:
-                v, t = inlet.pull_chunk(timeout=0.2, max_samples=4096, as_numpy=True)
+                n = int((pylsl.local_clock() - t0) * 200.0) - k  # the EMG samples due by now, on a 200 Hz grid
+                if n > 0:
+                    idx = np.arange(k, k + n)
+                    lsl.push_stamped(emg, np.column_stack([idx, np.zeros(n)]), t0 + idx / 200.0)
+                    k += n
+                v, t = inlet.pull_chunk(timeout=0.1, max_samples=4096, as_numpy=True)
                 got += len(t)
                 if len(t):
                     assert np.all(np.asarray(v) >= 0)
             inlet.close_stream()
             del inlet
-            source.stop_recording()
+            path = source.stop_recording()
             assert got >= 200
+            with read_session(path) as s:
+                assert s.streams["emg"].n_samples > 0 and s.markers["label"].tolist() == ["from the app"]
             cont = pylsl.ContinuousResolver(prop="source_id", value=f"treadlab-{serial}", forget_after=0.5)
             time.sleep(1.5)
             assert cont.results() == []
         finally:
             source.close()
+    del emg
