@@ -48,3 +48,26 @@ def test_live_step_metrics_known_answer_from_a_synthetic_runner():
     assert texts["vilr_left"].endswith("BW/s") and texts["asymmetry"].startswith("VILR -")
     m.reset(body_mass_kg=80.0)
     assert m.table("left").empty and m.texts()["cadence"] == "–" and m.body_mass_kg == 80.0
+
+
+def test_toe_off_trigger_fires_once_per_step():
+    from treadlab.lab.gui.step_metrics import ToeOffTrigger
+
+    fs_hz, step_s, contact_s = 750.0, 60.0 / 170.0, 0.25
+    t = np.arange(0.0, 10.0, 1.0 / fs_hz)
+    f, my = _runner(t, 0.1, 2 * step_s, contact_s, True, 20.0, 3)
+    trig = ToeOffTrigger()
+    m = LiveStepMetrics()
+    fired = []
+    for end in np.arange(0.2, 10.0, 1 / 30.0):  # display frames at 30 Hz, each with the last 5 s
+        sel = (t >= end - 5.0) & (t < end)
+        if trig.due(t[sel], f[sel]):
+            fired.append(end)
+            m.update("left", t[sel], f[sel], my[sel], 270.0)
+    toe_offs = 0.1 + contact_s + 2 * step_s * np.arange(20)
+    toe_offs = toe_offs[toe_offs < 10.0 - 1 / 30.0]
+    assert len(fired) == len(toe_offs)
+    np.testing.assert_allclose(fired, toe_offs, atol=1 / 30.0 + 0.01)  # within a frame of each toe-off
+    assert len(m.table("left")) >= len(toe_offs) - 1  # every step but possibly the first is analysed
+    trig.reset()
+    assert trig.checked_s_ == -np.inf and not trig.in_contact_

@@ -21,7 +21,7 @@ from treadlab.lab.gui.devices_panel import DevicesPanel
 from treadlab.lab.gui.live_views import ForceView, InsoleView, MatView, MetricsView
 from treadlab.lab.gui.session_panel import SessionPanel
 from treadlab.lab.gui.source import LiveSource
-from treadlab.lab.gui.step_metrics import LiveStepMetrics
+from treadlab.lab.gui.step_metrics import LiveStepMetrics, ToeOffTrigger
 
 #: Asks the technician a yes/no question; returns True for yes. Tests inject their own.
 ConfirmFn = Callable[[QtWidgets.QWidget, str, str], bool]
@@ -70,7 +70,7 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh_hz: float = 30.0,
         confirm: ConfirmFn | None = None,
         report_fn: Callable[[Path], Path] | None = None,
-        metrics_hz: float = 4.0,
+        metrics_hz: float = 10.0,
         panels_hz: float = 5.0,
     ) -> None:
         super().__init__()
@@ -87,6 +87,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._layouts_version = -1
         self._last_error = ""
         self.step_metrics = LiveStepMetrics()
+        self.toe_off = {side: ToeOffTrigger() for side in ("left", "right")}
+        self._traces: dict[str, tuple] = {}
         self.setWindowTitle(f"treadlab — {source.title}")
 
         self.devices = DevicesPanel()
@@ -157,7 +159,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
-        self.step_metrics.reset(metadata["body_mass_kg"])
+        self._reset_metrics(metadata["body_mass_kg"])
         self.session.set_recording(True)
         self.status.showMessage(f"recording to {path}")
 
@@ -174,7 +176,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
-        self.step_metrics.reset()
+        self._reset_metrics()
         self.last_path = path
         self.session.set_recording(False)
         self.session.set_finished(str(path), report_available=self.report_fn is not None)
@@ -230,6 +232,7 @@ class MainWindow(QtWidgets.QMainWindow):
             trace = src.force_trace(side, self.force.window_s)
             if trace is not None:
                 self.force.set_trace(side, trace[0], trace[1], now_s)
+                self._traces[side] = trace
             frame = src.insole_frame(side)
             if frame is not None:
                 self.insoles[side].set_frame(*frame)
@@ -241,6 +244,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.update_step_metrics()
         self.frames_n += 1
         self.refresh_s_total += time.perf_counter() - t0
+
+    def _reset_metrics(self, body_mass_kg: float | None = None) -> None:
+        """New time base (preview <-> capture): forget steps and traces."""
+        self.step_metrics.reset(body_mass_kg)
+        self._traces.clear()
+        for trigger in self.toe_off.values():
+            trigger.reset()
 
     def update_panels(self) -> None:
         """Device table, elapsed time, file size and write errors."""
@@ -260,11 +270,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.session.show_message(error)
 
     def update_step_metrics(self) -> None:
-        """Add the steps finished since the last call (analysis functions on the last 4 s) and show the metrics."""
+        """After each toe-off, add that foot's finished steps (analysis functions on its last 4 s) and show them."""
         if not self.source.recording:
             self.step_metrics.body_mass_kg = self.session.body_mass.value()
         new_n = 0
         for side in ("left", "right"):
+            trace = self._traces.get(side)
+            if trace is None or not self.toe_off[side].due(*trace):
+                continue
             window = self.source.insole_window(side, 4.0)
             if window is not None:
                 new_n += self.step_metrics.update(side, window[0], window[1], window[2],

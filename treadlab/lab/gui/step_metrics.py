@@ -157,3 +157,44 @@ class LiveStepMetrics:
         if np.isfinite(si) or np.isfinite(sc):
             out["asymmetry"] = f"VILR {si:+.1f} %, contact {sc:+.1f} %"
         return out
+
+
+class ToeOffTrigger:
+    """Says when a foot has just left the ground, so the step analysis runs once per step, not on every poll.
+
+    Parameters
+    ----------
+    min_level_n : float
+        The contact level is 30 % of the window's peak force, at least this.
+
+    Attributes
+    ----------
+    checked_s_ : float
+        Time of the newest sample already looked at.
+    in_contact_ : bool
+        A sample above the contact level was seen since the last toe-off.
+    """
+
+    def __init__(self, min_level_n: float = 50.0) -> None:
+        self.min_level_n = min_level_n
+        self.checked_s_ = -np.inf
+        self.in_contact_ = False
+
+    def reset(self) -> None:
+        """Forget the past (new time base)."""
+        self.checked_s_ = -np.inf
+        self.in_contact_ = False
+
+    def due(self, time_s: np.ndarray, total_n: np.ndarray) -> bool:
+        """True once after each toe-off: the new samples went above the contact level and the newest is below."""
+        if len(time_s) == 0:
+            return False
+        level = max(self.min_level_n, 0.3 * float(np.max(total_n)))
+        new = time_s > self.checked_s_
+        self.checked_s_ = float(time_s[-1])
+        if np.any(total_n[new] > level):
+            self.in_contact_ = True
+        if self.in_contact_ and total_n[-1] < level:
+            self.in_contact_ = False
+            return True
+        return False
