@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import threading
 import time
 
@@ -199,3 +200,19 @@ def test_an_existing_file_is_never_overwritten(tmp_path):
     with pytest.raises(StorageError, match="never overwritten"):
         Recorder([], {}, str(out)).open()
     assert out.read_bytes() == b"precious"
+
+
+def test_a_nearly_full_disk_stops_the_capture_cleanly_with_a_complete_file(sim, tmp_path):
+    out = tmp_path / "s.h5"
+    free = shutil.disk_usage(tmp_path).free
+    rec = Recorder(list(sim.rig.devices), {}, str(out), sim.rig.text, min_free_bytes=free + 10**12)
+    rec.start()
+    deadline = time.monotonic() + 10.0
+    while not rec.failed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rec.failed and not rec.write_broken
+    with pytest.raises(StorageError, match="almost full"):
+        rec.stop()
+    with h5py.File(out, "r") as f:  # complete, normally readable
+        assert f.attrs["state"] == ff.STATE_COMPLETE and f.attrs["stop_reason"] == "disk-full"
+        assert f["devices/insole_left/seq"].shape[0] > 0
