@@ -160,3 +160,9 @@ def test_strike_shift_interval_stays_sensible_at_0_and_100_percent():
         assert abs(0.3 - bound) / np.sqrt(bound * (1 - bound) / 50) == pytest.approx(z, rel=1e-9)
     d, low, high = compare.proportion_difference(0.5, 40, 0.5, 40)
     assert d == 0 and low < 0 < high and high == pytest.approx(-low)
+
+
+def test_an_interval_close_to_zero_keeps_a_decimal():
+    c = compare.MetricChange("contact_time_ms", "right", 248.0, 5.0, 20, 254.0, 5.0, 20, 6.0, 0.5, 12.0,
+                             2.4, 0.2, 4.8, 1.2, 5.0, True, True)
+    assert compare._change_sentence(c) == "Right contact time rose 2% (95% CI 0.2 to 4.8%), from 248 to 254 ms."

@@ -168,3 +168,11 @@ def test_compare_page_numbers_trace_to_the_comparison():
     assert comp.summary[0] in page.replace("&#x27;", "'")
     assert "Most steps moved from rearfoot to midfoot landing" in comp.summary[0]
     assert page.count("data:image/png;base64,") == 4
+
+
+def test_touchdown_is_marked_at_the_strike_position_not_at_the_noisy_first_sample():
+    y = np.r_[125.0, np.linspace(57, 230, 100)]  # first point: COP of almost no load, mid-foot
+    path = np.column_stack([np.linspace(-5, 5, 101), y])
+    td = figs.touchdown_point(path, 57.0)
+    assert td[1] == 57.0 and td[0] == pytest.approx(path[1, 0])
+    assert np.array_equal(figs.touchdown_point(path, None), path[0])

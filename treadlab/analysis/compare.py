@@ -460,7 +460,8 @@ def _change_sentence(c: MetricChange) -> str:
     verb = "rose" if c.diff > 0 else "fell"
     lo, hi = sorted((abs(c.pct_ci_low), abs(c.pct_ci_high)))
     if np.isfinite(c.pct_change):
-        return f"{subject} {verb} {abs(c.pct_change):.0f}% (95% CI {lo:.0f} to {hi:.0f}%), from {values}."
+        d = 1 if lo < 1.0 else 0  # "0 to 5%" would read as if the interval touched zero
+        return f"{subject} {verb} {abs(c.pct_change):.0f}% (95% CI {lo:.{d}f} to {hi:.{d}f}%), from {values}."
     return f"{subject} {verb}, from {values}."
 
 

@@ -135,6 +135,9 @@ def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
     if ga.signals[foot].cop_mm is None or getattr(dev, "positions_mm", None) is None:
         return view
     view.cop_mm = ga.cop_paths(foot)
+    si = ga.summary.get("feet", {}).get(foot, {}).get("strike_index_pct", {}).get("mean")
+    if si is not None and np.isfinite(si) and np.isfinite(dev.foot_length_mm):
+        view.touchdown_y_mm = float(si) / 100.0 * float(dev.foot_length_mm)
     view.outline_mm = outline_for(dev.info.get("layout"), dev.foot_length_mm)
     if dev.n_values > 1 and len(ga.steps):
         maps = insoleviews.pressure_maps(ga, foot)

@@ -133,7 +133,24 @@ def _subset(paths: np.ndarray, max_n: int = MAX_LINES_N) -> np.ndarray:
     return paths[idx]
 
 
-def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray | None]) -> Figure:
+def touchdown_point(mean_path: np.ndarray, touchdown_y_mm: float | None) -> np.ndarray:
+    """Where to mark touch-down on a (display) mean gait line: at the analysis' strike position along the foot
+    (``touchdown_y_mm``, from the mean strike index) and the path's x nearest to it in the first 30% of stance;
+    the path's first point when no strike position is known. At the very first samples the load is tiny and the
+    COP is mostly noise, so the path's first point is not where the foot lands."""
+    p = np.asarray(mean_path, dtype=float)
+    if touchdown_y_mm is None or not np.isfinite(touchdown_y_mm) or not np.isfinite(p).any():
+        return p[0]
+    early = p[: max(2, int(0.3 * len(p)))]
+    ok = np.isfinite(early).all(axis=1)
+    if not ok.any():
+        return np.array([np.nan, touchdown_y_mm])
+    i = np.flatnonzero(ok)[np.argmin(np.abs(early[ok, 1] - touchdown_y_mm))]
+    return np.array([early[i, 0], touchdown_y_mm])
+
+
+def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray | None],
+               touchdown_y_mm: dict[str, float] | None = None) -> Figure:
     """Centre-of-pressure path of every step (thin) and their mean (thick) on each foot's outline.
 
     Parameters
@@ -142,6 +159,8 @@ def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray |
         ``{foot: (n_steps, k, 2)}`` COP in the foot frame (x lateral, y heel to toe), NaN where undefined.
     outline_mm : dict
         ``{foot: (m, 2)}`` foot outline in the same frame, or None.
+    touchdown_y_mm : dict, optional
+        ``{foot: y}``: the mean strike position along the foot (strike index x foot length), marked as touch-down.
     """
     fig = _figure(4.2)
     axes = _foot_axes(fig)
@@ -155,8 +174,8 @@ def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray |
         ax.add_collection(LineCollection(list(_subset(p)), colors=COLOURS[foot], linewidths=0.5, alpha=0.25))
         mean = np.nanmean(p, axis=0)
         ax.plot(mean[:, 0], mean[:, 1], color=COLOURS[foot], linewidth=2.5, label=f"{foot}: mean gait line")
-        ax.plot(mean[:1, 0], mean[:1, 1], "o", color="k", markersize=5,
-                label="initial contact" if foot == "right" else "_ic")
+        td = touchdown_point(mean, (touchdown_y_mm or {}).get(foot))
+        ax.plot(td[:1], td[1:], "o", color="k", markersize=5, label="touch-down" if foot == "right" else "_td")
         ax.autoscale_view()
     handles = [h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]]
     if handles:

@@ -19,6 +19,7 @@ from treadlab.lab.report.figures import (
     _outline,
     _sensel_map,
     _stance_axis,
+    touchdown_point,
 )
 
 STYLES = {"before": {"linestyle": "--", "alpha": 0.55}, "after": {"linestyle": "-", "alpha": 1.0}}
@@ -48,19 +49,22 @@ def force_curves(before_bw: dict[str, np.ndarray], after_bw: dict[str, np.ndarra
 
 
 def gait_lines(before_mm: dict[str, np.ndarray], after_mm: dict[str, np.ndarray],
-               outline_mm: dict[str, np.ndarray | None]) -> Figure:
-    """Mean centre-of-pressure gait line per foot, before (dashed) and after (solid), on the foot outline."""
+               outline_mm: dict[str, np.ndarray | None], before_td_mm: dict[str, float] | None = None,
+               after_td_mm: dict[str, float] | None = None) -> Figure:
+    """Mean centre-of-pressure gait line per foot, before (dashed) and after (solid), on the foot outline; dots at
+    touch-down (the mean strike position, see :func:`.figures.touchdown_point`)."""
     fig = _figure(4.2)
     axes = _foot_axes(fig)
     for ax, foot in zip(axes[0], FEET):
         _outline(ax, foot, outline_mm.get(foot))
-        for when, paths in (("before", before_mm), ("after", after_mm)):
+        for when, paths, td in (("before", before_mm, before_td_mm), ("after", after_mm, after_td_mm)):
             p = paths.get(foot)
             if not _has(p):
                 continue
             mean = np.nanmean(_display_x(foot, np.asarray(p, dtype=float)), axis=0)
             ax.plot(mean[:, 0], mean[:, 1], color=COLOURS[foot], linewidth=2.5, label=when, **STYLES[when])
-            ax.plot(mean[:1, 0], mean[:1, 1], "o", color=COLOURS[foot], markersize=6, alpha=STYLES[when]["alpha"])
+            p = touchdown_point(mean, (td or {}).get(foot))
+            ax.plot(p[:1], p[1:], "o", color=COLOURS[foot], markersize=6, alpha=STYLES[when]["alpha"])
         ax.autoscale_view()
         _legend(ax, loc="lower center", fontsize=7)
     return fig

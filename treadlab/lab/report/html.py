@@ -105,9 +105,10 @@ def _session_figures(view: SessionView) -> list[str]:
     outlines = _foot_dict(view, "outline_mm")
     cops = _foot_dict(view, "cop_mm")
     if cops:
-        out.append(figure("gaitline", figs.png_base64(figs.gait_lines(cops, outlines)),
+        tds = {f: view.foot(f).touchdown_y_mm for f in FEET}
+        out.append(figure("gaitline", figs.png_base64(figs.gait_lines(cops, outlines, tds)),
                           "Centre-of-pressure path of each step (thin) and on average (thick); the dot is where the "
-                          "foot first touches down: near the heel for rearfoot, mid-foot or forefoot otherwise.",
+                          "foot touches down on average (strike index): near the heel for rearfoot landings.",
                           "centre of pressure gait lines on the foot outlines"))
     if view.butterfly_mm and any(np.isfinite(v).any() for v in view.butterfly_mm.values()):
         out.append(figure("butterfly", figs.png_base64(figs.butterfly(view.butterfly_mm)),
@@ -235,7 +236,9 @@ def _compare_figures(before: SessionView, after: SessionView) -> list[str]:
     pb, pa = _foot_dict(before, "cop_mm"), _foot_dict(after, "cop_mm")
     if pb or pa:
         outlines = _foot_dict(after, "outline_mm") or _foot_dict(before, "outline_mm")
-        out.append(figure("gaitline", figs.png_base64(cfigs.gait_lines(pb, pa, outlines)),
+        tdb = {f: before.foot(f).touchdown_y_mm for f in FEET}
+        tda = {f: after.foot(f).touchdown_y_mm for f in FEET}
+        out.append(figure("gaitline", figs.png_base64(cfigs.gait_lines(pb, pa, outlines, tdb, tda)),
                           "Average centre-of-pressure path before (dashed) and after (solid); the dots mark "
                           "touch-down: a dot further from the heel means a more forward landing.",
                           "gait lines before and after"))

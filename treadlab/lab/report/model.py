@@ -29,6 +29,8 @@ class FootView:
         Peak and mean pressure per sensel over the steps.
     outline_mm : ndarray, shape (m, 2)
         Foot outline in the foot frame.
+    touchdown_y_mm : float or None
+        Mean strike position along the foot (mean strike index x foot length / 100), mm from the heel.
     map_steps : (int, int)
         Steps the pressure maps were computed from, and steps in the segment.
     """
@@ -41,6 +43,7 @@ class FootView:
     mean_kpa: np.ndarray | None = None
     outline_mm: np.ndarray | None = None
     map_steps: tuple[int, int] = (0, 0)
+    touchdown_y_mm: float | None = None
 
 
 @dataclass
