@@ -454,11 +454,13 @@ def test_lab_simulate_runs_for_given_seconds_and_cleans_up(tmp_path):
     work = tmp_path / "work"
     out = subprocess.run(
         [sys.executable, "-m", "treadlab.lab.cli", "simulate", "--seconds", "1.5", "--rig-out", str(rig_out),
-         "--workdir", str(work), "--cadence", "180", "--loss-rate", "0.01", "--line-insoles"],
+         "--workdir", str(work), "--cadence", "180", "--loss-rate", "0.01", "--line-insoles",
+         "--unplug", "mat:0.2:0.3"],
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert str(work / "insole_left") in out.stdout and str(work / "mat") in out.stdout
+    assert "mat: unplugged" in out.stdout and "mat: plugged in again" in out.stdout
     rig = tomllib.loads(rig_out.read_text())
     assert [d["protocol"] for d in rig["device"]] == ["line", "line", "binary"]
     line = rig["device"][0]

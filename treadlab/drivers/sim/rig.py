@@ -50,10 +50,7 @@ class _Child:
         """Next stdout line, or None at the deadline or at end of output."""
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            readable, _, _ = select.select([fd], [], [], left)
+            readable, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
             if not readable:
                 return None
             chunk = os.read(fd, 4096)
@@ -219,6 +216,18 @@ class SimulatedRig:
         if check and problems:
             raise RuntimeError("simulated devices: " + "; ".join(problems))
         return codes
+
+    def poll_events(self) -> list[tuple[str, str]]:
+        """Event lines the device processes printed since the last call (``READY <port>``, ``UNPLUGGED``), no wait."""
+        events = []
+        for name, child in self._children.items():
+            while True:
+                line = child.read_line(time.monotonic())  # deadline now: only what is already there
+                if line is None:
+                    break
+                child.events.append(line)
+                events.append((name, line))
+        return events
 
     def exited(self) -> dict[str, int]:
         """Exit codes of device processes that have ended on their own (empty while all run)."""

@@ -150,6 +150,9 @@ def _wait(rig: SimulatedRig, stop: threading.Event, seconds: float | None) -> No
         while not stop.is_set():
             if end is not None and time.monotonic() >= end:
                 return
+            for name, event in rig.poll_events():
+                if event == "UNPLUGGED" or event.startswith("READY"):
+                    print(f"{name}: {'unplugged' if event == 'UNPLUGGED' else 'plugged in again'}", flush=True)
             dead = rig.exited()
             if dead:
                 raise DeviceError(f"simulated device(s) stopped unexpectedly: {dead}; see the logs in {rig.workdir}")
