@@ -117,7 +117,7 @@ def test_session_report_numbers_equal_the_analysis_and_images_decode(sessions, t
 
 
 def test_compare_report_states_the_known_differences(sessions, tmp_path, capsys):
-    d, _ = sessions
+    d, models = sessions
     out = tmp_path / "compare.html"
     assert main(["compare", str(d / "before.h5"), str(d / "after.h5"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -143,6 +143,19 @@ def test_compare_report_states_the_known_differences(sessions, tmp_path, capsys)
     assert "The sides came closer in AVLR" in text
     for line in comp.summary:
         assert line in printed and line.replace("'", "&#x27;") in page
+    # Known answers: the numbers the page shows agree with the simulator's ground truth.
+    for when, model in (("before", models["before"]), ("after", models["after"])):
+        truth_steps = model.steps
+        for foot in ("left", "right"):
+            c = comp.change("vilr_bw_s", foot)
+            true = truth_steps.loc[truth_steps.foot == foot, "vilr_bw_s"].mean()
+            assert getattr(c, f"{when}_mean") == pytest.approx(true, rel=0.10), (when, foot)
+    true_si = {}
+    for when, model in (("before", models["before"]), ("after", models["after"])):
+        m = model.steps.groupby("foot")["avlr_bw_s"].mean()
+        true_si[when] = 200 * (m["right"] - m["left"]) / (m["right"] + m["left"])
+    assert comp.asymmetry["avlr_bw_s"]["before_si_pct"] == pytest.approx(true_si["before"], abs=3)
+    assert comp.asymmetry["avlr_bw_s"]["after_si_pct"] == pytest.approx(true_si["after"], abs=3)
     cad = comp.change("cadence_spm", "both")
     assert cad.before_mean == pytest.approx(160, abs=3) and cad.after_mean == pytest.approx(172, abs=3)
     assert comp.strike["left"]["rearfoot"]["before_pct"] > 95 and comp.strike["right"]["midfoot"]["after_pct"] > 95
