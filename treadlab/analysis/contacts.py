@@ -162,13 +162,21 @@ class ContactDetection:
             ends = np.concatenate([ends, [n]])
         if len(starts) == 0:
             return self
-        # Refine to the low level: last sample at/below it before the start, first one at/after the end.
+        # Refine to the low level: last sample at/below it before the start, first one at/after the end, searched
+        # only within the neighbouring swings (a swing reading above the low level must not merge two steps).
         below = np.flatnonzero(xc <= low)
+        prev_end = np.concatenate([[-1], ends[:-1]])
+        next_start = np.concatenate([starts[1:], [n + 1]])
         k = np.searchsorted(below, starts) - 1
         k2 = np.searchsorted(below, ends)
-        ok = (k >= 0) & (k2 < len(below))
-        first = np.where(ok, below[np.clip(k, 0, None)] + 1, 0)
-        stop = np.where(ok, below[np.clip(k2, 0, len(below) - 1)], n)
+        j = np.where(k >= 0, below[np.clip(k, 0, max(len(below) - 1, 0))], -1) if len(below) else np.full(len(k), -1)
+        j2 = np.where(k2 < len(below), below[np.clip(k2, 0, max(len(below) - 1, 0))], n) if len(below) else \
+            np.full(len(k2), n)
+        inside_prev = (j >= prev_end) & (j >= 0)
+        inside_next = (j2 < next_start) & (j2 < n)
+        first = np.where(inside_prev, j + 1, starts)
+        stop = np.where(inside_next, j2, ends)
+        ok = (first >= 1) & (stop < n) & (starts > 0) & (ends < n)
         first, stop = first[ok], stop[ok]
         if len(first) == 0:
             return self

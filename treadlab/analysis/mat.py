@@ -154,6 +154,8 @@ class MatAnalysis:
         if len(rec) == 0:
             self.steps_ = pd.DataFrame({c: [] for c in cols})
             return
+        rec = self._merge(rec, mat)
+        self._rec = rec
         cid = rec[:, 1].astype(np.int64)
         ncomp = int(cid.max()) + 1
         cnt = np.bincount(cid, minlength=ncomp)
@@ -213,9 +215,8 @@ class MatAnalysis:
                 break
             c0, c1 = lo_m.mean(), hi_m.mean()
         mid = 0.5 * (c0 + c1)
-        # forward along +x (axis 0, sgn +1): left is +y; forward along +y: left is -x.
-        left_is_high = (axis == 0 and sgn > 0) or (axis == 1 and sgn < 0)
-        foot = np.where((lateral > mid) == left_is_high, "left", "right")
+        # Across the belt, index 0 is the runner's left (the mat convention of docs/analysis.md).
+        foot = np.where(lateral > mid, "right", "left")
         heel_at_ic = heel  # belt-frame heel at the footprint's own initial contact = mat position then
         tab = pd.DataFrame({
             "foot": foot[ok], "ic_s": ic[ok], "to_s": to[ok], "contact_time_ms": (to - ic)[ok] * 1e3,
@@ -234,6 +235,56 @@ class MatAnalysis:
         for c in ("impact_peak_bw", "avlr_bw_s", "vilr_bw_s", "onset_diff_ms"):
             tab[c] = np.nan
         self.steps_ = tab
+
+    @staticmethod
+    def _merge(rec: np.ndarray, mat) -> np.ndarray:
+        """Join footprint parts of one foot that overlap in time (heel and forefoot seen as separate blobs)."""
+        cid = rec[:, 1].astype(np.int64)
+        n = int(cid.max()) + 1
+        first = np.full(n, np.inf)
+        np.minimum.at(first, cid, rec[:, 0])
+        last = np.full(n, -np.inf)
+        np.maximum.at(last, cid, rec[:, 0])
+        w = np.bincount(cid, rec[:, 2], n)
+        lat_x = np.bincount(cid, rec[:, 3] * rec[:, 2], n) / np.maximum(w, 1e-12)
+        lat_y = np.bincount(cid, rec[:, 4] * rec[:, 2], n) / np.maximum(w, 1e-12)
+        order = np.lexsort((first,))
+        dt = float(np.median(np.diff(mat.time))) if mat.n_samples > 1 else 0.0
+        gid = np.arange(n)
+        # Parts overlap in time and lie within a third of a foot length of each other: one footprint.
+        near_mm = 120.0
+        active_end: dict[int, tuple[float, float, float]] = {}
+        for c in order:  # one iteration per footprint part (not per sample)
+            if not np.isfinite(first[c]):
+                continue
+            for g, (end, x, y) in list(active_end.items()):
+                if end < first[c] - 1.5 * dt:
+                    del active_end[g]
+                elif abs(lat_x[c] - x) < near_mm and abs(lat_y[c] - y) < 4 * near_mm and \
+                        min(abs(lat_x[c] - x), abs(lat_y[c] - y)) < near_mm:
+                    gid[c] = g
+                    break
+            g = int(gid[c])
+            prev = active_end.get(g, (-np.inf, lat_x[c], lat_y[c]))
+            active_end[g] = (max(prev[0], last[c]), prev[1], prev[2])
+        if np.all(gid == np.arange(n)):
+            return rec
+        _, new = np.unique(gid, return_inverse=True)
+        g = new[cid]
+        key = g.astype(np.int64) * (mat.n_samples + 1) + np.searchsorted(mat.time, rec[:, 0])
+        uniq, inv = np.unique(key, return_inverse=True)
+        f = np.bincount(inv, rec[:, 2], len(uniq))
+        out = np.empty((len(uniq), rec.shape[1]))
+        out[:, 0] = np.bincount(inv, rec[:, 0], len(uniq)) / np.bincount(inv, minlength=len(uniq))
+        out[:, 1] = uniq // (mat.n_samples + 1)
+        out[:, 2] = f
+        out[:, 3] = np.bincount(inv, rec[:, 3] * rec[:, 2], len(uniq)) / np.maximum(f, 1e-12)
+        out[:, 4] = np.bincount(inv, rec[:, 4] * rec[:, 2], len(uniq)) / np.maximum(f, 1e-12)
+        for col, red in ((5, np.minimum), (6, np.maximum), (7, np.minimum), (8, np.maximum)):
+            v = np.full(len(uniq), np.inf if red is np.minimum else -np.inf)
+            red.at(v, inv, rec[:, col])
+            out[:, col] = v
+        return out
 
     def summary(self, segment) -> dict:
         """Mat-only figures of a segment: belt speed, step length and width (mean, sd)."""
