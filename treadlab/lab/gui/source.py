@@ -33,7 +33,7 @@ from treadlab.lab.gui.live_data import InsoleGeometry, cop_from_sums, current_st
 _STATE_NAMES = {"connected": "connecting", "failed": "lost", "stopped": "disconnected"}
 FOOTPRINT_S = 1.5  # the mat shows the peak of the last 1.5 s under the live frame
 INSOLE_RECENT_S = 0.5  # an insole map shows the peak of the last 0.5 s (the current step) under the live frame
-STATUS_EVERY_S = 0.25
+STATUS_EVERY_S = 1.0  # Recorder.status() copies 2 s of every ring: once a second is enough for counters
 
 
 class PreviewSink:
