@@ -162,7 +162,8 @@ class SimulatedRig:
             runner_path.write_text(json.dumps(_as_dict(self.runner)))
             runner_args = ["--runner", str(runner_path)]
         try:
-            for spec in self.devices:
+            for i, spec in enumerate(self.devices):
+                horizon_s = self.steps_horizon_s if i == 0 else 0.0  # the steps are the same for every device
                 spec_path = self.workdir / f"{spec.name}.spec.json"
                 spec_path.write_text(spec.to_json())
                 log_path = self.workdir / f"{spec.name}.log"
@@ -170,7 +171,7 @@ class SimulatedRig:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "treadlab.drivers.sim.serve", "--spec", str(spec_path),
                          "--workdir", str(self.workdir), "--t-epoch-ns", str(self.t_epoch_ns),
-                         "--steps-horizon-s", str(self.steps_horizon_s), *runner_args],
+                         "--steps-horizon-s", str(horizon_s), *runner_args],
                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, close_fds=True,
                         start_new_session=True)  # Ctrl-C goes to the parent, which stops them
                 self._children[spec.name] = _Child(spec, proc, log_path)

@@ -12,8 +12,8 @@ The process creates a pty (raw mode, slave kept open so the master never reads E
   port (seen as a change of the slave's termios speed from a sentinel), 0.1 s later so that pyserial's flush on
   open does not eat it, or at once if the host sends a command first;
 * every sample taken is appended to ``<workdir>/<name>.truth`` as little-endian ``(u4 seq, i8 true_time_ns)``
-  records, written at least every 0.25 s; the runner's steps (``GaitModel.steps`` plus true ``ic_ns``/``to_ns``) go to
-  ``<workdir>/<name>.steps.csv`` before the first ``READY``.
+  records, written at least every 0.25 s; with ``--steps-horizon-s`` > 0 the runner's steps (``GaitModel.steps``
+  plus true ``ic_ns``/``to_ns``) go to ``<workdir>/<name>.steps.csv`` before the first ``READY``.
 
 Control lines on stdin (one per line; each answered ``OK ...`` or ``ERR ...`` on stdout)::
 
@@ -66,7 +66,7 @@ class DeviceServer:
     runner : RunnerParams or None
         Gait parameters shared by the rig's devices.
     steps_horizon_s : float
-        The steps CSV covers this long after the epoch.
+        The steps CSV covers this long after the epoch (0: no steps CSV).
     """
 
     def __init__(self, spec: SimDeviceSpec, workdir: Path, t_epoch_ns: int, runner: Any = None,
@@ -186,10 +186,11 @@ class DeviceServer:
         f = self.spec.faults
         if f.unplug_at_s is not None:
             self.unplug_at_ns = t_start + int(f.unplug_at_s * 1e9)
-        steps = steps_table(self.device.source.gait, self.device.t_epoch_ns, self.steps_horizon_s)
-        tmp = self.workdir / f".{self.spec.name}.steps.csv.tmp"
-        steps.to_csv(tmp, index=False)
-        tmp.replace(self.workdir / f"{self.spec.name}.steps.csv")
+        if self.steps_horizon_s > 0:
+            steps = steps_table(self.device.source.gait, self.device.t_epoch_ns, self.steps_horizon_s)
+            tmp = self.workdir / f".{self.spec.name}.steps.csv.tmp"
+            steps.to_csv(tmp, index=False)
+            tmp.replace(self.workdir / f"{self.spec.name}.steps.csv")
         truth_path = self.workdir / f"{self.spec.name}.truth"
         self._truth_fd = os.open(truth_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         next_truth_ns = t_start + TRUTH_FLUSH_NS
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", required=True, help="folder for the port symlink and the truth files")
     ap.add_argument("--t-epoch-ns", type=int, default=None, help="rig epoch (time.monotonic_ns); default: now")
     ap.add_argument("--runner", default=None, help="JSON file with the RunnerParams")
-    ap.add_argument("--steps-horizon-s", type=float, default=300.0, help="length of the steps CSV (s)")
+    ap.add_argument("--steps-horizon-s", type=float, default=300.0, help="length of the steps CSV in s (0: none)")
     args = ap.parse_args(argv)
     spec = SimDeviceSpec.from_json(Path(args.spec).read_text())
     runner = load_runner(json.loads(Path(args.runner).read_text())) if args.runner else None
