@@ -431,6 +431,15 @@ class OnlineClock:
             self._ticks0 = int(ticks[0])
         x = (ticks.astype(np.int64) - np.int64(self._ticks0)).astype(np.float64) / self.clock_hz
         r = host_s - x
+        w_first, w_last = int(x[0] // self.window_s), int(x[-1] // self.window_s)
+        if w_first == w_last == self._cur_w:  # the usual case: the batch stays in the current window
+            k = int(np.argmin(r))
+            if r[k] < self._cur_r:
+                self._cur_x, self._cur_r = float(x[k]), float(r[k])
+            if self.fit is None or len(self._xm) < 2:
+                self._refit()
+            assert self.fit is not None
+            return self.fit(ticks)
         xs, rs, ws = window_minima(x, r, self.window_s, origin_s=0.0)
         closed = False
         for wi, xi, ri in zip(ws.tolist(), xs.tolist(), rs.tolist()):  # once per window touched by the batch

@@ -104,6 +104,17 @@ class Recorder:
         self._writer: SessionWriter | None = None
         self._stopped = False
 
+    @classmethod
+    def with_devices(cls, devices: list[tuple[DeviceConfig, object]], session_meta: dict, out_path: str,
+                     rig_text: str = "", **kw) -> Recorder:
+        """A recorder for devices already connected and identified elsewhere (see :func:`worker.connect`).
+
+        The recorder owns them from now on (it starts, stops and closes them).
+        """
+        rec = cls([cfg for cfg, _ in devices], session_meta, out_path, rig_text, **kw)
+        rec._devices = {cfg.name: (cfg, dev) for cfg, dev in devices}
+        return rec
+
     # ------------------------------------------------------------------ lifecycle
 
     def open(self) -> Recorder:

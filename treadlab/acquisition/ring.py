@@ -24,7 +24,8 @@ class RingBuffer:
 
     def __init__(self, capacity_n: int, n_values: int, dtype: np.dtype) -> None:
         self.capacity_n = max(1, int(capacity_n))
-        self._values = np.zeros((self.capacity_n, n_values), dtype=dtype)
+        self._values = np.empty((self.capacity_n, n_values), dtype=dtype)
+        self._values.fill(0)  # touch every page now, not one page fault per append while recording
         self._time_s = np.zeros(self.capacity_n, dtype=np.float64)
         self._total_n = 0
         self._lock = threading.Lock()

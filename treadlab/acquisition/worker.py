@@ -225,21 +225,16 @@ class DeviceWorker:
         seq = batch.seq.astype(np.uint32, copy=False)
         ticks = batch.device_time.astype(np.uint64, copy=False)
         host_s = (batch.host_time_ns - self.start_ns) / 1e9
-        back = np.flatnonzero(ticks[1:] < ticks[:-1]) + 1
-        if self._last_ticks is not None and ticks[0] < self._last_ticks:
-            back = np.r_[0, back]
-        bounds = np.r_[0, back, len(ticks)].astype(np.int64)
-        parts = []
-        for a, b in zip(bounds[:-1], bounds[1:]):  # one iteration per device clock reset (rare)
-            if a == b:
-                continue
-            if a in back:
-                self.clock.new_segment()
-                self.writer.put_segment(self.name, np.array([self.samples_n + a, 0, 0] + [np.nan] * 4))
-                self._event(WARNING, "device clock went backwards: new clock segment")
-            parts.append(self.clock.update(ticks[a:b], host_s[a:b]))
-        time_s = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        self._gaps(seq, time_s)
+        k = len(ticks)
+        forward = self._last_ticks is None or int(ticks[0]) >= self._last_ticks
+        if forward and (k == 1 or not np.any(ticks[1:] < ticks[:-1])):  # the usual case: no clock reset
+            time_s = self.clock.update(ticks, host_s)
+        else:
+            time_s = self._times_across_resets(ticks, host_s)
+        if self._last_seq is None or int(seq[0]) != (self._last_seq + 1) % 2**32 or \
+                (int(seq[-1]) - int(seq[0])) % 2**32 != k - 1 or (k > 2 and np.any(np.diff(seq) != 1)):
+            self._gaps(seq, time_s)
+        self._last_seq = int(seq[-1])
         values = batch.values.reshape((len(seq), *self.shape))
         self.writer.put_samples(self.name, seq, ticks, time_s, host_s, values)
         self.ring.append(time_s, batch.values)
@@ -258,6 +253,23 @@ class DeviceWorker:
                     self.subscriber_errors += 1
                     if self.subscriber_errors == 1:
                         self._event(ERROR, f"subscriber {cb!r} raised {exc!r}")
+
+    def _times_across_resets(self, ticks: np.ndarray, host_s: np.ndarray) -> np.ndarray:
+        """Session times of a batch in which the device clock goes backwards: a new clock segment at each reset."""
+        back = np.flatnonzero(ticks[1:] < ticks[:-1]) + 1
+        if self._last_ticks is not None and int(ticks[0]) < self._last_ticks:
+            back = np.r_[0, back]
+        bounds = np.r_[0, back, len(ticks)].astype(np.int64)
+        parts = []
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):  # one iteration per clock reset (rare)
+            if a == b:
+                continue
+            if a in back:
+                self.clock.new_segment()
+                self.writer.put_segment(self.name, np.array([self.samples_n + a, 0, 0] + [np.nan] * 4))
+                self._event(WARNING, "device clock went backwards: new clock segment")
+            parts.append(self.clock.update(ticks[a:b], host_s[a:b]))
+        return np.concatenate(parts)
 
     def _gaps(self, seq: np.ndarray, time_s: np.ndarray) -> None:
         """Record every sequence jump (vectorised) in ``gaps`` and the lost count."""
