@@ -31,6 +31,8 @@ from treadlab.errors import AnalysisError, ConfigError
 __all__ = ["FootSignals", "GaitAnalysis", "InsoleScaleWarning", "analyze"]
 
 SCALE_TOLERANCE = 0.15
+#: Automatic filter: noise of 1-ms slopes as a fraction of the foot's median VILR.
+RELATIVE_SLOPE_NOISE = 0.03
 
 
 class InsoleScaleWarning(UserWarning):
@@ -72,12 +74,27 @@ def _insole_contacts(ins: InsoleData, contact: ContactDetection) -> tuple[pd.Dat
     return det.contacts_, det.corrected_, breaks, det.raw_noise_
 
 
+def _auto_cutoff(ins: InsoleData, contacts: pd.DataFrame, force: np.ndarray, breaks: np.ndarray, noise: float,
+                 norm_n: float, loading: LoadingRates) -> float:
+    """Two passes: VILR with a fixed slope-noise target, then the cutoff leaving a slope noise of
+    RELATIVE_SLOPE_NOISE of the foot's median VILR (sharp rear-foot impacts keep more bandwidth)."""
+    t = ins.time
+    rate_hz = 1.0 / float(np.median(np.diff(t)))
+    fc0 = auto_cutoff_hz(rate_hz, noise / norm_n)
+    if ins.n_values < 2 or contacts.empty:
+        return fc0
+    f0 = lowpass(t, force, fc0, breaks) / norm_n
+    v0 = loading.compute(t, f0, contacts["first"].to_numpy(np.int64), contacts["stop"].to_numpy(np.int64),
+                         contacts["ic_s"].to_numpy(), contacts["to_s"].to_numpy()).vilr_bw_s_
+    if not np.isfinite(v0).any():
+        return fc0
+    return auto_cutoff_hz(rate_hz, noise / norm_n, max(RELATIVE_SLOPE_NOISE * float(np.nanmedian(v0)), 0.5))
+
+
 def _insole_table(foot: str, ins: InsoleData, contacts: pd.DataFrame, force: np.ndarray, breaks: np.ndarray,
                   norm_n: float, *, cutoff_hz: float | str | None, noise: float, loading: LoadingRates,
                   strike: StrikeIndex) -> tuple[pd.DataFrame, FootSignals]:
     t = ins.time
-    if cutoff_hz == "auto":
-        cutoff_hz = auto_cutoff_hz(1.0 / float(np.median(np.diff(t))), noise / norm_n)
     first = contacts["first"].to_numpy(np.int64)
     stop = contacts["stop"].to_numpy(np.int64)
     ic, to = contacts["ic_s"].to_numpy(), contacts["to_s"].to_numpy()
@@ -292,8 +309,9 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         Uncalibrated insoles, or a session without body mass, always use "insole".
     filter_cutoff_hz : "auto", float or None
         Cutoff of the zero-lag 4th-order Butterworth low-pass applied before every force metric. "auto" sets it
-        per foot from the measured sensor noise so that 1-ms slopes carry 1.2 BW/s of noise
-        (:func:`~treadlab.analysis.metrics.auto_cutoff_hz`); None: no filter. The impact peak and AVLR use
+        from the measured sensor noise so that the noise on 1-ms slopes is 3% of the median VILR (two passes,
+        :func:`~treadlab.analysis.metrics.auto_cutoff_hz`; the lower of the two feet's cutoffs is used for
+        both, so filtering does not bias the asymmetry); None: no filter. The impact peak and AVLR use
         twice this cutoff (they average over many samples and are less sensitive to noise).
     contact, loading, strike : algorithm objects, optional
         Parameters of contact detection, loading rates and strike index.
@@ -373,6 +391,9 @@ def _analyze_insoles(s: Session, seg: Segment, owns: bool, normalise: str, cutof
     rough_t = add_timing(pd.concat(rough, ignore_index=True), break_times)
     calibrated = all(s.insoles[f].calibrated and s.insoles[f].n_values > 1 for f in FEET)
     info = _norm(s, whole_stride_mean_force(rough_t), calibrated, normalise, [])
+    if cutoff_hz == "auto":  # one cutoff for both feet, so that filtering does not bias the asymmetry
+        cutoff_hz = min(_auto_cutoff(s.insoles[f], pre[f][0], pre[f][1], pre[f][2], pre[f][3], info["norm_n"], loading)
+                        for f in FEET)
     tables, signals = [], {}
     for f in FEET:
         c, force, breaks, noise = pre[f]

@@ -24,7 +24,7 @@ from treadlab.analysis.ragged import first_true, range_arange, range_argmax, ran
 __all__ = ["LoadingRates", "auto_cutoff_hz", "lowpass", "step_force_metrics", "stance_curves"]
 
 #: Target noise of a 1-ms slope after filtering, in BW/s (sets the automatic cutoff).
-SLOPE_NOISE_BW_S = 1.2
+SLOPE_NOISE_BW_S = 1.5
 
 
 def auto_cutoff_hz(rate_hz: float, noise_bw: float, slope_noise_bw_s: float = SLOPE_NOISE_BW_S) -> float:

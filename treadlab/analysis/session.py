@@ -254,16 +254,23 @@ class InsoleData(_DeviceData):
 
     @cached_property
     def _derived(self) -> np.ndarray:
-        """One chunked pass: columns total force, moment x, moment y, heel force, forefoot force, (n, 5) f64."""
+        """One chunked pass: columns total force, moment x, moment y, heel force, forefoot force, (n, 5) f64.
+
+        Linear in the raw values (``raw @ W - offset @ W``, one matrix product per block): values below the
+        calibration offset are kept, so zero-mean noise averages out instead of biasing the totals upwards.
+        """
         masks = self.region_masks()
         w = np.column_stack([np.ones(self.n_values), self.positions_mm[:, 0], self.positions_mm[:, 1],
-                             masks["heel"], masks["forefoot"]]) * self.sensel_force_factor[:, None]
-        w = w.astype(np.float32)
+                             masks["heel"], masks["forefoot"]]) * (self.sensel_force_factor * self.gain)[:, None]
+        const = self.offset.astype(np.float64) @ w
+        w32 = w.astype(np.float32)
         out = np.empty((self.n_samples, 5), dtype=np.float64)
         rows = self.block_rows()
         for a in range(0, self.n_samples, rows):
             b = min(a + rows, self.n_samples)
-            out[a:b] = self._calibrated_block(a, b) @ w
+            raw = self._read(self._raw, a, b).reshape(b - a, self.n_values)
+            out[a:b] = raw.astype(np.float32) @ w32
+        out -= const
         return out
 
     @property
