@@ -446,7 +446,7 @@ class LiveSource:
         return self._errors.get(name)
 
     def _insole(self, side: str) -> DeviceView | None:
-        for v in self.views.values():
+        for v in list(self.views.values()):  # a connector thread may add one meanwhile
             if v.kind == "insole" and v.side == side:
                 return v
         return None
@@ -488,7 +488,7 @@ class LiveSource:
 
     def mat_frames(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Newest mat frame and the footprints of the last seconds, both calibrated, shape (rows, cols)."""
-        v = next((v for v in self.views.values() if v.kind == "mat"), None)
+        v = next((v for v in list(self.views.values()) if v.kind == "mat"), None)
         if v is None or v.latest is None:
             return None
         _, recent = v.recent.snapshot()
