@@ -10,17 +10,19 @@ prints their paths and the headline changes.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from treadlab.acquisition.recorder import Recorder
+from treadlab.analysis.compare import compare_steps
 from treadlab.drivers.sim.gait import RunnerParams
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.errors import ConfigError, DeviceError, StorageError
-from treadlab.lab.commands.compare import compare_files
-from treadlab.lab.commands.report import write_report
-from treadlab.lab.report.collect import SegmentSpec
+from treadlab.lab.report.collect import SegmentSpec, open_analysis, session_view
+from treadlab.lab.report.html import render_compare, render_session
+from treadlab.lab.report.output import analysis_warnings, write_text
 from treadlab.lab.rig import load_rig
 
 NAME = "demo"
@@ -108,13 +110,19 @@ def _status_line(rec: Recorder) -> str:
 
 
 def report_all(folder: Path, before: Path, after: Path) -> int:
-    """Write both session reports and the comparison; print their paths and the headline changes."""
-    reports = [write_report(SegmentSpec(p), p.with_suffix(".html")) for p in (before, after)]
-    comp, _, compare_html = compare_files(SegmentSpec(before), SegmentSpec(after), folder / "compare.html")
+    """Write both session reports and the comparison (each file analysed once); print paths and headline changes."""
+    specs = (SegmentSpec(before), SegmentSpec(after))
+    with analysis_warnings("lab demo", sys.stderr), open_analysis(specs[0]) as ga_b, open_analysis(specs[1]) as ga_a:
+        views = [session_view(ga, spec.label) for ga, spec in zip((ga_b, ga_a), specs)]
+        comp = compare_steps(ga_b.steps, ga_a.steps)
+        pages = [render_session(v) for v in views] + [render_compare(views[0], views[1], comp)]
+    paths = [before.with_suffix(".html"), after.with_suffix(".html"), folder / "compare.html"]
+    for path, page in zip(paths, pages):
+        write_text(path, page)
     print("\nWhat changed, before to after:")
     for line in comp.summary:
         print(f"  - {line}")
     print("\nReports (open in any browser, print on A4 or Letter):")
-    for p in (*reports, compare_html):
+    for p in paths:
         print(f"  {p.resolve()}")
     return 0
