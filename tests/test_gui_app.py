@@ -242,7 +242,7 @@ def test_frozen_display_does_not_lose_samples(app, qtbot):
             assert t[-1] - t[0] > dur - 0.5
 
 
-def test_lab_gui_errors_are_one_line(capsys, tmp_path):
+def test_lab_gui_errors_are_one_line(capsys, tmp_path, monkeypatch):
     assert lab_main(["gui"]) == 2
     assert capsys.readouterr().err.strip() == ("lab gui: error: give a rig file (--rig RIG.toml) or --sim for the "
                                                "simulated rig")
@@ -252,6 +252,11 @@ def test_lab_gui_errors_are_one_line(capsys, tmp_path):
     assert lab_main(["gui", "--sim", "--out", str(tmp_path / "nowhere")]) == 5
     assert "nowhere" in capsys.readouterr().err
     assert lab_main(["gui", "--screenshot", str(tmp_path / "x.gif")]) == 2
+    capsys.readouterr()
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert lab_main(["gui", "--sim", "--out", str(tmp_path)]) == 2  # refused before any device process starts
+    assert "no display" in capsys.readouterr().err
 
 
 def test_screenshot_runs_offscreen_without_stdin(sim_rig, tmp_path):

@@ -33,6 +33,14 @@ def report_function():
     return make_report
 
 
+def has_display() -> bool:
+    """Whether Qt can open a window here (always on Windows and macOS; on Linux a display server or an explicit
+    ``QT_QPA_PLATFORM`` such as ``offscreen``)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def _qt_message(mode, context, message: str) -> None:
     """Qt's messages on stderr, without the offscreen plugin's harmless 'propagateSizeHints' notices."""
     if "propagateSizeHints" not in message:
@@ -113,6 +121,9 @@ def run_app(rig_path: Path | None, sim: bool, stress: bool, folder: Path, screen
         raise StorageError(f"--screenshot {screenshot}: its folder does not exist")
     if not sim and rig_path is None:
         raise ConfigError("give a rig file (--rig RIG.toml) or --sim for the simulated rig")
+    if screenshot is None and not has_display():
+        raise ConfigError("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); "
+                          "run it in a desktop session, or use --screenshot OUT.png to run offscreen")
     app = _qapp(offscreen=screenshot is not None)
     from PySide6 import QtCore
 
