@@ -1,0 +1,54 @@
+"""End to end: simulated devices (own processes, pseudo-terminals) -> Recorder -> session file -> analysis.
+
+Known answers are the gait model's steps, mapped from true ``monotonic_ns`` onto the session clock.
+"""
+
+from __future__ import annotations
+
+import time
+
+import h5py
+import numpy as np
+import pytest
+from test_analysis_known import match_steps
+
+from treadlab.acquisition.recorder import Recorder
+from treadlab.analysis import analyze
+from treadlab.drivers.sim.gait import RunnerParams
+from treadlab.drivers.sim.rig import SimulatedRig
+from treadlab.lab.rig import load_rig
+
+CAPTURE_S = 5.0
+
+
+@pytest.mark.parametrize("strike, line", [("rearfoot", False), ("forefoot", True)], ids=["binary-rear", "line-fore"])
+def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
+    runner = RunnerParams(strike_left=strike, strike_right=strike, cadence_spm=175, contact_time_ms=240,
+                          loading_rate_asym_pct=12.0, contact_time_asym_pct=6.0, swing_offset_n=30.0, seed=9)
+    out = tmp_path / "run.h5"
+    with SimulatedRig.default(tmp_path / "sim", runner=runner, seed=9, line_insoles=line) as sim:
+        rig = load_rig(sim.write_rig(tmp_path / "rig.toml", body_mass_kg=runner.body_mass_kg))
+        with Recorder(list(rig.devices), {"participant": "E2E", "body_mass_kg": runner.body_mass_kg,
+                                          "treadmill_speed_mps": runner.speed_mps}, str(out), rig.text) as rec:
+            rec.start()
+            time.sleep(CAPTURE_S)
+        truth = sim.steps()
+    with h5py.File(out, "r") as f:
+        start_ns = int(f.attrs["start_monotonic_ns"])
+    truth = truth.assign(ic_s=(truth["ic_ns"] - start_ns) / 1e9, to_s=(truth["to_ns"] - start_ns) / 1e9)
+    with analyze(out) as ga:
+        steps = ga.steps
+        t0, t1 = ga.session.time_range_s
+        inner = truth[(truth["ic_s"] > t0 + 0.3) & (truth["to_s"] < t1 - 0.1)]
+        assert len(inner) >= 10
+        found, tr, missed, _ = match_steps(steps, inner)
+        assert missed == 0
+        _, _, _, false = match_steps(steps[(steps["ic_s"] > t0 + 0.3) & (steps["to_s"] < t1 - 0.1)], truth)
+        assert false == 0
+        err_ms = np.abs(found["ic_s"] - tr["ic_s"]).to_numpy() * 1e3
+        assert np.median(err_ms) <= 5.0 and err_ms.max() <= 8.0
+        assert (found["strike_class"].to_numpy() == tr["strike_class"].to_numpy()).mean() >= 0.95
+        rel = np.abs(found["avlr_bw_s"] / tr["avlr_bw_s"] - 1)
+        assert np.nanmedian(rel) <= 0.10
+        assert ga.summary["insole_scale"] == pytest.approx(1.0, abs=0.05)
+        assert ga.summary["cadence_spm"] == pytest.approx(175, rel=0.04)
