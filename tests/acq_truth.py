@@ -51,3 +51,20 @@ def expected_raw(spec, t_epoch_ns: int, g: h5py.Group, true_ns: np.ndarray) -> n
 def clock_errors_s(g: h5py.Group, truth, start_ns: int) -> np.ndarray:
     """Stored ``time`` minus the true sampling instant, per sample."""
     return g["time"][:] - true_times_s(g, truth, start_ns)
+
+
+def true_times_by_ticks_s(g: h5py.Group, truth, spec, t_epoch_ns: int, start_ns: int) -> np.ndarray:
+    """True session times of stored samples matched by device clock (line devices number samples themselves).
+
+    Only for a device that did not power-cycle during the simulation.
+    """
+    from treadlab.drivers.sim.clock import DeviceClock
+
+    clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, t_epoch_ns)
+    truth_ticks = clock.ticks_at(truth[1]).astype(np.int64)
+    stored = g["device_time"][:].astype(np.int64)
+    # nearest truth sample (converting the true instant back to ticks may round one tick away)
+    idx = np.clip(np.searchsorted(truth_ticks, stored), 1, len(truth_ticks) - 1)
+    idx = np.where(np.abs(truth_ticks[idx - 1] - stored) <= np.abs(truth_ticks[idx] - stored), idx - 1, idx)
+    assert np.max(np.abs(truth_ticks[idx] - stored)) <= 1, "stored tick not in truth"
+    return (truth[1][idx] - start_ns) / 1e9
