@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from treadlab.analysis import compare
@@ -166,3 +168,15 @@ def test_an_interval_close_to_zero_keeps_a_decimal():
     c = compare.MetricChange("contact_time_ms", "right", 248.0, 5.0, 20, 254.0, 5.0, 20, 6.0, 0.5, 12.0,
                              2.4, 0.2, 4.8, 1.2, 5.0, True, True)
     assert compare._change_sentence(c) == "Right contact time rose 2% (95% CI 0.2 to 4.8%), from 248 to 254 ms."
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=30), st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=30))
+def test_swapping_before_and_after_mirrors_every_statistic(a, b):
+    d1, lo1, hi1 = compare.welch_ci(a, b)
+    d2, lo2, hi2 = compare.welch_ci(b, a)
+    assert d1 == pytest.approx(-d2, abs=1e-9)
+    if np.isfinite(lo1):
+        assert lo1 <= d1 <= hi1 and lo1 == pytest.approx(-hi2, abs=1e-6) and hi1 == pytest.approx(-lo2, abs=1e-6)
+    g1, g2 = compare.hedges_g(a, b), compare.hedges_g(b, a)
+    assert (np.isnan(g1) and np.isnan(g2)) or g1 == pytest.approx(-g2, abs=1e-9)
