@@ -62,7 +62,9 @@ def record_phase(app, win, sims, seconds: float, live: bool) -> dict:
     proc = psutil.Process()
     if not live:
         win.timer.stop()
+    t_click = time.perf_counter()
     win.session.record_button.click()
+    start_s = time.perf_counter() - t_click
     if not win.source.recording:
         raise SystemExit(f"capture did not start: {win.session.message.text()}")
     run_for(app, 1.0)  # the devices stream again under the Recorder
@@ -80,7 +82,9 @@ def record_phase(app, win, sims, seconds: float, live: bool) -> dict:
     overrun = {n: sims.stats(n)["overrun_n"] - overrun0[n] for n in win.source.configs}
     if not live:
         win.timer.start()
+    t_click = time.perf_counter()
     win.session.stop_button.click()
+    stop_s = time.perf_counter() - t_click
     lost = {}
     with h5py.File(win.last_path, "r") as f:
         for name in f[ff.DEVICES]:
@@ -90,7 +94,7 @@ def record_phase(app, win, sims, seconds: float, live: bool) -> dict:
     return {"wall_s": wall, "fps": frames / wall, "refresh_ms": (win.refresh_s_total - refresh0) / max(frames, 1) * 1e3,
             "gui_cores": gui_cpu / wall, "process_cores": proc_cpu / wall,
             "gui_ms_per_frame": gui_cpu / max(frames, 1) * 1e3, "lost": lost,
-            "load": (load0 + os.getloadavg()[0]) / 2}
+            "load": (load0 + os.getloadavg()[0]) / 2, "start_s": start_s, "stop_s": stop_s}
 
 
 def main() -> int:
@@ -121,6 +125,7 @@ def main() -> int:
     print(f"display timer asked for {args.fps:g} fps; each phase records {args.seconds:g} s")
     for label, r in phases.items():
         lost = r["lost"]
+        print(f"[{label}] Record took {r['start_s']:.2f} s, Stop {r['stop_s']:.2f} s (GUI thread busy meanwhile)")
         print(f"[{label}] load average {r['load']:.1f}; process (GUI + acquisition threads) "
               f"{r['process_cores']:.2f} cores; GUI thread {r['gui_cores']:.2f} cores")
         if label == "live view on":

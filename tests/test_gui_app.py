@@ -142,7 +142,7 @@ def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path, 
 def test_unplugged_device_turns_amber_then_green_after_replug(app, qtbot):
     win, sim, _ = app
     wait_streaming(qtbot, win)
-    sim.unplug("mat", 2.5)
+    sim.unplug("mat", 1.5)
     qtbot.waitUntil(lambda: win.devices.state_of("mat") in ("stalled", "reconnecting"), timeout=5000)
     row = win.devices.rows["mat"]
     assert row.colour == model.STATE_COLOURS["stalled"] == model.STATE_COLOURS["reconnecting"]
@@ -264,7 +264,7 @@ def test_screenshot_runs_offscreen_without_stdin(sim_rig, tmp_path):
     out = tmp_path / "gui.png"
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "gui", "--rig", str(rig_path), "--screenshot",
-                           str(out), "--seconds", "2", "--out", str(tmp_path)], stdin=subprocess.DEVNULL,
+                           str(out), "--seconds", "1", "--out", str(tmp_path)], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out) and proc.stderr == ""
