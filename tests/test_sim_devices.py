@@ -7,6 +7,7 @@ gait model it draws values from.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -496,3 +497,34 @@ def test_lab_simulate_stops_cleanly_on_sigterm(tmp_path):
         proc.stdout.close()
         proc.stderr.close()
     assert not (work / "insole_left").exists() and not (work / "mat").exists()
+
+
+@pytest.mark.slow
+def test_stress_rig_soak_keeps_real_time_without_gaps(tmp_path):
+    """20 s of the stress rig read by one select loop: no gaps, full rate, modest CPU (needs a quiet machine)."""
+    with SimulatedRig.stress(tmp_path) as rig:
+        sers = {s.name: serial.Serial(rig.ports[s.name], timeout=0.05) for s in rig.devices}
+        decs = {name: p.FrameDecoder() for name in sers}
+        try:
+            for name, ser in sers.items():
+                _answer(ser, decs[name], _cmd(p.START), p.ACK)
+            procs = {name: psutil.Process(c.proc.pid) for name, c in rig._children.items()}
+            cpu0 = {name: sum(pr.cpu_times()[:2]) for name, pr in procs.items()}
+            raws = {name: [] for name in sers}
+            t0 = time.monotonic()
+            by_fd = {ser.fileno(): name for name, ser in sers.items()}
+            while time.monotonic() - t0 < 20.0:
+                for fd in select.select(list(by_fd), [], [], 0.05)[0]:
+                    ser = sers[by_fd[fd]]
+                    raws[by_fd[fd]] += decs[by_fd[fd]].feed(ser.read(ser.in_waiting or 1))[0]
+            elapsed = time.monotonic() - t0
+            cpu = {name: (sum(pr.cpu_times()[:2]) - cpu0[name]) / elapsed for name, pr in procs.items()}
+        finally:
+            for ser in sers.values():
+                ser.close()
+    for spec in rig.devices:
+        n = spec.n_values
+        seq, _, _ = p.decode_data(raws[spec.name], n, spec.dtype)
+        assert np.all(np.diff(seq.astype(np.int64)) == 1), spec.name
+        assert len(seq) / elapsed == pytest.approx(spec.rate_hz, rel=0.02), spec.name
+        assert cpu[spec.name] < 0.3, (spec.name, cpu)

@@ -40,7 +40,7 @@ class DeliveryParams:
     usb_frame_ms: float = 1.0
     stall_rate_hz: float = 0.3
     stall_max_ms: float = 20.0
-    fifo_bytes: int = 64 * 1024
+    fifo_bytes: int | None = None  # None: 64 KiB, or 0.25 s of DATA if that is more
 
 
 @dataclass
@@ -164,6 +164,14 @@ class SimDeviceSpec:
             self.clock_hz = 1000 if self.time_unit == "ms" else 1_000_000
         if self.kind == "insole" and self.layout is None:
             self.layout = "insole16"
+
+    @property
+    def fifo_bytes(self) -> int:
+        """Size of the device's output FIFO (``delivery.fifo_bytes``, or 64 KiB / 0.25 s of DATA)."""
+        if self.delivery.fifo_bytes is not None:
+            return int(self.delivery.fifo_bytes)
+        item = p.data_message_size(self.n_values, self.dtype) if self.protocol == "binary" else 8 * self.n_values
+        return max(64 * 1024, int(0.25 * max(self.rates_hz + [self.rate_hz]) * item))
 
     @property
     def n_values(self) -> int:

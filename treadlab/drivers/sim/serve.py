@@ -81,6 +81,7 @@ class DeviceServer:
         frame_ns = int(d.usb_frame_ms * 1e6)
         self.usb = UsbDelivery(frame_ns, int(rng.integers(0, frame_ns)), d.stall_rate_hz, d.stall_max_ms, rng)
         self.queue = bytearray()
+        self.fifo_bytes = spec.fifo_bytes
         self.ready_ns: int | None = None
         self.master: int | None = None
         self.slave: int | None = None
@@ -141,7 +142,7 @@ class DeviceServer:
         """Hand bytes to the USB FIFO; DATA that does not fit is dropped whole and counted as overrun."""
         if not out:
             return
-        if data and len(self.queue) + len(out) > self.spec.delivery.fifo_bytes:
+        if data and len(self.queue) + len(out) > self.fifo_bytes:
             delim = 0 if self.spec.protocol == "binary" else ord("\n")
             dropped = out.count(bytes((delim,)))
             self.device.stats.overrun_n += dropped
