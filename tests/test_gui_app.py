@@ -222,6 +222,21 @@ def test_close_while_recording_asks_first_then_stops_cleanly(app, qtbot, tmp_pat
         assert f.attrs["state"] == ff.STATE_COMPLETE and f.attrs["participant"] == "P08"
 
 
+def test_full_disk_stops_the_capture_and_says_so(app, qtbot):
+    win, _sim, _ = app
+    wait_streaming(qtbot, win)
+    win.source.recorder_options = {"min_free_bytes": 2**62}  # every disk is "almost full"
+    win.session.participant.setText("P10")
+    win.session.record_button.click()
+    assert win.source.recording
+    qtbot.waitUntil(lambda: not win.source.recording, timeout=10000)
+    assert "almost full" in win.session.message.text() and win.session.record_button.isEnabled()
+    assert str(win.last_path) in win.session.result_path.text()
+    with h5py.File(win.last_path, "r") as f:
+        assert f.attrs["state"] == ff.STATE_COMPLETE and f.attrs["stop_reason"] == "disk-full"
+    wait_streaming(qtbot, win)  # back in preview
+
+
 def test_frozen_display_does_not_lose_samples(app, qtbot):
     win, _sim, _ = app
     wait_streaming(qtbot, win)

@@ -170,9 +170,12 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             path = self.source.stop_recording()
-        except LabError as exc:
+        except LabError as exc:  # e.g. the disk filled up: the message names the file and what is in it
             self.session.show_message(str(exc))
             self.session.set_recording(self.source.recording)
+            if not self.source.recording and self.source.last_path is not None:
+                self.last_path = self.source.last_path
+                self.session.set_finished(str(self.last_path), report_available=False)
             return None
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
@@ -265,9 +268,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.status.showMessage(error)
         if src.recording:
             self.session.set_progress(src.elapsed_s(), src.file_bytes())
-            error = src.capture_error()
-            if error:
-                self.session.show_message(error)
+            if src.capture_failed():  # e.g. the disk is full: stop now; stop_capture shows the recorder's error
+                self.stop_capture()
 
     def update_step_metrics(self) -> None:
         """After each toe-off, add that foot's finished steps (analysis functions on its last 4 s) and show them."""

@@ -82,6 +82,7 @@ class SessionPanel(QtWidgets.QGroupBox):
         self.mark_button = QtWidgets.QPushButton(f"Marker ({MARK_SHORTCUT})", objectName="mark")
         self.mark_button.setEnabled(False)
         self.mark_button.clicked.connect(self._on_mark)
+        self.marker_label.returnPressed.connect(self._on_mark)  # type a label, press Enter
         self.shortcut = QtGui.QShortcut(QtGui.QKeySequence(MARK_SHORTCUT), self)
         self.shortcut.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         self.shortcut.activated.connect(self._on_mark)
@@ -181,7 +182,8 @@ class SessionPanel(QtWidgets.QGroupBox):
         self.record_button.setEnabled(not recording)
         self.stop_button.setEnabled(recording)
         self.mark_button.setEnabled(recording)
-        for w in (self.participant, self.condition, self.body_mass, self.speed, self.shoe, self.folder):
+        # The metadata goes into the file when the capture starts: it cannot be edited while recording.
+        for w in (self.participant, self.condition, self.body_mass, self.speed, self.shoe, self.notes, self.folder):
             w.setEnabled(not recording)
         if recording:
             self.markers.clear()

@@ -139,6 +139,8 @@ class LiveSource:
         self.views: dict[str, DeviceView] = {}
         self.layouts_version = 0
         self.recorder: Recorder | None = None
+        self.recorder_options: dict = {}  # extra Recorder arguments (ping_interval_s, min_free_bytes, ...)
+        self.last_path: Path | None = None  # the file of the last capture, also when stopping it failed
         self.recording_started_s = 0.0
         self.sink = PreviewSink()
         self._workers: dict[str, DeviceWorker] = {}
@@ -278,7 +280,8 @@ class LiveSource:
         self._preview_stop.set()
         self._join_connectors(15.0)
         self._stop_preview()
-        rec = Recorder([self.configs[n] for n in names], metadata, str(path), self.rig.text, ring_s=self.ring_s)
+        rec = Recorder([self.configs[n] for n in names], metadata, str(path), self.rig.text, ring_s=self.ring_s,
+                       **self.recorder_options)
         try:
             if self.lsl:
                 from treadlab.acquisition.lsl import RecorderLsl
@@ -300,6 +303,7 @@ class LiveSource:
         if rec is None:
             raise StorageError("no capture is running")
         self.recorder = None
+        self.last_path = Path(rec.path)
         try:
             path = Path(rec.stop())
         finally:
@@ -327,6 +331,10 @@ class LiveSource:
         """Size of the session file being written."""
         st = self._status()
         return st.file_size_bytes if st is not None else 0
+
+    def capture_failed(self) -> bool:
+        """True when the recorder could not write (full disk, failed write): the capture must be stopped."""
+        return self.recorder is not None and self.recorder.failed
 
     def capture_error(self) -> str | None:
         """The recorder's write error, if writing failed."""
