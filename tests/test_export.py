@@ -115,6 +115,10 @@ def test_truncated_or_foreign_file_is_a_session_file_error(session_file, tmp_pat
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(SessionFileError, match="cut.h5"):
         export_c3d(cut, tmp_path)
+    header = tmp_path / "header.h5"
+    header.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # an HDF5 signature, then a damaged superblock
+    with pytest.raises(SessionFileError, match="header.h5"):
+        export_csv(header, tmp_path / "y")
     text = tmp_path / "notes.h5"
     text.write_text("not a session")
     with pytest.raises(SessionFileError, match="not HDF5"):

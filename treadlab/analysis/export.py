@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from treadlab.analysis.session import InsoleData, MatData, Session, read_session
-from treadlab.errors import AnalysisError, LabError, StorageError
+from treadlab.errors import AnalysisError, LabError, SessionFileError, StorageError
 
 __all__ = ["C3dAnalogs", "c3d_analogs", "export_c3d", "export_csv"]
 
@@ -37,7 +37,10 @@ _SIDE_PREFIX = {"left": "L", "right": "R"}
 def _session(source: str | Path | Session) -> tuple[Session, bool]:
     if isinstance(source, Session):
         return source, False
-    return read_session(source), True
+    try:
+        return read_session(source), True
+    except RuntimeError as exc:  # h5py reports some damaged superblocks as RuntimeError, not OSError
+        raise SessionFileError(f"{source} is damaged and cannot be opened ({exc})") from None
 
 
 def _prepare_out(path: Path, force: bool) -> None:
