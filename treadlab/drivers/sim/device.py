@@ -17,208 +17,28 @@ Samples are generated in blocks of ``block_ms`` and handed out as they fall due;
 
 from __future__ import annotations
 
-import json
 import struct
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from treadlab.drivers import protocol as p
-from treadlab.drivers.layouts import load_layout
 from treadlab.drivers.sim.clock import DeviceClock, SampleSchedule
 from treadlab.drivers.sim.signals import SignalSource, make_source
+from treadlab.drivers.sim.spec import (
+    DeliveryParams,
+    FaultParams,
+    SimDeviceSpec,
+    default_calibration,
+    layout_sensels,
+)
+
+__all__ = ["BinaryDevice", "DeliveryParams", "DeviceStats", "FaultParams", "LineDevice", "SimDevice", "SimDeviceSpec",
+           "TRUTH_DTYPE", "default_calibration", "layout_sensels", "make_device"]
 
 TRUTH_DTYPE = np.dtype([("seq", "<u4"), ("t_ns", "<i8")])
 LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR = 10, 20, 30, 40
-
-
-@dataclass
-class DeliveryParams:
-    """USB-like delivery of a simulated device (see :class:`treadlab.drivers.sim.clock.UsbDelivery`)."""
-
-    usb_frame_ms: float = 1.0
-    stall_rate_hz: float = 0.3
-    stall_max_ms: float = 20.0
-    fifo_bytes: int | None = None  # None: 64 KiB, or 0.25 s of DATA if that is more
-
-
-@dataclass
-class FaultParams:
-    """Fault switches; all can be changed at run time through the device process's stdin.
-
-    Attributes
-    ----------
-    corrupt_rate : float
-        Fraction of DATA frames (or lines) with one flipped byte.
-    loss_rate : float
-        Fraction of samples taken but never sent (the seq, or the line time, jumps).
-    garbage_at_start : int
-        Random bytes sent before the first message after every power-up.
-    unplug_at_s, replug_after_s : float or None
-        Unplug this long after the process starts, and replug this long after that (None: stay unplugged).
-    """
-
-    corrupt_rate: float = 0.0
-    loss_rate: float = 0.0
-    garbage_at_start: int = 0
-    unplug_at_s: float | None = None
-    replug_after_s: float | None = None
-
-
-@dataclass
-class SimDeviceSpec:
-    """Everything a simulated device process needs; JSON-serialisable (:meth:`to_json`, :meth:`from_json`).
-
-    Parameters
-    ----------
-    name : str
-        Device name; its port is ``<workdir>/<name>``.
-    kind : {"insole", "mat"}
-    protocol : {"binary", "line"}
-    side : {"left", "right"} or None
-        Insoles only.
-    layout : str, dict or None
-        Insoles: a layout name the host knows ("insole16", "insole99", "insole960") or an inline layout.
-    rows, cols : int or None
-        Mats only.
-    pitch_mm : list of float or None
-        Mats: sensel pitch ``[row, col]``.
-    belt_axis : {"rows", "cols"}
-        Mats: which index runs along the belt (as in ``GaitModel.mat_frames``).
-    rate_hz : int
-        Sampling rate after power-up.
-    rates_hz : list of int
-        Rates accepted by SET_RATE.
-    clock_hz : int
-        Device clock tick rate (line devices: derived from ``time_unit``).
-    dtype : {"u8", "u16"}
-    adc_bits : int
-    drift_ppm, offset_ticks : float, int
-        Device clock against true time (see :class:`~treadlab.drivers.sim.clock.DeviceClock`).
-    serial, model, firmware : str
-    calibration : dict or None
-        ``{"unit": "N", "gain": scalar or list, "offset": scalar or list}``; None picks a plausible one.
-    seq_start : int
-        First seq after power-up (set it near 2**32 to test the wrap).
-    time_unit : {"ms", "us"}
-        Line devices: unit of the time column.
-    decimals : int
-        Line devices: 0 sends raw ADC counts, more sends calibrated newtons with that many decimals.
-    line_ending : str
-        Line devices: "\\n" or "\\r\\n".
-    block_ms : float
-        Values are generated this many milliseconds at a time.
-    seed : int
-    delivery : DeliveryParams
-    faults : FaultParams
-    """
-
-    name: str
-    kind: str = "insole"
-    protocol: str = "binary"
-    side: str | None = None
-    layout: Any = None
-    rows: int | None = None
-    cols: int | None = None
-    pitch_mm: list[float] | None = None
-    belt_axis: str = "rows"
-    rate_hz: int = 500
-    rates_hz: list[int] = field(default_factory=lambda: [50, 100, 120, 200, 250, 500, 750, 1000])
-    clock_hz: int = 1_000_000
-    dtype: str = "u16"
-    adc_bits: int = 12
-    drift_ppm: float = 0.0
-    offset_ticks: int = 0
-    serial: str = "SIM0000"
-    model: str = "treadlab-sim"
-    firmware: str = "1.0.0"
-    calibration: dict | None = None
-    seq_start: int = 0
-    time_unit: str = "ms"
-    decimals: int = 0
-    line_ending: str = "\n"
-    block_ms: float = 16.0
-    seed: int = 0
-    delivery: DeliveryParams = field(default_factory=DeliveryParams)
-    faults: FaultParams = field(default_factory=FaultParams)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.delivery, dict):
-            self.delivery = DeliveryParams(**self.delivery)
-        if isinstance(self.faults, dict):
-            self.faults = FaultParams(**self.faults)
-        checks = {"kind": ("insole", "mat"), "protocol": ("binary", "line"), "dtype": ("u8", "u16"),
-                  "time_unit": ("ms", "us"), "belt_axis": ("rows", "cols")}
-        for key, allowed in checks.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"SimDeviceSpec {self.name!r}: {key} must be one of {allowed}, "
-                                 f"got {getattr(self, key)!r}")
-        if self.kind == "mat" and (not self.rows or not self.cols):
-            raise ValueError(f"SimDeviceSpec {self.name!r}: a mat needs rows and cols")
-        if self.kind == "insole" and self.side not in ("left", "right"):
-            raise ValueError(f"SimDeviceSpec {self.name!r}: an insole needs side 'left' or 'right'")
-        if self.protocol == "line" and self.kind != "insole":
-            raise ValueError(f"SimDeviceSpec {self.name!r}: line devices are insoles")
-        if self.protocol == "line":
-            self.clock_hz = 1000 if self.time_unit == "ms" else 1_000_000
-        if self.kind == "insole" and self.layout is None:
-            self.layout = "insole16"
-
-    @property
-    def fifo_bytes(self) -> int:
-        """Size of the device's output FIFO (``delivery.fifo_bytes``, or 64 KiB / 0.25 s of DATA)."""
-        if self.delivery.fifo_bytes is not None:
-            return int(self.delivery.fifo_bytes)
-        item = p.data_message_size(self.n_values, self.dtype) if self.protocol == "binary" else 8 * self.n_values
-        return max(64 * 1024, int(0.25 * max(self.rates_hz + [self.rate_hz]) * item))
-
-    @property
-    def n_values(self) -> int:
-        """Values per sample: sensels of an insole, rows * cols of a mat."""
-        if self.kind == "mat":
-            return int(self.rows) * int(self.cols)
-        return layout_sensels(self.layout)
-
-    def to_json(self) -> str:
-        """The spec as a JSON string."""
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> SimDeviceSpec:
-        """Inverse of :meth:`to_json`; unknown keys raise ``ValueError``."""
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"SimDeviceSpec: unknown keys {sorted(unknown)}")
-        return cls(**data)
-
-
-def layout_sensels(layout: Any) -> int:
-    """Sensel count of an insole layout given by name ("insole99") or inline (a table with ``positions_mm``)."""
-    return load_layout(layout).n_sensels
-
-
-def default_calibration(spec: SimDeviceSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sensel (gain N/count, offset counts) of a device, from its spec or made up plausibly.
-
-    Made-up gains put the full ADC range at about twice the largest force a sensel should see, with a +/-5 %
-    spread between sensels; offsets are a few counts.
-    """
-    n = spec.n_values
-    cal = spec.calibration or {}
-    full = 2 ** spec.adc_bits - 1
-    if "gain" in cal:
-        gain = np.broadcast_to(np.asarray(cal["gain"], dtype=np.float64), (n,)).copy()
-    else:
-        max_force_n = 60.0 if spec.kind == "mat" else 2 * 1800.0 / max(1.0, 0.15 * n)
-        gain = max_force_n / full * rng.uniform(0.95, 1.05, n)
-    if "offset" in cal:
-        offset = np.broadcast_to(np.asarray(cal["offset"], dtype=np.float64), (n,)).copy()
-    else:
-        offset = np.round(rng.uniform(0.005, 0.02, n) * full)
-    return gain.astype(np.float32), offset.astype(np.float32)
 
 
 @dataclass
