@@ -176,3 +176,15 @@ def test_touchdown_is_marked_at_the_strike_position_not_at_the_noisy_first_sampl
     td = figs.touchdown_point(path, 57.0)
     assert td[1] == 57.0 and td[0] == pytest.approx(path[1, 0])
     assert np.array_equal(figs.touchdown_point(path, None), path[0])
+
+
+def test_steps_with_undefined_points_draw_without_warnings():
+    cop = np.full((5, 101, 2), np.nan)
+    cop[:, 10:90, 0] = 1.0
+    cop[:, 10:90, 1] = np.linspace(40, 200, 80)
+    curves = np.where(np.arange(101) < 95, 1.0, np.nan) * np.ones((5, 101))
+    figs.gait_lines({"left": cop}, {"left": None}, {"left": 40.0})
+    figs.force_curves({"right": curves})
+    cfigs.gait_lines({"left": cop}, {"left": cop}, {"left": None})
+    mean, sd = figs._mean_sd(curves)
+    assert np.isnan(mean[-1]) and mean[0] == 1.0 and sd[0] == 0.0

@@ -63,13 +63,27 @@ def _stance_axis(n: int) -> np.ndarray:
     return np.linspace(0.0, 100.0, n)
 
 
+def nan_mean(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Mean over ``axis`` ignoring NaN; NaN (without a warning) where nothing is finite."""
+    a = np.asarray(a, dtype=float)
+    ok = np.isfinite(a)
+    n = ok.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(ok, a, 0.0).sum(axis=axis) / n, np.nan)
+
+
 def _mean_sd(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD over steps (axis 0), ignoring NaN, without warnings for all-NaN points."""
     c = np.asarray(curves, dtype=float)
     if c.ndim != 2 or c.shape[0] == 0:
-        return np.full(c.shape[-1] if c.ndim else 101, np.nan), np.full(c.shape[-1] if c.ndim else 101, np.nan)
-    with np.errstate(invalid="ignore"):
-        sd = np.nanstd(c, axis=0, ddof=1) if c.shape[0] > 1 else np.zeros(c.shape[1])
-    return np.nanmean(c, axis=0), sd
+        k = c.shape[-1] if c.ndim else 101
+        return np.full(k, np.nan), np.full(k, np.nan)
+    mean = nan_mean(c)
+    ok = np.isfinite(c)
+    n = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(ok, (c - mean) ** 2, 0.0).sum(axis=0) / (n - 1)
+    return mean, np.where(n > 1, np.sqrt(var), 0.0)
 
 
 def _has(arr) -> bool:
@@ -172,7 +186,7 @@ def gait_lines(cop_mm: dict[str, np.ndarray], outline_mm: dict[str, np.ndarray |
             continue
         p = _display_x(foot, np.asarray(p, dtype=float))
         ax.add_collection(LineCollection(list(_subset(p)), colors=COLOURS[foot], linewidths=0.5, alpha=0.25))
-        mean = np.nanmean(p, axis=0)
+        mean = nan_mean(p)
         ax.plot(mean[:, 0], mean[:, 1], color=COLOURS[foot], linewidth=2.5, label=f"{foot}: mean gait line")
         td = touchdown_point(mean, (touchdown_y_mm or {}).get(foot))
         ax.plot(td[:1], td[1:], "o", color="k", markersize=5, label="touch-down" if foot == "right" else "_td")

@@ -19,6 +19,7 @@ from treadlab.lab.report.figures import (
     _outline,
     _sensel_map,
     _stance_axis,
+    nan_mean,
     touchdown_point,
 )
 
@@ -61,7 +62,7 @@ def gait_lines(before_mm: dict[str, np.ndarray], after_mm: dict[str, np.ndarray]
             p = paths.get(foot)
             if not _has(p):
                 continue
-            mean = np.nanmean(_display_x(foot, np.asarray(p, dtype=float)), axis=0)
+            mean = nan_mean(_display_x(foot, np.asarray(p, dtype=float)))
             ax.plot(mean[:, 0], mean[:, 1], color=COLOURS[foot], linewidth=2.5, label=when, **STYLES[when])
             p = touchdown_point(mean, (td or {}).get(foot))
             ax.plot(p[:1], p[1:], "o", color=COLOURS[foot], markersize=6, alpha=STYLES[when]["alpha"])
