@@ -200,3 +200,23 @@ def test_live_views_draw_generated_data(qtbot):
     qtbot.addWidget(mt)
     mt.set_metrics({"cadence": "172 steps/min"})
     assert mt.labels["cadence"].text() == "172 steps/min" and mt.labels["asymmetry"].text() == "–"
+
+
+def test_left_insole_is_drawn_mirrored_like_the_reports(qtbot):
+    from treadlab.lab.gui.live_views import InsoleView
+
+    xs, ys = np.meshgrid(np.arange(-40, 41, 10.0), np.arange(0, 261, 10.0))
+    pos = np.column_stack([xs.ravel(), ys.ravel()])
+    lateral = int(np.argmax(pos[:, 0] + 1e-3 * pos[:, 1]))  # the most lateral sensel (x = +40)
+    vals = np.zeros(len(pos), np.float32)
+    vals[lateral] = 50.0
+    cols = {}
+    for side in ("left", "right"):
+        view = InsoleView(side)
+        qtbot.addWidget(view)
+        view.set_layout(pos)
+        view.set_frame(vals, np.array([[30.0, 100.0]]))
+        img = view.image.image
+        cols[side] = np.unravel_index(np.argmax(img), img.shape)[1] / (img.shape[1] - 1)
+        assert view.cop.getData()[0][0] == (-30.0 if side == "left" else 30.0)
+    assert cols["left"] < 0.2 and cols["right"] > 0.8  # lateral edge: left on the left, right on the right

@@ -104,11 +104,18 @@ class InsoleView(pg.PlotWidget):
         self.addItem(self.image)
         self.cop = self.plot(pen=pg.mkPen("#00e5ff", width=1))
         self.raster: SenselRaster | None = None
+        self._x_sign = -1.0 if side == "left" else 1.0
         self._level = 10.0
 
     def set_layout(self, positions_mm: np.ndarray) -> None:
-        """Build the pixel mapping for this insole's sensel positions (once per device)."""
-        self.raster = SenselRaster(np.asarray(positions_mm, dtype=np.float64))
+        """Build the pixel mapping for this insole's sensel positions (once per device).
+
+        Positions are in the foot frame (x lateral); the left foot is drawn mirrored, so both feet appear as seen
+        from above (lateral side of the left foot on the left), as in the coach reports.
+        """
+        pos = np.array(positions_mm, dtype=np.float64)
+        pos[:, 0] *= self._x_sign
+        self.raster = SenselRaster(pos)
         rows, cols = self.raster.index_.shape
         self.image.setImage(np.zeros((rows, cols), dtype=np.float32), levels=(0.0, self._level), autoLevels=False)
         self.image.setRect(QtCore.QRectF(*self.raster.rect_mm_))
@@ -128,7 +135,7 @@ class InsoleView(pg.PlotWidget):
             self.cop.setData([], [])
             return
         cop = np.asarray(cop_mm, dtype=np.float64)
-        self.cop.setData(cop[:, 0], cop[:, 1], connect="finite")
+        self.cop.setData(self._x_sign * cop[:, 0], cop[:, 1], connect="finite")
 
 
 class MatView(pg.PlotWidget):
