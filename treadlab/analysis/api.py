@@ -420,12 +420,12 @@ def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str) -> GaitAn
     if not s.mats:
         raise AnalysisError(f"{s.path.name} has no pressure mat (devices: {', '.join(s.devices) or 'none'})")
     mat = s.mats[0]
-    first = matmod.MatAnalysis().detect(mat, 1.0)
-    if first.steps_.empty:
+    res = matmod.MatAnalysis().detect(mat, 1.0)
+    if res.steps_.empty:
         raise AnalysisError(f"no footprints found on the mat of {s.path.name}")
-    rough = add_timing(first.steps_.assign(impulse_n_s=first.steps_["impulse_bw_s"]), first.break_times_)
+    rough = add_timing(res.steps_.assign(impulse_n_s=res.steps_["impulse_bw_s"]), res.break_times_)
     info = _norm(s, whole_stride_mean_force(rough), mat.calibrated, normalise, [], required=False)
-    res = matmod.MatAnalysis().detect(mat, info["norm_n"])
+    res.rescale(info["norm_n"])
     steps = _order(add_timing(res.steps_, res.break_times_))
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     info["belt_speed_mps"] = res.belt_speed_mps_

@@ -43,13 +43,32 @@ def _group_slope(g: np.ndarray, x: np.ndarray, y: np.ndarray, n_groups: int) -> 
     return np.where(cnt >= 3, slope, np.nan)
 
 
+_X = np.linspace(0.005, 1.0, 400)
+_G = np.log((_X + 1) / _X) / np.log((_X + 2) / (_X + 1))  # decreasing in x
+
+
+def _onset_fraction(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+    """Time from force onset to the first of three frames, in frames, for ``F = A (t - t0)^p``.
+
+    With ``x`` the onset-to-first-frame distance: ``log(f1/f0) / log(f2/f1) = log((x+1)/x) / log((x+2)/(x+1))``,
+    independent of ``A`` and ``p``; solved by table look-up. Half a frame when the frames do not rise.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.log(f1 / f0) / np.log(f2 / f1)
+    ok = np.isfinite(q) & (f0 > 0) & (f1 > f0) & (f2 > f1)
+    x = np.interp(np.where(ok, q, 0.0), _G[::-1], _X[::-1])
+    return np.where(ok, x, 0.5)
+
+
 class MatAnalysis:
     """Detect footprints and compute per-step metrics on a pressure mat.
 
     Parameters
     ----------
     threshold_frac : float
-        Active sensel: above this fraction of the 95th percentile of frame maxima (first block).
+        Active sensel: above this fraction of the 95th percentile of frame maxima (first block) ...
+    min_counts : float
+        ... and above this many ADC counts (the quantisation step, times the calibration gain).
     min_contact_ms : float
         Shorter footprints are dropped.
     min_sensels : int
@@ -67,8 +86,10 @@ class MatAnalysis:
     break_times_s_ : ndarray
     """
 
-    def __init__(self, threshold_frac: float = 0.05, min_contact_ms: float = 80.0, min_sensels: int = 20):
+    def __init__(self, threshold_frac: float = 0.005, min_contact_ms: float = 80.0, min_sensels: int = 20,
+                 min_counts: float = 1.5):
         self.threshold_frac = threshold_frac
+        self.min_counts = min_counts
         self.min_contact_ms = min_contact_ms
         self.min_sensels = min_sensels
 
@@ -96,7 +117,8 @@ class MatAnalysis:
             frames = mat.frames(lo, hi)
             if thr is None:
                 fmax = frames.reshape(len(frames), -1).max(axis=1)
-                thr = self.threshold_frac * max(float(np.percentile(fmax, 95)), 1e-9)
+                thr = max(self.threshold_frac * float(np.percentile(fmax, 95)),
+                          self.min_counts * float(np.median(np.abs(mat.gain))), 1e-9)
             lab, nlab = ndimage.label(frames > thr, structure=_CROSS)
             if nlab == 0:
                 a = hi
@@ -199,8 +221,21 @@ class MatAnalysis:
         np.maximum.at(peak, cid, force)
         impulse = np.bincount(cid, force * dt, ncomp)
         lateral = np.bincount(cid, rec[:, lat_c] * force, ncomp) / np.maximum(np.bincount(cid, force, ncomp), 1e-12)
-        ic = first - 0.5 * dt
-        to = last + 0.5 * dt
+        # Onset and end: the footprint force of its first (last) three frames fitted as A (t - t0)^p, which
+        # gives the fraction of a frame between onset and the first frame (see _onset_fraction).
+        order = np.lexsort((rec[:, 0], cid))
+        c_sorted, f_sorted = cid[order], rec[order, 2]
+        head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
+        tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
+        ids = c_sorted[head]
+        back = _onset_fraction(f_sorted[head], f_sorted[np.minimum(head + 1, tail)],
+                               f_sorted[np.minimum(head + 2, tail)])
+        fwd = _onset_fraction(f_sorted[tail], f_sorted[np.maximum(tail - 1, head)],
+                              f_sorted[np.maximum(tail - 2, head)])
+        ic = first.copy()
+        to = last.copy()
+        ic[ids] = first[ids] - back * dt
+        to[ids] = last[ids] + fwd * dt
         ok = (cnt >= 1) & ((to - ic) * 1e3 >= self.min_contact_ms)
         if len(breaks):
             bt = t[breaks]
@@ -285,6 +320,13 @@ class MatAnalysis:
             red.at(v, inv, rec[:, col])
             out[:, col] = v
         return out
+
+    def rescale(self, norm_n: float) -> MatAnalysis:
+        """Divide the force metrics by ``norm_n`` (they were computed with ``norm_n = 1``, i.e. in N)."""
+        for c in ("peak_force_bw", "impulse_bw_s"):
+            self.steps_[c] = self.steps_[c] / norm_n
+        self._norm = self._norm * norm_n
+        return self
 
     def summary(self, segment) -> dict:
         """Mat-only figures of a segment: belt speed, step length and width (mean, sd)."""
