@@ -188,6 +188,17 @@ def test_a_mat_only_session_is_reported_from_the_mat(tmp_path, capsys):
         assert html.escape(text) in page and text in err
 
 
+def test_the_mat_of_a_session_with_insoles_can_be_chosen(sessions, tmp_path):
+    d, _ = sessions
+    out = tmp_path / "mat.html"
+    assert main(["report", str(d / "after.h5"), "--source", "mat", "--out", str(out)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with analyze(d / "after.h5", source="mat") as ga:
+            summary = ga.summary
+    assert _check_numbers(out.read_text(), summary) > 20
+
+
 def test_compare_json_and_split(sessions, capsys):
     d, _ = sessions
     assert main(["compare", str(d / "before.h5"), str(d / "after.h5"), "--json"]) == 0

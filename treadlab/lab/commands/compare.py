@@ -28,6 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="HTML", help="report file (default: AFTER's name with .compare.html)")
     parser.add_argument("--json", action="store_true",
                         help="print the numbers as JSON on standard output (the HTML is written only with --out)")
+    parser.add_argument("--source", choices=("insoles", "mat"),
+                        help="analyse the insoles or the mat (default: the insoles when both feet have one)")
     add_band_argument(parser)
 
 
@@ -49,7 +51,8 @@ def default_out(after: SegmentSpec) -> Path:
 
 
 def compare_files(before: SegmentSpec, after: SegmentSpec, out: Path | None = None, *, html: bool = True,
-                  bands_pct: tuple[float, float] = DEFAULT_BANDS_PCT) -> tuple[Comparison, dict, Path | None]:
+                  bands_pct: tuple[float, float] = DEFAULT_BANDS_PCT,
+                  source: str | None = None) -> tuple[Comparison, dict, Path | None]:
     """Analyse both, compare them, write the HTML report when ``html``.
 
     Returns
@@ -62,12 +65,12 @@ def compare_files(before: SegmentSpec, after: SegmentSpec, out: Path | None = No
     """
     with analysis_warnings("lab compare", sys.stderr), ExitStack() as stack:
         if before.path.resolve() == after.path.resolve():  # one file: analyse once, select both parts
-            whole = stack.enter_context(open_analysis(SegmentSpec(before.path)))
+            whole = stack.enter_context(open_analysis(SegmentSpec(before.path), source))
             ga_b = whole.select(from_marker=before.from_marker, to_marker=before.to_marker)
             ga_a = whole.select(from_marker=after.from_marker, to_marker=after.to_marker)
         else:
-            ga_b = stack.enter_context(open_analysis(before))
-            ga_a = stack.enter_context(open_analysis(after))
+            ga_b = stack.enter_context(open_analysis(before, source))
+            ga_a = stack.enter_context(open_analysis(after, source))
         comp = compare_steps(ga_b.steps, ga_a.steps)
         text = None
         if html:
@@ -84,7 +87,8 @@ def run(args) -> int:
     before, after = segments(args.files, args.split)
     t0 = time.perf_counter()
     html = args.out is not None or not args.json
-    comp, doc, path = compare_files(before, after, Path(args.out) if args.out else None, html=html, bands_pct=bands)
+    comp, doc, path = compare_files(before, after, Path(args.out) if args.out else None, html=html, bands_pct=bands,
+                                    source=args.source)
     if args.json:
         json.dump(doc, sys.stdout, indent=1, allow_nan=False)
         print()

@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="HTML", help="report file (default: FILE with .report.html beside it)")
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="end at this marker")
+    parser.add_argument("--source", choices=("insoles", "mat"),
+                        help="analyse the insoles or the mat (default: the insoles when both feet have one)")
     add_band_argument(parser)
 
 
@@ -30,9 +32,9 @@ def default_out(path: Path) -> Path:
 
 
 def write_report(spec: SegmentSpec, out: Path | None = None,
-                 bands_pct: tuple[float, float] = DEFAULT_BANDS_PCT) -> Path:
+                 bands_pct: tuple[float, float] = DEFAULT_BANDS_PCT, source: str | None = None) -> Path:
     """Analyse ``spec``, render its report and write it to ``out`` (default beside the file); return the path."""
-    with analysis_warnings("lab report", sys.stderr), open_analysis(spec) as ga:
+    with analysis_warnings("lab report", sys.stderr), open_analysis(spec, source) as ga:
         text = render_session(session_view(ga, spec.label), bands_pct)
     return write_text(out or default_out(spec.path), text)
 
@@ -44,7 +46,7 @@ def run(args) -> int:
     if args.from_marker or args.to_marker:
         spec = SegmentSpec(spec.path, args.from_marker or spec.from_marker, args.to_marker or spec.to_marker)
     t0 = time.perf_counter()
-    out = write_report(spec, Path(args.out) if args.out else None, bands)
+    out = write_report(spec, Path(args.out) if args.out else None, bands, args.source)
     print(out)
     print(f"report of {spec.label} written in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
