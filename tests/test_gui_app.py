@@ -188,6 +188,7 @@ def test_missing_device_is_red_with_its_error_and_retried(qtbot, sim_rig, tmp_pa
         win = build_window(stack, rig2, tmp_path, confirm=Confirm())
         qtbot.addWidget(win)
         win.source.retry_s = 0.2
+        win.show()
         wait_streaming(qtbot, win)
         qtbot.waitUntil(lambda: win.devices.state_of("spare") == "lost", timeout=5000)
         assert "ttyNOPE" in win.devices.error_of("spare") and "ttyNOPE" in win.statusBar().currentMessage()

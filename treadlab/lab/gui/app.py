@@ -77,14 +77,17 @@ def start_simulated_rig(stack: ExitStack, stress: bool = False):
 
 def build_window(stack: ExitStack, rig_path: Path, folder: Path, refresh_hz: float = 30.0, title: str = "",
                  confirm=None, lsl: bool = False):
-    """Load the rig, open the live source and make the main window (not shown); closed with ``stack``."""
+    """Load the rig and make the live source and the main window (not shown); closed with ``stack``.
+
+    The devices are opened when the window is first shown (after its first paint), and the start-up heap is
+    frozen before that, so no start-up work competes with the reader threads.
+    """
     from treadlab.lab.gui.main_window import MainWindow
     from treadlab.lab.gui.source import LiveSource
     from treadlab.lab.rig import load_rig
 
     rig = load_rig(rig_path)
-    source = LiveSource(rig, title=title or str(rig_path), lsl=lsl)
-    source.open()
+    source = LiveSource(rig, title=title or str(rig_path), lsl=lsl)  # opened by the window once it is shown
     stack.callback(source.close)
     win = MainWindow(source, folder, refresh_hz=refresh_hz, confirm=confirm, report_fn=report_function())
     session = getattr(rig, "session", {}) or {}

@@ -24,6 +24,9 @@ from treadlab.lab.gui.source import LiveSource
 from treadlab.lab.gui.step_metrics import LiveStepMetrics, ToeOffTrigger
 
 #: Asks the technician a yes/no question; returns True for yes. Tests inject their own.
+#: Delay between the window's first show and opening the devices (the first paint is the costliest).
+OPEN_DELAY_MS = 300
+
 ConfirmFn = Callable[[QtWidgets.QWidget, str, str], bool]
 
 
@@ -85,6 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._panels_every_s = 1.0 / panels_hz
         self._panels_due_s = 0.0
         self._layouts_version = -1
+        self._source_opened = False
         self._last_error = ""
         self.step_metrics = LiveStepMetrics()
         self.toe_off = {side: ToeOffTrigger() for side in ("left", "right")}
@@ -286,6 +290,17 @@ class MainWindow(QtWidgets.QMainWindow):
                                                   self.source.foot_length_mm(side))
         if new_n or not self.step_metrics.steps_["left"] and not self.step_metrics.steps_["right"]:
             self.metrics.set_metrics(self.step_metrics.texts())
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        """The first time the window shows, open the devices once the first frame is painted."""
+        super().showEvent(event)
+        if not self._source_opened:
+            self._source_opened = True
+            QtCore.QTimer.singleShot(OPEN_DELAY_MS, self._open_source)
+
+    def _open_source(self) -> None:
+        if self.isVisible():
+            self.source.open()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Closing while recording asks first, then stops the capture cleanly; refusing keeps the window."""

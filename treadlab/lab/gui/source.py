@@ -82,8 +82,9 @@ class LiveSource:
     # ------------------------------------------------------------------------------------------------ lifecycle
 
     def open(self) -> LiveSource:
-        """Start connecting every device of the rig in the background (preview)."""
-        self._spawn_connect(list(self.configs))
+        """Start connecting every device of the rig in the background (preview); nothing once closed."""
+        if not self._closing.is_set():
+            self._spawn_connect(list(self.configs))
         return self
 
     def close(self, timeout_s: float = 15.0) -> None:
