@@ -114,12 +114,21 @@ class MatAnalysis:
         while a < n:
             lo = max(0, a - 1)
             hi = min(n, max(a + rows, a + 2))
-            frames = mat.frames(lo, hi)
+            # Threshold on the raw counts (no float copy of every frame); calibrate only the active sensels.
+            frames = mat._read(mat._raw, lo, hi).reshape(hi - lo, mat.rows, mat.cols)
             if thr is None:
-                fmax = frames.reshape(len(frames), -1).max(axis=1)
+                cal = (frames.reshape(len(frames), -1).astype(np.float32) - mat.offset) * mat.gain
+                fmax = cal.max(axis=1)
+                del cal
                 thr = max(self.threshold_frac * float(np.percentile(fmax, 95)),
                           self.min_counts * float(np.median(np.abs(mat.gain))), 1e-9)
-            lab, nlab = ndimage.label(frames > thr, structure=_CROSS)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    thr_counts = np.where(mat.gain > 0, thr / mat.gain + mat.offset, np.inf)
+                thr_counts = thr_counts.reshape(mat.rows, mat.cols).astype(np.float32)
+                if np.issubdtype(frames.dtype, np.integer):  # compare in the raw dtype: x > ceil(thr) - 1
+                    info = np.iinfo(frames.dtype)
+                    thr_counts = np.clip(np.ceil(thr_counts) - 1, info.min, info.max).astype(frames.dtype)
+            lab, nlab = ndimage.label(frames > thr_counts, structure=_CROSS)
             if nlab == 0:
                 a = hi
                 continue
@@ -150,7 +159,8 @@ class MatAnalysis:
         fr = flat // rc
         x = (flat % mat.cols).astype(float) * mat.pitch_mm
         y = ((flat % rc) // mat.cols).astype(float) * mat.pitch_mm
-        p = frames.ravel()[flat].astype(float)
+        sensel = flat % rc
+        p = (frames.ravel()[flat].astype(float) - mat.offset[sensel]) * mat.gain[sensel]
         uniq_comp, cid = np.unique(comp, return_inverse=True)
         key = cid.astype(np.int64) * len(frames) + fr
         order = np.argsort(key, kind="stable")
