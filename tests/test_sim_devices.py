@@ -33,6 +33,7 @@ from treadlab.drivers.sim.device import (
 )
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.drivers.sim.signals import make_gait
+from treadlab.errors import ConfigError
 
 S = 1_000_000_000
 EPOCH = 10 * S
@@ -528,3 +529,24 @@ def test_stress_rig_soak_keeps_real_time_without_gaps(tmp_path):
         assert np.all(np.diff(seq.astype(np.int64)) == 1), spec.name
         assert len(seq) / elapsed == pytest.approx(spec.rate_hz, rel=0.02), spec.name
         assert cpu[spec.name] < 0.3, (spec.name, cpu)
+
+
+def test_a_device_process_that_dies_at_start_fails_start_with_its_log(tmp_path):
+    from types import SimpleNamespace
+
+    rig = SimulatedRig([_insole()], tmp_path, runner=SimpleNamespace(bogus_parameter=1))
+    with pytest.raises(RuntimeError, match=r"(?s)waited for 'READY' but exited with code 1.*bogus_parameter"):
+        rig.start(timeout_s=60)
+    assert rig.exited() == {} and not (tmp_path / "insole_left").exists()
+
+
+def test_spec_validation_names_the_problem():
+    with pytest.raises(ConfigError, match="unknown layout 'insole77'"):
+        SimDeviceSpec("x", side="left", layout="insole77")
+    with pytest.raises(ValueError, match="clock_hz must be positive"):
+        _insole(clock_hz=0)
+    with pytest.raises(ValueError, match="a mat needs rows and cols"):
+        SimDeviceSpec("m", kind="mat")
+    spec = _insole(layout="insole960", faults=FaultParams(loss_rate=0.5), calibration={"unit": "N", "gain": 0.5})
+    back = SimDeviceSpec.from_json(spec.to_json())
+    assert back == spec and back.n_values == 960 and isinstance(back.faults, FaultParams)

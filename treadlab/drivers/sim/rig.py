@@ -40,6 +40,7 @@ class _Child:
         self.proc = proc
         self.log_path = log_path
         self._buf = b""
+        self.eof = False
         self.events: list[str] = []
 
     def send(self, line: str) -> None:
@@ -55,6 +56,7 @@ class _Child:
                 return None
             chunk = os.read(fd, 4096)
             if not chunk:
+                self.eof = True
                 return None
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
@@ -66,8 +68,15 @@ class _Child:
         while True:
             line = self.read_line(deadline)
             if line is None:
-                raise RuntimeError(f"simulated device {self.spec.name!r} did not say {prefix!r} within "
-                                   f"{timeout_s:g} s (exit code {self.proc.poll()}); {self.log_tail()}")
+                if self.eof:
+                    try:
+                        why = f"exited with code {self.proc.wait(5.0)}"
+                    except subprocess.TimeoutExpired:
+                        why = "closed its output"
+                else:
+                    why = f"did not say it within {timeout_s:g} s"
+                raise RuntimeError(f"simulated device {self.spec.name!r} waited for {prefix!r} but {why}; "
+                                   f"{self.log_tail()}")
             self.events.append(line)
             if line.startswith(prefix):
                 return line

@@ -147,6 +147,13 @@ class SimDeviceSpec:
             self.clock_hz = 1000 if self.time_unit == "ms" else 1_000_000
         if self.kind == "insole" and self.layout is None:
             self.layout = "insole16"
+        for key in ("rate_hz", "clock_hz", "adc_bits"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"SimDeviceSpec {self.name!r}: {key} must be positive, got {getattr(self, key)!r}")
+        if not 0 <= self.seq_start < 2**32:
+            raise ValueError(f"SimDeviceSpec {self.name!r}: seq_start must be a u32, got {self.seq_start!r}")
+        if self.kind == "insole":
+            self.n_values  # noqa: B018 - an unknown layout raises ConfigError here, not in the device process
 
     @property
     def fifo_bytes(self) -> int:
