@@ -135,6 +135,15 @@ def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path, 
         for name in NAMES:
             t = f[ff.DEVICES][name][ff.TIME][()]
             assert len(t) > 0.8 * f[ff.DEVICES][name].attrs["rate_hz"] * a["duration_s"]
+    from treadlab.analysis import read_session  # the analysts' reader accepts the file
+
+    sess = read_session(path)
+    try:
+        assert set(sess.insoles) == {"left", "right"} and len(sess.mats) == 1 and sess.body_mass_kg == 64.5
+        assert list(sess.markers["label"]) == ["start tempo", ""]
+        assert sess.marker_time("start tempo") == pytest.approx(times[0])
+    finally:
+        sess.close()
     # back in preview: the devices stream again
     wait_streaming(qtbot, win)
 

@@ -20,9 +20,9 @@ import pandas as pd
 from treadlab.analysis.asymmetry import symmetry_index
 from treadlab.analysis.contacts import ContactDetection
 from treadlab.analysis.metrics import LoadingRates, lowpass
+from treadlab.analysis.session import G_MPS2
 from treadlab.analysis.strike import StrikeIndex
 
-G_MPS2 = 9.80665
 _SHORT = {"rearfoot": "R", "midfoot": "M", "forefoot": "F"}
 
 
