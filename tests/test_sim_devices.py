@@ -145,6 +145,21 @@ def test_stop_ack_is_last_and_rate_survives_stop_and_start():
     assert seq[0] == 250 and len(seq) == 250  # seq continues across STOP/START
 
 
+def test_rate_change_while_streaming_takes_effect_without_a_seq_gap():
+    dev = make_device(_insole(rate_hz=500, drift_ppm=0.0, offset_ticks=0), EPOCH)
+    dev.power_up(EPOCH)
+    dev.receive(_cmd(p.START), EPOCH)
+    first = dev.receive(_cmd(p.SET_RATE, struct.pack("<H", 100)), EPOCH + S)
+    dec = p.FrameDecoder()
+    data, other = dec.feed(first)
+    assert other == [(p.ACK, bytes([p.SET_RATE]))] and first.endswith(p.encode_ack(p.SET_RATE))
+    data += dec.feed(dev.take(EPOCH + 2 * S))[0]
+    seq, ticks, _ = p.decode_data(data, 16, "u16")
+    assert np.all(np.diff(seq.astype(np.int64)) == 1)
+    steps = np.diff(ticks.astype(np.int64))
+    assert np.all(steps[:499] == 2000) and np.all(steps[500:] == 10_000) and len(seq) == 500 + 100
+
+
 def test_seq_wraps_and_truth_matches_the_clock_model():
     spec = _insole(seq_start=2**32 - 100, drift_ppm=-60.0)
     dev = make_device(spec, EPOCH)
