@@ -25,7 +25,7 @@ from treadlab.errors import DeviceDisconnectedError, DeviceError, LabError
 INFO, WARNING, ERROR = 20, 30, 40
 #: For this long after START (and after each reconnection) PINGs go every WARMUP_PING_S instead of every second.
 WARMUP_S = 10.0
-WARMUP_PING_S = 0.1
+WARMUP_PING_S = 0.05
 
 
 @dataclass(frozen=True)

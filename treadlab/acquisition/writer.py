@@ -30,6 +30,8 @@ COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "qu
 _CHUNK_BYTES = 512 * 1024
 #: Default free-space reserve: below it the capture stops cleanly instead of running into a full disk.
 MIN_FREE_BYTES = 64 * 1024 * 1024
+#: Default bound on queued sample bytes (several seconds of the stress rig).
+MAX_QUEUED_BYTES = 128 * 1024 * 1024
 _VEC_CHUNK = 4096
 
 
@@ -208,6 +210,9 @@ class SessionWriter:
         From :func:`create_session_file` (SWMR write mode); closed by :meth:`stop`.
     max_items : int
         Queue bound (batches, markers, events...).
+    max_bytes : int
+        Bound on the sample bytes waiting in the queue (so that a disk slower than the devices cannot eat the
+        memory); a batch beyond it is dropped and counted in :attr:`overflow_n`.
     write_interval_s, flush_interval_s : float
     min_free_bytes : int
         When the disk holding the file has less free space than this, the writer stops taking batches (a clean
@@ -219,13 +224,17 @@ class SessionWriter:
     (:attr:`broken`); the data up to the last flush stays readable with ``swmr=True`` and ``lab repair``.
     """
 
-    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.2,
-                 flush_interval_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.1,
+                 flush_interval_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES,
+                 max_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.h5 = h5
         self.path = h5.filename
         self.min_free_bytes = min_free_bytes
         self.broken = False
         self._q: queue.Queue = queue.Queue(maxsize=max_items)
+        self.max_bytes = max_bytes
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self.write_interval_s = write_interval_s
         self.flush_interval_s = flush_interval_s
         self.overflow_n = 0
@@ -254,7 +263,22 @@ class SessionWriter:
     def put_samples(self, name: str, seq: np.ndarray, device_time: np.ndarray, time_s: np.ndarray,
                     host_s: np.ndarray, raw: np.ndarray) -> bool:
         """Queue a batch of samples of device ``name`` (raw shaped (k, *shape)). False if dropped."""
-        return self._put(("s", name, seq, device_time, time_s, host_s, raw))
+        nbytes = raw.nbytes + 28 * len(seq)
+        with self._bytes_lock:
+            if self._queued_bytes + nbytes > self.max_bytes:
+                self.overflow_n += 1
+                return False
+            self._queued_bytes += nbytes
+        if self._put(("s", name, seq, device_time, time_s, host_s, raw)):
+            return True
+        with self._bytes_lock:
+            self._queued_bytes -= nbytes
+        return False
+
+    @property
+    def queued_bytes(self) -> int:
+        """Sample bytes waiting to be written."""
+        return self._queued_bytes
 
     def put_gaps(self, name: str, rows: np.ndarray) -> bool:
         """Queue rows (k, 3) of the device's ``gaps`` table."""
@@ -294,7 +318,7 @@ class SessionWriter:
         self._thread = threading.Thread(target=self._run, name=f"writer:{os.path.basename(self.path)}")
         self._thread.start()
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 120.0) -> None:
         """Write everything queued, flush, join the thread (checked) and close the file."""
         self._stop.set()
         if self._thread is not None:
@@ -381,12 +405,15 @@ class SessionWriter:
             elif kind == "e":
                 events.append(it[1:])
         devs = self.h5[ff.DEVICES]
+        done_bytes = sum(b[4].nbytes + 28 * len(b[0]) for bs in samples.values() for b in bs)
         for name, batches in samples.items():
             g = devs[name]
             cols = list(zip(*batches))
             for key, arrs in zip((ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME, ff.RAW), cols):
                 _append(g[key], np.concatenate(arrs))
             self.rows_written[name] = g[ff.SEQ].shape[0]
+        with self._bytes_lock:
+            self._queued_bytes -= done_bytes
         where = {"g": ff.GAPS, "c": ff.CLOCK_SEGMENTS, "p": ff.CLOCK_PINGS}
         for (name, kind), rows in tables.items():
             _append(devs[name][where[kind]], np.concatenate(rows))
