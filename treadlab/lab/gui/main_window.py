@@ -296,7 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().showEvent(event)
         if not self._source_opened:
             self._source_opened = True
-            QtCore.QTimer.singleShot(OPEN_DELAY_MS, self._open_source)
+            QtCore.QTimer.singleShot(OPEN_DELAY_MS, self, self._open_source)  # cancelled if the window goes
 
     def _open_source(self) -> None:
         if self.isVisible():
