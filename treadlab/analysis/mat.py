@@ -128,7 +128,8 @@ class MatAnalysis:
                 if np.issubdtype(frames.dtype, np.integer):  # compare in the raw dtype: x > ceil(thr) - 1
                     info = np.iinfo(frames.dtype)
                     thr_counts = np.clip(np.ceil(thr_counts) - 1, info.min, info.max).astype(frames.dtype)
-            lab, nlab = ndimage.label(frames > thr_counts, structure=_CROSS)
+            active = frames > thr_counts
+            lab, nlab = ndimage.label(active, structure=_CROSS)
             if nlab == 0:
                 a = hi
                 continue
@@ -139,7 +140,7 @@ class MatAnalysis:
             keep = ~incomplete & ~((f0 < a) & (a > 0))
             nxt = int(f0[incomplete].min()) if incomplete.any() else hi
             a = nxt if nxt > a else hi
-            rec = self._cells(frames, lab, keep, lo, comp_base, t, mat)
+            rec = self._cells(frames, lab, active, keep, lo, comp_base, t, mat)
             if rec is not None:
                 recs.append(rec)
                 comp_base = int(rec[-1, 1]) + 1 if len(rec) else comp_base
@@ -147,9 +148,9 @@ class MatAnalysis:
         return self
 
     @staticmethod
-    def _cells(frames, lab, keep, lo, comp_base, t, mat) -> np.ndarray | None:
+    def _cells(frames, lab, active, keep, lo, comp_base, t, mat) -> np.ndarray | None:
         """Per (footprint, frame) rows: time, id, force, cop x, cop y, min x, max x, min y, max y (mm)."""
-        flat = np.flatnonzero(lab)
+        flat = np.flatnonzero(active)
         comp = lab.ravel()[flat] - 1
         sel = keep[comp]
         flat, comp = flat[sel], comp[sel]

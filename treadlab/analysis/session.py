@@ -254,7 +254,7 @@ class InsoleData(_DeviceData):
 
     @cached_property
     def _derived(self) -> np.ndarray:
-        """One chunked pass: columns total force, moment x, moment y, heel force, forefoot force, (n, 5) f64.
+        """One chunked pass: columns total force, moment x, moment y, heel force, forefoot force, (n, 5) f32.
 
         Linear in the raw values (``raw @ W - offset @ W``, one matrix product per block): values below the
         calibration offset are kept, so zero-mean noise averages out instead of biasing the totals upwards.
@@ -264,13 +264,12 @@ class InsoleData(_DeviceData):
                              masks["heel"], masks["forefoot"]]) * (self.sensel_force_factor * self.gain)[:, None]
         const = self.offset.astype(np.float64) @ w
         w32 = w.astype(np.float32)
-        out = np.empty((self.n_samples, 5), dtype=np.float64)
+        out = np.empty((self.n_samples, 5), dtype=np.float32)  # 20 bytes per sample
         rows = self.block_rows()
         for a in range(0, self.n_samples, rows):
             b = min(a + rows, self.n_samples)
             raw = self._read(self._raw, a, b).reshape(b - a, self.n_values)
-            out[a:b] = raw.astype(np.float32) @ w32
-        out -= const
+            out[a:b] = raw.astype(np.float32) @ w32 - const.astype(np.float32)
         return out
 
     @property
@@ -294,7 +293,7 @@ class InsoleData(_DeviceData):
         f = self.total_force_n
         level = 0.01 * np.percentile(f, 99) if len(f) else 0.0
         with np.errstate(invalid="ignore", divide="ignore"):
-            cop = self.moments_nmm / f[:, None]
+            cop = (self.moments_nmm / f[:, None]).astype(np.float32)
         cop[f <= max(level, 1e-9)] = np.nan
         return cop
 

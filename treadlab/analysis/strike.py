@@ -105,21 +105,23 @@ class StrikeIndex:
         m_base = range_sum(moment_y, pre_a, pre_b) / n_pre_eff
         # Least squares of the moment on force and force x time: My = F (a + b tau), a = COP at IC.
         idx, owner = range_arange(first, w_stop)
-        f = np.zeros(len(t))
-        m = np.zeros(len(t))
-        tau = np.zeros(len(t))
-        f[idx] = force[idx] - f_base[owner]
-        m[idx] = moment_y[idx] - m_base[owner]
-        tau[idx] = (t[idx] - ic_s[owner]) * 1e3
-        s_ff = range_sum(f * f, first, w_stop)
-        s_fft = range_sum(f * f * tau, first, w_stop)
-        s_fftt = range_sum(f * f * tau * tau, first, w_stop)
-        s_mf = range_sum(m * f, first, w_stop)
-        s_mft = range_sum(m * f * tau, first, w_stop)
+        # Sums over the window samples only (gathered, so memory scales with the steps, not the samples).
+        f = np.asarray(force, float)[idx] - f_base[owner]
+        m = np.asarray(moment_y, float)[idx] - m_base[owner]
+        tau = (t[idx] - ic_s[owner]) * 1e3
+
+        def per_step(x: np.ndarray) -> np.ndarray:
+            return np.bincount(owner, weights=x, minlength=k)
+
+        s_ff = per_step(f * f)
+        s_fft = per_step(f * f * tau)
+        s_fftt = per_step(f * f * tau * tau)
+        s_mf = per_step(m * f)
+        s_mft = per_step(m * f * tau)
         det = s_ff * s_fftt - s_fft**2
         with np.errstate(invalid="ignore", divide="ignore"):
             cop_fit = (s_mf * s_fftt - s_mft * s_fft) / det
-            cop_mean = range_sum(m, first, w_stop) / range_sum(f, first, w_stop)
+            cop_mean = per_step(m) / per_step(f)
         good = np.isfinite(cop_fit) & (det > 1e-9 * s_ff * s_fftt)
         good &= np.abs(cop_fit - cop_mean) <= self.max_extrapolation_frac * foot_length_mm
         cop_ic = np.where(good, cop_fit, cop_mean)
