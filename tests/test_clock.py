@@ -169,3 +169,4 @@ def test_band_fit_with_pings_beats_the_envelope_on_a_short_quantised_recording()
     assert abs(segs[0][2].drift_ppm - drift_ppm) < 40.0
     envelope_only, _ = fit_recording(ticks, host_s, CLOCK_HZ)
     assert np.sqrt(np.mean((envelope_only - true_s) ** 2)) > np.sqrt(np.mean(err**2))
+

@@ -54,6 +54,44 @@ class LiveBatch:
     values: np.ndarray
 
 
+def seq_gaps(last_seq: int | None, seq: np.ndarray, time_s: np.ndarray, last_time_s: float,
+             rate_hz: float) -> np.ndarray:
+    """Rows of the ``gaps`` table for the sequence jumps of a batch (vectorised; seq wraps at 2**32).
+
+    Parameters
+    ----------
+    last_seq : int or None
+        Sequence number of the previous sample (None: first batch).
+    seq : ndarray of uint32
+    time_s : ndarray of float64
+        Session times of the batch.
+    last_time_s : float
+        Session time of the previous sample.
+    rate_hz : float
+        Nominal rate, to estimate the loss when the device restarted its numbering (a backward jump).
+
+    Returns
+    -------
+    ndarray of float64, shape (k, 3)
+        (time of the last sample before the gap, first missing seq, missing count) per jump.
+    """
+    seq = np.asarray(seq, dtype=np.uint32)
+    prev = np.uint32(last_seq if last_seq is not None else (int(seq[0]) - 1) % 2**32)
+    d = np.diff(seq, prepend=prev).astype(np.uint32)
+    jumps = np.flatnonzero(d != 1)
+    if len(jumps) == 0:
+        return np.empty((0, 3))
+    before_t = np.where(jumps > 0, time_s[np.maximum(jumps - 1, 0)], last_time_s)
+    count = d[jumps].astype(np.int64) - 1
+    backward = d[jumps] >= 2**31
+    if np.any(backward):
+        est = np.round((time_s[jumps] - before_t) * rate_hz) - 1
+        count = np.where(backward, np.maximum(est, 0), count).astype(np.int64)
+    prev_of = np.where(jumps > 0, seq[np.maximum(jumps - 1, 0)].astype(np.int64), np.int64(prev))
+    first_missing = (prev_of + 1) % 2**32
+    return np.c_[before_t, first_missing, count].astype(np.float64)
+
+
 def connect(cfg: DeviceConfig, timeout_s: float = 2.0):
     """Open, identify, set the rate of and read the calibration of one device; returns the driver.
 
@@ -272,24 +310,12 @@ class DeviceWorker:
         return np.concatenate(parts)
 
     def _gaps(self, seq: np.ndarray, time_s: np.ndarray) -> None:
-        """Record every sequence jump (vectorised) in ``gaps`` and the lost count."""
-        prev = np.uint32(self._last_seq if self._last_seq is not None else (int(seq[0]) - 1) % 2**32)
-        d = np.diff(seq, prepend=prev).astype(np.uint32)
-        jumps = np.flatnonzero(d != 1)
+        """Record every sequence jump of a batch in ``gaps`` and the lost count."""
+        rows = seq_gaps(self._last_seq, seq, time_s, self._last_time_s, self.rate_hz)
         self._last_seq = int(seq[-1])
-        if len(jumps) == 0:
-            return
-        before_t = np.where(jumps > 0, time_s[np.maximum(jumps - 1, 0)], self._last_time_s)
-        count = d[jumps].astype(np.int64) - 1
-        backward = d[jumps] >= 2**31  # device restarted its sequence: estimate the loss from time
-        if np.any(backward):
-            est = np.round((time_s[jumps] - before_t) * self.rate_hz) - 1
-            count = np.where(backward, np.maximum(est, 0), count).astype(np.int64)
-        first_missing = (seq[jumps].astype(np.int64) - count) % 2**32
-        first_missing = np.where(backward, (np.int64(prev) + 1) % 2**32, first_missing)
-        rows = np.c_[before_t, first_missing, count].astype(np.float64)
-        self.lost_n += int(count.sum())
-        self.writer.put_gaps(self.name, rows)
+        if len(rows):
+            self.lost_n += int(rows[:, 2].sum())
+            self.writer.put_gaps(self.name, rows)
 
     def _disconnected(self, why: str) -> None:
         self.state = "reconnecting"
