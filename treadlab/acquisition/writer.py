@@ -27,7 +27,7 @@ from treadlab.errors import StorageError
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 #: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
 COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "queue_overflow", "flushed_rows")
-_CHUNK_BYTES = 512 * 1024
+_CHUNK_BYTES = 64 * 1024  # small chunks: a flush rewrites at most one partial chunk per dataset
 #: Default free-space reserve: below it the capture stops cleanly instead of running into a full disk.
 MIN_FREE_BYTES = 64 * 1024 * 1024
 #: Default bound on queued sample bytes (several seconds of the stress rig).
@@ -224,7 +224,7 @@ class SessionWriter:
     (:attr:`broken`); the data up to the last flush stays readable with ``swmr=True`` and ``lab repair``.
     """
 
-    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.1,
+    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.2,
                  flush_interval_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES,
                  max_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.h5 = h5
