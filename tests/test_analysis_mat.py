@@ -47,3 +47,17 @@ def test_belt_speed_and_step_width(mat_run):
     # Step length on a treadmill: belt speed x step time.
     assert summary["mat"]["step_length_m"]["mean"] == pytest.approx(runner.speed_mps * 60 / 172, rel=0.15)
     assert np.nanmean(steps["peak_force_bw"]) == pytest.approx(2.4, rel=0.15)
+
+
+def test_mean_footprint(tmp_path):
+    p = tmp_path / "fp.h5"
+    write_session(p, RunnerParams(seed=13), duration_s=3.0, mat=MatSpec(rows=176, cols=48))
+    with analyze(p) as ga:
+        fp = ga.mat_footprint("left")
+        img = fp["mean"]
+        assert fp["steps"] >= 3 and img.shape[0] > img.shape[1]
+        loaded = img > 0.1 * img.max()
+        rows = np.flatnonzero(loaded.any(axis=1))
+        # The foot (260 mm) stays in place in the belt frame: heel near the start, toes ~30 cells further.
+        assert rows[0] <= 4 and 24 <= rows[-1] - rows[0] <= 36
+        assert np.all(fp["peak"] >= img)

@@ -274,7 +274,8 @@ class GaitAnalysis:
                 "steps": int(len(part))}
 
     def mat_footprint(self, foot: str) -> dict:
-        """Mean footprint of ``foot`` on the mat (peak image per step, aligned at the heel, averaged)."""
+        """Mean footprint of ``foot`` on the mat: per-step peak images in the belt frame, aligned at the heel,
+        averaged over the segment (see :meth:`MatAnalysis.mean_footprint`)."""
         if self.mat_result is None:
             raise AnalysisError("this session has no pressure mat")
         return self.mat_result.mean_footprint(foot, self.segment)
@@ -411,7 +412,7 @@ def _analyze_insoles(s: Session, seg: Segment, owns: bool, normalise: str, cutof
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     mat_result = None
     if s.mats:
-        mat_result = matmod.MatAnalysis().detect(s.mats[0], info["norm_n"])
+        mat_result = matmod.MatAnalysis().detect(s.mats[0], info["norm_n"], s.treadmill_speed_mps)
         info["mat_agreement"] = matmod.match_steps(steps, mat_result.steps_)
     return GaitAnalysis(s, "insoles", steps, signals, seg, info, owns, mat_result=mat_result)
 
@@ -420,7 +421,7 @@ def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str) -> GaitAn
     if not s.mats:
         raise AnalysisError(f"{s.path.name} has no pressure mat (devices: {', '.join(s.devices) or 'none'})")
     mat = s.mats[0]
-    res = matmod.MatAnalysis().detect(mat, 1.0)
+    res = matmod.MatAnalysis().detect(mat, 1.0, s.treadmill_speed_mps)
     if res.steps_.empty:
         raise AnalysisError(f"no footprints found on the mat of {s.path.name}")
     rough = add_timing(res.steps_.assign(impulse_n_s=res.steps_["impulse_bw_s"]), res.break_times_)

@@ -93,8 +93,12 @@ class MatAnalysis:
         self.min_contact_ms = min_contact_ms
         self.min_sensels = min_sensels
 
-    def detect(self, mat, norm_n: float) -> MatAnalysis:
+    def detect(self, mat, norm_n: float, belt_speed_mps: float | None = None) -> MatAnalysis:
         """Detect footprints of ``mat`` (a :class:`~treadlab.analysis.session.MatData`); forces divided by norm_n.
+
+        ``belt_speed_mps`` (the session's treadmill speed), when given, is used to follow the foot along the belt
+        (strike index, step length, footprint images); the speed measured from the footprints is reported in
+        ``belt_speed_mps_`` either way, and used when no speed is given.
 
         Returns
         -------
@@ -102,6 +106,7 @@ class MatAnalysis:
             ``self``.
         """
         self.mat = mat
+        self.given_speed_mps = belt_speed_mps if belt_speed_mps and np.isfinite(belt_speed_mps) else None
         t = mat.time
         n = mat.n_samples
         breaks = mat.break_indices()
@@ -182,6 +187,7 @@ class MatAnalysis:
         cols = ["foot", "ic_s", "to_s", "contact_time_ms", "strike_index_pct", "strike_class", "strike_flag",
                 "peak_force_bw", "impulse_bw_s", "step_length_m", "step_width_m", "lateral_mm"]
         self.belt_speed_mps_, self.belt_axis_, self.forward_sign_ = float("nan"), 1, 1
+        self.track_speed_mps_ = self.given_speed_mps or float("nan")
         self._rec = rec
         self._norm = norm_n
         if len(rec) == 0:
@@ -196,11 +202,15 @@ class MatAnalysis:
         np.minimum.at(first, cid, rec[:, 0])
         last = np.full(ncomp, -np.inf)
         np.maximum.at(last, cid, rec[:, 0])
-        # Belt axis and velocity from the motion of the footprint edges.
+        # Belt axis and velocity from the motion of the footprint edges in mid-stance (30-70 %), when the whole
+        # foot is down and both edges move with the belt.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            u = (rec[:, 0] - first[cid]) / (last[cid] - first[cid])
+        mid = (u >= 0.3) & (u <= 0.7)
         v = {}
         for axis, (lo_c, hi_c) in enumerate(((5, 6), (7, 8))):  # the two axes of the mat
-            s = np.concatenate([_group_slope(cid, rec[:, 0], rec[:, lo_c], ncomp),
-                                _group_slope(cid, rec[:, 0], rec[:, hi_c], ncomp)])
+            s = np.concatenate([_group_slope(cid[mid], rec[mid, 0], rec[mid, lo_c], ncomp),
+                                _group_slope(cid[mid], rec[mid, 0], rec[mid, hi_c], ncomp)])
             v[axis] = float(np.nanmedian(s)) if np.isfinite(s).any() else 0.0
         axis = 0 if abs(v[0]) >= abs(v[1]) else 1
         vel = v[axis] * 1e-3  # m/s, signed, along the mat axis
@@ -208,7 +218,8 @@ class MatAnalysis:
         self.forward_sign_ = -1 if vel > 0 else 1
         self.belt_speed_mps_ = abs(vel)
         sgn = self.forward_sign_
-        speed_mm_s = abs(vel) * 1e3
+        speed_mm_s = (self.given_speed_mps or abs(vel)) * 1e3
+        self.track_speed_mps_ = speed_mm_s / 1e3
         lo_c, hi_c = (5, 6) if axis == 0 else (7, 8)
         lat_c = 4 if axis == 0 else 3
         # Forward coordinate in the belt frame, referred to the footprint's own first frame.
@@ -225,6 +236,13 @@ class MatAnalysis:
         cop_fwd_ic = np.full(ncomp, np.nan)
         cop_col = 3 if axis == 0 else 4
         cop_fwd_ic[cid[is_first]] = sgn * rec[is_first, cop_col]
+        # A footprint may not show the heel (a fore-foot striker who barely lowers it): the foot length is the
+        # 90th percentile of the footprints' heel-to-toe extents, measured back from the toe, which always loads.
+        extent = toe - heel
+        good_ext = extent[np.isfinite(extent) & (extent > 0)]
+        foot_len = float(np.percentile(good_ext, 90)) if len(good_ext) else float("nan")
+        heel = np.minimum(heel, toe - foot_len)
+        self.foot_length_mm_ = foot_len
         with np.errstate(invalid="ignore", divide="ignore"):
             si = (cop_fwd_ic - heel) / (toe - heel) * 100.0
         force = rec[:, 2]
@@ -370,11 +388,55 @@ class MatAnalysis:
                                     None, np.empty(0, np.int64), self.mat)
         return out
 
-    def mean_footprint(self, foot: str, segment) -> dict:
-        """Not available for mats yet: see ``docs/analysis.md``."""
-        from treadlab.errors import AnalysisError
+    def mean_footprint(self, foot: str, segment, length_mm: float = 320.0, width_mm: float = 160.0) -> dict:
+        """Mean over the segment's steps of each footprint's peak-pressure image, in the belt frame.
 
-        raise AnalysisError("the mat's mean footprint is not implemented yet")
+        Each step's frames are shifted back by the belt travel since initial contact (whole cells), so the foot
+        stays in place; the image runs from 2 cells behind the heel forwards (rows: heel to toe) and is centred
+        on the footprint's mean lateral position (columns: the runner's left to right).
+
+        Returns
+        -------
+        dict
+            ``mean`` (rows, cols) of per-step peaks (kPa, or counts), ``peak`` (maximum over the steps),
+            ``pitch_mm``, ``steps``, ``unit``.
+        """
+        mat = self.mat
+        st = self.steps_[(self.steps_["foot"] == foot) & segment.contains(self.steps_["ic_s"])]
+        h = int(np.ceil(length_mm / mat.pitch_mm)) + 2
+        w = int(np.ceil(width_mm / mat.pitch_mm)) | 1
+        acc = np.zeros((h, w))
+        peak = np.zeros((h, w))
+        n = 0
+        t = mat.time
+        speed_mm_s = self.track_speed_mps_ * 1e3 if np.isfinite(self.track_speed_mps_) else 0.0
+        sgn, axis = self.forward_sign_, self.belt_axis_
+        n_along = mat.cols if axis == 0 else mat.rows
+        n_across = mat.rows if axis == 0 else mat.cols
+        for row in st.itertuples():  # one iteration per step (a few frames each), vectorised inside
+            a = int(np.searchsorted(t, row.ic_s))
+            b = int(np.searchsorted(t, row.to_s, side="right"))
+            if b <= a:
+                continue
+            fr = mat.frames(a, b)
+            if axis == 0:
+                fr = fr.transpose(0, 2, 1)  # (frames, along, across)
+            travel = speed_mm_s * (t[a:b] - row.ic_s)
+            heel_p = row.heel_mm - travel  # forward coordinate of the heel in each frame
+            start_idx = np.round(sgn * heel_p / mat.pitch_mm).astype(int)
+            along = start_idx[:, None] - 2 * sgn + sgn * np.arange(h)[None, :]  # heel to toe
+            lat0 = int(round(row.lateral_mm / mat.pitch_mm)) - w // 2
+            across = lat0 + np.arange(w)
+            ok_along = (along >= 0) & (along < n_along)
+            ok_across = (across >= 0) & (across < n_across)
+            img = fr[np.arange(b - a)[:, None, None], np.clip(along, 0, n_along - 1)[:, :, None],
+                     np.clip(across, 0, n_across - 1)[None, None, :]]
+            img = np.where(ok_along[:, :, None] & ok_across[None, None, :], img, 0.0).max(axis=0)
+            acc += img
+            np.maximum(peak, img, out=peak)
+            n += 1
+        return {"mean": acc / max(n, 1), "peak": peak, "pitch_mm": mat.pitch_mm, "steps": n,
+                "unit": mat.unit or "counts"}
 
 
 def match_steps(insole_steps: pd.DataFrame, mat_steps: pd.DataFrame, tolerance_ms: float = 40.0) -> dict:
