@@ -47,6 +47,20 @@ _X = np.linspace(0.005, 1.0, 400)
 _G = np.log((_X + 1) / _X) / np.log((_X + 2) / (_X + 1))  # decreasing in x
 
 
+def _pool2(active: np.ndarray) -> np.ndarray:
+    """Logical OR over 2 x 2 blocks of sensels of a (frames, rows, cols) mask (odd edges padded)."""
+    t, r, c = active.shape
+    if r % 2 or c % 2:
+        padded = np.zeros((t, r + r % 2, c + c % 2), dtype=bool)
+        padded[:, :r, :c] = active
+        active = padded
+        t, r, c = active.shape
+    out = active[:, 0::2, 0::2] | active[:, 1::2, 0::2]
+    out |= active[:, 0::2, 1::2]
+    out |= active[:, 1::2, 1::2]
+    return out
+
+
 def _onset_fraction(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
     """Time from force onset to the first of three frames, in frames, for ``F = A (t - t0)^p``.
 
@@ -134,7 +148,9 @@ class MatAnalysis:
                     info = np.iinfo(frames.dtype)
                     thr_counts = np.clip(np.ceil(thr_counts) - 1, info.min, info.max).astype(frames.dtype)
             active = frames > thr_counts
-            lab, nlab = ndimage.label(active, structure=_CROSS)
+            # Label on 2 x 2 pooled sensels (4x less work; parts closer than two sensels join, as they should).
+            pooled = _pool2(active)
+            lab, nlab = ndimage.label(pooled, structure=_CROSS)
             if nlab == 0:
                 a = hi
                 continue
@@ -156,7 +172,10 @@ class MatAnalysis:
     def _cells(frames, lab, active, keep, lo, comp_base, t, mat) -> np.ndarray | None:
         """Per (footprint, frame) rows: time, id, force, cop x, cop y, min x, max x, min y, max y (mm)."""
         flat = np.flatnonzero(active)
-        comp = lab.ravel()[flat] - 1
+        rc = mat.rows * mat.cols
+        pr, pc = lab.shape[1], lab.shape[2]
+        fr0 = flat // rc
+        comp = lab.ravel()[(fr0 * pr + (flat % rc) // mat.cols // 2) * pc + (flat % mat.cols) // 2] - 1
         sel = keep[comp]
         flat, comp = flat[sel], comp[sel]
         if len(flat) == 0:
