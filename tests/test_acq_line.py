@@ -30,7 +30,9 @@ def test_line_insoles_and_a_binary_mat_share_the_session_clock(tmp_path):
             assert abs(n - 3.0 * 200) < 60 and len(g["clock/pings"]) == 0
             spec = next(d for d in sim.devices if d.name == name)
             err = g["time"][:] - true_times_by_ticks_s(g, sim.truth(name), spec, sim.t_epoch_ns, start_ns)
-            # the device clock counts whole milliseconds: the fit cannot beat that resolution
-            assert np.max(np.abs(err)) < 1.5e-3 and np.sqrt(np.mean(err**2)) < 0.8e-3, name
+            # Without PING, a constant delivery latency is invisible: the earliest receipts still wait for the next
+            # 1 ms USB frame (a fixed phase for samples on a whole-millisecond grid), so the absolute offset is
+            # known to within one frame, and over 3 s the envelope alone pins the drift only loosely.
+            assert np.max(np.abs(err)) < 1.5e-3 and np.sqrt(np.mean(err**2)) < 1.1e-3, name
         mat_err = clock_errors_s(f["devices/mat"], sim.truth("mat"), start_ns)
         assert np.max(np.abs(mat_err)) < 0.5e-3
