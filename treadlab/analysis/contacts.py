@@ -56,8 +56,8 @@ class ContactDetection:
     off_frac : float
         It ends when the force falls below this fraction (hysteresis).
     low_frac, low_sigma : float
-        Edge levels: the low level is the larger of ``low_frac`` x amplitude and ``low_sigma`` x the swing-phase
-        noise of the smoothed force; the high level is ``edge_ratio`` x the low level.
+        Edge levels: the low level is the largest of ``low_frac`` x amplitude, ``low_sigma`` x the swing-phase
+        noise of the smoothed force, and the swing's 90th percentile; the high level is ``edge_ratio`` x it.
     smooth_ms : float
         SD of the Gaussian smoothing of the force used for detection (no ringing, unlike a Butterworth filter).
     edge_ratio : float
@@ -151,7 +151,10 @@ class ContactDetection:
         dsw = np.diff(x)[~state[1:] & ~state[:-1]]
         self.raw_noise_ = 1.4826 * float(np.median(np.abs(dsw - np.median(dsw)))) / np.sqrt(2) if len(dsw) > 2 else 0.0
         self.corrected_ = x - self.baseline_
-        low = min(max(self.low_frac * amp, self.low_sigma * sigma), self.off_frac * amp)
+        # The swing's 90th percentile also bounds it: a sensel that flickers between two ADC steps in swing has no
+        # spread by MAD but must not look like a contact onset.
+        q90 = float(np.percentile(swing - offset, 90)) if len(swing) > 2 else 0.0
+        low = min(max(self.low_frac * amp, self.low_sigma * sigma, 1.01 * q90), self.off_frac * amp)
         self.low_level_ = low
         d = np.diff(state.astype(np.int8))
         starts = np.flatnonzero(d == 1) + 1
