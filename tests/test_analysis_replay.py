@@ -46,10 +46,12 @@ class LineReplayer:
         self._thread = threading.Thread(target=self._run, name="line-replayer", daemon=True)
 
     def start(self) -> LineReplayer:
+        """Start the writer thread."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop the writer thread and check that it ended."""
         self._stop.set()
         self._thread.join(timeout=5.0)
         assert not self._thread.is_alive(), "line replayer did not stop"
@@ -75,7 +77,8 @@ def replayed_session(tmp_path):
     return _replay(tmp_path)
 
 
-def _replay(tmp_path):
+def _replay(tmp_path) -> Path:
+    """Replay ~10 s of the walk into two pseudo-terminals while the Recorder captures them; the session file."""
     data = np.loadtxt(DATA)
     data = data[data[:, 0] >= FIRST_S - 1.0]
     t_ms = np.round((data[:, 0] - data[0, 0]) * 1000).astype(int) + 5000
