@@ -34,6 +34,8 @@ def test_no_step_across_a_gap(tmp_path):
         outside = truth[(truth["to_s"] < 2.998) | (truth["ic_s"] > 3.4)]
         assert _nearest_ms(outside["ic_s"].to_numpy(), left["ic_s"].to_numpy()).max() < 8
         assert ga.summary["gaps"]["insole_left"] == 1
+        gaps = ga.session.gaps
+        assert list(gaps["device"]) == ["insole_left"] and gaps["count"].iloc[0] == pytest.approx(0.4 * 500, abs=2)
         # Stride times never span the gap.
         assert np.nanmax(left["stride_time_ms"]) < 1.5 * np.nanmedian(left["stride_time_ms"])
 

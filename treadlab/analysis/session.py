@@ -436,6 +436,15 @@ class Session:
         self.events = _table(f.get(ff.EVENTS), ("time", "source", "level", "text"))
 
     @property
+    def gaps(self) -> pd.DataFrame:
+        """Every device's gaps: ``device``, ``time`` (last sample before), ``first_missing_seq``, ``count``."""
+        parts = [pd.DataFrame({"device": name, "time": d.gaps[:, 0], "first_missing_seq": d.gaps[:, 1],
+                               "count": d.gaps[:, 2]}) for name, d in self.devices.items() if len(d.gaps)]
+        if not parts:
+            return pd.DataFrame({"device": [], "time": [], "first_missing_seq": [], "count": []})
+        return pd.concat(parts, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
+
+    @property
     def body_weight_n(self) -> float:
         """Body mass times standard gravity (N); NaN without a body mass."""
         m = self.body_mass_kg
