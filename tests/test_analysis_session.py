@@ -156,3 +156,25 @@ def _talk_to_writer(proc, p) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_unwritten_rows_are_ignored(tmp_path, session_file):
+    """Rows a recorder allocated but never wrote read as NaN times (the fill value) and are not samples."""
+    src, _ = session_file
+    p = tmp_path / "allocated.h5"
+    p.write_bytes(src.read_bytes())
+    with read_session(p) as s:
+        n = s.insoles["left"].n_samples
+    with h5py.File(p, "r+") as f:
+        g = f["devices/insole_left"]
+        for name in ("raw", "time", "seq", "device_time", "host_time"):
+            g[name].resize(n + 50, axis=0)
+        g["time"][n:] = np.nan
+    from treadlab.analysis import analyze
+
+    with read_session(p) as s:
+        assert s.insoles["left"].n_samples == n
+        assert np.isfinite(s.insoles["left"].time).all()
+        assert len(s.insoles["left"].total_force_n) == n
+        with analyze(s) as ga:
+            assert len(ga.steps) > 0

@@ -123,6 +123,7 @@ class _DeviceData:
             self.info = {}
         n_time = self._time_ds.shape[0]
         self.n_samples = int(min(self._raw.shape[0], n_time))
+        _ = self.time  # trims rows not yet written (NaN times)
         self.n_values = int(np.prod(self._raw.shape[1:], dtype=np.int64))
         if self.gain.size != self.n_values or self.offset.size != self.n_values:
             raise SessionFileError(
@@ -139,8 +140,16 @@ class _DeviceData:
 
     @cached_property
     def time(self) -> np.ndarray:
-        """Sample times on the session clock (s), float64, shape (n,)."""
-        return self._read(self._time_ds, 0, self.n_samples).astype(np.float64)
+        """Sample times on the session clock (s), float64, shape (n,).
+
+        Rows a recorder had allocated but not yet written read as NaN (the datasets' fill value): trailing ones
+        are cut off (``n_samples`` shrinks), interior ones count as breaks.
+        """
+        t = self._read(self._time_ds, 0, self.n_samples).astype(np.float64)
+        finite = np.flatnonzero(np.isfinite(t))
+        n = int(finite[-1]) + 1 if len(finite) else 0
+        self.n_samples = n
+        return t[:n]
 
     def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
         try:
@@ -177,7 +186,7 @@ class _DeviceData:
             return np.empty(0, dtype=np.int64)
         dt = np.diff(t)
         nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else float(np.median(dt))
-        jumps = np.flatnonzero((dt > 1.5 * nominal_s) | (dt <= 0)) + 1
+        jumps = np.flatnonzero((dt > 1.5 * nominal_s) | (dt <= 0) | ~np.isfinite(dt)) + 1
         table = np.searchsorted(t, self.gaps[:, 0], side="right") if len(self.gaps) else np.empty(0, dtype=np.int64)
         idx = np.unique(np.concatenate([jumps, table]).astype(np.int64))
         return idx[(idx > 0) & (idx < len(t))]
