@@ -28,6 +28,8 @@ WARMUP_S = 10.0
 WARMUP_PING_S = 0.05
 #: Pause after a read that returned samples (fewer, larger batches: a third of the reader CPU at 750 Hz).
 COALESCE_S = 0.004
+#: ... but no longer than it takes the device to send this many bytes.
+COALESCE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,11 @@ class DeviceWorker:
         self.ping_interval_s = ping_interval_s
         self.retry_s = retry_s
         self.coalesce_s = COALESCE_S if coalesce_s is None else coalesce_s
+        # Never let more than COALESCE_BYTES gather in the port during a pause (a pty or USB buffer holds a few
+        # kB; fast devices get short pauses), and never pause behind a backlog.
+        bytes_per_s = max(1.0, self.rate_hz) * (dev.n_values * np.dtype(dev.dtype).itemsize + 16)
+        self._pause_s = min(self.coalesce_s, COALESCE_BYTES / bytes_per_s)
+        self._backlog_n = max(2, int(2 * self._pause_s * self.rate_hz) + 1)
         self.state = "connected"
         self.samples_n = 0
         self.lost_n = 0
@@ -260,8 +267,8 @@ class DeviceWorker:
                 self._handle(batch)
                 # Let a few USB frames gather before the next read (fewer, larger batches: less CPU), except
                 # while a PONG is awaited: its receipt time bounds the clock and must be taken at once.
-                if self.coalesce_s > 0 and time.monotonic() >= ping_out_until:
-                    self._stop.wait(self.coalesce_s)
+                if self._pause_s > 0 and len(batch) <= self._backlog_n and time.monotonic() >= ping_out_until:
+                    self._stop.wait(self._pause_s)
         self._shutdown()
 
     def _drain_side_messages(self) -> bool:
