@@ -238,3 +238,10 @@ def test_storage_check_names_the_folder_and_the_space(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StorageError, match="cannot create the output folder"):
         check_storage(str(blocker / "sub" / "s.h5"), 1.0, 1.0)
+
+
+def test_ring_buffer_times_for_rates_without_copying_values():
+    ring = RingBuffer(50, 2, np.dtype("u1"))
+    assert len(ring.times_s(1.0)) == 0
+    ring.append(np.arange(80) / 10.0, np.zeros((80, 2), "u1"))
+    assert np.array_equal(ring.times_s(1.0), np.arange(69, 80) / 10.0)

@@ -399,6 +399,11 @@ class OnlineClock:
         self._cur_r = np.inf
         self._pings: list[tuple[int, int, int]] = []
 
+    @property
+    def has_drift(self) -> bool:
+        """True once the envelope spans enough time for the drift to be fitted (before: nominal rate)."""
+        return len(self._xm) >= 2 and (self._cur_x - self._xm[0]) >= self.min_span_s
+
     def new_segment(self) -> None:
         """Forget the current segment (after a reconnection or a device clock reset)."""
         self.fit = None

@@ -340,9 +340,8 @@ class Recorder:
         now = time.monotonic()
         devices = []
         for name, w in self._workers.items():
-            t, _ = (np.empty(0), None)
             rate = 0.0
-            t, _ = w.ring.snapshot(last_s=2.0) if w.ring.total_n else (t, None)
+            t = w.ring.times_s(2.0)
             if len(t) > 1 and self.elapsed_s - t[-1] < 2.0:
                 span = max(t[-1] - t[0], 1e-9)
                 rate = (len(t) - 1) / span if now - w.last_sample_mono < STALLED_S else 0.0
@@ -351,7 +350,7 @@ class Recorder:
                 state = "stalled"
             fit = w.clock.fit
             devices.append(DeviceStatus(name, state, w.samples_n, rate, w.rate_hz, w.lost_n, w.crc_errors,
-                                        fit.drift_ppm if fit is not None and fit.n_points > 2 else float("nan"),
+                                        fit.drift_ppm if fit is not None and w.clock.has_drift else float("nan"),
                                         w.reconnections))
         size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
         writer = self._writer

@@ -52,6 +52,14 @@ class RingBuffer:
                 self._values[: k - first] = values[first:]
             self._total_n += k
 
+    def times_s(self, last_s: float) -> np.ndarray:
+        """Session times of the samples of the last ``last_s`` seconds (no values copied: cheap, for rates)."""
+        with self._lock:
+            n = min(self._total_n, self.capacity_n)
+            end = self._total_n % self.capacity_n
+            time_s = self._time_s[(np.arange(end - n, end)) % self.capacity_n]
+        return time_s[time_s >= time_s[-1] - last_s] if n else time_s
+
     def snapshot(self, last_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the samples of the last ``last_s`` seconds (all kept ones when None), oldest first.
 
