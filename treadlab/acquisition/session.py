@@ -80,7 +80,12 @@ def open_session(path: str, allow_live: bool = True, allow_crashed: bool = False
                                        f"run `lab repair {path}`") from exc2
             raise SessionFileError(f"{path}: damaged session file, cannot be opened ({exc2})") from exc2
         status = "recording" if recording_pid(path) is not None else "crashed"
-    if f.attrs.get("format") != ff.FORMAT:
+    try:
+        fmt = f.attrs.get("format")
+    except (KeyError, OSError, RuntimeError) as exc:
+        f.close()
+        raise SessionFileError(f"{path}: damaged session file, its attributes cannot be read ({exc})") from None
+    if fmt != ff.FORMAT:
         f.close()
         raise SessionFileError(f"{path}: not a treadlab session file (no format='{ff.FORMAT}' attribute)")
     if status == "crashed" and not allow_crashed:
@@ -174,34 +179,57 @@ def summary(path: str) -> dict:
         out["metadata"] = meta
         devices = {}
         for name, g in f[ff.DEVICES].items():
-            if status == "recording":
-                for key in (ff.SEQ, ff.TIME, ff.GAPS):
-                    g[key].refresh()
-            t = g[ff.TIME][:]
-            gaps = g[ff.GAPS][:]
-            live = dict(zip([_str(c) for c in g["counters"].attrs["columns"]], g["counters"][:].tolist()))
-            n = len(t)
-            dur = float(t[-1] - t[0]) if n > 1 else 0.0
-            dev = {
-                "kind": _str(g.attrs["kind"]), "side": _str(g.attrs["side"]), "serial": _str(g.attrs["serial"]),
-                "rate_hz": float(g.attrs["rate_hz"]), "samples": n, "duration_s": dur,
-                "achieved_rate_hz": (n - 1) / dur if dur > 0 else None,
-                "lost_samples": int(np.sum(gaps[:, 2])) if len(gaps) else 0, "gaps": int(len(gaps)),
-                "crc_errors": int(g.attrs["crc_errors"]) if status == "complete" else live.get("crc_errors", 0),
-                "reconnections": int(g.attrs["reconnections"]) if status == "complete"
-                else live.get("reconnections", 0),
-                "drift_ppm": _num(g.attrs["drift_ppm"]), "fit_residual_ms": _num(g.attrs["fit_residual_ms"]),
-            }
-            devices[name] = dev
+            devices[name] = _device_summary(path, name, g, status)
         out["devices"] = devices
-        mg = f[ff.MARKERS]
-        if status == "recording":
-            mg["time"].refresh()
-            mg["label"].refresh()
-        out["markers"] = [{"time_s": float(t), "label": _str(lab)} for t, lab in zip(mg["time"][:], mg["label"][:])]
+        mg = f.get(ff.MARKERS)
+        out["markers"] = []
+        if mg is not None and "time" in mg and "label" in mg:
+            if status == "recording":
+                mg["time"].refresh()
+                mg["label"].refresh()
+            out["markers"] = [{"time_s": float(t), "label": _str(lab)}
+                              for t, lab in zip(mg["time"][:], mg["label"][:])]
         return json.loads(json.dumps(out, default=_num))
+    except (KeyError, OSError, RuntimeError, ValueError, IndexError, TypeError) as exc:
+        # h5py reports damaged metadata as KeyError/OSError/RuntimeError deep inside a read.
+        raise SessionFileError(f"{path}: damaged session file, cannot be read ({exc})") from None
     finally:
         f.close()
+
+
+def _device_summary(path, name: str, g, status: str) -> dict:
+    """Counters of one device group; attributes a v1 file need not have (treadlab's own extras) may be absent."""
+    for key in (ff.TIME, ff.GAPS):
+        if key not in g:
+            raise SessionFileError(f"{path}: device {name!r} has no '{key}' dataset (not a complete v1 session file)")
+    if status == "recording":
+        for key in (ff.SEQ, ff.TIME, ff.GAPS):
+            if key in g:
+                g[key].refresh()
+    t = g[ff.TIME][:]
+    gaps = g[ff.GAPS][:]
+    live = {}
+    if "counters" in g:
+        live = dict(zip([_str(c) for c in g["counters"].attrs.get("columns", [])], g["counters"][:].tolist()))
+    attrs = g.attrs
+    n = len(t)
+    dur = float(t[-1] - t[0]) if n > 1 else 0.0
+    final = status == "complete"
+
+    def count(key: str) -> int:
+        v = attrs.get(key) if final and key in attrs else live.get(key, 0)
+        return int(v) if v is not None and np.isfinite(float(v)) else 0
+
+    return {
+        "kind": _str(attrs.get("kind", "")), "side": _str(attrs.get("side", "")),
+        "serial": _str(attrs.get("serial", "")),
+        "rate_hz": float(attrs.get("rate_hz", float("nan"))), "samples": n, "duration_s": dur,
+        "achieved_rate_hz": (n - 1) / dur if dur > 0 else None,
+        "lost_samples": int(np.sum(gaps[:, 2])) if len(gaps) else 0, "gaps": int(len(gaps)),
+        "crc_errors": count("crc_errors"), "reconnections": count("reconnections"),
+        "drift_ppm": _num(attrs.get("drift_ppm", float("nan"))),
+        "fit_residual_ms": _num(attrs.get("fit_residual_ms", float("nan"))),
+    }
 
 
 def _num(v):

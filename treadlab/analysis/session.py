@@ -45,6 +45,10 @@ def _float(value, default: float = float("nan")) -> float:
         return default
 
 
+#: Errors of a plain open that mean "a writer holds this file, or died holding it" (HDF5's file-consistency flags).
+_SWMR_OPEN_HINTS = ("already open for write", "consistency flags", "unable to lock file")
+
+
 def _open(path: Path) -> h5py.File:
     if not path.exists():
         raise SessionFileError(f"session file not found: {path}")
@@ -54,13 +58,15 @@ def _open(path: Path) -> h5py.File:
         raise SessionFileError(f"{path} is not a treadlab session file (not HDF5)")
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         first = exc
-    if "truncated" in str(first):
+    # Only a file whose writer still holds it (or died holding it) goes to the SWMR read path: on a file with
+    # damaged metadata HDF5's SWMR open retries its reads for minutes instead of failing.
+    if not any(k in str(first) for k in _SWMR_OPEN_HINTS):
         raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({first})") from None
     try:  # being recorded, or left by a crashed recorder: the SWMR read path opens it
         return h5py.File(path, "r", swmr=True)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({exc})") from None
 
 
@@ -408,7 +414,14 @@ class Session:
         self._file = _open(self.path)
         try:
             self._load()
-        except Exception:
+        except SessionFileError:
+            self._file.close()
+            raise
+        except (KeyError, OSError, RuntimeError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            # Damaged metadata surfaces from h5py as any of these, deep inside a read.
+            self._file.close()
+            raise SessionFileError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc})") from None
+        except BaseException:
             self._file.close()
             raise
 
