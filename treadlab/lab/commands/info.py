@@ -29,7 +29,7 @@ def render(s: dict) -> str:
                f"shoe {m.get('shoe') or '-'}  body mass {_fmt(m.get('body_mass_kg'), '.1f')} kg  "
                f"speed {_fmt(m.get('treadmill_speed_mps'), '.2f')} m/s")
     out.append(f"  started {m.get('start_utc')}  duration {_fmt(m.get('duration_s'), '.1f')} s  "
-               f"stop {m.get('stop_reason') or '-'}  treadlab {m.get('software_version')}")
+               f"stopped by {m.get('stop_reason') or '-'}  treadlab {m.get('software_version')}")
     if m.get("notes"):
         out.append(f"  notes: {m['notes']}")
     out.append("  device          kind    side   samples  duration  rate (nominal)   lost  gaps  crc  "

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         markers_fd = None
     try:
         show = None if args.quiet else _Screen(sys.stderr)
-        print(f"lab record: recording to {path} (type a line + Enter to add a marker; Ctrl-C to stop)",
+        print(f"lab record: opening {len(rig.devices)} device(s), then recording to {path} "
+              "(type a line + Enter to add a marker; Ctrl-C to stop)",
               file=sys.stderr, flush=True)
         session = CaptureSession(list(rig.devices), meta, path, rig.text, args.duration, stop, show, markers_fd)
         try:
