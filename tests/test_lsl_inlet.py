@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.lsl_support import loopback_session
 from treadlab.acquisition import lsl
 from treadlab.acquisition.lsl_inlet import LslInletDevice, open_lsl_device, stream_query
 from treadlab.drivers.base import DeviceConfig
@@ -19,14 +20,7 @@ pylsl = pytest.importorskip("pylsl")
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory):
     """liblsl restricted to 127.0.0.1 with a session id of its own; skip if it cannot publish and resolve."""
-    folder = tmp_path_factory.mktemp("lsl")
-    lsl.configure_loopback(folder, f"treadlab-test-{os.getpid()}")
-    sid = f"probe-in-{os.getpid()}"
-    probe = pylsl.StreamOutlet(pylsl.StreamInfo("probe", "probe", 1, 10.0, "float32", sid))
-    found = pylsl.resolve_byprop("source_id", sid, timeout=3.0)
-    del probe
-    if not found:
-        pytest.skip("liblsl cannot publish and resolve a stream on the loopback interface")
+    return loopback_session(tmp_path_factory, "in")
 
 
 def _emg_outlet(source_id: str, *, fmt: str = "float32", n: int = 4, name: str = "EMG"):

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.lsl_support import loopback_session
 from treadlab.acquisition import lsl
 from treadlab.errors import ConfigError
 
@@ -17,15 +18,7 @@ pylsl = pytest.importorskip("pylsl")
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory):
     """liblsl restricted to 127.0.0.1 with a session id of its own; skip if it cannot publish and resolve."""
-    folder = tmp_path_factory.mktemp("lsl")
-    session = f"treadlab-test-{os.getpid()}"
-    lsl.configure_loopback(folder, session)
-    probe = pylsl.StreamOutlet(pylsl.StreamInfo("probe", "probe", 1, 10.0, "float32", f"probe-{os.getpid()}"))
-    found = pylsl.resolve_byprop("source_id", f"probe-{os.getpid()}", timeout=3.0)
-    del probe
-    if not found:
-        pytest.skip("liblsl cannot publish and resolve a stream on the loopback interface")
-    return session
+    return loopback_session(tmp_path_factory, "out")
 
 
 def _inlet(source_id: str, *, timeout_s: float = 5.0):

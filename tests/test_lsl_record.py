@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.lsl_support import loopback_session
 from treadlab.acquisition import lsl
 from treadlab.analysis import read_session
 from treadlab.drivers.sim.rig import SimulatedRig
@@ -28,14 +29,7 @@ EMG_RATE_HZ = 1000.0
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory):
     """liblsl restricted to 127.0.0.1 with a session id of its own; skip if it cannot publish and resolve."""
-    folder = tmp_path_factory.mktemp("lsl")
-    lsl.configure_loopback(folder, f"treadlab-test-{os.getpid()}")
-    sid = f"probe-rec-{os.getpid()}"
-    probe = pylsl.StreamOutlet(pylsl.StreamInfo("probe", "probe", 1, 10.0, "float32", sid))
-    found = pylsl.resolve_byprop("source_id", sid, timeout=3.0)
-    del probe
-    if not found:
-        pytest.skip("liblsl cannot publish and resolve a stream on the loopback interface")
+    return loopback_session(tmp_path_factory, "rec")
 
 
 class EmgSender:

@@ -34,10 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="session file (.h5), also one still being recorded")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--steps", metavar="STEPS.csv", help="write one row per step to this CSV file")
-    parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
-    parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
+    add_analysis_options(parser)
     parser.add_argument("--start", type=float, metavar="S", help="start at this session time (s)")
     parser.add_argument("--stop", type=float, metavar="S", help="stop at this session time (s)")
+
+
+def add_analysis_options(parser) -> None:
+    """The analysis options shared by ``lab analyze`` and ``lab batch`` (a parser or an argument group)."""
+    parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
+    parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
     parser.add_argument("--source", choices=("insoles", "mat"), default="insoles", help="steps from (default insoles)")
     parser.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
                         help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
@@ -45,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="low-pass cutoff for force metrics: 'auto' (default), a number, or 'none'")
 
 
-def _cutoff(text: str):
+def filter_cutoff(text: str):
+    """``--filter-hz`` as :func:`treadlab.analysis.analyze` takes it: ``"auto"``, ``None`` or a float."""
     if text == "auto":
         return "auto"
     if text.lower() == "none":
@@ -86,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     """Analyse, print, write the CSV."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ga = analyze(args.file, source=args.source, normalise=args.normalise, filter_cutoff_hz=_cutoff(args.filter_hz),
+        ga = analyze(args.file, source=args.source, normalise=args.normalise,
+                     filter_cutoff_hz=filter_cutoff(args.filter_hz),
                      start_s=args.start, stop_s=args.stop, from_marker=args.from_marker, to_marker=args.to_marker)
     with ga:
         for w in caught:

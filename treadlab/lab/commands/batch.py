@@ -7,6 +7,7 @@ import sys
 
 from treadlab.errors import ConfigError, StorageError
 from treadlab.lab.batch import expand_paths, run_batch
+from treadlab.lab.commands.analyze import add_analysis_options, filter_cutoff
 
 NAME = "batch"
 HELP = "analyse every session of a study in parallel (Dask) into one table: a row per session and foot"
@@ -22,31 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="local cluster size (default: the CPU cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     group = parser.add_argument_group("analysis options (as in lab analyze)")
-    group.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker in every session")
-    group.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
-    group.add_argument("--source", choices=("insoles", "mat"), default="insoles", help="steps from (default insoles)")
-    group.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
-                       help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
-    group.add_argument("--filter-hz", default="auto", metavar="HZ",
-                       help="low-pass cutoff for force metrics: 'auto' (default), a number, or 'none'")
-
-
-def _cutoff(text: str):
-    if text == "auto":
-        return "auto"
-    if text.lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"invalid --filter-hz {text!r}: give 'auto', 'none' or a number of Hz") from None
+    add_analysis_options(group)
 
 
 def run(args: argparse.Namespace) -> int:
     """Analyse, write the table; exit 1 when some sessions failed (their rows carry the error)."""
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    options = {"source": args.source, "normalise": args.normalise, "filter_cutoff_hz": _cutoff(args.filter_hz),
+    options = {"source": args.source, "normalise": args.normalise, "filter_cutoff_hz": filter_cutoff(args.filter_hz),
                "from_marker": args.from_marker, "to_marker": args.to_marker}
     paths = expand_paths(args.patterns)
     table = run_batch(paths, scheduler=args.scheduler, n_workers=args.workers, progress=not args.no_progress,
