@@ -9,8 +9,15 @@ runs in its own child process, so its peak resident memory (``ru_maxrss``) is it
 
 Both runs import treadlab.analysis first (not timed); each is repeated (``--repeat``, alternating) and the
 fastest run is reported, since the machine is shared. Usage: ``python bench/analysis.py [--minutes 10]
-[--cache DIR]``. Targets: analysis at most 2x the bare read,
-memory under 1 GiB whatever the file's length.
+[--cache DIR] [--tile-from 10]``. Targets: analysis at most 2x the bare read, memory under 1 GiB whatever
+the file's length.
+
+Long files: writing an hour from the gait model takes about an hour on a shared 2-core machine, so
+``--tile-from M`` builds the ``--minutes`` file from the (cached) M-minute one: its compressed ``raw`` chunks are
+copied as they are (``write_direct_chunk``, no recompression) as many times as needed, and ``seq``/``time``/
+``device_time``/``host_time`` are written afresh for the whole length, so the file reads as one continuous
+recording (the gait jumps in phase once per tile: one odd step every M minutes). The analysis reads every byte
+of it like any recording; peak memory is measured, never extrapolated.
 """
 
 from __future__ import annotations
@@ -71,6 +78,42 @@ def make_file(path: Path, minutes: float) -> None:
                   mat=MatSpec(rows=112, cols=48, rate_hz=120.0, gain=4.0), block_s=2.0)
 
 
+def tile_file(base: Path, path: Path, minutes: float) -> None:
+    """Write a ``minutes``-long session file from the chunks of ``base`` (see the module docstring)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(base, "r") as src, h5py.File(path, "w", libver="latest") as dst:
+        dst.attrs.update(dict(src.attrs))
+        for name in ("markers", "events"):
+            src.copy(src[name], dst, name=name)
+        for name, g in src["devices"].items():
+            out = dst.require_group("devices").create_group(name)
+            out.attrs.update(dict(g.attrs))
+            for sub in ("calibration", "layout", "gaps"):
+                g.copy(g[sub], out, name=sub)
+            raw = g["raw"]
+            rows_chunk = raw.chunks[0]
+            whole_n = (raw.shape[0] // rows_chunk) * rows_chunk  # whole chunks only, so offsets stay aligned
+            rate_hz = float(g.attrs["rate_hz"])
+            total_n = int(minutes * 60.0 * rate_hz) // rows_chunk * rows_chunk
+            dset = out.create_dataset("raw", shape=(total_n, *raw.shape[1:]), maxshape=(None, *raw.shape[1:]),
+                                      dtype=raw.dtype, chunks=raw.chunks, compression="gzip", compression_opts=1,
+                                      shuffle=True)
+            tail = (0,) * (raw.ndim - 1)
+            for a in range(0, total_n, rows_chunk):  # one iteration per compressed chunk (~256 KiB raw)
+                mask, data = raw.id.read_direct_chunk((a % whole_n, *tail))
+                dset.id.write_direct_chunk((a, *tail), data, mask)
+            t0 = float(g["time"][0])
+            idx = np.arange(total_n)
+            t = t0 + idx / rate_hz
+            kw = {"chunks": (4096,), "compression": "gzip", "compression_opts": 1, "shuffle": True, "maxshape": (None,)}
+            out.create_dataset("seq", data=idx.astype("u4"), **kw)
+            out.create_dataset("time", data=t, **kw)
+            out.create_dataset("device_time", data=np.round(t * 1e6).astype("u8"), **kw)
+            out.create_dataset("host_time", data=t + 0.002, **kw)
+
+
 def run_child(code: str, path: Path) -> list[float]:
     """Run a measurement in a fresh interpreter and return its printed numbers."""
     out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
@@ -82,17 +125,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--repeat", type=int, default=2, help="alternate runs; the fastest of each is reported")
+    ap.add_argument("--tile-from", type=float, default=None,
+                    help="build the file from the cached file of this many minutes (copied chunks)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "treadlab-bench"))
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"stress-{args.minutes:g}min.h5"
-    if not path.exists():
-        t0 = time.perf_counter()
-        tmp = path.with_suffix(".part")
-        make_file(tmp, args.minutes)
-        tmp.rename(path)
-        print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
+    if args.tile_from:
+        path = cache / f"stress-{args.minutes:g}min-tiled-{args.tile_from:g}.h5"
+    base = cache / f"stress-{args.tile_from or args.minutes:g}min.h5"
+    for p, build in ((base, lambda tmp: make_file(tmp, args.tile_from or args.minutes)),
+                     (path, lambda tmp: tile_file(base, tmp, args.minutes))):
+        if not p.exists():
+            t0 = time.perf_counter()
+            tmp = p.with_suffix(".part")
+            build(tmp)
+            tmp.rename(p)
+            print(f"wrote {p} ({p.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
     size_mib = path.stat().st_size / 2**20
     runs = [(run_child(BARE, path), run_child(ANALYSE, path)) for _ in range(args.repeat)]
     bare_s = min(r[0][0] for r in runs)

@@ -24,7 +24,10 @@ Definitions (the analysis uses the same; ground truth evaluates them on the nois
   is no impact peak.
 - ``t20``, ``t80``: first instants (linear interpolation between grid points) where F reaches 20 % and 80 % of Fref.
 - AVLR = (0.8 - 0.2) * Fref / (t80 - t20), in BW/s.
-- VILR = the largest ``(F(t + 1 ms) - F(t)) / 1 ms`` over grid instants ``t20 <= t <= t80 - 1 ms``, in BW/s.
+- VILR = the largest ``(F(t + w) - F(t)) / w`` over grid instants ``t20 <= t <= t80 - w``, in BW/s, with
+  ``w`` = 1 ms (:data:`VILR_WINDOW_S`), or the device's sample interval when that is longer (the definition:
+  "the largest slope over 1 ms, or the sample interval when it is longer than 1 ms"). The truth of a device
+  sampled at 200 Hz therefore uses ``w`` = 5 ms (:func:`vilr_window_s`, ``GaitModel.steps_for_rate``).
 """
 
 from __future__ import annotations
@@ -130,6 +133,13 @@ def make_stance_shape(params: np.ndarray, loading_factor: float = 1.0) -> Stance
     return StanceShape(params, u_knots, phi_knots, integral, float(g.max()))
 
 
+def vilr_window_s(rate_hz: float | None = None) -> float:
+    """Window of the VILR slope for a device sampled at ``rate_hz``: 1 ms, or the sample interval when longer."""
+    if rate_hz is None or not rate_hz > 0:
+        return VILR_WINDOW_S
+    return max(VILR_WINDOW_S, 1.0 / float(rate_hz))
+
+
 def _crossing_s(force: np.ndarray, level: float, dt_s: float) -> float:
     """First instant where ``force`` reaches ``level`` (linear interpolation), or NaN."""
     above = np.flatnonzero(force >= level)
@@ -142,7 +152,8 @@ def _crossing_s(force: np.ndarray, level: float, dt_s: float) -> float:
     return (i - 1 + (level - f0) / (f1 - f0)) * dt_s
 
 
-def loading_metrics(force_n: np.ndarray, dt_s: float, bw_n: float) -> tuple[float, float, float, float]:
+def loading_metrics(force_n: np.ndarray, dt_s: float, bw_n: float,
+                    vilr_window: float = VILR_WINDOW_S) -> tuple[float, float, float, float]:
     """Impact peak, peak force, AVLR and VILR of one stance by the definitions of this module.
 
     Parameters
@@ -153,6 +164,8 @@ def loading_metrics(force_n: np.ndarray, dt_s: float, bw_n: float) -> tuple[floa
         Sampling interval (ground truth uses :data:`TRUTH_GRID_S`).
     bw_n : float
         Body weight in N.
+    vilr_window : float
+        Window of the VILR slope in s (1 ms; see :func:`vilr_window_s` for a device's window).
 
     Returns
     -------
@@ -173,11 +186,12 @@ def loading_metrics(force_n: np.ndarray, dt_s: float, bw_n: float) -> tuple[floa
     t20 = _crossing_s(force_n, 0.2 * f_ref, dt_s)
     t80 = _crossing_s(force_n, 0.8 * f_ref, dt_s)
     avlr = 0.6 * f_ref / (t80 - t20) / bw_n
-    lag = int(round(VILR_WINDOW_S / dt_s))
+    lag = max(1, int(round(vilr_window / dt_s)))
+    w_s = lag * dt_s
     i0 = int(np.ceil(t20 / dt_s - 1e-9))
-    i1 = int(np.floor((t80 - VILR_WINDOW_S) / dt_s + 1e-9))
+    i1 = int(np.floor((t80 - w_s) / dt_s + 1e-9))
     if i1 >= i0:
-        slopes = (force_n[i0 + lag : i1 + lag + 1] - force_n[i0 : i1 + 1]) / VILR_WINDOW_S
+        slopes = (force_n[i0 + lag : i1 + lag + 1] - force_n[i0 : i1 + 1]) / w_s
         vilr = float(slopes.max()) / bw_n
     else:
         vilr = avlr

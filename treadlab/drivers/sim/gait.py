@@ -330,13 +330,7 @@ class GaitModel:
         initial contact on the belt frame, see :meth:`mat_frames`). Loading metrics follow the definitions in
         :mod:`treadlab.drivers.sim.force`, evaluated on the noise-free force on a 0.1 ms grid.
         """
-        n = len(self._ic)
-        metrics = np.full((n, 4), np.nan)
-        for i in range(n):  # one vectorised evaluation per step
-            m = int(np.floor(self._ct[i] / fm.TRUTH_GRID_S)) + 1
-            u = np.arange(m) * (fm.TRUTH_GRID_S / self._ct[i])
-            f = self._force_rows(np.full(m, i), u)
-            metrics[i] = fm.loading_metrics(f, fm.TRUTH_GRID_S, self.bw_n)
+        metrics = self._loading_truth(fm.VILR_WINDOW_S)
         si = self._si
         return pd.DataFrame(
             {
@@ -355,6 +349,32 @@ class GaitModel:
                 "y_mm": self._heel_y,
             }
         )
+
+
+    def _loading_truth(self, vilr_window: float) -> np.ndarray:
+        """Impact peak, peak force, AVLR, VILR of every step on the 0.1 ms truth grid, shape (steps, 4)."""
+        n = len(self._ic)
+        metrics = np.full((n, 4), np.nan)
+        for i in range(n):  # one vectorised evaluation per step
+            m = int(np.floor(self._ct[i] / fm.TRUTH_GRID_S)) + 1
+            u = np.arange(m) * (fm.TRUTH_GRID_S / self._ct[i])
+            f = self._force_rows(np.full(m, i), u)
+            metrics[i] = fm.loading_metrics(f, fm.TRUTH_GRID_S, self.bw_n, vilr_window)
+        return metrics
+
+    def steps_for_rate(self, rate_hz: float) -> pd.DataFrame:
+        """:attr:`steps` as a device sampled at ``rate_hz`` should report them.
+
+        Only ``vilr_bw_s`` differs: its slope window is the sample interval when that is longer than 1 ms
+        (:func:`treadlab.drivers.sim.force.vilr_window_s`), evaluated on the same noise-free 0.1 ms grid. At
+        1 kHz and faster this is :attr:`steps` itself.
+        """
+        window = fm.vilr_window_s(rate_hz)
+        if window <= fm.VILR_WINDOW_S:
+            return self.steps
+        out = self.steps.copy()
+        out["vilr_bw_s"] = self._loading_truth(window)[:, 3]
+        return out
 
 
 def _class_bounds(si_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
