@@ -8,6 +8,12 @@ import time
 
 import psutil
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on a fixed set of examples (HYPOTHESIS_PROFILE=ci, set by `make test`), so a green
+# run stays green; a developer's plain `pytest` explores new examples every time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -166,7 +166,10 @@ def welch_ci(before: np.ndarray, after: np.ndarray, confidence: float = 0.95) ->
     se2 = va + vb
     if se2 == 0.0:
         return diff, diff, diff
-    dof = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    # Welch-Satterthwaite, written with each side's share of the variance (in [0, 1]) so that tiny variances
+    # cannot underflow to 0/0.
+    wa, wb = va / se2, vb / se2
+    dof = 1.0 / (wa**2 / (a.size - 1) + wb**2 / (b.size - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2.0, dof) * np.sqrt(se2))
     return diff, diff - half, diff + half
 
