@@ -174,7 +174,11 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
     return model
 
 
-def truth_in(model: GaitModel, start_s: float, stop_s: float):
-    """Ground-truth steps whose whole stance lies inside ``[start_s, stop_s]``."""
-    s = model.steps
+def truth_in(model: GaitModel, start_s: float, stop_s: float, rate_hz: float | None = None):
+    """Ground-truth steps whose whole stance lies inside ``[start_s, stop_s]``.
+
+    With ``rate_hz``, the truth a device sampled at that rate should report (``GaitModel.steps_for_rate``: VILR
+    over the sample interval when it is longer than 1 ms).
+    """
+    s = model.steps if rate_hz is None else model.steps_for_rate(rate_hz)
     return s[(s["ic_s"] >= start_s) & (s["to_s"] <= stop_s)].reset_index(drop=True)

@@ -73,13 +73,15 @@ def case(request, tmp_path_factory):
         yield request.param, ga.steps.copy(), ga.summary, model
 
 
-def _inner(model):
-    return truth_in(model, START_S + 0.05, START_S + DURATION_S - 0.05)
+def _inner(model, params):
+    """Truth of the whole steps inside the recording, as a device at the case's rate should see it (VILR over
+    the 5-ms sample interval at 200 Hz)."""
+    return truth_in(model, START_S + 0.05, START_S + DURATION_S - 0.05, rate_hz=params[3])
 
 
 def test_steps_recovered_without_false_ones(case):
-    _, steps, _, model = case
-    truth = _inner(model)
+    params, steps, _, model = case
+    truth = _inner(model, params)
     _, _, missed, _ = match_steps(steps, truth)
     assert missed <= 0.01 * len(truth)
     inner = steps[(steps["ic_s"] > START_S + 0.05) & (steps["to_s"] < START_S + DURATION_S - 0.05)]
@@ -90,45 +92,39 @@ def test_steps_recovered_without_false_ones(case):
 
 def test_initial_contact_timing(case):
     params, steps, _, model = case
-    f, t, _, _ = match_steps(steps, _inner(model))
+    f, t, _, _ = match_steps(steps, _inner(model, params))
     err_ms = np.abs(f["ic_s"] - t["ic_s"]).to_numpy() * 1e3
-    # Rear-foot strikes load slowly from zero (force ~ t^1.7): initial contact is extrapolated from the edge and
-    # comes up to ~8 ms late with a noisy 99-sensel insole (known weak, docs/analysis.md).
-    limit = 8.0 if params[0] == "rearfoot" else max(5.0, 1.2e3 / params[3])
-    assert err_ms.max() <= limit
-    assert np.median(err_ms) <= 5.0
+    assert err_ms.max() <= 5.0
+    assert np.median(err_ms) <= 3.0
 
 
 def test_strike_class(case):
-    _, steps, summary, model = case
-    f, t, _, _ = match_steps(steps, _inner(model))
+    params, steps, summary, model = case
+    f, t, _, _ = match_steps(steps, _inner(model, params))
     assert (f["strike_class"].to_numpy() == t["strike_class"].to_numpy()).mean() >= 0.95
     counts = summary["feet"]["left"]["strike_counts"]
     assert counts[t["strike_class"].iloc[0]] == summary["feet"]["left"]["steps"]
 
 
-def _xfail_noisy_low_rate(params) -> None:
-    if params[3] <= 200 and params[4] == "insole99":
-        # 99 sensels of 1.5 N noise (15 N on the total) sampled at 200 Hz: 1-ms slopes are as noisy as 20 % of a
-        # forefoot VILR, and the low-pass that tames them lowers the steeper foot's VILR by ~10 %. Known weak.
-        pytest.xfail("VILR of a noisy 99-sensel insole at 200 Hz is only within ~11 % (docs/analysis.md)")
-
-
 def test_loading_rates_within_10_percent(case):
     params, steps, _, model = case
-    _xfail_noisy_low_rate(params)
-    f, t, _, _ = match_steps(steps, _inner(model))
-    for col in ("avlr_bw_s", "vilr_bw_s"):
-        rel = np.abs(f[col].to_numpy() / t[col].to_numpy() - 1)
-        assert np.nanmax(rel) <= 0.10, col
+    f, t, _, _ = match_steps(steps, _inner(model, params))
+    rel = np.abs(f["vilr_bw_s"].to_numpy() / t["vilr_bw_s"].to_numpy() - 1)
+    assert np.nanmax(rel) <= 0.10, "vilr_bw_s"
     has_truth = np.isfinite(t["impact_peak_bw"].to_numpy())
     assert (np.isfinite(f["impact_peak_bw"].to_numpy()) == has_truth).mean() >= 0.95
+    worst = float(np.nanmax(np.abs(f["avlr_bw_s"].to_numpy() / t["avlr_bw_s"].to_numpy() - 1)))
+    if worst > 0.10 and params[3] <= 200 and params[4] == "insole99":
+        # 15 N of noise on the total at 200 Hz: t20 and t80 jitter by ~1 ms in a 20-ms window, and the worst of
+        # ~70 steps' AVLR is 10-11 % off (docs/analysis.md, known weak). Still bounded; passes once it is fixed.
+        assert worst <= 0.12, "avlr_bw_s"
+        pytest.xfail(f"AVLR of a noisy 99-sensel insole at 200 Hz: worst step {worst:.1%} off (target 10 %)")
+    assert worst <= 0.10, "avlr_bw_s"
 
 
 def test_asymmetry_within_3_points(case):
     params, _, summary, model = case
-    _xfail_noisy_low_rate(params)
-    truth = _inner(model)
+    truth = _inner(model, params)
     # Not the strike index: an SI of values near 15 % of foot length is dominated by tiny differences.
     for col in ("avlr_bw_s", "vilr_bw_s", "contact_time_ms", "peak_force_bw", "impulse_bw_s"):
         if col not in truth:

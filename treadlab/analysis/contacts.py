@@ -61,8 +61,13 @@ class ContactDetection:
     smooth_ms : float
         SD of the Gaussian smoothing of the force used for detection (no ringing, unlike a Butterworth filter).
     edge_ratio : float
-        Initial contact (toe-off) is where the line through the rising (falling) edge's crossings of the low and
-        high levels reaches zero: the force's onset, not the (later) moment it passes a threshold.
+        The high level is ``edge_ratio`` x the low level.
+    edge_power, edge_pooling : float
+        Initial contact (toe-off) is where the curve ``F ~ |t - t0|^edge_power`` through the rising (falling)
+        edge's crossings of the low and high levels reaches zero: the force's onset, not the (later) moment it
+        passes a threshold. Forces rise from contact roughly as ``t^1.2`` (forefoot) to ``t^1.8`` (rearfoot
+        heel pad), so 1.6 (a straight line is 1, which puts rear-foot contacts several ms late). The time between
+        the two crossings is ``edge_pooling`` x the foot's median plus the rest x the step's own (noise).
     baseline_window_s : float
         Window of the running baseline (longer than a stride); 0 disables baseline removal.
     min_contact_ms, min_swing_ms : float
@@ -88,7 +93,8 @@ class ContactDetection:
 
     def __init__(self, on_frac: float = 0.15, off_frac: float = 0.06, low_frac: float = 0.003, low_sigma: float = 3.0,
                  smooth_ms: float = 2.0, edge_ratio: float = 4.0, baseline_window_s: float = 2.5,
-                 min_contact_ms: float = 80.0, min_swing_ms: float = 60.0):
+                 min_contact_ms: float = 80.0, min_swing_ms: float = 60.0,
+                 edge_power: float = 1.6, edge_pooling: float = 0.5):
         self.on_frac = on_frac
         self.off_frac = off_frac
         self.low_frac = low_frac
@@ -98,6 +104,8 @@ class ContactDetection:
         self.baseline_window_s = baseline_window_s
         self.min_contact_ms = min_contact_ms
         self.min_swing_ms = min_swing_ms
+        self.edge_power = edge_power
+        self.edge_pooling = edge_pooling
 
     def detect(self, time_s: np.ndarray, force: np.ndarray, breaks: np.ndarray | None = None) -> ContactDetection:
         """Find the contacts.
@@ -189,21 +197,19 @@ class ContactDetection:
         group_first = np.flatnonzero(new)
         group_last = np.append(group_first[1:] - 1, len(first) - 1)
         first, stop = first[group_first], stop[group_last]
-        # Onset and end by extrapolating the edge through the low level and a higher one back to zero.
+        # Onset and end: extrapolated from the edge's crossings of the low and the high level back to zero force
+        # along F ~ |t - t0|^edge_power. The time between the crossings is shrunk towards the foot's median, since
+        # the low crossing is the noisy one (see _edge_span).
         high = min(self.edge_ratio * low, self.on_frac * amp)
         t_lo_up = _crossing_time(t, xc, first - 1, first, low)
-        i_hi = first_true(xc >= high, first, stop)
-        ok = i_hi > first
-        t_hi_up = np.where(ok, _crossing_time(t, xc, np.maximum(i_hi - 1, 0), np.maximum(i_hi, 1), high), t_lo_up)
+        t_hi_up = self._first_crossing(t, xc, first, stop, high, t_lo_up)
         t_lo_dn = _crossing_time(t, xc, stop - 1, stop, low)
-        last_hi = range_max(np.where(xc >= high, np.arange(n), -1), first, stop).astype(np.int64)
-        ok_dn = (last_hi >= first) & (last_hi < stop - 1)
-        lh = np.clip(last_hi, 0, n - 2)
-        t_hi_dn = np.where(ok_dn, _crossing_time(t, xc, lh, lh + 1, high), t_lo_dn)
-        back = low / (high - low) if high > low else 0.0
+        t_hi_dn = self._last_crossing(t, xc, first, stop, high, t_lo_dn)
+        ratio = high / low if high > low > 0 else 1.0
+        lead = ratio ** (1.0 / self.edge_power) / (ratio ** (1.0 / self.edge_power) - 1.0) if ratio > 1.0 else 1.0
         dt = 1.0 / rate_hz
-        ic = np.maximum(t_lo_up - back * np.clip(t_hi_up - t_lo_up, 0, None), t[np.maximum(first - 1, 0)] - dt)
-        to = np.minimum(t_lo_dn + back * np.clip(t_lo_dn - t_hi_dn, 0, None), t[np.minimum(stop, n - 1)] + dt)
+        ic = t_hi_up - lead * self._edge_span(t_hi_up - t_lo_up, dt)
+        to = t_hi_dn + lead * self._edge_span(t_lo_dn - t_hi_dn, dt)
         keep = (to - ic) * 1e3 >= self.min_contact_ms
         if breaks is not None and len(breaks):
             br = np.asarray(breaks, dtype=np.int64)
@@ -211,3 +217,33 @@ class ContactDetection:
             keep &= np.searchsorted(br, first - 1, side="right") == np.searchsorted(br, stop, side="right")
         self.contacts_ = pd.DataFrame({"first": first[keep], "stop": stop[keep], "ic_s": ic[keep], "to_s": to[keep]})
         return self
+
+    def _edge_span(self, span_s: np.ndarray, dt: float) -> np.ndarray:
+        """Times from the low to the high crossing, shrunk towards the foot's median by ``edge_pooling``.
+
+        The crossing of the low level (a few noise SDs) carries most of the timing noise; the foot's steps share
+        their edge shape, so half of each step's own span and half of the foot's median span are used (at most
+        twice the median plus one sample).
+        """
+        span_s = np.clip(span_s, 0.0, None)
+        if len(span_s) < 3:
+            return span_s
+        med = float(np.median(span_s))
+        w = self.edge_pooling
+        return np.minimum((1.0 - w) * span_s + w * med, 2.0 * med + dt)
+
+    @staticmethod
+    def _first_crossing(t, xc, first, stop, level, fallback) -> np.ndarray:
+        """Time of the first upward crossing of ``level`` in ``[first, stop)`` (``fallback`` when there is none)."""
+        i = first_true(xc >= level, first, stop)
+        ok = i > first
+        return np.where(ok, _crossing_time(t, xc, np.maximum(i - 1, 0), np.maximum(i, 1), level), fallback)
+
+    @staticmethod
+    def _last_crossing(t, xc, first, stop, level, fallback) -> np.ndarray:
+        """Time of the last downward crossing of ``level`` in ``[first, stop)`` (``fallback`` when there is none)."""
+        n = len(xc)
+        last = range_max(np.where(xc >= level, np.arange(n), -1), first, stop).astype(np.int64)
+        ok = (last >= first) & (last < stop - 1)
+        lh = np.clip(last, 0, n - 2)
+        return np.where(ok, _crossing_time(t, xc, lh, lh + 1, level), fallback)
