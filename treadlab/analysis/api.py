@@ -47,9 +47,9 @@ class FootSignals:
     ----------
     foot : str
     time_s : ndarray
-    force : ndarray
+    force : ndarray of float32
         Baseline-corrected total force (N, or counts when uncalibrated), unfiltered.
-    force_bw : ndarray
+    force_bw : ndarray of float32
         The same, low-pass filtered and divided by the normalising body weight.
     cop_mm : ndarray, shape (n, 2) or None
         Centre of pressure in the foot frame (None for a mat).
@@ -107,7 +107,7 @@ def _insole_table(foot: str, ins: InsoleData, contacts: pd.DataFrame, force: np.
     first = contacts["first"].to_numpy(np.int64)
     stop = contacts["stop"].to_numpy(np.int64)
     ic, to = contacts["ic_s"].to_numpy(), contacts["to_s"].to_numpy()
-    force_bw = lowpass(t, force, cutoff_hz, breaks) / norm_n
+    force_bw = (lowpass(t, force, cutoff_hz, breaks) / norm_n).astype(np.float32)  # kept per sample: float32
     avlr_bw = lowpass(t, force, 2.0 * cutoff_hz, breaks) / norm_n if cutoff_hz else force_bw
     table = pd.DataFrame({"foot": foot, "ic_s": ic, "to_s": to, "contact_time_ms": (to - ic) * 1e3})
     dt = np.gradient(t) if len(t) > 1 else np.ones(len(t))

@@ -78,9 +78,9 @@ class ContactDetection:
     contacts_ : DataFrame
         One row per contact: ``first`` (first sample of stance), ``stop`` (first sample after stance), ``ic_s``,
         ``to_s``.
-    corrected_ : ndarray
+    corrected_ : ndarray of float32
         Force minus baseline.
-    baseline_ : ndarray
+    baseline_ : ndarray of float32
     amplitude_ : float
         Loading amplitude (force units).
     low_level_ : float
@@ -158,7 +158,8 @@ class ContactDetection:
         self.noise_ = sigma
         dsw = np.diff(x)[~state[1:] & ~state[:-1]]
         self.raw_noise_ = 1.4826 * float(np.median(np.abs(dsw - np.median(dsw)))) / np.sqrt(2) if len(dsw) > 2 else 0.0
-        self.corrected_ = x - self.baseline_
+        self.baseline_ = self.baseline_.astype(np.float32)  # per-sample state kept: float32 (forces to ~1e-4 N)
+        self.corrected_ = (x - self.baseline_).astype(np.float32)
         # The swing's 90th percentile also bounds it: a sensel that flickers between two ADC steps in swing has no
         # spread by MAD but must not look like a contact onset.
         q90 = float(np.percentile(swing - offset, 90)) if len(swing) > 2 else 0.0
