@@ -81,7 +81,23 @@ class ForceView(pg.PlotWidget):
             c.setData([], [])
 
 
-class InsoleView(pg.PlotWidget):
+class _HeatMapView(pg.PlotWidget):
+    """A fixed, axis-less plot holding one row-major image with the shared colour table."""
+
+    def __init__(self, title: str, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setTitle(title)
+        self.setAspectLocked(True)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.hideAxis("bottom")
+        self.hideAxis("left")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(_LUT)
+        self.addItem(self.image)
+
+
+class InsoleView(_HeatMapView):
     """Pressure map of one insole (sensels drawn as nearest-sensel cells) and the COP trace of the current step.
 
     Parameters
@@ -91,17 +107,8 @@ class InsoleView(pg.PlotWidget):
     """
 
     def __init__(self, side: str, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent=parent, background="w")
+        super().__init__(f"{side} insole", parent=parent)
         self.side = side
-        self.setTitle(f"{side} insole")
-        self.setAspectLocked(True)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        self.hideAxis("bottom")
-        self.hideAxis("left")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(_LUT)
-        self.addItem(self.image)
         self.cop = self.plot(pen=pg.mkPen("#00e5ff", width=1))
         self.raster: SenselRaster | None = None
         self._x_sign = -1.0 if side == "left" else 1.0
@@ -138,20 +145,11 @@ class InsoleView(pg.PlotWidget):
         self.cop.setData(self._x_sign * cop[:, 0], cop[:, 1], connect="finite")
 
 
-class MatView(pg.PlotWidget):
+class MatView(_HeatMapView):
     """The treadmill mat as a heat map: the newest frame over the footprints of the last seconds."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent=parent, background="w")
-        self.setTitle("mat")
-        self.setAspectLocked(True)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        self.hideAxis("bottom")
-        self.hideAxis("left")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(_LUT)
-        self.addItem(self.image)
+        super().__init__("mat", parent=parent)
         self._level = 10.0
         self._shape: tuple[int, int] | None = None
 
