@@ -107,6 +107,23 @@ def window_minima(
     return x_s[pick], r_s[pick], idx_sorted[first]
 
 
+def _golden_min(f, lo: float, hi: float, tol: float = 1e-10) -> float:
+    """Minimiser of a unimodal ``f`` on ``[lo, hi]`` by golden-section search (about 40 calls for 1e-10)."""
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = f(a), f(b)
+    while hi - lo > tol:
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = f(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = f(b)
+    return (lo + hi) / 2.0
+
+
 def envelope_fit(
     xs: list[np.ndarray], rs: list[np.ndarray], max_slope: float = MAX_DRIFT_PPM * 1e-6
 ) -> tuple[float, list[float]]:
@@ -142,22 +159,7 @@ def envelope_fit(
     def cost(m: float) -> float:
         return sum_r - m * sum_x - sum(len(x) * float(np.min(r - m * x)) for x, r in zip(xs, rs))
 
-    m = 0.0
-    if max(spans) > 0:
-        lo, hi = -max_slope, max_slope
-        g = (np.sqrt(5.0) - 1.0) / 2.0
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-        fa, fb = cost(a), cost(b)
-        while hi - lo > 1e-10:  # about 40 iterations, each a few numpy calls per segment
-            if fa <= fb:
-                hi, b, fb = b, a, fa
-                a = hi - g * (hi - lo)
-                fa = cost(a)
-            else:
-                lo, a, fa = a, b, fb
-                b = lo + g * (hi - lo)
-                fb = cost(b)
-        m = (lo + hi) / 2.0
+    m = _golden_min(cost, -max_slope, max_slope) if max(spans) > 0 else 0.0
     cs = [float(np.min(r - m * x)) for x, r in zip(xs, rs)]
     return m, cs
 
@@ -337,20 +339,7 @@ def band_fit(
     def width(m: float) -> float:
         return min(hi(k, m) - lo(k, m) for k in with_pings)
 
-    a, b = -max_slope, max_slope
-    g = (np.sqrt(5.0) - 1.0) / 2.0
-    p, q = b - g * (b - a), a + g * (b - a)
-    fp, fq = width(p), width(q)
-    while b - a > 1e-10:  # maximise a concave function
-        if fp >= fq:
-            b, q, fq = q, p, fp
-            p = b - g * (b - a)
-            fp = width(p)
-        else:
-            a, p, fp = p, q, fq
-            q = a + g * (b - a)
-            fq = width(q)
-    m = (a + b) / 2.0
+    m = _golden_min(lambda v: -width(v), -max_slope, max_slope)  # width is concave in m: maximise it
     if width(m) < 0:
         return None
     cs = [(hi(k, m) + lo(k, m)) / 2.0 if len(xl[k]) else hi(k, m) for k in range(len(xu))]
