@@ -112,7 +112,7 @@ def test_vanished_stream_is_a_disconnect(loopback):
         dev.close()
 
 
-def test_ambiguous_and_string_streams_are_refused(loopback):
+def test_ambiguous_streams_are_refused_and_string_streams_are_markers(loopback):
     name = f"dup-{os.getpid()}"
     a, b = _emg_outlet(f"{name}-1", name=name), _emg_outlet(f"{name}-2", name=name)
     dev = LslInletDevice(DeviceConfig(name="emg", port="", protocol="lsl", extra={"stream_name": name}))
@@ -123,6 +123,7 @@ def test_ambiguous_and_string_streams_are_refused(loopback):
     sid = f"mk-{os.getpid()}"
     mk = pylsl.StreamOutlet(pylsl.StreamInfo("marks", "Markers", 1, 0.0, "string", sid))
     dev = LslInletDevice(DeviceConfig(name="mk", port="", protocol="lsl", extra={"source_id": sid}))
-    with pytest.raises(DeviceMismatchError, match="only numeric streams"):
-        dev.identify(timeout_s=3.0)
+    info = dev.identify(timeout_s=3.0)  # recorded as markers (tests/test_lsl_markers_in.py)
+    assert dev.markers and info["channel_format"] == "string"
+    dev.close()
     del mk

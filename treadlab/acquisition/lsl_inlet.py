@@ -14,6 +14,12 @@ the "device clock" *is* the host clock, and :meth:`LslInletDevice.read` says so 
 PING results: every 100 ms it reads ``local_clock()`` between two ``monotonic_ns()`` calls, a round trip of a
 few hundred nanoseconds that pins the fitted offset to LSL's own timestamps (:attr:`LslInletDevice.host_clock`
 is True for code that wants to skip the fit altogether).
+
+String streams (another program's markers, usually irregular-rate) are recorded too: such a device has
+``markers = True``, :meth:`LslInletDevice.read` returns the strings (``values``: an object array of ``str``, one row
+a sample, one column a channel) with their LSL timestamps in ``device_time``, and the reader thread turns them into
+session markers and events instead of samples (see :mod:`treadlab.acquisition.worker`). No PING pairs are made for
+them: their timestamps are mapped to the session clock directly (``host_clock``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ AMBIGUITY_WAIT_S = 0.7
 #: One clock pair (see :meth:`LslInletDevice.read`) every 100 ms; at most this many kept between drains.
 PONG_INTERVAL_NS = 100_000_000
 MAX_PONGS = 64
+#: How long ``start`` of a string stream waits for LSL's first clock offset (see :meth:`LslInletDevice.start`).
+CLOCK_SYNC_WAIT_S = 2.0
 
 
 def stream_query(cfg: DeviceConfig) -> dict[str, str]:
@@ -84,8 +92,26 @@ def _describe(query: dict[str, str]) -> str:
     return ", ".join(f"{prop} {value!r}" for prop, value in sorted(query.items()))
 
 
+def marker_texts(values: np.ndarray) -> list[str]:
+    """The text of each string sample: its channels joined with ``" | "``.
+
+    Parameters
+    ----------
+    values : ndarray of object, shape (k, channels)
+        Strings as returned by :meth:`LslInletDevice.read` of a string stream.
+
+    Returns
+    -------
+    list of str
+        One text a sample (a loop over markers, which come a few a second at most, not over samples).
+    """
+    return [" | ".join(row) for row in np.asarray(values, dtype=object).reshape(len(values), -1).tolist()]
+
+
 class LslInletDevice:
-    """An LSL stream as a capture device (numeric streams; one sample = one row of ``channel_count`` values).
+    """An LSL stream as a capture device (one sample = one row of ``channel_count`` values).
+
+    Numeric streams are recorded as samples; string streams (``markers`` True) as session markers.
 
     Parameters
     ----------
@@ -96,6 +122,8 @@ class LslInletDevice:
     protocol = PROTOCOL
     supports_ping = False
     host_clock = True
+    #: True for a string stream: its samples are markers (the recorder writes no ``/devices`` group for it).
+    markers = False
 
     def __init__(self, cfg: DeviceConfig) -> None:
         self.cfg = cfg
@@ -142,7 +170,7 @@ class LslInletDevice:
         DeviceTimeoutError
             No stream matches.
         DeviceMismatchError
-            Several streams match, or it is not a numeric stream.
+            Several streams match.
         """
         pylsl = _pylsl()
         found: list = []
@@ -168,9 +196,10 @@ class LslInletDevice:
         from pylsl.lib import fmt2string
 
         fmt = fmt2string[stream_info.channel_format()]
-        if fmt not in _NUMERIC:
-            raise DeviceMismatchError(f"{self.name}: LSL stream {stream_info.name()!r} carries {fmt or 'non-numeric'}"
-                                      " values; only numeric streams can be recorded")
+        if fmt not in _NUMERIC and fmt != "string":
+            raise DeviceMismatchError(f"{self.name}: LSL stream {stream_info.name()!r} carries {fmt or 'unknown'}"
+                                      " values; only numeric and string streams can be recorded")
+        self.markers = fmt == "string"
         flags = pylsl.proc_clocksync | pylsl.proc_threadsafe
         inlet = pylsl.StreamInlet(stream_info, max_buflen=60, recover=False, processing_flags=flags)
         try:
@@ -187,7 +216,7 @@ class LslInletDevice:
         self._inlet = inlet
         self.n_values = n
         self.shape = (n,)
-        self.dtype = np.dtype(_NUMERIC[fmt])
+        self.dtype = np.dtype(object) if self.markers else np.dtype(_NUMERIC[fmt])
         self.rate_hz = float(full.nominal_srate())
         self.serial = full.source_id() or full.uid()
         self.info = {
@@ -212,12 +241,22 @@ class LslInletDevice:
                            offset=np.zeros(self.n_values, np.float32))
 
     def start(self, timeout_s: float = 2.0) -> None:
-        """Open the data connection and drop anything buffered so far; ``seq`` restarts at 0."""
+        """Open the data connection and drop anything buffered so far; ``seq`` restarts at 0.
+
+        For a string stream it also waits (up to :data:`CLOCK_SYNC_WAIT_S`) for LSL's first clock offset: the
+        inlet holds the first sample back until it has one (about 0.7 s on loopback), and a marker sent just
+        before its sender quits would otherwise be lost with the connection.
+        """
         self._require_inlet()
         pylsl = _pylsl()
         try:
             self._inlet.open_stream(timeout=timeout_s)
             self._inlet.flush()
+            if self.markers:
+                try:
+                    self._inlet.time_correction(timeout=CLOCK_SYNC_WAIT_S)
+                except pylsl.util.TimeoutError:
+                    pass  # the inlet goes on trying; the first marker is only late, not misplaced
         except pylsl.util.LostError:
             raise DeviceDisconnectedError(f"{self.name}: LSL stream {_describe(self.query)} vanished") from None
         except pylsl.util.TimeoutError:
@@ -234,6 +273,8 @@ class LslInletDevice:
     def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
         """Samples received since the last call (waits up to ``timeout_s`` for the first).
 
+        For a string stream ``values`` is an object array of ``str`` (UTF-8, undecodable bytes replaced).
+
         Raises
         ------
         DeviceDisconnectedError
@@ -247,19 +288,24 @@ class LslInletDevice:
         except pylsl.util.LostError:
             raise DeviceDisconnectedError(f"{self.name}: LSL stream {_describe(self.query)} vanished") from None
         host_ns = time.monotonic_ns()
-        if host_ns >= self._next_pong_ns:
+        if host_ns >= self._next_pong_ns and not self.markers:
             self._clock_pong(host_ns)
         k = len(stamps)
         if k == 0:
             return None
-        values = np.asarray(values, dtype=self.dtype).reshape(k, self.n_values)
+        if self.markers:  # raw bytes as sent; decoded here so that a bad byte cannot stop the reader
+            raw = np.asarray(values, dtype=object).reshape(k, self.n_values)
+            values = np.array([b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b)
+                               for b in raw.ravel().tolist()], dtype=object).reshape(k, self.n_values)
+        else:
+            values = np.asarray(values, dtype=self.dtype).reshape(k, self.n_values)
         device_time = np.round(np.asarray(stamps, dtype=np.float64) * 1e9).astype(np.uint64)
         seq = ((np.arange(k, dtype=np.int64) + self._next_seq) % 2**32).astype(np.uint32)
         self._next_seq = (self._next_seq + k) % 2**32
         self._seq.update(seq, self.stats)
         self.stats.samples += k
         self.stats.messages += k
-        self.stats.bytes += values.nbytes
+        self.stats.bytes += values.nbytes if not self.markers else sum(map(len, values.ravel().tolist()))
         return SampleBatch(seq=seq, device_time=device_time, values=values,
                            host_time_ns=np.full(k, host_ns, dtype=np.int64))
 

@@ -155,7 +155,8 @@ class Recorder:
         """
         if not self._devices:
             self.open()
-        setups = [setup_of(dev, cfg) for cfg, dev in self._devices.values()]
+        # a marker device (an external LSL string stream) writes to /markers and /events, not to /devices
+        setups = [setup_of(dev, cfg) for cfg, dev in self._devices.values() if not getattr(dev, "markers", False)]
         self.start_ns = time.monotonic_ns()
         root = {
             "format": ff.FORMAT, "format_version": ff.FORMAT_VERSION, "created": utc_now_iso(),
@@ -180,7 +181,7 @@ class Recorder:
             self._writer.put_event(0.0, "session", 30, f"optional device skipped: {msg}")
         for name, (cfg, dev) in self._devices.items():
             w = DeviceWorker(cfg, dev, self.start_ns, self._writer, self._subscribers, self.ring_s,
-                             self.ping_interval_s)
+                             self.ping_interval_s, marker_subscribers=self._marker_subscribers)
             self._workers[name] = w
             w.start()
         for w in self._workers.values():

@@ -5,6 +5,10 @@ started). Per batch it maps device ticks to the session clock (:class:`~treadlab
 records sequence gaps, feeds the ring buffer and subscribers, and queues the batch for the writer. When the port
 vanishes it retries the same port path every ``retry_s`` (identify, same serial, set rate, START) while the other
 devices go on recording.
+
+A marker device (an external LSL string stream, ``dev.markers`` True) has no samples and no ``/devices`` group:
+each string sample becomes a session marker ``"<device>: <text>"`` at its LSL timestamp mapped to the session
+clock, an INFO event of the device with the text, and a call of every marker subscriber.
 """
 
 from __future__ import annotations
@@ -144,11 +148,14 @@ class DeviceWorker:
     coalesce_s : float or None
         Pause after a read that returned samples, so that one read returns several USB frames (not while a PONG
         is awaited); default :data:`COALESCE_S`.
+    marker_subscribers : list of callables, optional
+        Shared list; for a marker device each is called with ``(time_s, label)`` from this thread.
     """
 
     def __init__(self, cfg: DeviceConfig, dev, start_ns: int, writer: SessionWriter,
                  subscribers: list[Callable[[LiveBatch], None]], ring_s: float = 10.0,
-                 ping_interval_s: float = 1.0, retry_s: float = 0.5, coalesce_s: float | None = None) -> None:
+                 ping_interval_s: float = 1.0, retry_s: float = 0.5, coalesce_s: float | None = None,
+                 marker_subscribers: list[Callable[[float, str], None]] | None = None) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.dev = dev
@@ -158,7 +165,12 @@ class DeviceWorker:
         self.start_ns = start_ns
         self.writer = writer
         self.subscribers = subscribers
-        self.ring = RingBuffer(int(ring_s * max(self.rate_hz, 1.0)), dev.n_values, dev.dtype)
+        self.markers = bool(getattr(dev, "markers", False))
+        self.marker_subscribers = marker_subscribers if marker_subscribers is not None else []
+        if self.markers:  # no samples to keep: an empty ring, so that status() and views work unchanged
+            self.ring = RingBuffer(1, 1, np.float32)
+        else:
+            self.ring = RingBuffer(int(ring_s * max(self.rate_hz, 1.0)), dev.n_values, dev.dtype)
         self.clock = OnlineClock(dev.clock_hz)
         self.ping_interval_s = ping_interval_s
         self.retry_s = retry_s
@@ -229,7 +241,8 @@ class DeviceWorker:
             self.started.set()
             self.dev.close()
             return
-        self.writer.put_segment(self.name, np.array([0, 0, 0, np.nan, np.nan, np.nan, np.nan]))
+        if not self.markers:
+            self.writer.put_segment(self.name, np.array([0, 0, 0, np.nan, np.nan, np.nan, np.nan]))
         self.state = "streaming"
         self._event(INFO, f"started ({self.dev.kind}, serial {self.serial}, {self.rate_hz:g} Hz)")
         self.started.set()
@@ -261,6 +274,8 @@ class DeviceWorker:
             except DeviceError as exc:
                 self._event(WARNING, f"read error: {exc}")
                 continue
+            if self.markers:  # the read did not raise: the stream is there, even with no marker to give
+                self.last_sample_mono = time.monotonic()
             if self._drain_side_messages():
                 ping_out_until = 0.0
             if batch is not None and len(batch):
@@ -283,6 +298,9 @@ class DeviceWorker:
         return bool(pongs)
 
     def _handle(self, batch) -> None:
+        if self.markers:
+            self._handle_markers(batch)
+            return
         seq = batch.seq.astype(np.uint32, copy=False)
         ticks = batch.device_time.astype(np.uint64, copy=False)
         host_s = (batch.host_time_ns - self.start_ns) / 1e9
@@ -314,6 +332,26 @@ class DeviceWorker:
                     self.subscriber_errors += 1
                     if self.subscriber_errors == 1:
                         self._event(ERROR, f"subscriber {cb!r} raised {exc!r}")
+
+    def _handle_markers(self, batch) -> None:
+        """Markers and events of a string stream's batch; ``device_time`` is LSL time (host clock) in ns."""
+        from treadlab.acquisition.lsl_inlet import marker_texts
+
+        time_s = (batch.device_time.astype(np.int64) - self.start_ns) / 1e9
+        texts = marker_texts(batch.values)
+        self.samples_n += len(texts)
+        self.last_sample_mono = time.monotonic()
+        for t, text in zip(time_s.tolist(), texts):  # one iteration per marker (a few a second at most)
+            label = f"{self.name}: {text}"
+            self.writer.put_marker(t, label)
+            self.writer.put_event(t, self.name, INFO, text)
+            for cb in list(self.marker_subscribers):
+                try:
+                    cb(t, label)
+                except Exception as exc:  # noqa: BLE001 - a subscriber's bug must not stop the recording
+                    self.subscriber_errors += 1
+                    if self.subscriber_errors == 1:
+                        self._event(ERROR, f"marker subscriber {cb!r} raised {exc!r}")
 
     def _times_across_resets(self, ticks: np.ndarray, host_s: np.ndarray) -> np.ndarray:
         """Session times of a batch in which the device clock goes backwards: a new clock segment at each reset."""
@@ -373,7 +411,8 @@ class DeviceWorker:
         self._warm_until = time.monotonic() + WARMUP_S
         self.clock.new_segment()
         self._last_ticks = None
-        self.writer.put_segment(self.name, np.array([self.samples_n, 0, 0] + [np.nan] * 4))
+        if not self.markers:
+            self.writer.put_segment(self.name, np.array([self.samples_n, 0, 0] + [np.nan] * 4))
         self.state = "streaming"
         self.down_since_mono = None
         self.last_sample_mono = time.monotonic()
