@@ -86,9 +86,11 @@ def test_lab_record_lsl_publishes_and_records_external_streams(loopback, tmp_pat
         emg.start()
         try:
             proc = subprocess.Popen([sys.executable, "-m", "treadlab.lab.cli", "record", "--rig", str(rig),
-                                     "--duration", "4", "--out", str(out), "--lsl", "--quiet"],
+                                     "--duration", "8", "--out", str(out), "--lsl", "--quiet"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
+                # 8 s of recording: on a loaded machine resolving and opening the outlets can take seconds, and the
+                # marker below must reach a recorder that is still running.
                 found = pylsl.resolve_bypred("starts-with(name,'treadlab-insole')", minimum=1, timeout=20.0)
                 markers = pylsl.resolve_byprop("type", "Markers", timeout=5.0)
                 assert found and markers, "our outlets did not appear"
