@@ -55,14 +55,15 @@ def run_full(stream: bytes, n: int, dtype: str) -> int:
     return samples
 
 
-def run_split(stream: bytes) -> int:
+def run_split(stream: bytes, sep: bytes = b"\x00") -> int:
+    """Floor (a): split the stream read by read on ``sep`` (0x00 frames, or newline-ended lines), nothing else."""
     rest = b""
-    frames = 0
+    parts_n = 0
     for a in range(0, len(stream), READ_BYTES):
-        parts = (rest + stream[a : a + READ_BYTES]).split(b"\x00")
+        parts = (rest + stream[a : a + READ_BYTES]).split(sep)
         rest = parts.pop()
-        frames += len(parts)
-    return frames
+        parts_n += len(parts)
+    return parts_n
 
 
 def run_primitives(frames: list[bytes]) -> int:
@@ -114,16 +115,6 @@ def run_lines(text: bytes, n: int) -> int:
     return got
 
 
-def run_line_split(text: bytes) -> int:
-    rest = b""
-    got = 0
-    for a in range(0, len(text), READ_BYTES):
-        lines = (rest + text[a : a + READ_BYTES]).split(b"\n")
-        rest = lines.pop()
-        got += len(lines)
-    return got
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=8.0, help="stream size per case in MB (default 8)")
@@ -153,7 +144,7 @@ def main() -> None:
     for n in (8, 16):
         text, k = make_lines(n, int(args.mb * 1e6) // 4)
         assert run_lines(text, n) == k
-        t_parse, t_split = timed_rounds([lambda x=text, n=n: run_lines(x, n), lambda x=text: run_line_split(x)],
+        t_parse, t_split = timed_rounds([lambda x=text, n=n: run_lines(x, n), lambda x=text: run_split(x, b"\n")],
                                         args.repeats).min(axis=0)
         mb = len(text) / 1e6
         print(f"{f'{n} sensels, 2 decimals':24s} {len(text) // k:6d} {mb / t_parse:10.1f} {k / t_parse:12.0f} "
