@@ -72,6 +72,9 @@ class ContactDetection:
         Window of the running baseline (longer than a stride); 0 disables baseline removal.
     min_contact_ms, min_swing_ms : float
         Shorter contacts are dropped; contacts separated by a shorter swing are merged.
+    amplitude : float, optional
+        The loading amplitude to use (99th percentile of :meth:`smoothed_excess`) instead of the one of the data
+        given to :meth:`detect`: a long session analysed a block at a time uses the whole session's.
 
     Attributes
     ----------
@@ -94,7 +97,7 @@ class ContactDetection:
     def __init__(self, on_frac: float = 0.15, off_frac: float = 0.06, low_frac: float = 0.003, low_sigma: float = 3.0,
                  smooth_ms: float = 2.0, edge_ratio: float = 4.0, baseline_window_s: float = 2.5,
                  min_contact_ms: float = 80.0, min_swing_ms: float = 60.0,
-                 edge_power: float = 1.6, edge_pooling: float = 0.5):
+                 edge_power: float = 1.6, edge_pooling: float = 0.5, amplitude: float | None = None):
         self.on_frac = on_frac
         self.off_frac = off_frac
         self.low_frac = low_frac
@@ -106,6 +109,24 @@ class ContactDetection:
         self.min_swing_ms = min_swing_ms
         self.edge_power = edge_power
         self.edge_pooling = edge_pooling
+        self.amplitude = amplitude
+
+    def smoothed_excess(self, time_s: np.ndarray, force: np.ndarray) -> np.ndarray:
+        """The detection signal: force smoothed (Gaussian, ``smooth_ms``) minus its running baseline, float32."""
+        x = np.asarray(force, dtype=np.float32)
+        if len(x) < 4:
+            return x.copy()
+        xf, base = self._smooth(np.asarray(time_s, dtype=np.float64), x)
+        return xf - base
+
+    def _smooth(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Smoothed force and its running baseline (zeros when ``baseline_window_s`` is 0)."""
+        rate_hz = 1.0 / float(np.median(np.diff(t)))
+        sigma_n = self.smooth_ms * 1e-3 * rate_hz
+        xf = gaussian_filter1d(x, sigma_n, mode="nearest") if sigma_n > 0.3 else x
+        if self.baseline_window_s > 0:
+            return xf, baseline(xf, int(round(self.baseline_window_s * rate_hz)))
+        return xf, np.zeros(len(x), dtype=np.float32)
 
     def detect(self, time_s: np.ndarray, force: np.ndarray, breaks: np.ndarray | None = None) -> ContactDetection:
         """Find the contacts.
@@ -138,12 +159,9 @@ class ContactDetection:
         if n < 4:
             return self
         rate_hz = 1.0 / float(np.median(np.diff(t)))
-        sigma_n = self.smooth_ms * 1e-3 * rate_hz
-        xf = gaussian_filter1d(x, sigma_n, mode="nearest") if sigma_n > 0.3 else x
-        if self.baseline_window_s > 0:
-            self.baseline_ = baseline(xf, int(round(self.baseline_window_s * rate_hz)))
+        xf, self.baseline_ = self._smooth(t, x)
         xc = xf - self.baseline_
-        amp = float(np.percentile(xc, 99))
+        amp = float(self.amplitude) if self.amplitude is not None else float(np.percentile(xc, 99))
         if not amp > 0:
             self.amplitude_ = 0.0
             return self

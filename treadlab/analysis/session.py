@@ -128,8 +128,7 @@ class _DeviceData:
         except json.JSONDecodeError:
             self.info = {}
         n_time = self._time_ds.shape[0]
-        self.n_samples = int(min(self._raw.shape[0], n_time))
-        _ = self.time  # trims rows not yet written (NaN times)
+        self.n_samples = self._written_rows(int(min(self._raw.shape[0], n_time)))
         self.n_values = int(np.prod(self._raw.shape[1:], dtype=np.int64))
         if self.gain.size != self.n_values or self.offset.size != self.n_values:
             raise SessionFileError(
@@ -144,18 +143,34 @@ class _DeviceData:
         """True when the calibration gives physical units ("N" or "kPa"), False for raw counts."""
         return self.unit in CALIBRATED_UNITS
 
+    def _written_rows(self, n: int) -> int:
+        """Rows up to the last finite time: rows a recorder had allocated but not yet written read as NaN (the
+        datasets' fill value). Reads the time dataset backwards, a block at a time, only as far as needed."""
+        step = 65536
+        b = n
+        while b > 0:  # one iteration per 64 Ki rows of unwritten tail (usually one)
+            a = max(0, b - step)
+            finite = np.flatnonzero(np.isfinite(self._read(self._time_ds, a, b).astype(np.float64)))
+            if len(finite):
+                return a + int(finite[-1]) + 1
+            b = a
+        return 0
+
     @cached_property
     def time(self) -> np.ndarray:
-        """Sample times on the session clock (s), float64, shape (n,).
+        """Sample times on the session clock (s), float64, shape (n,), read whole (see :meth:`iter_time`).
 
-        Rows a recorder had allocated but not yet written read as NaN (the datasets' fill value): trailing ones
-        are cut off (``n_samples`` shrinks), interior ones count as breaks.
+        Trailing rows not yet written are not part of the data (``n_samples``); interior ones (NaN) count as
+        breaks.
         """
-        t = self._read(self._time_ds, 0, self.n_samples).astype(np.float64)
-        finite = np.flatnonzero(np.isfinite(t))
-        n = int(finite[-1]) + 1 if len(finite) else 0
-        self.n_samples = n
-        return t[:n]
+        return self._read(self._time_ds, 0, self.n_samples).astype(np.float64)
+
+    def iter_time(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, times)`` blocks (float64) covering ``start:stop``, in bounded memory."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        rows = max(self.block_rows(), 1 << 18)
+        for a in range(start, stop, rows):
+            yield a, self._read(self._time_ds, a, min(a + rows, stop)).astype(np.float64)
 
     def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
         try:
@@ -187,15 +202,30 @@ class _DeviceData:
         ndarray of int
             Sorted indices ``i`` such that no step may span samples ``i - 1`` and ``i``.
         """
-        t = self.time
-        if len(t) < 3:
+        return self._breaks_from_blocks(self.iter_time())
+
+    def _breaks_from_blocks(self, blocks) -> np.ndarray:
+        """:meth:`break_indices` from ``(first_row, times)`` blocks in order (one pass, bounded memory)."""
+        n = self.n_samples
+        if n < 3:
             return np.empty(0, dtype=np.int64)
-        dt = np.diff(t)
-        nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else float(np.median(dt))
-        jumps = np.flatnonzero((dt > 1.5 * nominal_s) | (dt <= 0) | ~np.isfinite(dt)) + 1
-        table = np.searchsorted(t, self.gaps[:, 0], side="right") if len(self.gaps) else np.empty(0, dtype=np.int64)
-        idx = np.unique(np.concatenate([jumps, table]).astype(np.int64))
-        return idx[(idx > 0) & (idx < len(t))]
+        nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else None
+        parts, prev = [], None
+        gap_t = np.sort(self.gaps[:, 0]) if len(self.gaps) else np.empty(0)
+        for a, t in blocks:  # one iteration per block of ~2^18 rows
+            if nominal_s is None:
+                nominal_s = float(np.median(np.diff(t))) if len(t) > 1 else np.inf
+            ext = t if prev is None else np.concatenate([[prev], t])
+            base = a if prev is None else a - 1
+            dt = np.diff(ext)
+            parts.append(np.flatnonzero((dt > 1.5 * nominal_s) | (dt <= 0) | ~np.isfinite(dt)) + 1 + base)
+            if len(gap_t) and len(t):
+                # Gap-table entries: the first sample after the gap's time (times ascend within a run).
+                inside = (gap_t >= (ext[0] if prev is not None else -np.inf)) & (gap_t < t[-1])
+                parts.append(np.searchsorted(ext, gap_t[inside], side="right") + base)
+            prev = t[-1] if len(t) else prev
+        idx = np.unique(np.concatenate(parts).astype(np.int64)) if parts else np.empty(0, dtype=np.int64)
+        return idx[(idx > 0) & (idx < n)]
 
 
 class InsoleData(_DeviceData):
@@ -267,24 +297,33 @@ class InsoleData(_DeviceData):
         y = self.positions_mm[:, 1] / self.foot_length_mm * 100.0 if self.foot_length_mm > 0 else np.zeros(1)
         return {"heel": y < 100.0 / 3.0, "forefoot": y > 200.0 / 3.0}
 
-    @cached_property
-    def _derived(self) -> np.ndarray:
-        """One chunked pass: columns total force, moment x, moment y, heel force, forefoot force, (n, 5) f32.
+    def iter_derived(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """One chunked pass over the raw data: ``(first_row, times, derived)`` blocks covering ``start:stop``.
 
-        Linear in the raw values (``raw @ W - offset @ W``, one matrix product per block): values below the
-        calibration offset are kept, so zero-mean noise averages out instead of biasing the totals upwards.
+        ``derived`` (float32, shape (rows, 5)) holds total force, moment x, moment y (N mm), heel force and
+        forefoot force (see :meth:`region_masks`). Linear in the raw values (``raw @ W - offset @ W``, one matrix
+        product per block): values below the calibration offset are kept, so zero-mean noise averages out instead
+        of biasing the totals upwards.
         """
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
         masks = self.region_masks()
         w = np.column_stack([np.ones(self.n_values), self.positions_mm[:, 0], self.positions_mm[:, 1],
                              masks["heel"], masks["forefoot"]]) * (self.sensel_force_factor * self.gain)[:, None]
-        const = self.offset.astype(np.float64) @ w
+        const = (self.offset.astype(np.float64) @ w).astype(np.float32)
         w32 = w.astype(np.float32)
-        out = np.empty((self.n_samples, 5), dtype=np.float32)  # 20 bytes per sample
         rows = self.block_rows()
-        for a in range(0, self.n_samples, rows):
-            b = min(a + rows, self.n_samples)
+        for a in range(start, stop, rows):
+            b = min(a + rows, stop)
             raw = self._read(self._raw, a, b).reshape(b - a, self.n_values)
-            out[a:b] = raw.astype(np.float32) @ w32 - const.astype(np.float32)
+            t = self._read(self._time_ds, a, b).astype(np.float64)
+            yield a, t, raw.astype(np.float32) @ w32 - const
+
+    @cached_property
+    def _derived(self) -> np.ndarray:
+        """:meth:`iter_derived` of the whole file in memory, (n, 5) float32 (20 bytes per sample)."""
+        out = np.empty((self.n_samples, 5), dtype=np.float32)
+        for a, _, d in self.iter_derived():
+            out[a:a + len(d)] = d
         return out
 
     @property
