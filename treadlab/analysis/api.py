@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,11 @@ import pandas as pd
 
 from treadlab.analysis import mat as matmod
 from treadlab.analysis.contacts import ContactDetection
-from treadlab.analysis.metrics import LoadingRates, auto_cutoff_hz, lowpass, stance_curves, step_force_metrics
-from treadlab.analysis.ragged import range_sum
+from treadlab.analysis.insolepass import FootPass
+from treadlab.analysis.metrics import LoadingRates
 from treadlab.analysis.segments import Segment, resolve_segment
 from treadlab.analysis.session import InsoleData, Session, read_session
+from treadlab.analysis.store import BLOCK_SAMPLES, FootSignals, SignalStore
 from treadlab.analysis.strike import StrikeIndex
 from treadlab.analysis.summary import FEET, summarize
 from treadlab.analysis.timing import add_timing
@@ -31,117 +31,10 @@ from treadlab.errors import AnalysisError, ConfigError
 __all__ = ["FootSignals", "GaitAnalysis", "InsoleScaleWarning", "analyze"]
 
 SCALE_TOLERANCE = 0.15
-#: Automatic filter: noise of 1-ms slopes as a fraction of the foot's median VILR.
-RELATIVE_SLOPE_NOISE = 0.03
-#: The impact peak and AVLR use this times the VILR cutoff. 2 (less smoothing, since they average over many
-#: samples) reached the 0.4 x rate cap at 200 Hz, i.e. no smoothing: 99 noisy sensels then made t20/t80 jitter
-#: by ~1 ms and AVLR 11 % off. 1.4 keeps AVLR within 9 % there and changes little elsewhere.
-AVLR_CUTOFF_FACTOR = 1.4
 
 
 class InsoleScaleWarning(UserWarning):
     """The insoles' whole-stride mean force and the body weight from body mass disagree by more than 15%."""
-
-
-@dataclass
-class FootSignals:
-    """Per-sample signals of one foot that the step table was computed from.
-
-    Attributes
-    ----------
-    foot : str
-    time_s : ndarray
-    force : ndarray of float32
-        Baseline-corrected total force (N, or counts when uncalibrated), unfiltered.
-    force_bw : ndarray of float32
-        The same, low-pass filtered and divided by the normalising body weight.
-    cop_mm : ndarray, shape (n, 2) or None
-        Centre of pressure in the foot frame (None for a mat).
-    breaks : ndarray of int
-    device : InsoleData or MatData
-    """
-
-    foot: str
-    time_s: np.ndarray
-    force: np.ndarray
-    force_bw: np.ndarray
-    cop_mm: np.ndarray | None
-    breaks: np.ndarray
-    device: object = None
-    extra: dict = field(default_factory=dict)
-
-
-def _insole_contacts(ins: InsoleData, contact: ContactDetection) -> tuple[pd.DataFrame, np.ndarray, np.ndarray,
-                                                                          float]:
-    breaks = ins.break_indices()
-    det = contact.detect(ins.time, ins.total_force_n, breaks)
-    return det.contacts_, det.corrected_, breaks, det.raw_noise_
-
-
-def _auto_cutoff(ins: InsoleData, contacts: pd.DataFrame, force: np.ndarray, breaks: np.ndarray, noise: float,
-                 norm_n: float, loading: LoadingRates) -> float:
-    """The low-pass cutoff of one foot, in two passes.
-
-    First VILR with a fixed slope-noise target; then the highest cutoff whose noise on VILR slopes (the secant
-    over the VILR window, :func:`~treadlab.analysis.metrics.secant_slope_noise`) is RELATIVE_SLOPE_NOISE of the
-    foot's median VILR, times ``(window / 2 ms)^0.7`` when the window is longer than 2 ms (the sample interval
-    below 500 Hz). A long secant has few slopes in a loading window for noise to raise the maximum of, while a
-    low-pass cuts deeper into it: at 200 Hz, 5.7 % is the balance (calibrated on the simulated runners of
-    tests/test_analysis_known.py). Sharp rear-foot impacts, with their high VILR, keep more bandwidth.
-    """
-    t = ins.time
-    rate_hz = 1.0 / float(np.median(np.diff(t)))
-    window_s = max(1, int(round(loading.vilr_interval_ms * 1e-3 * rate_hz))) / rate_hz
-    fc0 = auto_cutoff_hz(rate_hz, noise / norm_n, window_s=window_s)
-    if ins.n_values < 2 or contacts.empty:
-        return fc0
-    f0 = lowpass(t, force, fc0, breaks) / norm_n
-    v0 = loading.compute(t, f0, contacts["first"].to_numpy(np.int64), contacts["stop"].to_numpy(np.int64),
-                         contacts["ic_s"].to_numpy(), contacts["to_s"].to_numpy()).vilr_bw_s_
-    if not np.isfinite(v0).any():
-        return fc0
-    frac = RELATIVE_SLOPE_NOISE * max(1.0, window_s / 2e-3) ** 0.7
-    return auto_cutoff_hz(rate_hz, noise / norm_n, max(frac * float(np.nanmedian(v0)), 0.5), window_s)
-
-
-def _insole_table(foot: str, ins: InsoleData, contacts: pd.DataFrame, force: np.ndarray, breaks: np.ndarray,
-                  norm_n: float, *, cutoff_hz: float | str | None, noise: float, loading: LoadingRates,
-                  strike: StrikeIndex) -> tuple[pd.DataFrame, FootSignals]:
-    t = ins.time
-    first = contacts["first"].to_numpy(np.int64)
-    stop = contacts["stop"].to_numpy(np.int64)
-    ic, to = contacts["ic_s"].to_numpy(), contacts["to_s"].to_numpy()
-    force_bw = (lowpass(t, force, cutoff_hz, breaks) / norm_n).astype(np.float32)  # kept per sample: float32
-    avlr_bw = lowpass(t, force, AVLR_CUTOFF_FACTOR * cutoff_hz, breaks) / norm_n if cutoff_hz else force_bw
-    table = pd.DataFrame({"foot": foot, "ic_s": ic, "to_s": to, "contact_time_ms": (to - ic) * 1e3})
-    dt = np.gradient(t) if len(t) > 1 else np.ones(len(t))
-    table["impulse_n_s"] = range_sum(force * dt, first, stop)
-    if ins.n_values > 1:
-        lr = loading.compute(t, force_bw, first, stop, ic, to, avlr_force_bw=avlr_bw)
-        table["impact_peak_bw"] = lr.impact_peak_bw_
-        table["impact_peak_s"] = lr.impact_peak_s_
-        table["loading_reference"] = np.where(np.isfinite(lr.impact_peak_bw_), "impact_peak", "stance_13pct")
-        table["avlr_bw_s"] = lr.avlr_bw_s_
-        table["vilr_bw_s"] = lr.vilr_bw_s_
-        fm = step_force_metrics(t, force_bw, first, stop, raw_force_bw=force / norm_n)
-        for c in fm:
-            table[c] = fm[c].to_numpy()
-        si = strike.compute(t, ins.total_force_n, ins.moments_nmm[:, 1], ins.foot_length_mm, first, stop, ic,
-                            ins.region_forces_n).table_
-        for c in si:
-            table[c] = si[c].to_numpy()
-        cop = ins.cop_mm
-    else:  # a footswitch: timing only
-        for c in ("impact_peak_bw", "impact_peak_s", "avlr_bw_s", "vilr_bw_s", "peak_force_bw", "peak_force_s",
-                  "impulse_bw_s", "strike_index_pct", "onset_diff_ms"):
-            table[c] = np.nan
-        for c in ("loading_reference", "strike_class", "strike_flag", "onset_class"):
-            table[c] = ""
-        table["strike_agree"] = False
-        cop = None
-    table["first_sample"] = first
-    table["stop_sample"] = stop
-    return table, FootSignals(foot, t, force, force_bw, cop, breaks, ins, {"filter_cutoff_hz": cutoff_hz})
 
 
 STEP_COLUMNS = (
@@ -166,6 +59,13 @@ def whole_stride_mean_force(steps: pd.DataFrame) -> float:
             return float("nan")
         total += part["impulse_n_s"].sum() / (part["stride_time_ms"].sum() * 1e-3)
     return float(total)
+
+
+def _ranges(part: pd.DataFrame) -> tuple:
+    """Sample ranges of steps (insoles), or none (a mat's in-memory signals are read whole)."""
+    if "first_sample" in part and "stop_sample" in part:
+        return part["first_sample"].to_numpy(np.int64), part["stop_sample"].to_numpy(np.int64)
+    return None, None
 
 
 class GaitAnalysis:
@@ -194,8 +94,9 @@ class GaitAnalysis:
     """
 
     def __init__(self, session: Session, source: str, all_steps: pd.DataFrame, signals: dict, segment: Segment,
-                 info: dict, owns_session: bool = False, mat_result=None):
+                 info: dict, owns_session: bool = False, mat_result=None, store: SignalStore | None = None):
         self.session = session
+        self._store = store  # per-sample signals on disk; owned by the analysis analyze() made, not by selections
         self.source = source
         self.all_steps = all_steps
         self.signals = signals
@@ -241,7 +142,8 @@ class GaitAnalysis:
     def force_curves(self, foot: str, n_points: int = 101) -> np.ndarray:
         """Force (BW, filtered) of each step of ``foot`` on a stance-normalised axis: shape (steps, n_points)."""
         sig, part = self._foot(foot)
-        return stance_curves(sig.time_s, sig.force_bw, part["ic_s"].to_numpy(), part["to_s"].to_numpy(), n_points)
+        return sig.stance_curves("force_bw", part["ic_s"].to_numpy(), part["to_s"].to_numpy(), *_ranges(part),
+                                 n_points=n_points)
 
     def cop_paths(self, foot: str, n_points: int = 101) -> np.ndarray:
         """COP (mm, foot frame) of each step on a stance-normalised axis: shape (steps, n_points, 2).
@@ -249,9 +151,10 @@ class GaitAnalysis:
         NaN where the foot carries almost nothing (and for footswitches and mats).
         """
         sig, part = self._foot(foot)
-        if sig.cop_mm is None:
+        if not sig.has_cop:
             return np.full((len(part), n_points, 2), np.nan)
-        return stance_curves(sig.time_s, sig.cop_mm, part["ic_s"].to_numpy(), part["to_s"].to_numpy(), n_points)
+        return sig.stance_curves("cop_mm", part["ic_s"].to_numpy(), part["to_s"].to_numpy(), *_ranges(part),
+                                 n_points=n_points)
 
     def pressure_maps(self, foot: str) -> dict:
         """Peak and mean value per sensel of ``foot`` over the stance phases of the segment's steps.
@@ -295,7 +198,12 @@ class GaitAnalysis:
 
     # Lifecycle --------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the session file if :func:`analyze` opened it."""
+        """Delete the analysis' temporary signals and close the session file if :func:`analyze` opened it.
+
+        Selections made from this analysis (:meth:`select`) share both: use them before closing it.
+        """
+        if self._store is not None:
+            self._store.close()
         if self._owns:
             self.session.close()
 
@@ -310,7 +218,7 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
             filter_cutoff_hz: float | str | None = "auto", contact: ContactDetection | None = None,
             loading: LoadingRates | None = None, strike: StrikeIndex | None = None,
             start_s: float | None = None, stop_s: float | None = None, from_marker: str | None = None,
-            to_marker: str | None = None) -> GaitAnalysis:
+            to_marker: str | None = None, block_samples: int = BLOCK_SAMPLES) -> GaitAnalysis:
     """Analyse a session: steps of both feet, metrics, summary.
 
     Parameters
@@ -331,6 +239,9 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         Parameters of contact detection, loading rates and strike index.
     start_s, stop_s, from_marker, to_marker : optional
         The segment reported in ``steps`` and ``summary`` (see :meth:`GaitAnalysis.select`).
+    block_samples : int
+        Insole samples per block of the streaming passes (``treadlab.analysis.insolepass``): memory is bounded by
+        the block, not by the length of the session. Sessions up to 1.5 blocks are analysed in one piece.
 
     Returns
     -------
@@ -352,7 +263,7 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         if source == "mat":
             return _analyze_mat(s, seg, owns, normalise)
         return _analyze_insoles(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
-                                loading or LoadingRates(), strike or StrikeIndex())
+                                loading or LoadingRates(), strike or StrikeIndex(), block_samples)
     except Exception:
         if owns:
             s.close()
@@ -381,53 +292,52 @@ def _norm(s: Session, mean_force: float, calibrated: bool, normalise: str, warn_
 
 
 def _analyze_insoles(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_hz, contact, loading,
-                     strike) -> GaitAnalysis:
+                     strike, block_samples: int) -> GaitAnalysis:
     missing = [f for f in FEET if f not in s.insoles]
     if missing:
         have = ", ".join(f"{n} ({d.kind or '?'} {d.side})" for n, d in s.devices.items()) or "none"
         raise AnalysisError(f"{s.path.name} has no {' or '.join(missing)} insole (devices: {have})")
-    pre = {f: _insole_contacts(s.insoles[f], contact) for f in FEET}
+    store = SignalStore()
+    try:
+        return _insole_passes(s, seg, owns, normalise, cutoff_hz, contact, loading, strike, block_samples, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _insole_passes(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_hz, contact, loading, strike,
+                   block_samples: int, store: SignalStore) -> GaitAnalysis:
+    passes = {f: FootPass(f, s.insoles[f], store, block_samples).spill().detect_contacts(contact) for f in FEET}
     for f in FEET:
-        if pre[f][0].empty:
+        if passes[f].contacts_.empty:
             raise AnalysisError(f"no steps found on the {f} insole of {s.path.name}")
     # Whole-stride mean force needs only contacts and strides: a first timing pass in raw force units.
-    rough = []
-    for f in FEET:
-        c, force, _, _ = pre[f]
-        ins = s.insoles[f]
-        dt = np.gradient(ins.time)
-        rough.append(pd.DataFrame({"foot": f, "ic_s": c["ic_s"], "to_s": c["to_s"],
-                                   "impulse_n_s": range_sum(force * dt, c["first"].to_numpy(), c["stop"].to_numpy())}))
-    break_times = np.sort(np.concatenate([s.insoles[f].time[pre[f][2]] for f in FEET]))
-    for f in FEET:
-        if pre[f][0].empty:
-            raise AnalysisError(f"no steps found on the {f} insole of {s.path.name}")
-    rough_t = add_timing(pd.concat(rough, ignore_index=True), break_times)
+    rough = pd.concat([passes[f].contacts_.assign(foot=f) for f in FEET], ignore_index=True)
+    break_times = np.sort(np.concatenate([passes[f].break_times_s_ for f in FEET]))
+    rough_t = add_timing(rough[["foot", "ic_s", "to_s", "impulse_n_s"]], break_times)
     calibrated = all(s.insoles[f].calibrated and s.insoles[f].n_values > 1 for f in FEET)
     info = _norm(s, whole_stride_mean_force(rough_t), calibrated, normalise, [])
     if cutoff_hz == "auto":  # one cutoff for both feet, so that filtering does not bias the asymmetry
-        cutoff_hz = min(_auto_cutoff(s.insoles[f], pre[f][0], pre[f][1], pre[f][2], pre[f][3], info["norm_n"], loading)
-                        for f in FEET)
+        cutoff_hz = min(passes[f].auto_cutoff(info["norm_n"], loading) for f in FEET)
     tables, signals = [], {}
     for f in FEET:
-        c, force, breaks, noise = pre[f]
-        tab, sig = _insole_table(f, s.insoles[f], c, force, breaks, info["norm_n"], cutoff_hz=cutoff_hz,
-                                 noise=noise, loading=loading, strike=strike)
+        tab, signals[f] = passes[f].table(info["norm_n"], cutoff_hz, loading, strike)
         tables.append(tab)
-        signals[f] = sig
     steps = _order(add_timing(pd.concat(tables, ignore_index=True), break_times))
-    info["parameters"] = {"filter_cutoff_hz": {f: signals[f].extra["filter_cutoff_hz"] for f in FEET},
-                          "contact": vars(contact).copy(),
-                          "loading": vars(loading).copy(), "strike": {k: v for k, v in vars(strike).items()
-                                                                      if not k.endswith("_")}}
-    info["parameters"]["contact"] = {k: v for k, v in info["parameters"]["contact"].items() if not k.endswith("_")}
-    info["parameters"]["loading"] = {k: v for k, v in info["parameters"]["loading"].items() if not k.endswith("_")}
+    info["parameters"] = {"filter_cutoff_hz": dict.fromkeys(FEET, cutoff_hz),
+                          "contact": _params(contact), "loading": _params(loading), "strike": _params(strike)}
+    info["blocks"] = {f: len(passes[f]._blocks()) for f in FEET}
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     mat_result = None
     if s.mats:
         mat_result = matmod.MatAnalysis().detect(s.mats[0], info["norm_n"], s.treadmill_speed_mps)
         info["mat_agreement"] = matmod.match_steps(steps, mat_result.steps_)
-    return GaitAnalysis(s, "insoles", steps, signals, seg, info, owns, mat_result=mat_result)
+    return GaitAnalysis(s, "insoles", steps, signals, seg, info, owns, mat_result=mat_result, store=store)
+
+
+def _params(obj) -> dict:
+    """An algorithm object's parameters (its attributes without a trailing underscore)."""
+    return {k: v for k, v in vars(obj).items() if not k.endswith("_")}
 
 
 def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str) -> GaitAnalysis:

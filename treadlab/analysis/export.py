@@ -209,7 +209,8 @@ def _step_events(session: Session) -> pd.DataFrame:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scale warnings belong to `lab analyze`, not to an export
-            steps = analyze(session).all_steps
+            with analyze(session) as ga:
+                steps = ga.all_steps
     except LabError:
         return pd.DataFrame({"time_s": [], "label": [], "context": []})
     context = steps["foot"].str.capitalize()

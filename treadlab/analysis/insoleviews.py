@@ -31,9 +31,9 @@ def insole_cop_trace(signals: dict, steps: pd.DataFrame, speed_mps: float,
     Parameters
     ----------
     signals : dict
-        ``{foot: FootSignals}`` (``time_s`` and ``cop_mm`` (n, 2) in the foot frame) from the analysis.
+        ``{foot: FootSignals}`` from the analysis (COP in the foot frame, read a group of steps at a time).
     steps : DataFrame
-        Contacts to draw (``foot``, ``ic_s``, ``to_s``).
+        Contacts to draw (``foot``, ``ic_s``, ``to_s``, ``first_sample``, ``stop_sample``).
     speed_mps : float
         Belt speed.
     step_width_mm : float
@@ -54,16 +54,24 @@ def insole_cop_trace(signals: dict, steps: pd.DataFrame, speed_mps: float,
     for foot, side in (("left", -1.0), ("right", 1.0)):
         sig = signals.get(foot)
         part = steps[steps["foot"] == foot].sort_values("ic_s")
-        if sig is None or sig.cop_mm is None or len(part) == 0:
+        if sig is None or not sig.has_cop or len(part) == 0 or "first_sample" not in part:
             continue
-        t = np.asarray(sig.time_s, dtype=float)
         ic, to = part["ic_s"].to_numpy(float), part["to_s"].to_numpy(float)
-        k = np.searchsorted(ic, t, side="right") - 1
-        on = (k >= 0) & (t <= to[np.clip(k, 0, None)]) & np.isfinite(sig.cop_mm).all(axis=1)
-        idx = np.flatnonzero(on)
-        thin = max(1, len(idx) // max(1, max_points // 2))
-        idx = idx[::thin]
-        tt, kk, cop = t[idx], k[idx], sig.cop_mm[idx]
+        first, stop = part["first_sample"].to_numpy(np.int64), part["stop_sample"].to_numpy(np.int64)
+        thin = max(1, int(np.sum(stop - first)) // max(1, max_points // 2))
+        chunks = []
+        for sl, off, block in sig.iter_steps(first, stop):  # one iteration per group of steps (bounded memory)
+            t = np.asarray(block["time_s"], dtype=float)
+            idx, owner = range_arange(first[sl] - off, stop[sl] - off)
+            k = owner + sl.start
+            keep = (t[idx] >= ic[k]) & (t[idx] <= to[k]) & np.isfinite(block["cop_mm"][idx]).all(axis=1)
+            idx, k = idx[keep], k[keep]
+            chunks.append((t[idx], k, block["cop_mm"][idx].astype(float)))
+        tt = np.concatenate([c[0] for c in chunks])[::thin]
+        kk = np.concatenate([c[1] for c in chunks])[::thin]
+        cop = np.concatenate([c[2] for c in chunks]).reshape(-1, 2)[::thin]
+        if len(tt) == 0:
+            continue
         forward = cop[:, 1] - speed_mps * 1e3 * (tt - ic[kk])
         right = side * (0.5 * step_width_mm + cop[:, 0])
         # A NaN row after each contact: lines break between contacts.

@@ -389,7 +389,7 @@ class MatAnalysis:
 
     def signals(self) -> dict:
         """Per-foot force signals of the mat (force per frame of each foot's footprints)."""
-        from treadlab.analysis.api import FootSignals
+        from treadlab.analysis.store import FootSignals
 
         out = {}
         if len(self._rec) == 0:
@@ -403,8 +403,8 @@ class MatAnalysis:
             force = np.zeros(len(t))
             idx = np.searchsorted(t, self._rec[m, 0])
             np.add.at(force, np.clip(idx, 0, len(t) - 1), self._rec[m, 2])
-            out[foot] = FootSignals(foot, t, force, force / self._norm,
-                                    None, np.empty(0, np.int64), self.mat)
+            out[foot] = FootSignals.from_arrays(foot, t, force, force / self._norm, None, np.empty(0, np.int64),
+                                                self.mat)
         return out
 
     def mean_footprint(self, foot: str, segment, length_mm: float = 320.0, width_mm: float = 160.0) -> dict:

@@ -83,7 +83,8 @@ def open_analysis(spec: SegmentSpec, source: str | None = None) -> Iterator[Gait
     try:
         if source is None:
             source = "insoles" if all(f in session.insoles for f in FEET) or not session.mats else "mat"
-        yield analyze(session, source=source, from_marker=spec.from_marker, to_marker=spec.to_marker)
+        with analyze(session, source=source, from_marker=spec.from_marker, to_marker=spec.to_marker) as ga:
+            yield ga
     finally:
         session.close()
 
@@ -132,7 +133,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
 def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
     view = FootView(curves_bw=ga.force_curves(foot))
     dev = ga.signals[foot].device
-    if ga.signals[foot].cop_mm is None or getattr(dev, "positions_mm", None) is None:
+    if not ga.signals[foot].has_cop or getattr(dev, "positions_mm", None) is None:
         return view
     view.cop_mm = ga.cop_paths(foot)
     si = ga.summary.get("feet", {}).get(foot, {}).get("strike_index_pct", {}).get("mean")
