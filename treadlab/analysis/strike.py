@@ -47,8 +47,9 @@ class StrikeIndex:
     onset_tolerance_ms : float
         Heel and forefoot onsets closer than this count as simultaneous (midfoot).
     max_extrapolation_frac : float
-        The fitted COP at initial contact may differ from the window's force-weighted mean COP by at most this
-        fraction of foot length; otherwise the mean is used (guards against an ill-conditioned fit).
+        The fitted COP at initial contact is kept within this fraction of foot length of the window's
+        force-weighted mean COP (clamped; guards against an ill-conditioned fit). The mean is used when the fit
+        is singular.
     baseline_ms : float
         Force and moment are corrected by their mean over this window of swing just before initial contact
         (removes a drifting swing-phase reading, which would pull the COP towards the sensels' centroid).
@@ -99,8 +100,18 @@ class StrikeIndex:
         pre_b = np.maximum(first - 1, 0)
         pre_a = np.maximum(pre_b - n_pre, 0)
         n_pre_eff = np.maximum(pre_b - pre_a, 1)
-        w_stop = np.minimum(np.searchsorted(t, ic_s + self.window_ms * 1e-3, side="right"), stop)
-        w_stop = np.maximum(w_stop, np.minimum(first + 3, stop))
+        w_end = ic_s + self.window_ms * 1e-3
+        w_full = np.minimum(np.searchsorted(t, w_end, side="right"), stop)
+        w_stop = np.maximum(w_full, np.minimum(first + 3, stop))
+        # The first sample after the window's end counts in part (its share of the sample interval that lies
+        # inside), so that the estimate moves smoothly with IC: the last samples, with the most force, weigh most
+        # in the fit, and a whole sample more or less moved the strike index by up to 10 points.
+        partial = (w_stop == w_full) & (w_stop < stop) & (w_stop > 0)
+        last = np.clip(w_stop, 1, max(len(t) - 1, 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.clip((w_end - t[last - 1]) / (t[last] - t[last - 1]), 0.0, 1.0) if len(t) > 1 else 0.0
+        share = np.where(partial & np.isfinite(share), share, 0.0)
+        w_stop = w_stop + (share > 0)
         f_base = range_sum(force, pre_a, pre_b) / n_pre_eff
         m_base = range_sum(moment_y, pre_a, pre_b) / n_pre_eff
         # Least squares of the moment on force and force x time: My = F (a + b tau), a = COP at IC.
@@ -109,9 +120,10 @@ class StrikeIndex:
         f = np.asarray(force, float)[idx] - f_base[owner]
         m = np.asarray(moment_y, float)[idx] - m_base[owner]
         tau = (t[idx] - ic_s[owner]) * 1e3
+        weight = np.where((idx == w_stop[owner] - 1) & (share[owner] > 0), share[owner], 1.0)
 
         def per_step(x: np.ndarray) -> np.ndarray:
-            return np.bincount(owner, weights=x, minlength=k)
+            return np.bincount(owner, weights=x * weight, minlength=k)
 
         s_ff = per_step(f * f)
         s_fft = per_step(f * f * tau)
@@ -123,8 +135,9 @@ class StrikeIndex:
             cop_fit = (s_mf * s_fftt - s_mft * s_fft) / det
             cop_mean = per_step(m) / per_step(f)
         good = np.isfinite(cop_fit) & (det > 1e-9 * s_ff * s_fftt)
-        good &= np.abs(cop_fit - cop_mean) <= self.max_extrapolation_frac * foot_length_mm
-        cop_ic = np.where(good, cop_fit, cop_mean)
+        # Clamped, not switched to the mean: a tiny change of IC must not jump the estimate by the whole bound.
+        reach = self.max_extrapolation_frac * foot_length_mm
+        cop_ic = np.where(good, np.clip(cop_fit, cop_mean - reach, cop_mean + reach), cop_mean)
         si = cop_ic / foot_length_mm * 100.0
         si = np.where(np.isfinite(si), si, np.nan)
         flag = np.where(np.isfinite(si) & ((si < 0) | (si > 100)), "outside_0_100", "")
