@@ -165,3 +165,51 @@ def test_signal_store_columns(tmp_path):
     assert st.has("left", "cop_mm") and not st.has("right", "cop_mm")
     st.close()
     assert not st.path.exists()
+
+
+@pytest.fixture(scope="module")
+def mat_blocks(tmp_path_factory):
+    from sessionfactory import MatSpec
+
+    from treadlab.analysis import MatAnalysis, read_session
+
+    path = tmp_path_factory.mktemp("matblocks") / "mat.h5"
+    runner = RunnerParams(strike_left="rearfoot", strike_right="forefoot", speed_mps=3.2, cadence_spm=172,
+                          step_width_mm=100.0, seed=12)
+    model = write_session(path, runner, duration_s=30.0, insoles=None, mat=MatSpec(rows=176, cols=48))
+    with read_session(path) as s:
+        mat = s.mats[0]
+        whole = MatAnalysis().detect(mat, 700.0, s.treadmill_speed_mps)
+        blocks = MatAnalysis().detect(mat, 700.0, s.treadmill_speed_mps, block_frames=600)  # 5 s: 6 blocks
+        yield whole, blocks, model, runner, s
+
+
+def test_mat_in_blocks_finds_the_same_footprints(mat_blocks):
+    whole, blocks, _, _, _ = mat_blocks
+    assert whole.blocks_ == 1 and blocks.blocks_ == 6
+    a, b, unpaired = _pairs(whole.steps_, blocks.steps_, tol_s=0.005)
+    assert unpaired == 0 and len(a) == len(whole.steps_) == len(blocks.steps_) > 70
+    # A footprint is found whole in one block: the same frames, the same onset.
+    assert np.abs(a["ic_s"] - b["ic_s"]).max() < 1e-9 and np.abs(a["to_s"] - b["to_s"]).max() < 1e-9
+    assert (a["strike_class"].to_numpy() == b["strike_class"].to_numpy()).all()
+    assert np.abs(a["strike_index_pct"] - b["strike_index_pct"]).max() < 2.0  # belt figures per block
+    assert np.nanmax(np.abs(a["step_length_m"] - b["step_length_m"])) < 0.01
+    assert blocks.belt_speed_mps_ == pytest.approx(whole.belt_speed_mps_, rel=0.02)
+
+
+def test_mat_blocks_keep_the_truth_and_the_force_signals(mat_blocks):
+    _, blocks, model, runner, _ = mat_blocks
+    truth = truth_in(model, 0.6, 30.4)
+    found, true, _ = _pairs(blocks.steps_[(blocks.steps_["ic_s"] > 0.6) & (blocks.steps_["to_s"] < 30.4)], truth,
+                            tol_s=0.04)
+    assert len(found) >= 0.99 * len(truth)
+    assert (found["foot"].to_numpy() == true["foot"].to_numpy()).all()
+    assert blocks.belt_speed_mps_ == pytest.approx(runner.speed_mps, rel=0.1)
+    sig = blocks.signals()
+    left = sig["left"].read()
+    # Force is on the left foot's signal only during its footprints.
+    t = left["time_s"]
+    on = np.zeros(len(t), dtype=bool)
+    for row in blocks.steps_[blocks.steps_["foot"] == "left"].itertuples():  # per step, a test
+        on |= (t >= row.ic_s - 0.01) & (t <= row.to_s + 0.01)
+    assert left["force"][~on].max() == 0.0 and left["force"][on].max() > 500.0

@@ -19,15 +19,34 @@ Method (``docs/analysis.md``):
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from treadlab.analysis.store import block_plan
 from treadlab.analysis.strike import classify_strike
 
 __all__ = ["MatAnalysis", "match_steps"]
 
 _CROSS = ndimage.generate_binary_structure(3, 1)
+#: Frames per block of a long session (9 min at 120 Hz, some 1,500 footprints).
+MAT_BLOCK_FRAMES = 1 << 16
+
+
+def _step_geometry(tab: pd.DataFrame, speed_mm_s: float) -> pd.DataFrame:
+    """Step length (heel to heel in the belt frame) and width (lateral distance) between consecutive footprints
+    of opposite feet, in a table sorted by initial contact."""
+    prev_ic = tab["ic_s"].shift(1).to_numpy()
+    prev_heel = tab["heel_mm"].shift(1).to_numpy()
+    other = tab["foot"].to_numpy() != tab["foot"].shift(1).to_numpy()
+    length = (tab["heel_mm"].to_numpy() - prev_heel + speed_mm_s * (tab["ic_s"].to_numpy() - prev_ic)) * 1e-3
+    tab["step_length_m"] = np.where(other, length, np.nan)
+    tab["step_width_m"] = np.where(other, np.abs(tab["lateral_mm"] - tab["lateral_mm"].shift(1)) * 1e-3, np.nan)
+    for c in ("impact_peak_bw", "avlr_bw_s", "vilr_bw_s", "onset_diff_ms"):
+        tab[c] = np.nan
+    return tab
 
 
 def _group_slope(g: np.ndarray, x: np.ndarray, y: np.ndarray, n_groups: int) -> np.ndarray:
@@ -97,7 +116,9 @@ class MatAnalysis:
     belt_axis_ : int
         0 = columns (x), 1 = rows (y).
     forward_sign_ : int
-    break_times_s_ : ndarray
+    break_times_ : ndarray
+    blocks_ : int
+        Blocks of frames the session was detected in.
     """
 
     def __init__(self, threshold_frac: float = 0.005, min_contact_ms: float = 80.0, min_sensels: int = 20,
@@ -107,12 +128,20 @@ class MatAnalysis:
         self.min_contact_ms = min_contact_ms
         self.min_sensels = min_sensels
 
-    def detect(self, mat, norm_n: float, belt_speed_mps: float | None = None) -> MatAnalysis:
+    def detect(self, mat, norm_n: float, belt_speed_mps: float | None = None,
+               block_frames: int = MAT_BLOCK_FRAMES) -> MatAnalysis:
         """Detect footprints of ``mat`` (a :class:`~treadlab.analysis.session.MatData`); forces divided by norm_n.
 
         ``belt_speed_mps`` (the session's treadmill speed), when given, is used to follow the foot along the belt
         (strike index, step length, footprint images); the speed measured from the footprints is reported in
         ``belt_speed_mps_`` either way, and used when no speed is given.
+
+        Long sessions are done in blocks of about ``block_frames`` frames, cut at the quietest frame (fewest
+        active sensels) within 2 s after the nominal boundary (a footprint belongs to the block of its first
+        frame and is followed past the block's end), each with its own belt velocity, foot length and left/right
+        split (hundreds of footprints each); only the step table and one small record per footprint and frame
+        (frame, footprint, force) are kept, so memory does not grow with the frames. A session of up to 1.5
+        blocks is one block.
 
         Returns
         -------
@@ -121,33 +150,92 @@ class MatAnalysis:
         """
         self.mat = mat
         self.given_speed_mps = belt_speed_mps if belt_speed_mps and np.isfinite(belt_speed_mps) else None
-        t = mat.time
         n = mat.n_samples
         breaks = mat.break_indices()
-        self.break_times_ = t[breaks] if len(breaks) else np.empty(0)
+        self.break_times_ = np.array([float(mat._read(mat._time_ds, i, i + 1)[0]) for i in breaks])  # per break
+        head = mat._read(mat._time_ds, 0, min(n, 4096)).astype(np.float64)
+        dt = float(np.median(np.diff(head))) if len(head) > 1 else 0.0
+        self._norm = norm_n
+        parts, frame_force, base = [], [], 0
+        thr = self._threshold(mat) if n else None
+        cuts = [0] + [self._quiet_frame(mat, b, thr, dt) for _, _, b, _ in block_plan(n, block_frames, 0)[:-1]] + [n]
+        cuts = sorted(set(cuts))
+        self.blocks_ = len(cuts) - 1
+        for a, b in zip(cuts[:-1], cuts[1:]):  # one iteration per block of frames
+            rec, thr = self._records(mat, a, b, thr)
+            part = copy.copy(self)
+            part._finish(rec, dt, self.break_times_, norm_n)
+            tab = part.steps_
+            if len(part._rec):
+                ncomp = int(part._rec[:, 1].max()) + 1
+                tab["footprint_id"] = tab["footprint_id"] + base
+                frame_force.append(np.column_stack([part._rec[:, 9], part._rec[:, 1] + base, part._rec[:, 2]]))
+                base += ncomp
+            part._rec = None  # the per-frame records of a block are not kept
+            parts.append(part)
+        self._combine(parts, frame_force, norm_n)
+        return self
+
+    def _combine(self, parts: list, frame_force: list, norm_n: float) -> None:
+        """The session's step table and belt figures from the blocks'."""
+        tabs = [p.steps_ for p in parts if len(p.steps_)]
+        counts = np.array([len(p.steps_) for p in parts], dtype=float)
+        main = parts[int(np.argmax(counts))] if len(parts) else self
+        speeds = np.array([p.belt_speed_mps_ for p in parts], dtype=float)
+        ok = np.isfinite(speeds) & (counts > 0)
+        self.belt_speed_mps_ = float(np.median(np.repeat(speeds[ok], counts[ok].astype(int)))) if ok.any() \
+            else float("nan")
+        self.belt_axis_ = getattr(main, "belt_axis_", 1)
+        self.forward_sign_ = getattr(main, "forward_sign_", 1)
+        self.track_speed_mps_ = self.given_speed_mps or self.belt_speed_mps_
+        lengths = np.array([getattr(p, "foot_length_mm_", np.nan) for p in parts], dtype=float)
+        self.foot_length_mm_ = float(np.nanmedian(lengths)) if np.isfinite(lengths).any() else float("nan")
+        self._frame_force = np.concatenate(frame_force).astype(np.float32) if frame_force else np.empty((0, 3))
+        self._frame_index = (np.concatenate([f[:, 0] for f in frame_force]).astype(np.int64) if frame_force
+                             else np.empty(0, np.int64))  # float32 cannot hold frame numbers past 2^24
+        if not tabs:
+            self.steps_ = parts[0].steps_ if parts else pd.DataFrame()
+            return
+        tab = pd.concat(tabs, ignore_index=True).sort_values("ic_s", kind="stable").reset_index(drop=True)
+        speed_mm_s = (self.track_speed_mps_ if np.isfinite(self.track_speed_mps_) else 0.0) * 1e3
+        self.steps_ = _step_geometry(tab, speed_mm_s)
+
+    def _threshold(self, mat) -> np.ndarray:
+        """Activity threshold per sensel in raw counts, from the frame maxima of the first block."""
+        frames = mat._read(mat._raw, 0, min(mat.n_samples, max(mat.block_rows(), 2)))
+        cal = (frames.reshape(len(frames), -1).astype(np.float32) - mat.offset) * mat.gain
+        level = max(self.threshold_frac * float(np.percentile(cal.max(axis=1), 95)),
+                    self.min_counts * float(np.median(np.abs(mat.gain))), 1e-9)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            thr = np.where(mat.gain > 0, level / mat.gain + mat.offset, np.inf)
+        thr = thr.reshape(mat.rows, mat.cols).astype(np.float32)
+        if np.issubdtype(frames.dtype, np.integer):  # compare in the raw dtype: x > ceil(thr) - 1
+            info = np.iinfo(frames.dtype)
+            thr = np.clip(np.ceil(thr) - 1, info.min, info.max).astype(frames.dtype)
+        return thr
+
+    def _quiet_frame(self, mat, near: int, thr: np.ndarray, dt: float, window_s: float = 2.0) -> int:
+        """The frame from ``near`` on (within ``window_s``) with the fewest active sensels: a block boundary
+        there cuts no footprint in two (in running, a flight phase with an empty mat)."""
+        b = min(mat.n_samples, near + max(2, int(window_s / dt) if dt > 0 else 240))
+        frames = mat._read(mat._raw, near, b).reshape(b - near, mat.rows, mat.cols)
+        return near + int(np.argmin((frames > thr).sum(axis=(1, 2)))) if b > near else near
+
+    def _records(self, mat, start: int, stop: int, thr) -> tuple[np.ndarray, object]:
+        """Per (footprint, frame) records of the footprints whose first frame lies in ``[start, stop)``."""
+        n = mat.n_samples
         rows = mat.block_rows()
         recs: list[np.ndarray] = []
         comp_base = 0
-        a = 0
-        thr = None
-        while a < n:
+        a = start
+        while a < stop:
             lo = max(0, a - 1)
             hi = min(n, max(a + rows, a + 2))
             # Threshold on the raw counts (no float copy of every frame); calibrate only the active sensels.
             frames = mat._read(mat._raw, lo, hi).reshape(hi - lo, mat.rows, mat.cols)
             if thr is None:
-                cal = (frames.reshape(len(frames), -1).astype(np.float32) - mat.offset) * mat.gain
-                fmax = cal.max(axis=1)
-                del cal
-                thr = max(self.threshold_frac * float(np.percentile(fmax, 95)),
-                          self.min_counts * float(np.median(np.abs(mat.gain))), 1e-9)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    thr_counts = np.where(mat.gain > 0, thr / mat.gain + mat.offset, np.inf)
-                thr_counts = thr_counts.reshape(mat.rows, mat.cols).astype(np.float32)
-                if np.issubdtype(frames.dtype, np.integer):  # compare in the raw dtype: x > ceil(thr) - 1
-                    info = np.iinfo(frames.dtype)
-                    thr_counts = np.clip(np.ceil(thr_counts) - 1, info.min, info.max).astype(frames.dtype)
-            active = frames > thr_counts
+                thr = self._threshold(mat)
+            active = frames > thr
             # Label on 2 x 2 pooled sensels (4x less work; parts closer than two sensels join, as they should).
             pooled = _pool2(active)
             lab, nlab = ndimage.label(pooled, structure=_CROSS)
@@ -158,19 +246,21 @@ class MatAnalysis:
             f0 = np.array([s[0].start for s in spans]) + lo
             f1 = np.array([s[0].stop - 1 for s in spans]) + lo
             incomplete = (f1 == hi - 1) & (hi < n)
-            keep = ~incomplete & ~((f0 < a) & (a > 0))
+            keep = ~incomplete & ~((f0 < a) & (a > 0)) & (f0 < stop)
             nxt = int(f0[incomplete].min()) if incomplete.any() else hi
             a = nxt if nxt > a else hi
+            t = mat._read(mat._time_ds, lo, hi).astype(np.float64)
             rec = self._cells(frames, lab, active, keep, lo, comp_base, t, mat)
             if rec is not None:
                 recs.append(rec)
                 comp_base = int(rec[-1, 1]) + 1 if len(rec) else comp_base
-        self._finish(np.concatenate(recs) if recs else np.empty((0, 9)), t, breaks, norm_n)
-        return self
+        return (np.concatenate(recs) if recs else np.empty((0, 10))), thr
 
     @staticmethod
     def _cells(frames, lab, active, keep, lo, comp_base, t, mat) -> np.ndarray | None:
-        """Per (footprint, frame) rows: time, id, force, cop x, cop y, min x, max x, min y, max y (mm)."""
+        """Per (footprint, frame) rows: time, id, force, cop x, cop y, min x, max x, min y, max y (mm), frame.
+
+        ``t`` holds the times of frames ``lo`` onwards."""
         flat = np.flatnonzero(active)
         rc = mat.rows * mat.cols
         pr, pc = lab.shape[1], lab.shape[2]
@@ -193,16 +283,16 @@ class MatAnalysis:
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         fsum = np.add.reduceat(p, starts)
         out = np.column_stack([
-            t[fr[starts] + lo], cid[starts] + comp_base, fsum * mat.force_factor,
+            t[fr[starts]], cid[starts] + comp_base, fsum * mat.force_factor,
             np.add.reduceat(p * x, starts) / fsum, np.add.reduceat(p * y, starts) / fsum,
             np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts),
             np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts),
+            fr[starts] + lo,
         ])
         return out
 
-    def _finish(self, rec: np.ndarray, t: np.ndarray, breaks: np.ndarray, norm_n: float) -> None:
+    def _finish(self, rec: np.ndarray, dt: float, break_times: np.ndarray, norm_n: float) -> None:
         mat = self.mat
-        dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
         cols = ["foot", "ic_s", "to_s", "contact_time_ms", "strike_index_pct", "strike_class", "strike_flag",
                 "peak_force_bw", "impulse_bw_s", "step_length_m", "step_width_m", "lateral_mm"]
         self.belt_speed_mps_, self.belt_axis_, self.forward_sign_ = float("nan"), 1, 1
@@ -212,11 +302,16 @@ class MatAnalysis:
         if len(rec) == 0:
             self.steps_ = pd.DataFrame({c: [] for c in cols})
             return
-        rec = self._merge(rec, mat)
+        rec = self._merge(rec, dt)
         self._rec = rec
         cid = rec[:, 1].astype(np.int64)
         ncomp = int(cid.max()) + 1
         cnt = np.bincount(cid, minlength=ncomp)
+        frame = rec[:, 9].astype(np.int64)
+        first_frame = np.full(ncomp, np.iinfo(np.int64).max)
+        np.minimum.at(first_frame, cid, frame)
+        last_frame = np.full(ncomp, -1)
+        np.maximum.at(last_frame, cid, frame)
         first = np.full(ncomp, np.inf)
         np.minimum.at(first, cid, rec[:, 0])
         last = np.full(ncomp, -np.inf)
@@ -285,8 +380,8 @@ class MatAnalysis:
         ic[ids] = first[ids] - back * dt
         to[ids] = last[ids] + fwd * dt
         ok = (cnt >= 1) & ((to - ic) * 1e3 >= self.min_contact_ms)
-        if len(breaks):
-            bt = t[breaks]
+        if len(break_times):
+            bt = np.asarray(break_times, dtype=float)
             ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)
         # Left/right: two clusters of lateral position; left is 90 deg counter-clockwise from forward.
         lat = lateral[ok]
@@ -308,19 +403,12 @@ class MatAnalysis:
             "peak_force_bw": peak[ok] / norm_n if mat.calibrated else np.nan,
             "impulse_bw_s": impulse[ok] / norm_n if mat.calibrated else np.nan,
             "lateral_mm": lateral[ok], "heel_mm": heel_at_ic[ok], "footprint_id": np.flatnonzero(ok),
+            "first_frame": first_frame[ok], "last_frame": last_frame[ok],
         }).sort_values("ic_s", kind="stable").reset_index(drop=True)
-        prev_ic = tab["ic_s"].shift(1).to_numpy()
-        prev_heel = tab["heel_mm"].shift(1).to_numpy()
-        other = tab["foot"].to_numpy() != tab["foot"].shift(1).to_numpy()
-        length = (tab["heel_mm"].to_numpy() - prev_heel + speed_mm_s * (tab["ic_s"].to_numpy() - prev_ic)) * 1e-3
-        tab["step_length_m"] = np.where(other, length, np.nan)
-        tab["step_width_m"] = np.where(other, np.abs(tab["lateral_mm"] - tab["lateral_mm"].shift(1)) * 1e-3, np.nan)
-        for c in ("impact_peak_bw", "avlr_bw_s", "vilr_bw_s", "onset_diff_ms"):
-            tab[c] = np.nan
-        self.steps_ = tab
+        self.steps_ = _step_geometry(tab, speed_mm_s)
 
     @staticmethod
-    def _merge(rec: np.ndarray, mat) -> np.ndarray:
+    def _merge(rec: np.ndarray, dt: float) -> np.ndarray:
         """Join footprint parts of one foot that overlap in time (heel and forefoot seen as separate blobs)."""
         cid = rec[:, 1].astype(np.int64)
         n = int(cid.max()) + 1
@@ -332,7 +420,6 @@ class MatAnalysis:
         lat_x = np.bincount(cid, rec[:, 3] * rec[:, 2], n) / np.maximum(w, 1e-12)
         lat_y = np.bincount(cid, rec[:, 4] * rec[:, 2], n) / np.maximum(w, 1e-12)
         order = np.lexsort((first,))
-        dt = float(np.median(np.diff(mat.time))) if mat.n_samples > 1 else 0.0
         gid = np.arange(n)
         # Parts overlap in time and lie within a third of a foot length of each other: one footprint.
         near_mm = 120.0
@@ -354,12 +441,14 @@ class MatAnalysis:
             return rec
         _, new = np.unique(gid, return_inverse=True)
         g = new[cid]
-        key = g.astype(np.int64) * (mat.n_samples + 1) + np.searchsorted(mat.time, rec[:, 0])
+        span = int(rec[:, 9].max()) + 2
+        key = g.astype(np.int64) * span + rec[:, 9].astype(np.int64)
         uniq, inv = np.unique(key, return_inverse=True)
         f = np.bincount(inv, rec[:, 2], len(uniq))
         out = np.empty((len(uniq), rec.shape[1]))
         out[:, 0] = np.bincount(inv, rec[:, 0], len(uniq)) / np.bincount(inv, minlength=len(uniq))
-        out[:, 1] = uniq // (mat.n_samples + 1)
+        out[:, 1] = uniq // span
+        out[:, 9] = uniq % span
         out[:, 2] = f
         out[:, 3] = np.bincount(inv, rec[:, 3] * rec[:, 2], len(uniq)) / np.maximum(f, 1e-12)
         out[:, 4] = np.bincount(inv, rec[:, 4] * rec[:, 2], len(uniq)) / np.maximum(f, 1e-12)
@@ -392,17 +481,16 @@ class MatAnalysis:
         from treadlab.analysis.store import FootSignals
 
         out = {}
-        if len(self._rec) == 0:
+        if len(self._frame_force) == 0:
             return out
         t = self.mat.time
         fid = self.steps_.set_index("footprint_id")["foot"]
-        cid = self._rec[:, 1].astype(np.int64)
+        cid = self._frame_force[:, 1].astype(np.int64)
         foot_of = fid.reindex(cid).to_numpy()
         for foot in ("left", "right"):  # two feet
             m = foot_of == foot
             force = np.zeros(len(t))
-            idx = np.searchsorted(t, self._rec[m, 0])
-            np.add.at(force, np.clip(idx, 0, len(t) - 1), self._rec[m, 2])
+            np.add.at(force, np.clip(self._frame_index[m], 0, len(t) - 1), self._frame_force[m, 2])
             out[foot] = FootSignals.from_arrays(foot, t, force, force / self._norm, None, np.empty(0, np.int64),
                                                 self.mat)
         return out
@@ -427,20 +515,19 @@ class MatAnalysis:
         acc = np.zeros((h, w))
         peak = np.zeros((h, w))
         n = 0
-        t = mat.time
         speed_mm_s = self.track_speed_mps_ * 1e3 if np.isfinite(self.track_speed_mps_) else 0.0
         sgn, axis = self.forward_sign_, self.belt_axis_
         n_along = mat.cols if axis == 0 else mat.rows
         n_across = mat.rows if axis == 0 else mat.cols
         for row in st.itertuples():  # one iteration per step (a few frames each), vectorised inside
-            a = int(np.searchsorted(t, row.ic_s))
-            b = int(np.searchsorted(t, row.to_s, side="right"))
+            a, b = int(row.first_frame), int(row.last_frame) + 1
             if b <= a:
                 continue
             fr = mat.frames(a, b)
+            t_ab = mat._read(mat._time_ds, a, b).astype(np.float64)
             if axis == 0:
                 fr = fr.transpose(0, 2, 1)  # (frames, along, across)
-            travel = speed_mm_s * (t[a:b] - row.ic_s)
+            travel = speed_mm_s * (t_ab - row.ic_s)
             heel_p = row.heel_mm - travel  # forward coordinate of the heel in each frame
             start_idx = np.round(sgn * heel_p / mat.pitch_mm).astype(int)
             along = start_idx[:, None] - 2 * sgn + sgn * np.arange(h)[None, :]  # heel to toe

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         for w in caught:
             print(f"lab analyze: warning: {w.message}", file=sys.stderr)
         if args.steps:
-            cols = [c for c in ga.steps.columns if c not in ("first_sample", "stop_sample")]
+            internal = ("first_sample", "stop_sample", "first_frame", "last_frame")
+            cols = [c for c in ga.steps.columns if c not in internal]
             try:
                 ga.steps[cols].to_csv(args.steps, index=False, float_format="%.6g")
             except OSError as exc:
