@@ -250,7 +250,8 @@ class ContactDetection:
         return np.minimum((1.0 - w) * span_s + w * med, 2.0 * med + dt)
 
     def _fitted_lead(self, t: np.ndarray, force: np.ndarray, i_hi: np.ndarray, prev_stop: np.ndarray,
-                     t_hi_s: np.ndarray, span_s: np.ndarray, dt_s: float, max_steps: int = 300) -> float:
+                     t_hi_s: np.ndarray, span_s: np.ndarray, dt_s: float, max_steps: int = 300,
+                     max_samples: int = 10_000) -> float:
         """Time from onset to the high crossing, in units of the foot's median low-to-high span, from a least-squares
         fit of the foot's pooled rising edge (NaN when there are fewer than 6 usable steps).
 
@@ -260,18 +261,20 @@ class ContactDetection:
         closed form), the samples before the onset (zero force plus noise) included. The fit is then repeated on
         the samples below ``edge_fit_frac`` x the amplitude only: a power law holds near the onset, and the
         heel's impact steepens the edge above (at 200 Hz with a noisy insole the high level sits there). Pooled
-        over up to ``max_steps`` steps (evenly spread), dozens of samples lie on the edge at any rate, with their
+        over up to ``max_steps`` steps (evenly spread; fewer when they would hold more than ``max_samples``
+        samples: 161 x that many floats in the grid search), dozens of samples lie on the edge at any rate, with their
         sub-sample phases spread, so the onset no longer rests on one noisy crossing of a low level.
         """
         ok = (i_hi > 0) & np.isfinite(t_hi_s) & (span_s > 0)
         sel = np.flatnonzero(ok)
         if len(sel) < 6:
             return float("nan")
-        if len(sel) > max_steps:
-            sel = sel[np.linspace(0, len(sel) - 1, max_steps).round().astype(np.int64)]
         med_s = float(np.median(span_s[sel]))
         window_s = 4.0 * med_s + 4.0 * dt_s
         m = int(np.ceil(window_s / dt_s))
+        n_steps = max(6, min(max_steps, max_samples // m))  # the grid search holds 161 x samples floats
+        if len(sel) > n_steps:
+            sel = sel[np.linspace(0, len(sel) - 1, n_steps).round().astype(np.int64)]
         idx, owner = range_arange(np.maximum(i_hi[sel] - m, prev_stop[sel]), i_hi[sel])
         tau = t[idx] - t_hi_s[sel][owner]
         y = force[idx].astype(np.float64)
