@@ -41,6 +41,7 @@ CASES = [
     ("midfoot", 160, 260, 200, "insole16", -10.0),
     ("forefoot", 140, 300, 200, "insole99", 20.0),
     ("forefoot", 180, 230, 500, "insole99", 0.0),
+    ("rearfoot", 170, 250, 200, "insole99", 15.0),  # heel impact on a noisy 200-Hz insole (fitted edge, VILR)
 ] + [  # the broad matrix: make test -m slow
     pytest.param(c, marks=pytest.mark.slow) for c in (
         ("rearfoot", 140, 300, 200, "insole16", 15.0),
@@ -51,6 +52,7 @@ CASES = [
         ("forefoot", 190, 210, 200, "insole16", 10.0),
         ("rearfoot", 180, 240, 1000, "insole99", 20.0),
         ("midfoot", 140, 300, 200, "insole99", 0.0),
+        ("rearfoot", 180, 240, 200, "insole99", 0.0),
     )
 ]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d, minimum_filter1d, uniform_filter1d
 
-from treadlab.analysis.ragged import first_true, range_max
+from treadlab.analysis.ragged import first_true, range_arange, range_max
 
 __all__ = ["ContactDetection", "baseline", "hysteresis"]
 
@@ -62,12 +62,16 @@ class ContactDetection:
         SD of the Gaussian smoothing of the force used for detection (no ringing, unlike a Butterworth filter).
     edge_ratio : float
         The high level is ``edge_ratio`` x the low level.
-    edge_power, edge_pooling : float
-        Initial contact (toe-off) is where the curve ``F ~ |t - t0|^edge_power`` through the rising (falling)
-        edge's crossings of the low and high levels reaches zero: the force's onset, not the (later) moment it
-        passes a threshold. Forces rise from contact roughly as ``t^1.2`` (forefoot) to ``t^1.8`` (rearfoot
-        heel pad), so 1.6 (a straight line is 1, which puts rear-foot contacts several ms late). The time between
-        the two crossings is ``edge_pooling`` x the foot's median plus the rest x the step's own (noise).
+    edge_power, edge_pooling, edge_fit_frac : float
+        Forces rise from contact roughly as ``t^1.2`` (forefoot) to ``t^1.8`` (rearfoot heel pad): 1.6. Initial
+        contact is the step's crossing of the high level minus a lead times the time between its crossings of
+        the low and the high level. The lead comes from a least-squares fit of ``A max(t - t0, 0)^edge_power``
+        to the foot's pooled rising edge (every step's samples aligned at its high crossing, the samples before
+        the onset included), refitted on the part below ``edge_fit_frac`` x the amplitude, where the power law
+        holds (a heel impact steepens the edge above it). Fewer than 6 steps: the lead of the curve
+        ``F ~ |t - t0|^edge_power`` through the two crossings, which also gives toe-off (falling edge). The time
+        between the two crossings is ``edge_pooling`` x the foot's median plus the rest x the step's own (the
+        low crossing is the noisy one).
     baseline_window_s : float
         Window of the running baseline (longer than a stride); 0 disables baseline removal.
     min_contact_ms, min_swing_ms : float
@@ -92,12 +96,15 @@ class ContactDetection:
         Robust SD of the smoothed force in swing.
     raw_noise_ : float
         Robust SD of the unsmoothed force's white noise in swing (from first differences).
+    edge_lead_ : float
+        Fitted lead of initial contact (onset to high crossing / median span); NaN when the fallback was used.
     """
 
     def __init__(self, on_frac: float = 0.15, off_frac: float = 0.06, low_frac: float = 0.003, low_sigma: float = 3.0,
                  smooth_ms: float = 2.0, edge_ratio: float = 4.0, baseline_window_s: float = 2.5,
                  min_contact_ms: float = 80.0, min_swing_ms: float = 60.0,
-                 edge_power: float = 1.6, edge_pooling: float = 0.5, amplitude: float | None = None):
+                 edge_power: float = 1.6, edge_pooling: float = 0.75, edge_fit_frac: float = 0.05,
+                 amplitude: float | None = None):
         self.on_frac = on_frac
         self.off_frac = off_frac
         self.low_frac = low_frac
@@ -109,6 +116,7 @@ class ContactDetection:
         self.min_swing_ms = min_swing_ms
         self.edge_power = edge_power
         self.edge_pooling = edge_pooling
+        self.edge_fit_frac = edge_fit_frac
         self.amplitude = amplitude
 
     def smoothed_excess(self, time_s: np.ndarray, force: np.ndarray) -> np.ndarray:
@@ -156,6 +164,7 @@ class ContactDetection:
         self.low_level_ = 0.0
         self.noise_ = 0.0
         self.raw_noise_ = 0.0
+        self.edge_lead_ = float("nan")
         if n < 4:
             return self
         rate_hz = 1.0 / float(np.median(np.diff(t)))
@@ -227,7 +236,15 @@ class ContactDetection:
         ratio = high / low if high > low > 0 else 1.0
         lead = ratio ** (1.0 / self.edge_power) / (ratio ** (1.0 / self.edge_power) - 1.0) if ratio > 1.0 else 1.0
         dt = 1.0 / rate_hz
-        ic = t_hi_up - lead * self._edge_span(t_hi_up - t_lo_up, dt)
+        span_up = self._edge_span(t_hi_up - t_lo_up, dt)
+        i_hi = first_true(xc >= high, first, stop)
+        i_hi = np.where(i_hi > first, i_hi, -1)
+        prev_stop = np.concatenate([[0], stop[:-1]])
+        # Initial contact: the lead comes from a fit of the foot's pooled rising edge (see _fitted_lead); the
+        # two-crossing power law stays the fallback, and gives toe-off.
+        lead_up = self._fitted_lead(t, self.corrected_, i_hi, prev_stop, t_hi_up, t_hi_up - t_lo_up, dt)
+        self.edge_lead_ = lead_up
+        ic = t_hi_up - (lead_up if np.isfinite(lead_up) else lead) * span_up
         to = t_hi_dn + lead * self._edge_span(t_lo_dn - t_hi_dn, dt)
         keep = (to - ic) * 1e3 >= self.min_contact_ms
         if breaks is not None and len(breaks):
@@ -251,6 +268,44 @@ class ContactDetection:
         w = self.edge_pooling
         return np.minimum((1.0 - w) * span_s + w * med, 2.0 * med + dt)
 
+    def _fitted_lead(self, t: np.ndarray, force: np.ndarray, i_hi: np.ndarray, prev_stop: np.ndarray,
+                     t_hi_s: np.ndarray, span_s: np.ndarray, dt_s: float, max_steps: int = 300,
+                     max_samples: int = 10_000) -> float:
+        """Time from onset to the high crossing, in units of the foot's median low-to-high span, from a least-squares
+        fit of the foot's pooled rising edge (NaN when there are fewer than 6 usable steps).
+
+        Every step's samples before its high crossing (back to ``4 x`` the median span plus 4 samples, never
+        into the previous contact) are placed on a common axis ``tau = t - t_high``; the unsmoothed,
+        baseline-corrected force is fitted as ``A max(tau + D, 0)^edge_power`` (``D`` by a grid search, ``A`` in
+        closed form), the samples before the onset (zero force plus noise) included. The fit is then repeated on
+        the samples below ``edge_fit_frac`` x the amplitude only: a power law holds near the onset, and the
+        heel's impact steepens the edge above (at 200 Hz with a noisy insole the high level sits there). Pooled
+        over up to ``max_steps`` steps (evenly spread; fewer when they would hold more than ``max_samples``
+        samples: 161 x that many floats in the grid search), dozens of samples lie on the edge at any rate, with their
+        sub-sample phases spread, so the onset no longer rests on one noisy crossing of a low level.
+        """
+        ok = (i_hi > 0) & np.isfinite(t_hi_s) & (span_s > 0)
+        sel = np.flatnonzero(ok)
+        if len(sel) < 6:
+            return float("nan")
+        med_s = float(np.median(span_s[sel]))
+        window_s = 4.0 * med_s + 4.0 * dt_s
+        m = int(np.ceil(window_s / dt_s))
+        n_steps = max(6, min(max_steps, max_samples // m))  # the grid search holds 161 x samples floats
+        if len(sel) > n_steps:
+            sel = sel[np.linspace(0, len(sel) - 1, n_steps).round().astype(np.int64)]
+        idx, owner = range_arange(np.maximum(i_hi[sel] - m, prev_stop[sel]), i_hi[sel])
+        tau = t[idx] - t_hi_s[sel][owner]
+        y = force[idx].astype(np.float64)
+        p = self.edge_power
+        d_s, a = _hinge_fit(tau, y, p, window_s)
+        if a > 0:
+            tau_cap = (self.edge_fit_frac * self.amplitude_ / a) ** (1.0 / p) - d_s
+            low = tau <= tau_cap
+            if tau_cap < 0 and low.sum() >= 3 * len(sel):
+                d_s, a = _hinge_fit(tau[low], y[low], p, window_s)
+        return d_s / med_s if a > 0 and 0 < d_s < window_s else float("nan")
+
     @staticmethod
     def _first_crossing(t, xc, first, stop, level, fallback) -> np.ndarray:
         """Time of the first upward crossing of ``level`` in ``[first, stop)`` (``fallback`` when there is none)."""
@@ -266,3 +321,25 @@ class ContactDetection:
         ok = (last >= first) & (last < stop - 1)
         lh = np.clip(last, 0, n - 2)
         return np.where(ok, _crossing_time(t, xc, lh, lh + 1, level), fallback)
+
+
+def _hinge_fit(tau: np.ndarray, y: np.ndarray, power: float, max_lead_s: float) -> tuple[float, float]:
+    """Least-squares fit of ``y ~ a max(tau + d, 0)^power`` over ``0 <= d <= max_lead_s``: ``(d, a)``.
+
+    ``a`` is solved in closed form for every ``d`` of a grid (161 values, then 41 around the best), vectorised.
+    """
+    d = np.linspace(0.0, max_lead_s, 161)
+    best = (float("nan"), 0.0)
+    for _ in range(2):  # coarse grid, then a fine one around its best (two array passes, not a sample loop)
+        g = np.clip(tau[None, :] + d[:, None], 0.0, None) ** power
+        gy = g @ y
+        gg = np.einsum("dn,dn->d", g, g)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sse = np.where(gg > 0, -(gy**2) / gg, np.inf)  # residual sum of squares minus y @ y
+        j = int(np.argmin(sse))
+        if not np.isfinite(sse[j]):
+            return best
+        best = (float(d[j]), float(gy[j] / gg[j]))
+        step = d[1] - d[0]
+        d = np.linspace(max(d[j] - step, 0.0), d[j] + step, 41)
+    return best

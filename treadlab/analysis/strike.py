@@ -47,9 +47,9 @@ class StrikeIndex:
     onset_tolerance_ms : float
         Heel and forefoot onsets closer than this count as simultaneous (midfoot).
     max_extrapolation_frac : float
-        The fitted COP at initial contact is kept within this fraction of foot length of the window's
-        force-weighted mean COP (clamped; guards against an ill-conditioned fit). The mean is used when the fit
-        is singular.
+        A fitted COP at initial contact farther than this fraction of foot length from the window's
+        force-weighted mean COP is not trusted and the mean is used; from half that distance on, the two are
+        blended linearly (guards against an ill-conditioned fit without a jump).
     baseline_ms : float
         Force and moment are corrected by their mean over this window of swing just before initial contact
         (removes a drifting swing-phase reading, which would pull the COP towards the sensels' centroid).
@@ -135,9 +135,12 @@ class StrikeIndex:
             cop_fit = (s_mf * s_fftt - s_mft * s_fft) / det
             cop_mean = per_step(m) / per_step(f)
         good = np.isfinite(cop_fit) & (det > 1e-9 * s_ff * s_fftt)
-        # Clamped, not switched to the mean: a tiny change of IC must not jump the estimate by the whole bound.
+        # Beyond max_extrapolation_frac of foot length from the mean the fit is not trusted (the mean is used), and
+        # from half that on it is blended into the mean, so that a tiny change of IC cannot jump the estimate.
         reach = self.max_extrapolation_frac * foot_length_mm
-        cop_ic = np.where(good, np.clip(cop_fit, cop_mean - reach, cop_mean + reach), cop_mean)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            trust = np.clip(2.0 - 2.0 * np.abs(cop_fit - cop_mean) / reach, 0.0, 1.0)
+        cop_ic = np.where(good, cop_mean + trust * (cop_fit - cop_mean), cop_mean)
         si = cop_ic / foot_length_mm * 100.0
         si = np.where(np.isfinite(si), si, np.nan)
         flag = np.where(np.isfinite(si) & ((si < 0) | (si > 100)), "outside_0_100", "")
