@@ -104,3 +104,25 @@ def test_pressure_maps_of_long_segments_come_from_a_spread_sample_of_steps(mat_a
     loaded = full["mean"] > 0.1 * full["mean"].max()
     assert np.corrcoef(part["mean"], full["mean"])[0, 1] > 0.98
     assert np.allclose(part["mean"][loaded], full["mean"][loaded], rtol=0.15)
+
+
+def test_long_sessions_are_sampled_in_runs(mat_analysis):
+    from treadlab.analysis.ragged import sampled_runs
+
+    assert sampled_runs(10, 20, 4) == [(0, 10)]
+    runs = sampled_runs(1000, 60, 6)
+    assert len(runs) == 6 and all(b - a == 10 for a, b in runs) and runs[0][0] == 0 and runs[-1][1] == 1000
+    assert len(sampled_runs(1000, 4, 12)) == 4
+    ga, res, mat = mat_analysis
+    full = mean_footprints(mat, res.steps_, res.belt_axis_, res.forward_sign_, res.belt_speed_mps_)
+    part = mean_footprints(mat, res.steps_, res.belt_axis_, res.forward_sign_, res.belt_speed_mps_, max_steps=6)
+    for foot in ("left", "right"):
+        n = int((res.steps_.foot == foot).sum())
+        assert full[foot]["sampled_steps"] == n > 6 and part[foot]["sampled_steps"] == 6
+        a, b = np.nan_to_num(full[foot]["mean"]), np.nan_to_num(part[foot]["mean"])
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95  # a sample of steps looks like all of them
+        assert part[foot]["window_sum"] < 0.8 * full[foot]["window_sum"]
+    tr = cop_trace(mat, res.belt_axis_, res.forward_sign_, max_points=240)
+    assert len(tr) == 240
+    gaps = np.diff(tr["time_s"].to_numpy())
+    assert (gaps > 0.1).sum() == 11  # 12 runs of consecutive frames spread over the session

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from treadlab.analysis.ragged import range_arange
+from treadlab.analysis.ragged import range_arange, sampled_runs
 
 #: Lateral distance assumed between the feet's long axes when only insoles are present.
 ASSUMED_STEP_WIDTH_MM = 100.0
@@ -112,23 +112,21 @@ def pressure_maps(ga, foot: str, max_steps: int = MAX_MAP_STEPS, runs_n: int = M
     if len(part) <= max_steps:
         return {**ga.pressure_maps(foot), "sampled_steps": int(len(part))}
     ins = sig.device
-    per_run = max(1, max_steps // runs_n)
-    firsts = np.unique(np.linspace(0, len(part) - per_run, runs_n).astype(np.int64))
     first_sample = part["first_sample"].to_numpy(np.int64)
     stop_sample = part["stop_sample"].to_numpy(np.int64)
     peak = np.zeros(ins.n_values)
     total = np.zeros(ins.n_values)
     count = used = 0
-    for i in firsts:  # one iteration per run of consecutive steps (at most runs_n)
-        a, b = int(first_sample[i]), int(stop_sample[i + per_run - 1])
+    for i, j in sampled_runs(len(part), max_steps, runs_n):  # one iteration per run of consecutive steps
+        a, b = int(first_sample[i]), int(stop_sample[j - 1])
         block = ins.forces(a, b)
-        idx, _ = range_arange(first_sample[i:i + per_run] - a, stop_sample[i:i + per_run] - a)
+        idx, _ = range_arange(first_sample[i:j] - a, stop_sample[i:j] - a)
         sel = block[idx[idx < len(block)]]
         if len(sel):
             np.maximum(peak, sel.max(axis=0), out=peak)
             total += sel.sum(axis=0, dtype=np.float64)
             count += len(sel)
-            used += per_run
+            used += j - i
     factor = 1.0 / ins.sensel_force_factor if ins.unit == "kPa" else np.ones(ins.n_values)
     return {"peak": peak * factor, "mean": total / max(count, 1) * factor, "unit": ins.unit or "counts",
             "positions_mm": ins.positions_mm, "areas_mm2": ins.areas_mm2, "foot_length_mm": ins.foot_length_mm,

@@ -20,8 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from treadlab.analysis.ragged import sampled_runs
+
 #: Frames whose summed pressure is below this fraction of the 95th percentile are flight (no COP).
 FLIGHT_FRACTION = 0.05
+#: Mean footprints of feet with more steps than this use a sample of them (bounded time for long sessions).
+MAX_FOOTPRINT_STEPS = 300
+#: Samples of long sessions are this many runs of consecutive steps (or frames), spread evenly.
+RUNS_N = 12
 
 
 def _orientation(belt_axis: int, forward_sign: int) -> tuple[int, int]:
@@ -42,7 +48,8 @@ def cop_trace(mat, belt_axis: int, forward_sign: int, start_s: float = -np.inf, 
     start_s, stop_s : float
         Time window (session clock).
     max_points : int
-        At most this many frames are returned (evenly thinned), enough for a figure.
+        At most about this many frames are read and returned, enough for a figure: all of them in a short
+        window, else ``RUNS_N`` runs of consecutive frames spread evenly over it (bounded time for an hour).
 
     Returns
     -------
@@ -53,19 +60,17 @@ def cop_trace(mat, belt_axis: int, forward_sign: int, start_s: float = -np.inf, 
     """
     t = mat.time
     i0, i1 = int(np.searchsorted(t, start_s)), int(np.searchsorted(t, stop_s, side="right"))
-    step = max(1, (i1 - i0) // max_points)
     xs = np.arange(mat.cols) * mat.pitch_mm
     ys = np.arange(mat.rows) * mat.pitch_mm
     parts = []
-    for a, frames in mat.iter_frames(i0, i1):  # one iteration per block of frames
-        sel = np.arange(a, a + len(frames))
-        keep = (sel - i0) % step == 0
-        f = frames[keep].astype(np.float64)
-        w = f.sum(axis=(1, 2))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = f.sum(axis=1) @ xs / w
-            y = f.sum(axis=2) @ ys / w
-        parts.append(np.column_stack([t[sel[keep]], x, y, w]))
+    for r0, r1 in sampled_runs(i1 - i0, max_points, RUNS_N):  # contiguous runs of frames spread over the window
+        for a, frames in mat.iter_frames(i0 + r0, i0 + r1):  # one iteration per block of frames
+            f = frames.astype(np.float64)
+            w = f.sum(axis=(1, 2))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x = f.sum(axis=1) @ xs / w
+                y = f.sum(axis=2) @ ys / w
+            parts.append(np.column_stack([t[a:a + len(frames)], x, y, w]))
     arr = np.concatenate(parts) if parts else np.empty((0, 4))
     fwd_sign, right_sign = _orientation(belt_axis, forward_sign)
     along, across = (arr[:, 1], arr[:, 2]) if belt_axis == 0 else (arr[:, 2], arr[:, 1])
@@ -80,8 +85,18 @@ def cop_trace(mat, belt_axis: int, forward_sign: int, start_s: float = -np.inf, 
     return pd.DataFrame({"time_s": arr[:, 0], "right_mm": right, "forward_mm": forward, "load": load})
 
 
+def _run_frames(mat, t: np.ndarray, ic: np.ndarray, to: np.ndarray, runs: list):
+    """Yield ``(first_frame, frames, r0, r1)`` blocks covering the steps of each run ``[r0, r1)``."""
+    for r0, r1 in runs:  # one iteration per run of consecutive steps (all of them for a short segment)
+        i0 = int(np.searchsorted(t, ic[r0]))
+        i1 = int(np.searchsorted(t, to[r1 - 1], side="right"))
+        for a, frames in mat.iter_frames(i0, i1):
+            yield a, frames, r0, r1
+
+
 def mean_footprints(mat, steps: pd.DataFrame, belt_axis: int, forward_sign: int, belt_speed_mps: float, *,
-                    length_mm: float = 320.0, width_mm: float = 140.0, behind_mm: float = 30.0) -> dict:
+                    length_mm: float = 320.0, width_mm: float = 140.0, behind_mm: float = 30.0,
+                    max_steps: int = MAX_FOOTPRINT_STEPS) -> dict:
     """Mean and peak footprint of each foot, in a window that follows the foot along the belt.
 
     Parameters
@@ -93,11 +108,15 @@ def mean_footprints(mat, steps: pd.DataFrame, belt_axis: int, forward_sign: int,
     belt_speed_mps : float
     length_mm, width_mm, behind_mm : float
         Window size, and how far it starts behind the heel.
+    max_steps : int
+        Feet with more steps use ``RUNS_N`` runs of consecutive steps spread evenly, ``max_steps`` in all
+        (``sampled_steps``; the mean is then a sample mean, the peak the maximum over the sampled steps).
 
     Returns
     -------
     dict
-        ``{foot: {"mean": (L, W), "peak": (L, W), "frames": int, "steps": int, "window_sum": float}}`` in the
+        ``{foot: {"mean": (L, W), "peak": (L, W), "frames": int, "steps": int, "sampled_steps": int,
+        "window_sum": float}}`` in the
         mat's unit, row 0 at the back of the window (heel side), column index increasing to the runner's right
         (``window_sum``: everything the windows caught, to check against the frames' total); plus ``"pitch_mm"``.
     """
@@ -112,10 +131,11 @@ def mean_footprints(mat, steps: pd.DataFrame, belt_axis: int, forward_sign: int,
         acc = {"sum": np.zeros((n_len, n_wid)), "peak": np.zeros((n_len, n_wid)), "n": np.zeros((n_len, n_wid))}
         if len(part) == 0:
             continue
-        ic, to = part["ic_s"].to_numpy(float), part["to_s"].to_numpy(float)
-        heel, lateral = part["heel_mm"].to_numpy(float), part["lateral_mm"].to_numpy(float)
-        i0, i1 = int(np.searchsorted(t, ic[0])), int(np.searchsorted(t, to[-1], side="right"))
-        for a, frames in mat.iter_frames(i0, i1):  # one iteration per block of frames
+        ic_all, to_all = part["ic_s"].to_numpy(float), part["to_s"].to_numpy(float)
+        heel_all, lateral_all = part["heel_mm"].to_numpy(float), part["lateral_mm"].to_numpy(float)
+        runs = sampled_runs(len(part), max_steps, RUNS_N)
+        for a, frames, r0, r1 in _run_frames(mat, t, ic_all, to_all, runs):  # one iteration per block of frames
+            ic, to, heel, lateral = ic_all[r0:r1], to_all[r0:r1], heel_all[r0:r1], lateral_all[r0:r1]
             tt = t[a:a + len(frames)]
             j = np.searchsorted(ic, tt, side="right") - 1
             on = (j >= 0) & (tt <= to[np.clip(j, 0, None)])
@@ -140,5 +160,5 @@ def mean_footprints(mat, steps: pd.DataFrame, belt_axis: int, forward_sign: int,
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(acc["n"] > 0, acc["sum"] / acc["n"], np.nan)
         out[foot] = {"mean": mean, "peak": acc["peak"], "frames": int(acc["n"].max()), "steps": int(len(part)),
-                     "window_sum": float(acc["sum"].sum())}
+                     "sampled_steps": int(sum(r1 - r0 for r0, r1 in runs)), "window_sum": float(acc["sum"].sum())}
     return out

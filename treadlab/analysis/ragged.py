@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["first_true", "range_arange", "range_max", "range_sum"]
+__all__ = ["first_true", "range_arange", "range_max", "range_sum", "sampled_runs"]
 
 
 def _pairs(starts: np.ndarray, stops: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,3 +68,14 @@ def range_arange(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.
     owner = np.repeat(np.arange(len(starts)), lengths)
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     return starts[owner] + offsets, owner
+
+
+def sampled_runs(n: int, max_n: int, runs_n: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` index runs that sample ``n`` items with at most about ``max_n`` of them: everything when
+    ``n <= max_n``, else ``runs_n`` runs of consecutive items spread evenly (few contiguous reads of a file)."""
+    if n <= max_n:
+        return [(0, n)] if n else []
+    runs_n = max(1, min(runs_n, max_n))
+    per_run = max(1, max_n // runs_n)
+    firsts = np.unique(np.linspace(0, n - per_run, runs_n).astype(np.int64))
+    return [(int(a), int(a) + per_run) for a in firsts]

@@ -108,7 +108,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
         if foot not in ga.signals:
             continue
         feet[foot] = _foot_view(ga, foot)
-    footprints, pitch, butterfly = _mat_views(ga)
+    footprints, pitch, butterfly, fp_steps = _mat_views(ga)
     note = "Measured on the pressure mat."
     if butterfly is None:
         tr = insoleviews.insole_cop_trace(ga.signals, ga.steps, s.treadmill_speed_mps)
@@ -126,7 +126,8 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     handle = getattr(s, "_file", None)  # the analysis holds the file open; reuse its handle
     q = quality(handle if handle is not None else s.path)
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
-                       feet=feet, footprints_kpa=footprints, pitch_mm=pitch, butterfly_mm=butterfly,
+                       feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
+                       butterfly_mm=butterfly,
                        butterfly_note=note, markers=markers)
 
 
@@ -161,11 +162,12 @@ def to_kpa(unit: str, areas_mm2: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None]:
-    """Mean footprint per foot (kPa) and the butterfly of the segment, when the session has a mat."""
+def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None, list]:
+    """Mean footprint per foot (kPa), the butterfly of the segment and the steps the footprints are from (sampled,
+    of all), when the session has a mat."""
     res = getattr(ga, "mat_result", None)
     if res is None or not len(res.steps_):
-        return None, 1.0, None
+        return None, 1.0, None, []
     mat = res.mat
     seg = ga.segment
     steps = res.steps_[seg.contains(res.steps_["ic_s"])]
@@ -175,7 +177,8 @@ def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None]
     if factor is not None:
         images = {f: fps[f]["mean"] * float(factor[0]) for f in FEET if f in fps}
     trace = matviews.cop_trace(mat, res.belt_axis_, res.forward_sign_, seg.start_s, seg.stop_s)
-    return images or None, float(mat.pitch_mm), {"both": trace[["right_mm", "forward_mm"]].to_numpy()}
+    used = [(int(fps[f]["sampled_steps"]), int(fps[f]["steps"])) for f in FEET if f in fps]
+    return images or None, float(mat.pitch_mm), {"both": trace[["right_mm", "forward_mm"]].to_numpy()}, used
 
 
 def _device_text(dev) -> str:

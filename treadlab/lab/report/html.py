@@ -94,6 +94,13 @@ def _foot_dict(view: SessionView, key: str) -> dict:
     return {f: getattr(view.foot(f), key) for f in FEET if getattr(view.foot(f), key) is not None}
 
 
+def _sample_note(used: list) -> str:
+    """" (from 300 of 4812 and ... steps, spread over the session)" when a figure used a sample of the steps."""
+    if all(u == n for u, n in used):
+        return ""
+    return " (from " + " and ".join(f"{u} of {n}" for u, n in used) + " steps, spread over the session)"
+
+
 def _session_figures(view: SessionView) -> list[str]:
     out = []
     curves = _foot_dict(view, "curves_bw")
@@ -120,17 +127,17 @@ def _session_figures(view: SessionView) -> list[str]:
                     "mean_kpa": v.mean_kpa, "outline_mm": v.outline_mm}
                 for f, v in view.feet.items() if v.peak_kpa is not None and v.positions_mm is not None}
     if pressure:
-        used = [view.foot(f).map_steps for f in pressure]
-        sample = ("" if all(u == n for u, n in used) else
-                  " (from " + " and ".join(f"{u} of {n}" for u, n in used) + " steps, spread over the session)")
+        sample = _sample_note([view.foot(f).map_steps for f in pressure])
         out.append(figure("pressure", figs.png_base64(figs.pressure_maps(pressure)),
                           f"Peak (left pair) and mean (right pair) pressure under each foot{sample}: dark areas "
                           "carry the most load.",
                           "peak and mean pressure maps per foot"))
     if view.footprints_kpa:
+        sample = _sample_note(view.footprint_steps)
         out.append(figure("footprint", figs.png_base64(figs.footprints(view.footprints_kpa, view.pitch_mm)),
-                          "Mean footprint of each foot on the treadmill mat, following the foot along the belt: "
-                          "dark areas carry the load through contact.", "mean footprint per foot on the pressure mat"))
+                          f"Mean footprint of each foot on the treadmill mat{sample}, following the foot along the "
+                          "belt: dark areas carry the load through contact.",
+                          "mean footprint per foot on the pressure mat"))
     si = {f: view.step_values(f, "strike_index_pct") for f in FEET}
     if any(v.size for v in si.values()):
         out.append(figure("strike", figs.png_base64(figs.strike_distribution(si)),

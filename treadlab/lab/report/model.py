@@ -66,6 +66,8 @@ class SessionView:
     feet : dict of str to FootView
     footprints_kpa : dict or None
         Mean footprint of each foot on the mat, ``{foot: (L, W)}``, heel side at row 0.
+    footprint_steps : list of (int, int)
+        Steps used for the mean footprints (sampled, of all) per foot.
     pitch_mm : float
         Mat sensel pitch.
     butterfly_mm : dict or None
@@ -83,6 +85,7 @@ class SessionView:
     steps: pd.DataFrame
     feet: dict[str, FootView] = field(default_factory=dict)
     footprints_kpa: dict[str, np.ndarray] | None = None
+    footprint_steps: list[tuple[int, int]] = field(default_factory=list)
     pitch_mm: float = 1.0
     butterfly_mm: dict[str, np.ndarray] | None = None
     butterfly_note: str = ""
