@@ -213,3 +213,18 @@ def test_mat_blocks_keep_the_truth_and_the_force_signals(mat_blocks):
     for row in blocks.steps_[blocks.steps_["foot"] == "left"].itertuples():  # per step, a test
         on |= (t >= row.ic_s - 0.01) & (t <= row.to_s + 0.01)
     assert left["force"][~on].max() == 0.0 and left["force"][on].max() > 500.0
+
+
+def test_unwritable_temporary_folder_is_one_clear_error(long_run, tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from treadlab.errors import AnalysisError
+    from treadlab.lab.cli import main
+
+    path, _ = long_run
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing" / "folder"))
+    with pytest.raises(AnalysisError, match="temporary folder"):
+        analyze(path)
+    assert main(["analyze", str(path)]) == 6
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "temporary folder" in err[0]
