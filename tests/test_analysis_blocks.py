@@ -228,3 +228,20 @@ def test_unwritable_temporary_folder_is_one_clear_error(long_run, tmp_path, monk
     assert main(["analyze", str(path)]) == 6
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "temporary folder" in err[0]
+
+
+def test_regular_time_removes_timestamp_quantisation():
+    from treadlab.analysis.insolepass import regular_time
+
+    interval = (1 + 40e-6) / 180.0  # a 180-Hz device, its crystal 40 ppm fast
+    true = 12.3456 + np.arange(2000) * interval
+    true = np.concatenate([true, true[-1] + 0.5 + np.arange(1000) * interval])  # and a 0.5-s gap
+    reported = np.floor(true * 1e3) / 1e3  # whole milliseconds, as over the line protocol
+    fitted = regular_time(reported)
+    # One-interval differences, which a low-rate VILR divides by: 5 or 6 ms as reported, 5.556 ms fitted.
+    assert np.abs(np.diff(reported)[:1999] - interval).max() > 0.4e-3
+    assert np.abs(np.diff(fitted)[:1999] - interval).max() < 1e-6
+    assert np.abs(np.diff(fitted)[2000:] - interval).max() < 1e-6 and fitted[2000] - fitted[1999] > 0.49
+    assert np.abs(fitted - true).max() < 1e-3  # the clock (offset, drift) is kept, not moved
+    irregular = np.cumsum(np.random.default_rng(1).uniform(0.001, 0.009, 500))  # not regular sampling
+    assert np.array_equal(regular_time(irregular), irregular)

@@ -24,7 +24,7 @@ from treadlab.analysis.session import InsoleData
 from treadlab.analysis.store import BLOCK_SAMPLES, FootSignals, SignalStore, block_plan
 from treadlab.analysis.strike import StrikeIndex
 
-__all__ = ["FootPass", "pooled_quantile"]
+__all__ = ["FootPass", "pooled_quantile", "regular_time"]
 
 #: Samples read either side of a block: covers the running baseline (2 x its window), the filters' transients
 #: and the longest contact.
@@ -40,6 +40,39 @@ AVLR_CUTOFF_FACTOR = 1.4
 _FOOTSWITCH_NAN = ("impact_peak_bw", "impact_peak_s", "avlr_bw_s", "vilr_bw_s", "peak_force_bw", "peak_force_s",
                    "impulse_bw_s", "strike_index_pct", "onset_diff_ms")
 _FOOTSWITCH_TEXT = ("loading_reference", "strike_class", "strike_flag", "onset_class")
+
+
+#: Shorter runs keep their times (too few samples to tell regular sampling from jitter).
+_MIN_REGULAR_RUN = 64
+
+
+def regular_time(t: np.ndarray, max_residual_frac: float = 0.5) -> np.ndarray:
+    """Sample times made regular: each continuous run fitted by a straight line over sample index.
+
+    An insole samples on its own crystal at a fixed rate, but the times it reports can be coarse (whole
+    milliseconds over the line protocol, i.e. +-0.5 ms of quantisation on a 5-ms interval at 200 Hz, which puts
+    +-20 % on a one-interval slope such as VILR). A least-squares line per run (between jumps of more than 1.5
+    intervals) keeps the clock and removes the jitter. A run whose times stray from the line by more than
+    ``max_residual_frac`` of an interval is not regular sampling and is kept as it is, as are runs of fewer than
+    64 samples.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    n = len(t)
+    if n < _MIN_REGULAR_RUN:
+        return t.copy()
+    dt = np.diff(t)
+    nominal = float(np.median(dt))
+    cuts = np.flatnonzero((dt > 1.5 * nominal) | (dt <= 0) | ~np.isfinite(dt)) + 1
+    out = t.copy()
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, n]):  # one iteration per continuous run (a gap starts a new one)
+        if b - a < _MIN_REGULAR_RUN or not np.isfinite(t[a:b]).all():
+            continue
+        i = np.arange(b - a, dtype=np.float64)
+        slope, icpt = np.polyfit(i, t[a:b], 1)
+        fit = icpt + slope * i
+        if np.abs(t[a:b] - fit).max() < max_residual_frac * nominal:
+            out[a:b] = fit
+    return out
 
 
 def pooled_quantile(sketches: list[np.ndarray], weights: list[float], q: float) -> float:
@@ -106,7 +139,7 @@ class FootPass:
 
         def blocks():
             for a, t, d in self.ins.iter_derived():  # one iteration per ~32 MiB of raw data
-                self.store.append(self.foot, "time_s", t)
+                self.store.append(self.foot, "time_s", regular_time(t))
                 self.store.append(self.foot, "derived", d)
                 if len(t) > 1:
                     dts.append(float(np.median(np.diff(t))))
