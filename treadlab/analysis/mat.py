@@ -100,6 +100,10 @@ def _onset_fraction(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray, return_ok: b
 BREADTH_PER_LENGTH = 0.38
 #: A footprint shorter than this many loaded widths shows no heel (a real foot is longer).
 MIN_LENGTH_PER_WIDTH = 2.2
+#: The frame of the strike index's COP carries at least this fraction of the footprint's peak force; at most
+#: MAX_LEAD_SKIP frames before it are passed over.
+COP_MIN_FRAC = 0.005
+MAX_LEAD_SKIP = 2
 #: Smallest onset exponent of the pooled two-frame fit of initial contact (see _pooled_onset).
 ONSET_MIN_POWER = 1.5
 #: Smallest exponent of the pooled two-frame fit of toe-off.
@@ -386,6 +390,13 @@ class MatAnalysis:
                                 _group_slope(cid[mid], rec[mid, 0], rec[mid, hi_c], ncomp)])
             v[axis] = float(np.nanmedian(s)) if np.isfinite(s).any() else 0.0
         axis = 0 if abs(v[0]) >= abs(v[1]) else 1
+        # The speed from the front (toe) edge alone: the toes stay down from early stance to push-off, while the
+        # rear edge creeps forward as the heel unloads (rearfoot strikes) and would make the belt seem slow.
+        lo_c, hi_c = (5, 6) if axis == 0 else (7, 8)
+        front = hi_c if v[axis] < 0 else lo_c  # the runner faces against the belt's motion
+        s_front = _group_slope(cid[mid], rec[mid, 0], rec[mid, front], ncomp)
+        if np.isfinite(s_front).any() and np.sign(np.nanmedian(s_front)) == np.sign(v[axis]):
+            v[axis] = float(np.nanmedian(s_front))
         vel = v[axis] * 1e-3  # m/s, signed, along the mat axis
         self.belt_axis_ = axis
         self.forward_sign_ = -1 if vel > 0 else 1
@@ -405,10 +416,26 @@ class MatAnalysis:
         np.maximum.at(toe, cid, fwd_hi)
         heel -= 0.5 * mat.pitch_mm
         toe += 0.5 * mat.pitch_mm
-        is_first = rec[:, 0] == ic_frame
-        cop_fwd_ic = np.full(ncomp, np.nan)
+        # Frames in time order per footprint; the first frame that carries a real part of the load, at least
+        # COP_MIN_FRAC of the footprint's peak force: before it a frame may show a sensel or two just over the
+        # threshold, whose COP is not yet the foot's; at most MAX_LEAD_SKIP frames are passed over.
+        force = rec[:, 2]
+        peak = np.full(ncomp, -np.inf)
+        np.maximum.at(peak, cid, force)
+        order = np.lexsort((rec[:, 0], cid))
+        c_sorted, f_sorted = cid[order], force[order]
+        head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
+        tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
+        ids = c_sorted[head]
+        pos = np.arange(len(c_sorted))
+        big = f_sorted >= COP_MIN_FRAC * peak[c_sorted]
+        lead = np.minimum(np.minimum.reduceat(np.where(big, pos, len(pos)), head) - head, MAX_LEAD_SKIP)
+        lead = np.clip(lead, 0, tail - head)
+        # Strike index: COP of the first loaded frame, in the belt frame of the footprint's first frame.
         cop_col = 3 if axis == 0 else 4
-        cop_fwd_ic[cid[is_first]] = sgn * rec[is_first, cop_col]
+        row0 = order[head + lead]
+        cop_fwd_ic = np.full(ncomp, np.nan)
+        cop_fwd_ic[ids] = sgn * rec[row0, cop_col] + speed_mm_s * (rec[row0, 0] - first[ids])
         # A footprint may not show the heel (a fore-foot striker who never lowers it): the heel is placed one foot
         # length behind the toe, which always loads (see _foot_length).
         wlo, whi = (7, 8) if axis == 0 else (5, 6)
@@ -419,9 +446,6 @@ class MatAnalysis:
         self.foot_length_mm_ = foot_len
         with np.errstate(invalid="ignore", divide="ignore"):
             si = (cop_fwd_ic - heel) / (toe - heel) * 100.0
-        force = rec[:, 2]
-        peak = np.full(ncomp, -np.inf)
-        np.maximum.at(peak, cid, force)
         impulse = np.bincount(cid, force * dt, ncomp)
         lateral = np.bincount(cid, rec[:, lat_c] * force, ncomp) / np.maximum(np.bincount(cid, force, ncomp), 1e-12)
         # Left/right: two clusters of lateral position; left is 90 deg counter-clockwise from forward.
@@ -440,11 +464,6 @@ class MatAnalysis:
         foot = np.where(is_right, "right", "left")
         # Onset and end: the footprint force of its first (last) two frames fitted as A (t - t0)^p with the
         # exponent pooled over the foot's footprints (see _pooled_onset).
-        order = np.lexsort((rec[:, 0], cid))
-        c_sorted, f_sorted = cid[order], rec[order, 2]
-        head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
-        tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
-        ids = c_sorted[head]
         side = (is_right[ids] & ok[ids]).astype(np.int64) + 2 * ~ok[ids]  # left, right, not a step
         back = _pooled_onset(f_sorted[head], f_sorted[np.minimum(head + 1, tail)],
                              f_sorted[np.minimum(head + 2, tail)], side, ONSET_MIN_POWER)
