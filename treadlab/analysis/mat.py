@@ -102,7 +102,7 @@ BREADTH_PER_LENGTH = 0.38
 MIN_LENGTH_PER_WIDTH = 2.2
 #: The frame of the strike index's COP carries at least this fraction of the footprint's peak force; at most
 #: MAX_LEAD_SKIP frames before it are passed over.
-COP_MIN_FRAC = 0.005
+COP_MIN_FRAC = 0.02
 MAX_LEAD_SKIP = 2
 #: Smallest onset exponent of the pooled two-frame fit of initial contact (see _pooled_onset).
 ONSET_MIN_POWER = 1.5
@@ -418,7 +418,8 @@ class MatAnalysis:
         toe += 0.5 * mat.pitch_mm
         # Frames in time order per footprint; the first frame that carries a real part of the load, at least
         # COP_MIN_FRAC of the footprint's peak force: before it a frame may show a sensel or two just over the
-        # threshold, whose COP is not yet the foot's; at most MAX_LEAD_SKIP frames are passed over.
+        # threshold, and a lightly loaded region (the heel of a midfoot strike) may lie under it, so its COP leans
+        # to the most loaded part; at most MAX_LEAD_SKIP frames (17 ms at 120 Hz) are passed over.
         force = rec[:, 2]
         peak = np.full(ncomp, -np.inf)
         np.maximum.at(peak, cid, force)
