@@ -6,11 +6,14 @@ Method (``docs/analysis.md``):
    sensels connected in (time, row, col) form one footprint, which follows the foot as the belt carries it.
    Blocks overlap so that a footprint cut by a block end is redone whole in the next block.
 2. Belt axis, direction and speed: during stance the front and rear edges of a footprint move with the belt.
-   The axis whose edges move fastest is the belt axis; the median edge velocity over all footprints is the
-   belt velocity; the runner faces against it.
-3. Per footprint: initial contact (half a frame before the first frame), toe-off (half a frame after the last),
-   contact time, force (calibrated mats), strike index: COP of the first frame, in the belt frame, between the
-   footprint's rearmost and foremost edges, in % of that extent.
+   The axis whose edges move fastest is the belt axis and the runner faces against their motion; the median
+   velocity of the front (toe) edges over all footprints is the belt speed (the rear edge creeps forward as
+   the heel unloads).
+3. Per footprint: initial contact and toe-off from the force of its first (last) two frames fitted as
+   ``A (t - t0)^p`` with ``p`` pooled over the foot's footprints (:func:`_pooled_onset`), contact time, force
+   (calibrated mats), strike index: COP of the first frame with 2 % of the peak force, in the belt frame,
+   between the footprint's heel and toe edges, the heel at least one foot length behind the toe (the foot
+   length from the insoles' layout, else from the footprints: :meth:`MatAnalysis._foot_length`).
 4. Left and right: footprints split into two clusters by lateral position; the runner's left is 90 degrees
    counter-clockwise from forward in the mat's (column, row) frame.
 5. Step length: heel-to-heel distance in the belt frame (heel at initial contact plus belt travel between the
