@@ -36,7 +36,12 @@ class InsoleSpec:
 
 @dataclass
 class MatSpec:
-    """The simulated treadmill mat of the file (rows run along the belt)."""
+    """The simulated treadmill mat of the file.
+
+    ``belt_axis`` says which index runs along the belt: ``"rows"`` (default: ``rows`` cells along the belt,
+    ``cols`` across) or ``"cols"`` (as the default simulated rig's mat: ``cols`` cells along the belt, e.g.
+    ``MatSpec(rows=48, cols=176, belt_axis="cols")``).
+    """
 
     rows: int = 176
     cols: int = 48
@@ -46,6 +51,7 @@ class MatSpec:
     offset: float = 0.0
     dtype: str = "u1"
     unit: str = "kPa"
+    belt_axis: str = "rows"
 
 
 def _create(group: h5py.Group, name: str, shape_tail: tuple, dtype, chunk_rows: int, compress: bool):
@@ -135,7 +141,7 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
             lg.create_dataset("positions_mm", data=np.column_stack([cc.ravel(), rr.ravel()]) * mat.pitch_mm)
             lg.create_dataset("areas_mm2", data=np.full(mat.rows * mat.cols, mat.pitch_mm**2, "f4"))
             lg.attrs.update({"pitch_mm": mat.pitch_mm, "rows": mat.rows, "cols": mat.cols})
-            devs.append((g, mat, lambda t: model.mat_frames(t, mat.rows, mat.cols, mat.pitch_mm, "rows")))
+            devs.append((g, mat, lambda t: model.mat_frames(t, mat.rows, mat.cols, mat.pitch_mm, mat.belt_axis)))
         for g, spec, values_at in devs:
             n_total = int(duration_s * spec.rate_hz)
             block = max(1, int(block_s * spec.rate_hz))

@@ -189,8 +189,11 @@ def test_mat_in_blocks_finds_the_same_footprints(mat_blocks):
     assert whole.blocks_ == 1 and blocks.blocks_ == 6
     a, b, unpaired = _pairs(whole.steps_, blocks.steps_, tol_s=0.005)
     assert unpaired == 0 and len(a) == len(whole.steps_) == len(blocks.steps_) > 70
-    # A footprint is found whole in one block: the same frames, the same onset.
-    assert np.abs(a["ic_s"] - b["ic_s"]).max() < 1e-9 and np.abs(a["to_s"] - b["to_s"]).max() < 1e-9
+    # A footprint is found whole in one block: the same frames, so the same onset up to the foot's onset exponent,
+    # which is pooled per block (like the belt figures): well under a millisecond.
+    assert (a["first_frame"].to_numpy() == b["first_frame"].to_numpy()).all()
+    assert (a["last_frame"].to_numpy() == b["last_frame"].to_numpy()).all()
+    assert np.abs(a["ic_s"] - b["ic_s"]).max() < 1e-3 and np.abs(a["to_s"] - b["to_s"]).max() < 1e-3
     assert (a["strike_class"].to_numpy() == b["strike_class"].to_numpy()).all()
     assert np.abs(a["strike_index_pct"] - b["strike_index_pct"]).max() < 2.0  # belt figures per block
     assert np.nanmax(np.abs(a["step_length_m"] - b["step_length_m"])) < 0.01

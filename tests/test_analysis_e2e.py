@@ -13,7 +13,7 @@ import pytest
 from test_analysis_known import match_steps
 
 from treadlab.acquisition.recorder import Recorder
-from treadlab.analysis import analyze
+from treadlab.analysis import analyze, symmetry_index
 from treadlab.drivers.sim.gait import RunnerParams
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.lab.rig import load_rig
@@ -52,3 +52,55 @@ def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
         assert np.nanmedian(rel) <= 0.10
         assert ga.summary["insole_scale"] == pytest.approx(1.0, abs=0.05)
         assert ga.summary["cadence_spm"] == pytest.approx(175, rel=0.04)
+
+
+def _record(tmp_path, runner: RunnerParams, seconds: float):
+    """Record ``seconds`` of the default simulated rig (insoles, and a 48 x 112 mat with the belt along its
+    columns) through the Recorder; the truth on the session clock."""
+    out = tmp_path / "run.h5"
+    with SimulatedRig.default(tmp_path / "sim", runner=runner, seed=runner.seed) as sim:
+        rig = load_rig(sim.write_rig(tmp_path / "rig.toml", body_mass_kg=runner.body_mass_kg))
+        with Recorder(list(rig.devices), {"participant": "E2E", "body_mass_kg": runner.body_mass_kg,
+                                          "treadmill_speed_mps": runner.speed_mps}, str(out), rig.text) as rec:
+            rec.start()
+            time.sleep(seconds)
+        truth = sim.steps()
+    with h5py.File(out, "r") as f:
+        start_ns = int(f.attrs["start_monotonic_ns"])
+    return out, truth.assign(ic_s=(truth["ic_ns"] - start_ns) / 1e9, to_s=(truth["to_ns"] - start_ns) / 1e9)
+
+
+@pytest.mark.parametrize("strike, ic_max_ms", [
+    ("midfoot", 5.0),
+    pytest.param("forefoot", 5.0, marks=pytest.mark.slow),
+    # Known weakness: the rear-foot impact rises so steeply that at 120 frames/s only two or three frames lie on
+    # it, and the mat of the default rig (force per cell, 8-bit) first shows the foot up to 1.4 frames after
+    # contact; single steps then reach 6-7.5 ms (docs/analysis.md, Validation).
+    pytest.param("rearfoot", 8.0, marks=pytest.mark.slow),
+])
+def test_recorded_mat_recovers_the_runner(tmp_path, strike, ic_max_ms):
+    """The mat through the real acquisition path: the issue's targets for the mat."""
+    runner = RunnerParams(strike_left=strike, strike_right=strike, cadence_spm=175, contact_time_ms=240,
+                          loading_rate_asym_pct=12.0, contact_time_asym_pct=6.0, peak_force_asym_pct=6.0, seed=9)
+    out, truth = _record(tmp_path, runner, CAPTURE_S)
+    with analyze(out, source="mat") as ga:
+        steps, summary = ga.steps, ga.summary
+        t0, t1 = ga.session.time_range_s
+    inner = truth[(truth["ic_s"] > t0 + 0.3) & (truth["to_s"] < t1 - 0.1)]
+    assert len(inner) >= 10
+    found, tr, missed, _ = match_steps(steps, inner)
+    assert missed == 0
+    _, _, _, false = match_steps(steps[(steps["ic_s"] > t0 + 0.3) & (steps["to_s"] < t1 - 0.1)], truth)
+    assert false == 0
+    assert (found["foot"].to_numpy() == tr["foot"].to_numpy()).all()
+    err_ms = np.abs(found["ic_s"] - tr["ic_s"]).to_numpy() * 1e3
+    assert np.median(err_ms) <= 5.0 and err_ms.max() <= ic_max_ms, f"IC error up to {err_ms.max():.1f} ms"
+    assert (found["strike_class"].to_numpy() == tr["strike_class"].to_numpy()).mean() >= 0.95
+    for col in ("contact_time_ms", "peak_force_bw"):
+        want = symmetry_index(tr.loc[tr["foot"] == "left", col].mean(), tr.loc[tr["foot"] == "right", col].mean())
+        got = symmetry_index(found.loc[found["foot"] == "left", col].mean(),
+                             found.loc[found["foot"] == "right", col].mean())
+        assert abs(got - want) <= 3.0, col
+    assert summary["belt_speed_mps"] == pytest.approx(runner.speed_mps, rel=0.07)
+    assert summary["mat"]["step_length_m"]["mean"] == pytest.approx(runner.speed_mps * 60 / 175, rel=0.03)
+    assert summary["mat"]["step_width_m"]["mean"] == pytest.approx(runner.step_width_mm / 1e3, abs=0.015)

@@ -330,7 +330,8 @@ def _insole_passes(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     mat_result = None
     if s.mats:
-        mat_result = matmod.MatAnalysis().detect(s.mats[0], info["norm_n"], s.treadmill_speed_mps)
+        mat_result = matmod.MatAnalysis().detect(s.mats[0], info["norm_n"], s.treadmill_speed_mps,
+                                                 foot_length_mm=_insole_foot_length(s))
         info["mat_agreement"] = matmod.match_steps(steps, mat_result.steps_)
     return GaitAnalysis(s, "insoles", steps, signals, seg, info, owns, mat_result=mat_result, store=store)
 
@@ -340,11 +341,18 @@ def _params(obj) -> dict:
     return {k: v for k, v in vars(obj).items() if not k.endswith("_")}
 
 
+def _insole_foot_length(s: Session) -> float | None:
+    """The foot length of the session's insole layouts (median over the insoles), or None without insoles."""
+    lengths = [float(ins.foot_length_mm) for ins in s.insoles.values()]
+    lengths = [v for v in lengths if np.isfinite(v) and v > 0]
+    return float(np.median(lengths)) if lengths else None
+
+
 def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str) -> GaitAnalysis:
     if not s.mats:
         raise AnalysisError(f"{s.path.name} has no pressure mat (devices: {', '.join(s.devices) or 'none'})")
     mat = s.mats[0]
-    res = matmod.MatAnalysis().detect(mat, 1.0, s.treadmill_speed_mps)
+    res = matmod.MatAnalysis().detect(mat, 1.0, s.treadmill_speed_mps, foot_length_mm=_insole_foot_length(s))
     if res.steps_.empty:
         raise AnalysisError(f"no footprints found on the mat of {s.path.name}")
     rough = add_timing(res.steps_.assign(impulse_n_s=res.steps_["impulse_bw_s"]), res.break_times_)

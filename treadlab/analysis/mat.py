@@ -6,11 +6,14 @@ Method (``docs/analysis.md``):
    sensels connected in (time, row, col) form one footprint, which follows the foot as the belt carries it.
    Blocks overlap so that a footprint cut by a block end is redone whole in the next block.
 2. Belt axis, direction and speed: during stance the front and rear edges of a footprint move with the belt.
-   The axis whose edges move fastest is the belt axis; the median edge velocity over all footprints is the
-   belt velocity; the runner faces against it.
-3. Per footprint: initial contact (half a frame before the first frame), toe-off (half a frame after the last),
-   contact time, force (calibrated mats), strike index: COP of the first frame, in the belt frame, between the
-   footprint's rearmost and foremost edges, in % of that extent.
+   The axis whose edges move fastest is the belt axis and the runner faces against their motion; the median
+   velocity of the front (toe) edges over all footprints is the belt speed (the rear edge creeps forward as
+   the heel unloads).
+3. Per footprint: initial contact and toe-off from the force of its first (last) two frames fitted as
+   ``A (t - t0)^p`` with ``p`` pooled over the foot's footprints (:func:`_pooled_onset`), contact time, force
+   (calibrated mats), strike index: COP of the first frame with 2 % of the peak force, in the belt frame,
+   between the footprint's heel and toe edges, the heel at least one foot length behind the toe (the foot
+   length from the insoles' layout, else from the footprints: :meth:`MatAnalysis._foot_length`).
 4. Left and right: footprints split into two clusters by lateral position; the runner's left is 90 degrees
    counter-clockwise from forward in the mat's (column, row) frame.
 5. Step length: heel-to-heel distance in the belt frame (heel at initial contact plus belt travel between the
@@ -80,17 +83,75 @@ def _pool2(active: np.ndarray) -> np.ndarray:
     return out
 
 
-def _onset_fraction(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+def _onset_fraction(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray, return_ok: bool = False):
     """Time from force onset to the first of three frames, in frames, for ``F = A (t - t0)^p``.
 
     With ``x`` the onset-to-first-frame distance: ``log(f1/f0) / log(f2/f1) = log((x+1)/x) / log((x+2)/(x+1))``,
     independent of ``A`` and ``p``; solved by table look-up. Half a frame when the frames do not rise.
+    With ``return_ok``, also the mask of the frames that rise (where the fit holds).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         q = np.log(f1 / f0) / np.log(f2 / f1)
     ok = np.isfinite(q) & (f0 > 0) & (f1 > f0) & (f2 > f1)
     x = np.interp(np.where(ok, q, 0.0), _G[::-1], _X[::-1])
-    return np.where(ok, x, 0.5)
+    x = np.where(ok, x, 0.5)
+    return (x, ok) if return_ok else x
+
+
+#: Foot breadth over foot length of adults (about 0.38-0.40; docs/analysis.md), used to estimate the foot length
+#: from the loaded width when the footprints show no heel.
+BREADTH_PER_LENGTH = 0.38
+#: A footprint shorter than this many loaded widths shows no heel (a real foot is longer).
+MIN_LENGTH_PER_WIDTH = 2.2
+#: The frame of the strike index's COP carries at least this fraction of the footprint's peak force; at most
+#: MAX_LEAD_SKIP frames before it are passed over.
+COP_MIN_FRAC = 0.02
+MAX_LEAD_SKIP = 2
+#: Smallest onset exponent of the pooled two-frame fit of initial contact (see _pooled_onset).
+ONSET_MIN_POWER = 1.5
+#: Smallest exponent of the pooled two-frame fit of toe-off.
+END_MIN_POWER = 1.0
+
+
+def _pooled_onset(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray, group: np.ndarray,
+                  min_power: float) -> np.ndarray:
+    """Onset (or end) of each footprint's force, in frames before its first (after its last) frame, from its two
+    outermost frames and an exponent pooled over the footprints of its group (its foot).
+
+    Each footprint's three outermost frames ``f0, f1, f2`` give an exponent ``p = log(f1/f0) / log((x+1)/x)`` of
+    ``F = A (t - t0)^p`` (``x`` from :func:`_onset_fraction`). Alone it is noisy (three frames, three unknowns),
+    and over a rise that bends within the three frames (8 to 25 ms after contact at 120 Hz) it comes out low:
+    the onset lands too close to the first frame. The group's median exponent, at least ``min_power``, is
+    used with the two outermost frames only, where the power law holds best:
+    ``x = 1 / ((f1/f0)^(1/p) - 1)``, at most two frames (the frame before the first may be under the
+    threshold). Footprints whose frames do not rise keep the three-frame value.
+
+    Parameters
+    ----------
+    f0, f1, f2 : ndarray, shape (n,)
+        Force of the outermost, second and third frame of each footprint (from the onset side).
+    group : ndarray of int, shape (n,)
+        Group (foot) of each footprint, ``>= 0``.
+    min_power : float
+        Smallest exponent used.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Time from onset to the outermost frame, in frames.
+    """
+    x3, ok = _onset_fraction(f0, f1, f2, return_ok=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_step = np.log(f1 / f0) / np.log((x3 + 1.0) / x3)
+    good = ok & np.isfinite(p_step) & (p_step > 0)
+    if not good.any():
+        return x3
+    med = pd.Series(p_step[good]).groupby(group[good]).median()
+    p = np.maximum(med.reindex(group).to_numpy(dtype=float), min_power)
+    p = np.where(np.isfinite(p), p, np.nanmedian(p_step[good]))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x2 = 1.0 / ((f1 / f0) ** (1.0 / p) - 1.0)
+    return np.where(ok & np.isfinite(x2), np.clip(x2, 0.0, 2.0), x3)
 
 
 class MatAnalysis:
@@ -129,7 +190,7 @@ class MatAnalysis:
         self.min_sensels = min_sensels
 
     def detect(self, mat, norm_n: float, belt_speed_mps: float | None = None,
-               block_frames: int = MAT_BLOCK_FRAMES) -> MatAnalysis:
+               block_frames: int = MAT_BLOCK_FRAMES, foot_length_mm: float | None = None) -> MatAnalysis:
         """Detect footprints of ``mat`` (a :class:`~treadlab.analysis.session.MatData`); forces divided by norm_n.
 
         ``belt_speed_mps`` (the session's treadmill speed), when given, is used to follow the foot along the belt
@@ -143,6 +204,9 @@ class MatAnalysis:
         (frame, footprint, force) are kept, so memory does not grow with the frames. A session of up to 1.5
         blocks is one block.
 
+        ``foot_length_mm`` (e.g. the insoles' layout, when the session has insoles), when given, is the foot length
+        of the strike index; else it comes from the footprints (see :meth:`_foot_length`).
+
         Returns
         -------
         MatAnalysis
@@ -150,6 +214,8 @@ class MatAnalysis:
         """
         self.mat = mat
         self.given_speed_mps = belt_speed_mps if belt_speed_mps and np.isfinite(belt_speed_mps) else None
+        self.given_foot_length_mm = foot_length_mm if foot_length_mm and np.isfinite(foot_length_mm) \
+            and foot_length_mm > 0 else None
         n = mat.n_samples
         breaks = mat.break_indices()
         self.break_times_ = np.array([float(mat._read(mat._time_ds, i, i + 1)[0]) for i in breaks])  # per break
@@ -327,6 +393,13 @@ class MatAnalysis:
                                 _group_slope(cid[mid], rec[mid, 0], rec[mid, hi_c], ncomp)])
             v[axis] = float(np.nanmedian(s)) if np.isfinite(s).any() else 0.0
         axis = 0 if abs(v[0]) >= abs(v[1]) else 1
+        # The speed from the front (toe) edge alone: the toes stay down from early stance to push-off, while the
+        # rear edge creeps forward as the heel unloads (rearfoot strikes) and would make the belt seem slow.
+        lo_c, hi_c = (5, 6) if axis == 0 else (7, 8)
+        front = hi_c if v[axis] < 0 else lo_c  # the runner faces against the belt's motion
+        s_front = _group_slope(cid[mid], rec[mid, 0], rec[mid, front], ncomp)
+        if np.isfinite(s_front).any() and np.sign(np.nanmedian(s_front)) == np.sign(v[axis]):
+            v[axis] = float(np.nanmedian(s_front))
         vel = v[axis] * 1e-3  # m/s, signed, along the mat axis
         self.belt_axis_ = axis
         self.forward_sign_ = -1 if vel > 0 else 1
@@ -346,44 +419,41 @@ class MatAnalysis:
         np.maximum.at(toe, cid, fwd_hi)
         heel -= 0.5 * mat.pitch_mm
         toe += 0.5 * mat.pitch_mm
-        is_first = rec[:, 0] == ic_frame
-        cop_fwd_ic = np.full(ncomp, np.nan)
+        # Frames in time order per footprint; the first frame that carries a real part of the load, at least
+        # COP_MIN_FRAC of the footprint's peak force: before it a frame may show a sensel or two just over the
+        # threshold, and a lightly loaded region (the heel of a midfoot strike) may lie under it, so its COP leans
+        # to the most loaded part; at most MAX_LEAD_SKIP frames (17 ms at 120 Hz) are passed over.
+        force = rec[:, 2]
+        peak = np.full(ncomp, -np.inf)
+        np.maximum.at(peak, cid, force)
+        order = np.lexsort((rec[:, 0], cid))
+        c_sorted, f_sorted = cid[order], force[order]
+        head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
+        tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
+        ids = c_sorted[head]
+        pos = np.arange(len(c_sorted))
+        big = f_sorted >= COP_MIN_FRAC * peak[c_sorted]
+        lead = np.minimum(np.minimum.reduceat(np.where(big, pos, len(pos)), head) - head, MAX_LEAD_SKIP)
+        lead = np.clip(lead, 0, tail - head)
+        # Strike index: COP of the first loaded frame, in the belt frame of the footprint's first frame.
         cop_col = 3 if axis == 0 else 4
-        cop_fwd_ic[cid[is_first]] = sgn * rec[is_first, cop_col]
-        # A footprint may not show the heel (a fore-foot striker who barely lowers it): the foot length is the
-        # 90th percentile of the footprints' heel-to-toe extents, measured back from the toe, which always loads.
-        extent = toe - heel
-        good_ext = extent[np.isfinite(extent) & (extent > 0)]
-        foot_len = float(np.percentile(good_ext, 90)) if len(good_ext) else float("nan")
+        row0 = order[head + lead]
+        cop_fwd_ic = np.full(ncomp, np.nan)
+        cop_fwd_ic[ids] = sgn * rec[row0, cop_col] + speed_mm_s * (rec[row0, 0] - first[ids])
+        # A footprint may not show the heel (a fore-foot striker who never lowers it): the heel is placed one foot
+        # length behind the toe, which always loads (see _foot_length).
+        wlo, whi = (7, 8) if axis == 0 else (5, 6)
+        width = np.full(ncomp, -np.inf)
+        np.maximum.at(width, cid, rec[:, whi] - rec[:, wlo] + mat.pitch_mm)
+        foot_len = self._foot_length(toe - heel, width)
         heel = np.minimum(heel, toe - foot_len)
         self.foot_length_mm_ = foot_len
         with np.errstate(invalid="ignore", divide="ignore"):
             si = (cop_fwd_ic - heel) / (toe - heel) * 100.0
-        force = rec[:, 2]
-        peak = np.full(ncomp, -np.inf)
-        np.maximum.at(peak, cid, force)
         impulse = np.bincount(cid, force * dt, ncomp)
         lateral = np.bincount(cid, rec[:, lat_c] * force, ncomp) / np.maximum(np.bincount(cid, force, ncomp), 1e-12)
-        # Onset and end: the footprint force of its first (last) three frames fitted as A (t - t0)^p, which
-        # gives the fraction of a frame between onset and the first frame (see _onset_fraction).
-        order = np.lexsort((rec[:, 0], cid))
-        c_sorted, f_sorted = cid[order], rec[order, 2]
-        head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
-        tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
-        ids = c_sorted[head]
-        back = _onset_fraction(f_sorted[head], f_sorted[np.minimum(head + 1, tail)],
-                               f_sorted[np.minimum(head + 2, tail)])
-        fwd = _onset_fraction(f_sorted[tail], f_sorted[np.maximum(tail - 1, head)],
-                              f_sorted[np.maximum(tail - 2, head)])
-        ic = first.copy()
-        to = last.copy()
-        ic[ids] = first[ids] - back * dt
-        to[ids] = last[ids] + fwd * dt
-        ok = (cnt >= 1) & ((to - ic) * 1e3 >= self.min_contact_ms)
-        if len(break_times):
-            bt = np.asarray(break_times, dtype=float)
-            ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)
         # Left/right: two clusters of lateral position; left is 90 deg counter-clockwise from forward.
+        ok = (cnt >= 1) & ((last - first) * 1e3 >= self.min_contact_ms - 2e3 * dt)  # before IC/TO are refined
         lat = lateral[ok]
         c0, c1 = np.percentile(lat, 25) if len(lat) else 0.0, np.percentile(lat, 75) if len(lat) else 0.0
         for _ in range(20):  # 1-D two-means, converges in a few iterations
@@ -394,7 +464,25 @@ class MatAnalysis:
             c0, c1 = lo_m.mean(), hi_m.mean()
         mid = 0.5 * (c0 + c1)
         # Across the belt, index 0 is the runner's left (the mat convention of docs/analysis.md).
-        foot = np.where(lateral > mid, "right", "left")
+        is_right = lateral > mid
+        foot = np.where(is_right, "right", "left")
+        # Onset and end: the footprint force of its first (last) two frames fitted as A (t - t0)^p with the
+        # exponent pooled over the foot's footprints (see _pooled_onset).
+        side = (is_right[ids] & ok[ids]).astype(np.int64) + 2 * ~ok[ids]  # left, right, not a step
+        back = _pooled_onset(f_sorted[head], f_sorted[np.minimum(head + 1, tail)],
+                             f_sorted[np.minimum(head + 2, tail)], side, ONSET_MIN_POWER)
+        fwd = _pooled_onset(f_sorted[tail], f_sorted[np.maximum(tail - 1, head)],
+                            f_sorted[np.maximum(tail - 2, head)], side, END_MIN_POWER)
+        ic = first.copy()
+        to = last.copy()
+        ic[ids] = first[ids] - back * dt
+        to[ids] = last[ids] + fwd * dt
+        ok = (cnt >= 1) & ((to - ic) * 1e3 >= self.min_contact_ms)
+        # A footprint under way at the first or last frame of the recording is cut: not a whole step.
+        ok &= (first_frame > 0) & (last_frame < mat.n_samples - 1)
+        if len(break_times):
+            bt = np.asarray(break_times, dtype=float)
+            ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)
         heel_at_ic = heel  # belt-frame heel at the footprint's own initial contact = mat position then
         tab = pd.DataFrame({
             "foot": foot[ok], "ic_s": ic[ok], "to_s": to[ok], "contact_time_ms": (to - ic)[ok] * 1e3,
@@ -406,6 +494,26 @@ class MatAnalysis:
             "first_frame": first_frame[ok], "last_frame": last_frame[ok],
         }).sort_values("ic_s", kind="stable").reset_index(drop=True)
         self.steps_ = _step_geometry(tab, speed_mm_s)
+
+    def _foot_length(self, extent_mm: np.ndarray, width_mm: np.ndarray) -> float:
+        """Foot length of the strike index: the given one (insoles' layout), else from the footprints.
+
+        The 90th percentile of the footprints' heel-to-toe extents (belt frame), unless that is shorter than
+        :data:`MIN_LENGTH_PER_WIDTH` times the median loaded width (largest lateral extent of a frame): then the
+        heel never loaded (fore-foot strikers) and the length is estimated from the width as
+        ``width / BREADTH_PER_LENGTH`` (foot breadth is about 0.38 of foot length in adults; docs/analysis.md).
+        """
+        if self.given_foot_length_mm:
+            return float(self.given_foot_length_mm)
+        ok = np.isfinite(extent_mm) & (extent_mm > 0)
+        if not ok.any():
+            return float("nan")
+        length = float(np.percentile(extent_mm[ok], 90))
+        w = width_mm[ok & np.isfinite(width_mm) & (width_mm > 0)]
+        width = float(np.median(w)) if len(w) else float("nan")
+        if np.isfinite(width) and length < MIN_LENGTH_PER_WIDTH * width:
+            length = max(length, width / BREADTH_PER_LENGTH)
+        return length
 
     @staticmethod
     def _merge(rec: np.ndarray, dt: float) -> np.ndarray:
