@@ -98,12 +98,16 @@ POOL_MIN_STEPS = 6
 #: of samples between t20 and t80 and its own estimates are noisy; from 500 Hz on they are within the targets, and
 #: a template pooled over a block's steps would make them depend on the block (tests/test_analysis_blocks.py).
 POOL_MIN_WINDOW_S = 2e-3
+#: The samples each step's template fit uses, in loading times (t80 - t20) from t20: from POOL_EDGE_FROM to
+#: POOL_EDGE_PAST past the reference (impact peak or 13 % of stance), at most POOL_EDGE_MAX. The wider the window the
+#: more samples pin the step's amplitude and time scale (at 200 Hz t20..t80 holds 2-4 samples; 0.75 past the
+#: reference left steps 10 % off), as long as the steps' shapes agree there.
+POOL_EDGE_FROM, POOL_EDGE_PAST, POOL_EDGE_MAX = -0.75, 4.0, 20.0
 #: Weight of the template's estimate against the step's own (secant/crossing) estimate in the pooled AVLR and
-#: VILR. Both follow the definitions and their errors are only partly correlated (the template's come from a
-#: step's fitted amplitude and time scale, the own ones from the few samples between t20 and t80). On the random
-#: sweep of bench/known_answers.py 0.5 and 0.7 did equally well (1.0, the template alone, worse: a misfitted step
-#: has nothing to hold it); 0.5 keeps the fixed matrix of tests/test_analysis_known.py within its targets.
-POOL_WEIGHT = 0.5
+#: VILR. Both follow the definitions; their errors are only partly correlated (the template's come from the step's
+#: fitted amplitude and time scale, the own ones from the few samples between t20 and t80). On the random sweep of
+#: bench/known_answers.py (seeds 1-3) 0.7 did best, 0.5 and 1.0 (the template alone) a little worse.
+POOL_WEIGHT = 0.7
 
 
 class _EdgeTemplate:
@@ -279,13 +283,16 @@ class LoadingRates:
 
         Every step's loading edge is the foot's template scaled in force and time and shifted,
         ``F_i(t) = a_i g((t - c_i) / s_i)`` (:class:`_EdgeTemplate`: ``g`` fitted to all steps' samples on a common
-        axis, ``a_i, c_i, s_i`` to each step's own samples from 0.75 loading times before t20 to past its
-        reference). AVLR and VILR then follow the definitions on ``F_i``: reference force (impact peak of ``F_i``
-        near the step's own, or ``F_i`` at 13 % of stance), its 20 % and 80 % crossings, the largest secant
-        slope over the VILR window between them. All of a step's samples on its edge (not the few between t20 and
-        t80) set its two loading rates, with the sub-sample phases of all steps resolving the template. Steps
-        really differ in amplitude and duration, which stay per step; shape is what is pooled. With fewer than
-        ``min_steps`` valid steps, or where the fit fails, the per-step estimates stay.
+        axis, ``a_i, c_i, s_i`` to each step's own samples from 0.75 loading times (t80 - t20) before t20 to 4
+        past its reference: ``POOL_EDGE_*``). AVLR and VILR then follow the definitions on ``F_i``: reference
+        force (impact peak of ``F_i`` near the step's own, or ``F_i`` at 13 % of stance), its 20 % and 80 %
+        crossings, the largest secant slope over the VILR window between them. All of a step's samples on its
+        edge (not the few between t20 and t80) set its two loading rates, with the sub-sample phases of all steps
+        resolving the template. Steps really differ in amplitude and duration, which stay per step; shape is what
+        is pooled. With fewer than
+        ``min_steps`` valid steps, where the fit fails, or at 500 Hz and above (``POOL_MIN_WINDOW_S``), the
+        per-step estimates stay. The result is ``POOL_WEIGHT`` x the template's estimate + the rest x the step's
+        own; the template's VILRs are first scaled to the geometric mean of their block mean and that of the own.
 
         ``time_s``, ``force_bw``: the same block as :meth:`compute` saw, ideally unfiltered (the fit averages the
         noise; a low-pass would bias the template's steepest slope). ``pooled_`` marks the steps re-estimated.
@@ -304,7 +311,7 @@ class LoadingRates:
             return self
         c0, s0, a0 = t20[rows], (t80 - t20)[rows], ref[rows]
         u_ref = (st["ref_s"][rows] - c0) / s0
-        u_lo, u_hi = -0.75, float(min(np.percentile(u_ref, 90) + 0.75, 8.0))
+        u_lo, u_hi = POOL_EDGE_FROM, float(min(np.percentile(u_ref, 90) + POOL_EDGE_PAST, POOL_EDGE_MAX))
         lo = np.maximum(np.searchsorted(t, c0 + u_lo * s0), st["first"][rows])
         hi = np.minimum(np.searchsorted(t, c0 + u_hi * s0, side="right"), st["stop"][rows])
         idx, owner = range_arange(lo, hi)
@@ -334,9 +341,10 @@ class LoadingRates:
         if len(rows) < max(int(min_steps), 2):
             return self
         own_avlr, own_vilr = self.avlr_bw_s_[rows], self.vilr_bw_s_[rows]
-        # The template's steepest secant rests on ~10 steps' samples near its steepest point and is several per
-        # cent off per foot (asymmetry!); the steps' own VILRs averaged over the block are not: they set the level.
-        vilr = vilr[ok_rows] * (own_vilr.mean() / vilr[ok_rows].mean())
+        # The template's steepest secant rests on the few samples near its steepest point and is a few per cent
+        # off per foot; so is the block's mean of the steps' own VILRs. Both are estimates of the foot's VILR level
+        # with similar noise (asymmetry compares these levels): the pooled VILR takes their geometric mean.
+        vilr = vilr[ok_rows] * np.sqrt(own_vilr.mean() / vilr[ok_rows].mean())
         avlr = avlr[ok_rows]
         w = POOL_WEIGHT
         self.avlr_bw_s_[rows] = w * avlr + (1.0 - w) * own_avlr
