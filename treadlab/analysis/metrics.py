@@ -12,6 +12,10 @@ Definitions (sources and discussion in ``docs/analysis.md``):
 
 Force filtering changes loading rates: this module applies a zero-lag 4th-order Butterworth low-pass
 (``filter_cutoff_hz``, default 50 Hz, capped at 0.4 of the sampling rate) before every force metric.
+
+Pooling changes them too: below 500 Hz :meth:`LoadingRates.pool` re-estimates AVLR and VILR from the foot's
+loading-edge template (the steps' shared shape, scaled per step in force and time), 0.7 of it and 0.3 of each
+step's own estimate.
 """
 
 from __future__ import annotations
