@@ -319,6 +319,8 @@ class LoadingRates:
         lo = np.maximum(np.searchsorted(t, c0 + u_lo * s0), st["first"][rows])
         hi = np.minimum(np.searchsorted(t, c0 + u_hi * s0, side="right"), st["stop"][rows])
         idx, owner = range_arange(lo, hi)
+        keep = np.isfinite(f[idx])
+        idx, owner = idx[keep], owner[keep]
         if len(idx) < 4 * len(rows):
             return self
         tpl = _EdgeTemplate().fit(t, f, idx, owner, a0, c0, s0, u_lo, u_hi)
