@@ -277,7 +277,7 @@ class LoadingRates:
         self.vilr_bw_s_ = np.where(valid & np.isfinite(vilr) & (vilr > 0), vilr, np.nan)
         self.avlr_bw_s_ = np.where(valid, self.avlr_bw_s_, np.nan)
         self.pooled_ = np.zeros(k, dtype=bool)
-        self._steps = {"first": np.asarray(first, np.int64), "stop": np.asarray(stop, np.int64),
+        self._pool_state_ = {"first": np.asarray(first, np.int64), "stop": np.asarray(stop, np.int64),
                        "ref_s": np.where(has_ip, self.impact_peak_s_, t_sub), "has_ip": has_ip,
                        "window_s": lag * dt}
         return self
@@ -301,7 +301,7 @@ class LoadingRates:
         ``time_s``, ``force_bw``: the same block as :meth:`compute` saw, ideally unfiltered (the fit averages the
         noise; a low-pass would bias the template's steepest slope). ``pooled_`` marks the steps re-estimated.
         """
-        st = getattr(self, "_steps", None)
+        st = getattr(self, "_pool_state_", None)
         if st is None:
             return self
         t = np.asarray(time_s, float)
