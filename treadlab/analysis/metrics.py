@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.signal import butter, find_peaks, sosfiltfilt
+from scipy.stats import chi2
 
 from treadlab.analysis.ragged import first_true, range_arange, range_argmax, range_max, range_sum
 
@@ -112,6 +113,9 @@ POOL_EDGE_FROM, POOL_EDGE_PAST, POOL_EDGE_MAX = -0.75, 4.0, 20.0
 #: fitted amplitude and time scale, the own ones from the few samples between t20 and t80). On the random sweep of
 #: bench/known_answers.py (seeds 1-3) 0.7 did best, 0.5 and 1.0 (the template alone) a little worse.
 POOL_WEIGHT = 0.7
+#: A step's edge misfits the template (a shape of its own: ``LoadingRates._conformity``) when the p-value of the
+#: trend in its residuals is below 10^-a; full template weight above 10^-a, none below 10^-b, log-linear between.
+POOL_MISFIT_LOG_P = (2.0, 4.0)
 
 
 class _EdgeTemplate:
@@ -352,13 +356,56 @@ class LoadingRates:
         # with similar noise (asymmetry compares these levels): the pooled VILR takes their geometric mean.
         vilr = vilr[ok_rows] * np.sqrt(own_vilr.mean() / vilr[ok_rows].mean())
         avlr = avlr[ok_rows]
-        w = POOL_WEIGHT
+        w = POOL_WEIGHT * self._conformity(t, f, idx, owner, tpl, u20, u80)[ok_rows]
         self.avlr_bw_s_[rows] = w * avlr + (1.0 - w) * own_avlr
         self.vilr_bw_s_[rows] = w * vilr + (1.0 - w) * own_vilr
-        self.t20_s_[rows] = c[ok_rows] + s[ok_rows] * u20[ok_rows]
-        self.t80_s_[rows] = c[ok_rows] + s[ok_rows] * u80[ok_rows]
-        self.pooled_[rows] = True
+        mostly = w >= 0.5 * POOL_WEIGHT
+        self.t20_s_[rows[mostly]] = (c[ok_rows] + s[ok_rows] * u20[ok_rows])[mostly]
+        self.t80_s_[rows[mostly]] = (c[ok_rows] + s[ok_rows] * u80[ok_rows])[mostly]
+        self.pooled_[rows] = w > 0
         return self
+
+    @staticmethod
+    def _conformity(t, f, idx, owner, tpl: _EdgeTemplate, u20, u80) -> np.ndarray:
+        """Per step, 1 where its loading edge fits the template within the noise, falling to 0 where it does not.
+
+        On each step's edge (t20 - 0.5 to t80 + 0.5 loading times) its residuals from the fitted template are
+        regressed on an offset and a slope in time: a steeper or slower edge than the template's leaves such a
+        trend, noise spreads over all n samples. The trend's sum of squares over the noise variance is
+        chi-square with 2 degrees of freedom when the step follows the template; the variance is the median over
+        steps of the rest of their residual variance (over the median of chi-square(n - 2) / (n - 2)). Weight 1
+        for a p-value above 10^-2, 0 below 10^-4 (``POOL_MISFIT_LOG_P``), log-linear between. A step whose edge
+        has a shape of its own (faster or slower loading than the foot's others) keeps its own estimates instead
+        of being pulled to the foot's shape.
+        """
+        m = len(tpl.a_)
+        v = (t[idx] - tpl.c_[owner]) / tpl.s_[owner]
+        res = f[idx] - tpl.a_[owner] * np.interp(v, tpl.u, tpl.g)
+        with np.errstate(invalid="ignore"):
+            edge = (v >= u20[owner] - 0.5) & (v <= u80[owner] + 0.5)
+        o, v, res = owner[edge], v[edge], res[edge]
+        n = np.bincount(o, minlength=m).astype(float)
+        has = n >= 3
+        nn = np.maximum(n, 1.0)
+        v_mean = np.bincount(o, v, m) / nn
+        dv = v - v_mean[o]
+        r_mean = np.bincount(o, res, m) / nn
+        sxx = np.bincount(o, dv * dv, m)
+        sxr = np.bincount(o, dv * res, m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ss_trend = n * r_mean**2 + np.where(sxx > 0, sxr**2 / sxx, 0.0)
+        ss_rest = np.bincount(o, res * res, m) - ss_trend
+        if not has.any():
+            return np.ones(m)
+        dof = float(np.median(n[has])) - 2.0
+        dof = max(dof, 1.0)
+        var = float(np.median(ss_rest[has] / np.maximum(n[has] - 2.0, 1.0))) / (chi2.median(dof) / dof)
+        if not var > 0:
+            return np.ones(m)
+        with np.errstate(divide="ignore"):
+            log_p = np.log10(chi2.sf(ss_trend / var, 2.0))
+        return np.where(has, np.clip((log_p + POOL_MISFIT_LOG_P[1]) / (POOL_MISFIT_LOG_P[1] - POOL_MISFIT_LOG_P[0]),
+                                     0.0, 1.0), 1.0)
 
     @staticmethod
     def _crossing(t, f, starts, stops, level) -> tuple[np.ndarray, np.ndarray]:
