@@ -354,9 +354,12 @@ class LoadingRates:
         # The template's steepest secant rests on the few samples near its steepest point and is a few per cent
         # off per foot; so is the block's mean of the steps' own VILRs. Both are estimates of the foot's VILR level
         # with similar noise (asymmetry compares these levels): the pooled VILR takes their geometric mean.
-        vilr = vilr[ok_rows] * np.sqrt(own_vilr.mean() / vilr[ok_rows].mean())
+        # (Over the steps that follow the template.)
+        conform = self._conformity(t, f, idx, owner, tpl, u20, u80)[ok_rows]
+        fits = conform >= 0.5 if (conform >= 0.5).sum() >= 2 else np.ones(len(rows), dtype=bool)
+        vilr = vilr[ok_rows] * np.sqrt(own_vilr[fits].mean() / vilr[ok_rows][fits].mean())
         avlr = avlr[ok_rows]
-        w = POOL_WEIGHT * self._conformity(t, f, idx, owner, tpl, u20, u80)[ok_rows]
+        w = POOL_WEIGHT * conform
         self.avlr_bw_s_[rows] = w * avlr + (1.0 - w) * own_avlr
         self.vilr_bw_s_[rows] = w * vilr + (1.0 - w) * own_vilr
         mostly = w >= 0.5 * POOL_WEIGHT
