@@ -274,6 +274,7 @@ class FootPass:
         if ins.n_values > 1:
             avlr_bw = lowpass(t, force, AVLR_CUTOFF_FACTOR * cutoff_hz, br) / norm_n if cutoff_hz else force_bw
             lr = loading.compute(t, force_bw, first, stop, ic, to, avlr_force_bw=avlr_bw)
+            lr.pool(t, force / norm_n)  # the foot's shared loading edge, fitted to the unfiltered force
             table["impact_peak_bw"] = lr.impact_peak_bw_
             table["impact_peak_s"] = lr.impact_peak_s_
             table["loading_reference"] = np.where(np.isfinite(lr.impact_peak_bw_), "impact_peak", "stance_13pct")
