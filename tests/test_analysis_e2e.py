@@ -9,16 +9,20 @@ import time
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 from test_analysis_known import match_steps
 
 from treadlab.acquisition.recorder import Recorder
 from treadlab.analysis import analyze, symmetry_index
-from treadlab.drivers.sim.gait import RunnerParams
+from treadlab.drivers.sim.gait import GaitModel, RunnerParams
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.lab.rig import load_rig
 
 CAPTURE_S = 5.0
+#: The insoles' runs are longer: the asymmetry target compares per-foot means, and over ~12 steps a foot the
+#: steps' own measurement noise alone moves a loading-rate SI by ~1.7 points (SD); ~45 steps halve that.
+INSOLE_CAPTURE_S = 16.0
 
 
 @pytest.mark.parametrize("strike, line", [("rearfoot", False), ("forefoot", True)], ids=["binary-rear", "line-fore"])
@@ -31,10 +35,12 @@ def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
         with Recorder(list(rig.devices), {"participant": "E2E", "body_mass_kg": runner.body_mass_kg,
                                           "treadmill_speed_mps": runner.speed_mps}, str(out), rig.text) as rec:
             rec.start()
-            time.sleep(CAPTURE_S)
+            time.sleep(INSOLE_CAPTURE_S)
         truth = sim.steps()
     with h5py.File(out, "r") as f:
         start_ns = int(f.attrs["start_monotonic_ns"])
+        rate_hz = float(f["devices/insole_left"].attrs["rate_hz"])
+    truth = _vilr_at_rate(runner, truth, rate_hz)
     truth = truth.assign(ic_s=(truth["ic_ns"] - start_ns) / 1e9, to_s=(truth["to_ns"] - start_ns) / 1e9)
     with analyze(out) as ga:
         steps = ga.steps
@@ -45,11 +51,15 @@ def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
         assert missed == 0
         _, _, _, false = match_steps(steps[(steps["ic_s"] > t0 + 0.3) & (steps["to_s"] < t1 - 0.1)], truth)
         assert false == 0
+        # The issue's targets, through real serial I/O, the recorder's clock fit and the file.
         err_ms = np.abs(found["ic_s"] - tr["ic_s"]).to_numpy() * 1e3
-        assert np.median(err_ms) <= 5.0 and err_ms.max() <= 8.0
+        assert np.median(err_ms) <= 3.0 and err_ms.max() <= 5.0
         assert (found["strike_class"].to_numpy() == tr["strike_class"].to_numpy()).mean() >= 0.95
-        rel = np.abs(found["avlr_bw_s"] / tr["avlr_bw_s"] - 1)
-        assert np.nanmedian(rel) <= 0.10
+        for col in ("avlr_bw_s", "vilr_bw_s"):
+            assert np.nanmax(np.abs(found[col] / tr[col] - 1)) <= 0.10, col
+            si = [symmetry_index(*(part.loc[part["foot"] == side, col].mean() for side in ("left", "right")))
+                  for part in (found, tr)]
+            assert abs(si[0] - si[1]) <= 3.0, col
         assert ga.summary["insole_scale"] == pytest.approx(1.0, abs=0.05)
         assert ga.summary["cadence_spm"] == pytest.approx(175, rel=0.04)
 
@@ -104,3 +114,17 @@ def test_recorded_mat_recovers_the_runner(tmp_path, strike, ic_max_ms):
     assert summary["belt_speed_mps"] == pytest.approx(runner.speed_mps, rel=0.07)
     assert summary["mat"]["step_length_m"]["mean"] == pytest.approx(runner.speed_mps * 60 / 175, rel=0.03)
     assert summary["mat"]["step_width_m"]["mean"] == pytest.approx(runner.step_width_mm / 1e3, abs=0.015)
+
+
+def _vilr_at_rate(runner: RunnerParams, truth: pd.DataFrame, rate_hz: float) -> pd.DataFrame:
+    """The simulator's steps with VILR as a device at ``rate_hz`` should report it (over the sample interval when
+    that is longer than 1 ms), matched by foot and initial contact."""
+    model = GaitModel(runner, float(truth["to_s"].max()) + 1.0).steps_for_rate(rate_hz)  # as sim.steps() does
+    out = truth.copy()
+    for side in ("left", "right"):
+        rows = np.flatnonzero(out["foot"].to_numpy() == side)
+        m = model[model["foot"] == side]
+        j = np.abs(out["ic_s"].to_numpy()[rows, None] - m["ic_s"].to_numpy()[None, :]).argmin(axis=1)
+        assert np.abs(out["ic_s"].to_numpy()[rows] - m["ic_s"].to_numpy()[j]).max() < 0.02
+        out.loc[out.index[rows], "vilr_bw_s"] = m["vilr_bw_s"].to_numpy()[j]
+    return out
