@@ -75,7 +75,7 @@ def test_a_step_with_a_shape_of_its_own_is_not_pulled_to_the_foots(noise_bw):
     assert lr.pooled_.sum() >= 10
 
 
-def test_pool_needs_enough_steps_and_a_low_rate():
+def test_pool_needs_enough_steps():
     t, f, first, stop, ic, to, _ = _foot(POOL_MIN_STEPS - 1, 200.0, 0.02)
     lr = LoadingRates().compute(t, f, first, stop, ic, to)
     before = lr.avlr_bw_s_.copy(), lr.vilr_bw_s_.copy()
@@ -83,7 +83,7 @@ def test_pool_needs_enough_steps_and_a_low_rate():
     assert not lr.pooled_.any()
     assert np.array_equal(lr.avlr_bw_s_, before[0]) and np.array_equal(lr.vilr_bw_s_, before[1])
     t, f, first, stop, ic, to, _ = _foot(12, 1000.0, 0.02)
-    assert not LoadingRates().compute(t, f, first, stop, ic, to).pool(t, f).pooled_.any()  # 1000 Hz: per step
+    assert LoadingRates().compute(t, f, first, stop, ic, to).pool(t, f).pooled_.mean() > 0.5  # every rate
 
 
 # Runners of bench/known_answers.py (its --seed 1..3 draws) on the noisy 99-sensel insole at 200-250 Hz that the

@@ -13,7 +13,7 @@ Definitions (sources and discussion in ``docs/analysis.md``):
 Force filtering changes loading rates: this module applies a zero-lag 4th-order Butterworth low-pass
 (``filter_cutoff_hz``, default 50 Hz, capped at 0.4 of the sampling rate) before every force metric.
 
-Pooling changes them too: below 500 Hz :meth:`LoadingRates.pool` re-estimates AVLR and VILR from the foot's
+Pooling changes them too: :meth:`LoadingRates.pool` re-estimates AVLR and VILR from the foot's
 loading-edge template (the steps' shared shape, scaled per step in force and time), 0.7 of it and 0.3 of each
 step's own estimate.
 """
@@ -99,10 +99,10 @@ def lowpass(time_s: np.ndarray, x: np.ndarray, cutoff_hz: float | None, breaks: 
 
 #: Fewest valid steps in a block for the pooled loading-edge template (fewer: per-step estimates stay).
 POOL_MIN_STEPS = 6
-#: Pool only where the VILR window (the sample interval) is longer than this: below 500 Hz a step has a handful
-#: of samples between t20 and t80 and its own estimates are noisy; from 500 Hz on they are within the targets, and
-#: a template pooled over a block's steps would make them depend on the block (tests/test_analysis_blocks.py).
-POOL_MIN_WINDOW_S = 2e-3
+#: Pool only where the VILR window (the sample interval) is longer than this. 0: at every rate. Below 500 Hz a
+#: step has a handful of samples between t20 and t80 and its own estimates are noisy; above, single steps of long
+#: runs still reach 10-12 % (bench/known_answers.py --seconds 30), which pooling removes.
+POOL_MIN_WINDOW_S = 0.0
 #: The samples each step's template fit uses, in loading times (t80 - t20) from t20: from POOL_EDGE_FROM to
 #: POOL_EDGE_PAST past the reference (impact peak or 13 % of stance), at most POOL_EDGE_MAX. The wider the window the
 #: more samples pin the step's amplitude and time scale (at 200 Hz t20..t80 holds 2-4 samples; 0.75 past the
@@ -297,10 +297,10 @@ class LoadingRates:
         crossings, the largest secant slope over the VILR window between them. All of a step's samples on its
         edge (not the few between t20 and t80) set its two loading rates, with the sub-sample phases of all steps
         resolving the template. Steps really differ in amplitude and duration, which stay per step; shape is what
-        is pooled. With fewer than
-        ``min_steps`` valid steps, where the fit fails, or at 500 Hz and above (``POOL_MIN_WINDOW_S``), the
-        per-step estimates stay. The result is ``POOL_WEIGHT`` x the template's estimate + the rest x the step's
-        own; the template's VILRs are first scaled to the geometric mean of their block mean and that of the own.
+        is pooled. With fewer than ``min_steps`` valid steps, where the fit fails, or where the VILR window is
+        not longer than ``POOL_MIN_WINDOW_S`` (0: never), the per-step estimates stay. The result is
+        ``POOL_WEIGHT`` x the template's estimate + the rest x the step's own; the template's VILRs are first
+        scaled to the geometric mean of their block mean and that of the own.
 
         ``time_s``, ``force_bw``: the same block as :meth:`compute` saw, ideally unfiltered (the fit averages the
         noise; a low-pass would bias the template's steepest slope). ``pooled_`` marks the steps re-estimated.
