@@ -29,19 +29,10 @@ INSOLE_CAPTURE_S = 16.0
 def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
     runner = RunnerParams(strike_left=strike, strike_right=strike, cadence_spm=175, contact_time_ms=240,
                           loading_rate_asym_pct=12.0, contact_time_asym_pct=6.0, swing_offset_n=30.0, seed=9)
-    out = tmp_path / "run.h5"
-    with SimulatedRig.default(tmp_path / "sim", runner=runner, seed=9, line_insoles=line) as sim:
-        rig = load_rig(sim.write_rig(tmp_path / "rig.toml", body_mass_kg=runner.body_mass_kg))
-        with Recorder(list(rig.devices), {"participant": "E2E", "body_mass_kg": runner.body_mass_kg,
-                                          "treadmill_speed_mps": runner.speed_mps}, str(out), rig.text) as rec:
-            rec.start()
-            time.sleep(INSOLE_CAPTURE_S)
-        truth = sim.steps()
+    out, truth = _record(tmp_path, runner, INSOLE_CAPTURE_S, line_insoles=line)
     with h5py.File(out, "r") as f:
-        start_ns = int(f.attrs["start_monotonic_ns"])
         rate_hz = float(f["devices/insole_left"].attrs["rate_hz"])
     truth = _vilr_at_rate(runner, truth, rate_hz)
-    truth = truth.assign(ic_s=(truth["ic_ns"] - start_ns) / 1e9, to_s=(truth["to_ns"] - start_ns) / 1e9)
     with analyze(out) as ga:
         steps = ga.steps
         t0, t1 = ga.session.time_range_s
@@ -64,11 +55,11 @@ def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
         assert ga.summary["cadence_spm"] == pytest.approx(175, rel=0.04)
 
 
-def _record(tmp_path, runner: RunnerParams, seconds: float):
+def _record(tmp_path, runner: RunnerParams, seconds: float, line_insoles: bool = False):
     """Record ``seconds`` of the default simulated rig (insoles, and a 48 x 112 mat with the belt along its
-    columns) through the Recorder; the truth on the session clock."""
+    columns) through the Recorder; the truth on the session clock (``rig_ic_s``: on the simulator's own)."""
     out = tmp_path / "run.h5"
-    with SimulatedRig.default(tmp_path / "sim", runner=runner, seed=runner.seed) as sim:
+    with SimulatedRig.default(tmp_path / "sim", runner=runner, seed=runner.seed, line_insoles=line_insoles) as sim:
         rig = load_rig(sim.write_rig(tmp_path / "rig.toml", body_mass_kg=runner.body_mass_kg))
         with Recorder(list(rig.devices), {"participant": "E2E", "body_mass_kg": runner.body_mass_kg,
                                           "treadmill_speed_mps": runner.speed_mps}, str(out), rig.text) as rec:
@@ -77,7 +68,8 @@ def _record(tmp_path, runner: RunnerParams, seconds: float):
         truth = sim.steps()
     with h5py.File(out, "r") as f:
         start_ns = int(f.attrs["start_monotonic_ns"])
-    return out, truth.assign(ic_s=(truth["ic_ns"] - start_ns) / 1e9, to_s=(truth["to_ns"] - start_ns) / 1e9)
+    return out, truth.assign(rig_ic_s=truth["ic_s"], ic_s=(truth["ic_ns"] - start_ns) / 1e9,
+                             to_s=(truth["to_ns"] - start_ns) / 1e9)
 
 
 @pytest.mark.parametrize("strike, ic_max_ms", [
@@ -119,12 +111,13 @@ def test_recorded_mat_recovers_the_runner(tmp_path, strike, ic_max_ms):
 def _vilr_at_rate(runner: RunnerParams, truth: pd.DataFrame, rate_hz: float) -> pd.DataFrame:
     """The simulator's steps with VILR as a device at ``rate_hz`` should report it (over the sample interval when
     that is longer than 1 ms), matched by foot and initial contact."""
-    model = GaitModel(runner, float(truth["to_s"].max()) + 1.0).steps_for_rate(rate_hz)  # as sim.steps() does
+    rig_ic = truth["rig_ic_s"].to_numpy()
+    model = GaitModel(runner, float(rig_ic.max()) + 2.0).steps_for_rate(rate_hz)  # as sim.steps() does
     out = truth.copy()
     for side in ("left", "right"):
         rows = np.flatnonzero(out["foot"].to_numpy() == side)
         m = model[model["foot"] == side]
-        j = np.abs(out["ic_s"].to_numpy()[rows, None] - m["ic_s"].to_numpy()[None, :]).argmin(axis=1)
-        assert np.abs(out["ic_s"].to_numpy()[rows] - m["ic_s"].to_numpy()[j]).max() < 0.02
+        j = np.abs(rig_ic[rows, None] - m["ic_s"].to_numpy()[None, :]).argmin(axis=1)
+        assert np.abs(rig_ic[rows] - m["ic_s"].to_numpy()[j]).max() < 0.02
         out.loc[out.index[rows], "vilr_bw_s"] = m["vilr_bw_s"].to_numpy()[j]
     return out
