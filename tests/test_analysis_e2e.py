@@ -34,14 +34,7 @@ def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
         rate_hz = float(f["devices/insole_left"].attrs["rate_hz"])
     truth = _vilr_at_rate(runner, truth, rate_hz)
     with analyze(out) as ga:
-        steps = ga.steps
-        t0, t1 = ga.session.time_range_s
-        inner = truth[(truth["ic_s"] > t0 + 0.3) & (truth["to_s"] < t1 - 0.1)]
-        assert len(inner) >= 10
-        found, tr, missed, _ = match_steps(steps, inner)
-        assert missed == 0
-        _, _, _, false = match_steps(steps[(steps["ic_s"] > t0 + 0.3) & (steps["to_s"] < t1 - 0.1)], truth)
-        assert false == 0
+        found, tr = _matched(ga, truth)
         # The issue's targets, through real serial I/O, the recorder's clock fit and the file.
         err_ms = np.abs(found["ic_s"] - tr["ic_s"]).to_numpy() * 1e3
         assert np.median(err_ms) <= 3.0 and err_ms.max() <= 5.0
@@ -53,6 +46,19 @@ def test_recorded_session_recovers_the_runner(tmp_path, strike, line):
             assert abs(si[0] - si[1]) <= 3.0, col
         assert ga.summary["insole_scale"] == pytest.approx(1.0, abs=0.05)
         assert ga.summary["cadence_spm"] == pytest.approx(175, rel=0.04)
+
+
+def _matched(ga, truth: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Steps found and true, paired, inside the recording: every true step found and no false one."""
+    steps = ga.steps
+    t0, t1 = ga.session.time_range_s
+    inner = truth[(truth["ic_s"] > t0 + 0.3) & (truth["to_s"] < t1 - 0.1)]
+    assert len(inner) >= 10
+    found, tr, missed, _ = match_steps(steps, inner)
+    assert missed == 0
+    _, _, _, false = match_steps(steps[(steps["ic_s"] > t0 + 0.3) & (steps["to_s"] < t1 - 0.1)], truth)
+    assert false == 0
+    return found, tr
 
 
 def _record(tmp_path, runner: RunnerParams, seconds: float, line_insoles: bool = False):
@@ -86,14 +92,8 @@ def test_recorded_mat_recovers_the_runner(tmp_path, strike, ic_max_ms):
                           loading_rate_asym_pct=12.0, contact_time_asym_pct=6.0, peak_force_asym_pct=6.0, seed=9)
     out, truth = _record(tmp_path, runner, CAPTURE_S)
     with analyze(out, source="mat") as ga:
-        steps, summary = ga.steps, ga.summary
-        t0, t1 = ga.session.time_range_s
-    inner = truth[(truth["ic_s"] > t0 + 0.3) & (truth["to_s"] < t1 - 0.1)]
-    assert len(inner) >= 10
-    found, tr, missed, _ = match_steps(steps, inner)
-    assert missed == 0
-    _, _, _, false = match_steps(steps[(steps["ic_s"] > t0 + 0.3) & (steps["to_s"] < t1 - 0.1)], truth)
-    assert false == 0
+        summary = ga.summary
+        found, tr = _matched(ga, truth)
     assert (found["foot"].to_numpy() == tr["foot"].to_numpy()).all()
     err_ms = np.abs(found["ic_s"] - tr["ic_s"]).to_numpy() * 1e3
     assert np.median(err_ms) <= 5.0 and err_ms.max() <= ic_max_ms, f"IC error up to {err_ms.max():.1f} ms"
