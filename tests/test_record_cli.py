@@ -3,6 +3,7 @@ in their own processes, signals (Ctrl-C, SIGTERM, SIGKILL), a write failure, a m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -51,6 +52,18 @@ def lab(capsys):
     return run
 
 
+@contextlib.contextmanager
+def _recording(sim, out, *extra, **kw):
+    """``lab record`` running (see :func:`_start_record`); killed and reaped if the test leaves it running."""
+    proc = _start_record(sim, out, *extra, **kw)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def _start_record(sim, out, *extra, **kw):
     return subprocess.Popen([*LAB, "record", "--rig", str(sim.rig_path), "--out", str(out), "--quiet", *extra],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
@@ -64,18 +77,13 @@ def _wait_for(path, timeout_s=60.0):
 
 
 def test_record_with_duration_metadata_and_typed_markers_then_info(sim, tmp_path, lab):
-    proc = _start_record(sim, tmp_path, "--duration", "3", "--participant", "P07", "--condition", "new shoe",
-                         "--body-mass", "71.5", "--speed", "3.2", "--shoe", "Trail X", "--note", "first run")
-    try:
+    with _recording(sim, tmp_path, "--duration", "3", "--participant", "P07", "--condition", "new shoe",
+                    "--body-mass", "71.5", "--speed", "3.2", "--shoe", "Trail X", "--note", "first run") as proc:
         _wait_for(str(tmp_path / "P07"))
         time.sleep(1.5)
         proc.stdin.write("heel pain\nspeed up\n")
         proc.stdin.flush()
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     path = out.strip()
     assert path.startswith(str(tmp_path / "P07")) and path.endswith("_new-shoe.h5")
@@ -100,8 +108,7 @@ def test_record_with_duration_metadata_and_typed_markers_then_info(sim, tmp_path
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_and_sigterm_stop_cleanly_and_a_live_file_can_be_inspected(sim, tmp_path, sig, lab):
     out = tmp_path / "live.h5"
-    proc = _start_record(sim, out)
-    try:
+    with _recording(sim, out) as proc:
         _wait_for(str(out))
         time.sleep(1.5)
         live = lab("info", str(out), "--json")
@@ -110,10 +117,6 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_a_live_file_can_be_inspected(sim, t
         assert js["status"] == "recording" and js["devices"]["insole_right"]["samples"] > 0
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, stderr
     assert stdout.strip() == str(out)
     with h5py.File(out, "r") as f:
@@ -124,17 +127,12 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_a_live_file_can_be_inspected(sim, t
 
 def test_sigkill_then_lab_repair_recovers_all_but_the_last_second(sim, tmp_path, lab):
     out = tmp_path / "killed.h5"
-    proc = _start_record(sim, out)
-    try:
+    with _recording(sim, out) as proc:
         _wait_for(str(out))
         time.sleep(3.0)
         kill_ns = time.monotonic_ns()
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     time.sleep(0.5)  # let the simulators' truth files catch up
     info = lab("info", str(out))
     assert info.returncode == 4 and "lab repair" in info.stderr and len(info.stderr.splitlines()) == 1
@@ -163,13 +161,8 @@ def test_a_failing_write_stops_the_capture_with_one_line_and_the_file_is_repaira
     def small_files():  # writes past 2 MB fail (EFBIG), like a disk that fails under the recorder
         resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
 
-    proc = _start_record(sim, out, "--duration", "30", preexec_fn=small_files)
-    try:
+    with _recording(sim, out, "--duration", "30", preexec_fn=small_files) as proc:
         stdout, stderr = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 5, stderr
     lines = [x for x in stderr.splitlines() if x.startswith("lab record: error")]
     assert len(lines) == 1 and "writing the session file failed" in lines[0] and "lab repair" in lines[0]

@@ -146,9 +146,6 @@ class FootPass:
                 yield a, t
 
         self.breaks_ = self.ins._breaks_from_blocks(blocks())
-        if not self.store.has(self.foot, "time_s"):  # too short for the break scan: still store its rows
-            for _ in blocks():
-                pass
         self.rate_hz_ = 1.0 / float(np.median(dts)) if dts else (self.ins.rate_hz or 1.0)
         t_br = [self.store.read(self.foot, "time_s", i, i + 1) for i in self.breaks_]
         self.break_times_s_ = np.concatenate(t_br) if t_br else np.empty(0)

@@ -218,7 +218,7 @@ class MatAnalysis:
             and foot_length_mm > 0 else None
         n = mat.n_samples
         breaks = mat.break_indices()
-        self.break_times_ = np.array([float(mat._read(mat._time_ds, i, i + 1)[0]) for i in breaks])  # per break
+        self.break_times_ = mat.times_at(breaks)
         head = mat._read(mat._time_ds, 0, min(n, 4096)).astype(np.float64)
         dt = float(np.median(np.diff(head))) if len(head) > 1 else 0.0
         self._norm = norm_n
@@ -228,7 +228,7 @@ class MatAnalysis:
         cuts = sorted(set(cuts))
         self.blocks_ = len(cuts) - 1
         for a, b in zip(cuts[:-1], cuts[1:]):  # one iteration per block of frames
-            rec, thr = self._records(mat, a, b, thr)
+            rec = self._records(mat, a, b, thr)
             part = copy.copy(self)
             part._finish(rec, dt, self.break_times_, norm_n)
             tab = part.steps_
@@ -287,7 +287,7 @@ class MatAnalysis:
         frames = mat._read(mat._raw, near, b).reshape(b - near, mat.rows, mat.cols)
         return near + int(np.argmin((frames > thr).sum(axis=(1, 2)))) if b > near else near
 
-    def _records(self, mat, start: int, stop: int, thr) -> tuple[np.ndarray, object]:
+    def _records(self, mat, start: int, stop: int, thr: np.ndarray) -> np.ndarray:
         """Per (footprint, frame) records of the footprints whose first frame lies in ``[start, stop)``."""
         n = mat.n_samples
         rows = mat.block_rows()
@@ -299,8 +299,6 @@ class MatAnalysis:
             hi = min(n, max(a + rows, a + 2))
             # Threshold on the raw counts (no float copy of every frame); calibrate only the active sensels.
             frames = mat._read(mat._raw, lo, hi).reshape(hi - lo, mat.rows, mat.cols)
-            if thr is None:
-                thr = self._threshold(mat)
             active = frames > thr
             # Label on 2 x 2 pooled sensels (4x less work; parts closer than two sensels join, as they should).
             pooled = _pool2(active)
@@ -320,7 +318,7 @@ class MatAnalysis:
             if rec is not None:
                 recs.append(rec)
                 comp_base = int(rec[-1, 1]) + 1 if len(rec) else comp_base
-        return (np.concatenate(recs) if recs else np.empty((0, 10))), thr
+        return np.concatenate(recs) if recs else np.empty((0, 10))
 
     @staticmethod
     def _cells(frames, lab, active, keep, lo, comp_base, t, mat) -> np.ndarray | None:

@@ -435,11 +435,17 @@ def _grid_crossing(u: np.ndarray, g: np.ndarray, level: np.ndarray) -> np.ndarra
     return np.where(hit, u[km] + frac * (u[k] - u[km]), np.nan)
 
 
-def _catmull_rom(f: np.ndarray, j: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Catmull-Rom cubic through ``f[j-1 .. j+2]`` at the fraction ``u`` of the interval ``[j, j + 1]``."""
+def _catmull_rom_coefficients(f: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``p1, c1, c2, c3`` of the Catmull-Rom cubic through ``f[j-1 .. j+2]`` on the interval ``[j, j + 1]``:
+    ``p1 + ((c3 u + c2) u + c1) u`` at the fraction ``u`` (indices clipped to the array)."""
     n = len(f)
     p0, p1, p2, p3 = (f[np.clip(j + d, 0, n - 1)] for d in (-1, 0, 1, 2))
-    c1, c2, c3 = 0.5 * (p2 - p0), p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3, 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
+    return p1, 0.5 * (p2 - p0), p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3, 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
+
+
+def _catmull_rom(f: np.ndarray, j: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Catmull-Rom cubic through ``f[j-1 .. j+2]`` at the fraction ``u`` of the interval ``[j, j + 1]``."""
+    p1, c1, c2, c3 = _catmull_rom_coefficients(f, j)
     return p1 + ((c3 * u + c2) * u + c1) * u
 
 
@@ -478,11 +484,9 @@ def _cubic_crossing(f: np.ndarray, j: np.ndarray, level: np.ndarray, iterations:
     (the chord lies above it) and too late where it levels off: at 200 Hz that shortens t20..t80 by several per
     cent. The cubic follows the curvature of the neighbouring samples.
     """
-    n = len(f)
-    if len(j) == 0 or n < 2:
+    if len(j) == 0 or len(f) < 2:
         return np.zeros(len(j))
-    p0, p1, p2, p3 = (f[np.clip(j + d, 0, n - 1)] for d in (-2, -1, 0, 1))
-    c1, c2, c3 = 0.5 * (p2 - p0), p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3, 0.5 * (p3 - p0) + 1.5 * (p1 - p2)
+    p1, c1, c2, c3 = _catmull_rom_coefficients(f, np.asarray(j) - 1)
     lo, hi = np.zeros(len(j)), np.ones(len(j))
     target = np.asarray(level, dtype=np.float64) - p1
     for _ in range(iterations):  # bisection steps, each over every crossing (not a per-sample loop)

@@ -181,6 +181,17 @@ class _DeviceData:
                 f"(rows {start}-{stop}: {exc})"
             ) from None
 
+    def times_at(self, rows: np.ndarray) -> np.ndarray:
+        """Times of the given rows (one read), float64."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return np.empty(0)
+        uniq, inv = np.unique(rows, return_inverse=True)
+        try:
+            return np.asarray(self._time_ds[uniq], dtype=np.float64)[inv]
+        except (OSError, ValueError) as exc:
+            raise SessionFileError(f"{self.path.name}: /devices/{self.name}/time is damaged ({exc})") from None
+
     def block_rows(self) -> int:
         """Rows per block of a chunked pass: about 32 MiB of float32, a whole number of HDF5 chunks."""
         rows = max(1, _BLOCK_BYTES // (4 * max(1, self.n_values)))
@@ -207,8 +218,6 @@ class _DeviceData:
     def _breaks_from_blocks(self, blocks) -> np.ndarray:
         """:meth:`break_indices` from ``(first_row, times)`` blocks in order (one pass, bounded memory)."""
         n = self.n_samples
-        if n < 3:
-            return np.empty(0, dtype=np.int64)
         nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else None
         parts, prev = [], None
         gap_t = np.sort(self.gaps[:, 0]) if len(self.gaps) else np.empty(0)
@@ -224,7 +233,9 @@ class _DeviceData:
                 inside = (gap_t >= (ext[0] if prev is not None else -np.inf)) & (gap_t < t[-1])
                 parts.append(np.searchsorted(ext, gap_t[inside], side="right") + base)
             prev = t[-1] if len(t) else prev
-        idx = np.unique(np.concatenate(parts).astype(np.int64)) if parts else np.empty(0, dtype=np.int64)
+        if n < 3 or not parts:  # every block is consumed even then: callers may do their own work per block
+            return np.empty(0, dtype=np.int64)
+        idx = np.unique(np.concatenate(parts).astype(np.int64))
         return idx[(idx > 0) & (idx < n)]
 
 
