@@ -15,7 +15,6 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import h5py
@@ -23,6 +22,7 @@ import numpy as np
 
 from treadlab import fileformat as ff
 from treadlab.errors import StorageError
+from treadlab.kinds import DeviceDescription
 
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 #: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
@@ -33,30 +33,6 @@ MIN_FREE_BYTES = 64 * 1024 * 1024
 #: Default bound on queued sample bytes (several seconds of the stress rig).
 MAX_QUEUED_BYTES = 128 * 1024 * 1024
 _VEC_CHUNK = 4096
-
-
-@dataclass
-class DeviceSetup:
-    """What the writer needs to lay out one device's group (from the identified driver)."""
-
-    name: str
-    kind: str
-    side: str | None
-    protocol: str
-    rate_hz: float
-    info: dict
-    serial: str
-    clock_hz: float
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    calibration: Any = None  # drivers.base.Calibration-like: unit, gain, offset
-    layout: dict | None = None
-    extra_attrs: dict = field(default_factory=dict)
-
-    @property
-    def n_values(self) -> int:
-        """Values per sample."""
-        return int(np.prod(self.shape))
 
 
 def _text(s: str, n_bytes: int) -> bytes:
@@ -73,7 +49,7 @@ def _vec(g: h5py.Group, name: str, dtype: Any, cols: int | None = None) -> h5py.
                             **COMPRESSION)
 
 
-def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup]) -> h5py.File:
+def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescription]) -> h5py.File:
     """Create a session file with every group, dataset and attribute, and switch it to SWMR writing.
 
     Parameters
@@ -82,7 +58,8 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
         New file; an existing path is refused.
     root_attrs : dict
         Root attributes (``fileformat.ROOT_ATTRS`` and more).
-    devices : list of DeviceSetup
+    devices : list of DeviceDescription
+        From each driver's ``describe()``; marker devices (``markers`` True) get no group.
 
     Returns
     -------
@@ -112,7 +89,8 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
         f.attrs["clock_model"] = ff.CLOCK_MODEL
         devs = f.create_group(ff.DEVICES)
         for d in devices:
-            _create_device(devs, d)
+            if not d.markers:
+                _create_device(devs, d)
         m = f.create_group(ff.MARKERS)
         _vec(m, "time", "f8")
         _vec(m, "label", h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES))
@@ -129,7 +107,7 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
     return f
 
 
-def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
+def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
     g = devs.create_group(d.name)
     g.attrs["kind"] = d.kind or ""
     g.attrs["side"] = d.side or ""
@@ -141,8 +119,6 @@ def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
     g.attrs["shape"] = np.asarray(d.shape, dtype=np.int64)
     for k in ff.FINAL_DEVICE_ATTRS:
         g.attrs[k] = np.nan if k in ("drift_ppm", "fit_residual_ms", "achieved_rate_hz") else 0
-    for k, v in d.extra_attrs.items():
-        g.attrs[k] = v
     row_bytes = max(1, d.n_values * np.dtype(d.dtype).itemsize)
     rows = int(max(1, min(4096, _CHUNK_BYTES // row_bytes)))
     g.create_dataset(ff.RAW, shape=(0, *d.shape), maxshape=(None, *d.shape), chunks=(rows, *d.shape),
@@ -169,18 +145,11 @@ def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
         lay.attrs["foot_length_mm"] = float(d.layout.get("foot_length_mm", np.nan))
         if d.layout.get("name"):
             lay.attrs["name"] = str(d.layout["name"])
-    if d.kind == "mat" and len(d.shape) == 2:
-        rows_n, cols_n = d.shape
-        pitch = [float(v) for v in d.info.get("pitch_mm", [10.0, 10.0])]
-        lay.attrs["pitch_mm"] = np.asarray(pitch)
-        lay.attrs["rows"] = rows_n
-        lay.attrs["cols"] = cols_n
-        lay.attrs["belt_axis"] = str(d.info.get("belt_axis", "rows"))
-        if d.layout is None:
-            rr, cc = np.mgrid[0:rows_n, 0:cols_n]
-            pos = np.c_[cc.ravel() * pitch[1], rr.ravel() * pitch[0]].astype(np.float32)
-            lay.create_dataset("positions_mm", data=pos)
-            lay.create_dataset("areas_mm2", data=np.full(d.n_values, pitch[0] * pitch[1], np.float32))
+    for k, v in d.layout_attrs.items():  # the kind's geometry (a mat's pitch, rows, cols, belt axis)
+        lay.attrs[k] = v
+    for k, v in d.layout_data.items():
+        if k not in lay:
+            lay.create_dataset(k, data=np.asarray(v, dtype=np.float32))
     clk = g.create_group("clock")
     seg = _vec(clk, "segments", "f8", cols=len(ff.SEGMENT_COLUMNS))
     seg.attrs["columns"] = list(ff.SEGMENT_COLUMNS)
