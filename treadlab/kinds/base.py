@@ -122,6 +122,8 @@ class Kind:
         Line-protocol devices (``t,v1,...,vN``, 1-D samples) may be of this kind.
     sensel_layout : bool
         INFO's or the rig's ``layout`` names a sensel layout (``config/layouts``) for this kind.
+    rig_kind : bool
+        A rig entry may say ``kind = "<name>"`` (an external LSL stream is named by its protocol instead).
     """
 
     name = ""
@@ -130,6 +132,7 @@ class Kind:
     lsl_outlet = True
     line_protocol = False
     sensel_layout = False
+    rig_kind = True
 
     def shape(self, info: dict) -> tuple[int, ...]:
         """Shape of one sample from INFO (keys :attr:`info_keys` are present)."""

@@ -15,6 +15,7 @@ class StreamKind(Kind):
     name = "lsl"
     info_keys = ("sensels",)
     lsl_outlet = False  # never re-published
+    rig_kind = False  # rig entries name it by protocol = "lsl"
 
     def shape(self, info: dict) -> tuple[int, ...]:
         """``(channels,)``."""
