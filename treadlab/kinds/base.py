@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from treadlab.errors import ProtocolError
+from treadlab.errors import ProtocolError, UnknownKindError
 
-
-class UnknownKindError(ProtocolError):
-    """A device or rig entry names a kind no module registered (the same message at every layer)."""
+__all__ = ["Calibration", "DeviceDescription", "Kind", "UnknownKindError", "get_kind", "kind_names",
+           "register_kind", "shape_from_info", "unregister_kind"]
 
 
 @dataclass(frozen=True)
