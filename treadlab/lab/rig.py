@@ -209,7 +209,8 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
                 raise ConfigError(f"{where}: line-protocol devices need {key!r}")
         line_kinds = [k for k in kind_names() if get_kind(k).line_protocol]
         if kind is not None and kind not in line_kinds:
-            raise ConfigError(f"{where}: line-protocol devices are {' or '.join(k + 's' for k in line_kinds)}, not {kind}s")
+            allowed = " or ".join(k + "s" for k in line_kinds)
+            raise ConfigError(f"{where}: line-protocol devices are {allowed}, not {kind}s")
         kind = kind or "insole"
         layout = _check_layout(layout, sensels, where)
         calibration = _check_calibration(calibration, sensels, where)
