@@ -27,6 +27,7 @@ import numpy as np
 from treadlab.acquisition.clock import OnlineClock
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.drivers import Device, DeviceConfig, connect
+from treadlab.drivers.common import sequence_jumps
 from treadlab.drivers.lsl import marker_texts
 from treadlab.errors import DeviceDisconnectedError, DeviceError, LabError
 
@@ -89,19 +90,15 @@ def seq_gaps(last_seq: int | None, seq: np.ndarray, time_s: np.ndarray, last_tim
     ndarray of float64, shape (k, 3)
         (time of the last sample before the gap, first missing seq, missing count) per jump.
     """
-    seq = np.asarray(seq, dtype=np.uint32)
-    prev = np.uint32(last_seq if last_seq is not None else (int(seq[0]) - 1) % 2**32)
-    d = np.diff(seq, prepend=prev).astype(np.uint32)
-    jumps = np.flatnonzero(d != 1)
+    jumps, step, prev_of = sequence_jumps(last_seq, seq)
     if len(jumps) == 0:
         return np.empty((0, 3))
     before_t = np.where(jumps > 0, time_s[np.maximum(jumps - 1, 0)], last_time_s)
-    count = d[jumps].astype(np.int64) - 1
-    backward = d[jumps] >= 2**31
+    count = step.astype(np.int64) - 1
+    backward = step >= 2**31
     if np.any(backward):
         est = np.round((time_s[jumps] - before_t) * rate_hz) - 1
         count = np.where(backward, np.maximum(est, 0), count).astype(np.int64)
-    prev_of = np.where(jumps > 0, seq[np.maximum(jumps - 1, 0)].astype(np.int64), np.int64(prev))
     first_missing = (prev_of + 1) % 2**32
     return np.c_[before_t, first_missing, count].astype(np.float64)
 

@@ -78,8 +78,38 @@ class DeviceStats:
         return d
 
 
+def sequence_jumps(last_seq: int | None, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the sequence numbers of a batch jump: the one detection of sequence gaps (vectorised, 2**32 wrap).
+
+    Used by the drivers' counters (:class:`SeqTracker`) and by the acquisition's gap table
+    (:func:`treadlab.acquisition.worker.seq_gaps`), so both count the same jumps.
+
+    Parameters
+    ----------
+    last_seq : int or None
+        Sequence number of the sample before the batch (None: no jump can precede the first sample).
+    seq : ndarray of uint32
+
+    Returns
+    -------
+    at : ndarray of int64
+        Index in ``seq`` of the first sample after each jump.
+    step : ndarray of uint32
+        The step of each jump (uint32 arithmetic: 1 is no jump, 2**31 and more is a step backwards).
+    prev : ndarray of int64
+        The sequence number before each jump.
+    """
+    s = np.asarray(seq).astype(np.uint32, copy=False)
+    first_prev = np.uint32(last_seq if last_seq is not None else (int(s[0]) - 1) % 2**32)
+    # uint32 arithmetic wraps, so a step over 2**32 is 1 like any other; backward jumps are huge values.
+    d = np.diff(s, prepend=first_prev).astype(np.uint32, copy=False)
+    at = np.flatnonzero(d != 1)
+    prev = np.where(at > 0, s[np.maximum(at - 1, 0)].astype(np.int64), np.int64(first_prev))
+    return at, d[at], prev
+
+
 class SeqTracker:
-    """Counts sequence gaps and lost samples across batches, vectorised, handling the 2**32 wrap."""
+    """Counts sequence gaps and lost samples across batches (:func:`sequence_jumps`)."""
 
     def __init__(self) -> None:
         self.last: int | None = None
@@ -92,20 +122,12 @@ class SeqTracker:
         """Count gaps in ``seq`` (uint32) and between the previous batch and this one into ``stats``."""
         if len(seq) == 0:
             return
-        s = seq.astype(np.uint32, copy=False)
-        if self.last is None:
-            d = np.diff(s)
-        else:
-            d = np.diff(s, prepend=np.uint32(self.last))
-        # uint32 arithmetic wraps, so a step over 2**32 is 1 like any other; backward jumps are huge values.
-        d = d.astype(np.uint32, copy=False)
-        jumps = d != 1
-        n_jumps = int(np.count_nonzero(jumps))
-        if n_jumps:
-            stats.seq_gaps += n_jumps
-            fwd = d[jumps & (d < 2**31)]
+        _, step, _ = sequence_jumps(self.last, seq)
+        if len(step):
+            stats.seq_gaps += len(step)
+            fwd = step[step < 2**31]
             stats.lost_samples += int(np.sum(fwd.astype(np.int64) - 1))
-        self.last = int(s[-1])
+        self.last = int(seq[-1])
 
 
 def check_info(info: dict, cfg: DeviceConfig | None, name: str, port: str) -> None:
