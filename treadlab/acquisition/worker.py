@@ -208,6 +208,7 @@ class DeviceWorker:
         self._sink: StreamSink | None = None
         self._sink_new = False
         self._sink_lock = threading.Lock()
+        self._logged_errors = 0
         if sink is not None:
             self.attach(sink)
         self._stop = threading.Event()
@@ -332,6 +333,7 @@ class DeviceWorker:
                 if time.monotonic() >= next_counters:
                     if sink is not None:
                         sink.set_counters(self.name, self.counters())
+                    self._log_damage()
                     next_counters = time.monotonic() + 0.5
                 if self._drain_side_messages(sink):
                     ping_out_until = 0.0
@@ -343,6 +345,13 @@ class DeviceWorker:
                 if self._pause_s > 0 and len(batch) <= self._backlog_n and time.monotonic() >= ping_out_until:
                     self._stop.wait(self._pause_s)
         self._shutdown()
+
+    def _log_damage(self) -> None:
+        """Log damaged frames or lines when their count grew (at most every half second)."""
+        n = self.crc_errors
+        if n > self._logged_errors:
+            log.warning("%s: %d damaged frames or lines dropped (%d in all)", self.name, n - self._logged_errors, n)
+            self._logged_errors = n
 
     def _drain_side_messages(self, sink: StreamSink | None) -> bool:
         """Hand PONGs to the clock and the sink, LOG messages to the events; True if a PONG came."""

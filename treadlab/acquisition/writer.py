@@ -10,6 +10,7 @@ put batches on a bounded queue whose overflow is counted.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import shutil
@@ -23,6 +24,8 @@ import numpy as np
 from treadlab import fileformat as ff
 from treadlab.errors import StorageError
 from treadlab.kinds import DeviceDescription
+
+log = logging.getLogger(__name__)
 
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 #: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
@@ -226,7 +229,7 @@ class SessionWriter:
             self._q.put_nowait(item)
             return True
         except queue.Full:
-            self.overflow_n += 1
+            self._overflowed()
             return False
 
     def put_samples(self, name: str, seq: np.ndarray, device_time: np.ndarray, time_s: np.ndarray,
@@ -235,7 +238,7 @@ class SessionWriter:
         nbytes = raw.nbytes + 28 * len(seq)
         with self._bytes_lock:
             if self._queued_bytes + nbytes > self.max_bytes:
-                self.overflow_n += 1
+                self._overflowed()
                 return False
             self._queued_bytes += nbytes
         if self._put(("s", name, seq, device_time, time_s, host_s, raw)):
@@ -243,6 +246,12 @@ class SessionWriter:
         with self._bytes_lock:
             self._queued_bytes -= nbytes
         return False
+
+    def _overflowed(self) -> None:
+        """Count a dropped item; the first and every 1000th drop are logged."""
+        self.overflow_n += 1
+        if self.overflow_n == 1 or self.overflow_n % 1000 == 0:
+            log.warning("%s: write queue full, %d items dropped so far", self.path, self.overflow_n)
 
     @property
     def queued_bytes(self) -> int:
@@ -337,6 +346,7 @@ class SessionWriter:
             self.broken = True
             self.error = StorageError(f"{self.path}: writing the session file failed ({exc}); capture stopped, "
                                       f"data up to the last flush is in the file (run `lab repair {self.path}`)")
+            log.error("%s", self.error)
             self.failed.set()
             return False
 
@@ -356,6 +366,7 @@ class SessionWriter:
         if free < self.min_free_bytes and not self.failed.is_set():
             self.error = StorageError(f"{self.path}: the disk is almost full ({free / 1e6:.0f} MB free); capture "
                                       f"stopped, the file is complete up to here")
+            log.error("%s", self.error)
             self.failed.set()
 
     def _write(self, items: list[tuple]) -> None:

@@ -307,6 +307,7 @@ class LslInletDevice(DeviceBase):
             values, stamps = self._inlet.pull_chunk(timeout=timeout_s, max_samples=MAX_CHUNK_N, min_samples=1,
                                                     as_numpy=True)
         except pylsl.util.LostError:
+            log.warning("%s: LSL stream %s vanished", self.name, _describe(self.query))
             raise DeviceDisconnectedError(f"{self.name}: LSL stream {_describe(self.query)} vanished") from None
         host_ns = time.monotonic_ns()
         if host_ns >= self._next_pong_ns and not self.markers:
