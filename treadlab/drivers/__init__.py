@@ -127,10 +127,14 @@ def connect(cfg: DeviceConfig, timeout_s: float = 2.0) -> Device:
         Port missing, busy or refused; nothing answered; the device is not what the rig says; an unknown kind
         (:class:`~treadlab.kinds.UnknownKindError`); a rate it refuses.
     """
-    dev = open_device(cfg)
+    try:
+        dev = open_device(cfg)
+    except DeviceError as exc:
+        log.info("%s: not connected: %s", cfg.name, exc)
+        raise
     try:
         dev.identify(timeout_s=timeout_s)
-        if cfg.rate_hz is not None and cfg.rate_hz != dev.rate_hz:
+        if cfg.rate_hz is not None and cfg.rate_hz != dev.describe().rate_hz:
             dev.set_rate(cfg.rate_hz)
         dev.get_calibration()
     except BaseException as exc:
