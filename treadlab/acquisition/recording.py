@@ -81,13 +81,22 @@ class SessionRecording:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, skipped: list[str] = ()) -> SessionRecording:
+    def start(self, skipped: list[str] = (), background: bool = False) -> SessionRecording:
         """Create the file (every group and attribute, then SWMR) and start the writer thread.
+
+        Parameters
+        ----------
+        skipped : list of str
+            Optional devices left out (an event each).
+        background : bool
+            Create the file in the writer thread (what arrives meanwhile waits in its queue), so that this returns
+            at once: the app's Record button. A creation failure then shows as :attr:`failed` and is raised by
+            :meth:`finish`.
 
         Raises
         ------
         StorageError
-            The file exists or cannot be created.
+            The file exists, or (``background`` False) cannot be created.
         """
         if os.path.exists(self.path):
             raise StorageError(f"{self.path}: exists already; session files are never overwritten")
@@ -95,17 +104,25 @@ class SessionRecording:
         origin = self.start_ns if self.clock_origin_ns is None else self.clock_origin_ns
         self._offset_ns = self.start_ns - origin
         self._offset_s = self._offset_ns / 1e9
-        h5 = create_session_file(self.path, root_attributes(self.meta, self.rig_text, self.start_ns),
-                                 list(self.descriptions.values()))
-        with open(self.path + ff.RECORDING_SUFFIX, "w", encoding="utf-8") as fh:
-            fh.write(f"{os.getpid()}\n")
-        self.writer = SessionWriter(h5, min_free_bytes=self.min_free_bytes)
+        if background:
+            self.writer = SessionWriter(None, min_free_bytes=self.min_free_bytes, open_file=self._create,
+                                        path=self.path)
+        else:
+            self.writer = SessionWriter(self._create(), min_free_bytes=self.min_free_bytes)
         self.writer.start()
         self.writer.put_event(0.0, "session", INFO, f"session started, devices: {', '.join(self.descriptions)}")
         for msg in skipped:
             self.writer.put_event(0.0, "session", WARNING, f"optional device skipped: {msg}")
         log.info("recording to %s (devices: %s)", self.path, ", ".join(self.descriptions))
         return self
+
+    def _create(self):
+        """The new session file (SWMR) and its ``.recording`` sidecar."""
+        h5 = create_session_file(self.path, root_attributes(self.meta, self.rig_text, self.start_ns),
+                                 list(self.descriptions.values()))
+        with open(self.path + ff.RECORDING_SUFFIX, "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return h5
 
     def set_baseline(self, name: str, counters: dict[str, int]) -> None:
         """The device's counters when this file started (they are stored relative to them)."""
@@ -164,6 +181,8 @@ class SessionRecording:
         for name, c in rel.items():
             writer.set_counters(name, {**c, "queue_overflow": writer.overflow_n})
         writer.stop()
+        if writer.h5 is None:  # the file could not be created (background start)
+            raise writer.error
         if not writer.broken:
             try:
                 with h5py.File(self.path, "r+") as f:

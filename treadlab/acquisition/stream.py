@@ -73,6 +73,7 @@ class DeviceStream:
         self._connector_stop = threading.Event()
         self._wanted: set[str] = set()
         self._stopped_workers: dict[str, DeviceWorker] = {}
+        self._closed = False
 
     # ------------------------------------------------------------------ clock
 
@@ -158,28 +159,22 @@ class DeviceStream:
     def connect_in_background(self, names: Iterable[str]) -> None:
         """Keep trying to connect the named devices (every ``retry_s``) until each streams or :meth:`close`.
 
-        A device plugged in after the stream started appears by itself. One connector thread serves every call.
+        A device plugged in after the stream started appears by itself. One connector thread (started by the
+        first call, joined by :meth:`stop_connector`) serves every call.
         """
         with self._lock:
             self._wanted.update(names)
             alive = self._connector is not None and self._connector.is_alive()
-        if not alive:
+        if not alive and not self._closed:
             self._connector_stop.clear()
             self._connector = threading.Thread(target=self._connect_loop, name="stream-connector")
             self._connector.start()
 
     def _connect_loop(self) -> None:
+        """Until :meth:`stop_connector`: try every wanted device that is not streaming, then wait ``retry_s``."""
         while not self._connector_stop.is_set():
             with self._lock:
                 pending = [n for n in self.configs if n in self._wanted and n not in self._workers]
-            if not pending:
-                if self._connector_stop.wait(self.retry_s):
-                    return
-                with self._lock:
-                    if not any(n in self._wanted and n not in self._workers for n in self.configs):
-                        self._connector = None
-                        return
-                continue
             for name in pending:
                 if self._connector_stop.is_set():
                     return
@@ -232,6 +227,7 @@ class DeviceStream:
 
     def close(self) -> None:
         """End a running recording, stop the connector and every device (checked joins)."""
+        self._closed = True
         try:
             if self.recording is not None:
                 self.stop_recording("stopped")
@@ -277,8 +273,12 @@ class DeviceStream:
     # ------------------------------------------------------------------ recording
 
     def record(self, path: str | Path, meta: dict, rig_text: str = "", names: Iterable[str] | None = None,
-               min_free_bytes: int = MIN_FREE_BYTES, skipped: list[str] = ()) -> SessionRecording:
+               min_free_bytes: int = MIN_FREE_BYTES, skipped: list[str] = (), background: bool = False
+               ) -> SessionRecording:
         """Start writing a session file of the streaming devices (default: all); the stream goes on as it is.
+
+        With ``background`` the file is created by the writer thread (this returns at once; a creation failure
+        shows as the recording's ``failed`` and is raised by :meth:`stop_recording`).
 
         Raises
         ------
@@ -295,7 +295,7 @@ class DeviceStream:
             raise DeviceError("no device is streaming")
         rec = SessionRecording(os.fspath(path), meta, rig_text, [workers[n].desc for n in chosen],
                                clock_origin_ns=self.clock_origin_ns, min_free_bytes=min_free_bytes)
-        rec.start(skipped)
+        rec.start(skipped, background=background)
         for n in chosen:
             w = workers[n]
             d = w.desc

@@ -16,6 +16,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -178,10 +179,15 @@ class SessionWriter:
 
     Parameters
     ----------
-    h5 : h5py.File
-        From :func:`create_session_file` (SWMR write mode); closed by :meth:`stop`.
+    h5 : h5py.File or None
+        From :func:`create_session_file` (SWMR write mode); closed by :meth:`stop`. None: the thread creates it
+        first with ``open_file()`` (items put meanwhile wait in the queue), so that starting costs no disk time.
     max_items : int
         Queue bound (batches, markers, events...).
+    open_file : callable, optional
+        Makes the file when ``h5`` is None; a :class:`StorageError` it raises becomes :attr:`error`.
+    path : str
+        The file's path when ``h5`` is None.
     max_bytes : int
         Bound on the sample bytes waiting in the queue (so that a disk slower than the devices cannot eat the
         memory); a batch beyond it is dropped and counted in :attr:`overflow_n`.
@@ -196,11 +202,13 @@ class SessionWriter:
     (:attr:`broken`); the data up to the last flush stays readable with ``swmr=True`` and ``lab repair``.
     """
 
-    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.2,
+    def __init__(self, h5: h5py.File | None, max_items: int = 20000, write_interval_s: float = 0.2,
                  flush_interval_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES,
-                 max_bytes: int = MAX_QUEUED_BYTES) -> None:
+                 max_bytes: int = MAX_QUEUED_BYTES, open_file: Callable[[], h5py.File] | None = None,
+                 path: str = "") -> None:
         self.h5 = h5
-        self.path = h5.filename
+        self._open_file = open_file
+        self.path = h5.filename if h5 is not None else os.fspath(path)
         self.min_free_bytes = min_free_bytes
         self.broken = False
         self._q: queue.Queue = queue.Queue(maxsize=max_items)
@@ -304,6 +312,8 @@ class SessionWriter:
             if self._thread.is_alive():
                 raise RuntimeError(f"writer thread of {self.path} did not stop within {timeout_s} s")
             self._thread = None
+        if self.h5 is None:  # never created (see :attr:`error`)
+            return
         try:
             self.h5.close()
         except (OSError, RuntimeError, ValueError) as exc:
@@ -312,6 +322,16 @@ class SessionWriter:
                 self.failed.set()
 
     def _run(self) -> None:
+        if self.h5 is None:
+            try:
+                self.h5 = self._open_file()
+            except StorageError as exc:
+                self.error = exc
+                log.error("%s", exc)
+                self.failed.set()
+                while not self._q.empty():
+                    self._q.get_nowait()
+                return
         pending: list[tuple] = []
         last_write = last_flush = time.monotonic()
         while True:

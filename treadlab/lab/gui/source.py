@@ -11,6 +11,7 @@ count.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -141,6 +142,8 @@ class LiveSource:
         path = Path(path)
         if not path.parent.is_dir():
             raise StorageError(f"output folder {path.parent} does not exist")
+        if not os.access(path.parent, os.W_OK):
+            raise StorageError(f"output folder {path.parent} is not writable")
         streaming = set(self.stream.names)
         missing = [n for n, cfg in self.configs.items()
                    if n not in self._user_off and n not in streaming and cfg.required]
@@ -155,7 +158,8 @@ class LiveSource:
 
             self._lsl_pub = RecorderLsl(self.stream).start()
         try:
-            rec = self.stream.record(path, metadata, self.rig.text, **self.recorder_options)
+            # the file is created by the writer thread: the click returns at once, nothing is missed meanwhile
+            rec = self.stream.record(path, metadata, self.rig.text, background=True, **self.recorder_options)
         except LabError:
             self._stop_lsl()
             raise
