@@ -275,7 +275,9 @@ class Recorder:
 
     @property
     def names(self) -> list[str]:
-        """Names of the devices being recorded."""
+        """Names of the devices being recorded (still known after :meth:`stop`)."""
+        if self._recording is not None:
+            return list(self._recording.descriptions)
         return list(self.stream.names) or list(self._pending)
 
     @property

@@ -21,14 +21,16 @@ class DeviceConfig:
         Device name, becomes ``/devices/<name>`` in the session file.
     port : str
         Any port or URL pyserial opens (``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``rfc2217://``...).
-    protocol : {"binary", "line"}
-        Device protocol v1, or the line protocol of simple FSR insoles.
+    protocol : str
+        ``"binary"`` (device protocol v1), ``"line"`` (simple FSR insoles), ``"lsl"`` (an external LSL stream),
+        or another registered protocol (:func:`treadlab.drivers.register_protocol`).
     baudrate : int
         Ignored by USB CDC devices and pseudo-terminals, used by UARTs.
     rate_hz : int or None
         Sent with SET_RATE before START (binary); the nominal rate (line, required there).
     kind : str or None
-        Expected kind ("insole" or "mat"); checked against INFO when given. Line devices are insoles.
+        Expected kind (a registered kind: "insole", "mat"...); checked against INFO when given. Line devices are
+        insoles unless the rig says another kind that allows the line protocol.
     side : str or None
         Expected side of an insole ("left" or "right"); required for line devices.
     sensels : int or None
