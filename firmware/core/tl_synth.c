@@ -13,7 +13,7 @@ int32_t tl_synth_insole(uint32_t ms, uint32_t i, uint32_t n, uint32_t full_scale
     uint32_t p = (ms + 1000u - offset) % 1000u;
     if (p >= 400u)
         return 0;
-    return (int32_t)((uint64_t)full_scale * 4u * p * (400u - p) / 640000u);
+    return (int32_t)((uint64_t)full_scale * 4u * p * (400u - p) / 160000u);
 }
 
 int32_t tl_synth_mat(uint32_t ms, uint32_t r, uint32_t c, uint32_t rows, uint32_t cols, uint32_t full_scale)

@@ -3,7 +3,7 @@
  *   refdev --link PATH [--kind insole|mat|imu] [--side left|right] [--sensels N] [--rows R --cols C] [--rate HZ]
  *          [--clock-hz HZ] [--clock-error-ppm X] [--serial TEXT] [--seconds S]
  *          [--samples FILE] [--layout-file FILE] [--channels ax,ay,...] [--placement P] [--dtype u8|u16]
- *          [--adc-bits B] [--rates HZ,HZ,...]
+ *          [--adc-bits B] [--rates HZ,HZ,...] [--max-burst N]
  *
  * It creates a pty, points the symlink PATH at it, prints "PTY <path>" and serves protocol v1 until SIGTERM or
  * SIGINT (exit 0) or for S seconds. Its hardware layer: the pty is the UART, CLOCK_MONOTONIC scaled by
@@ -226,7 +226,7 @@ static void usage(void)
             "usage: refdev --link PATH [--kind insole|mat|imu] [--side left|right] [--sensels N] [--rows R --cols C]\n"
             "              [--rate HZ] [--clock-hz HZ] [--clock-error-ppm X] [--serial TEXT] [--seconds S]\n"
             "              [--samples FILE] [--layout-file FILE] [--channels ax,ay,...] [--placement P]\n"
-            "              [--dtype u8|u16] [--adc-bits B] [--rates HZ,HZ,...]\n");
+            "              [--dtype u8|u16] [--adc-bits B] [--rates HZ,HZ,...] [--max-burst N]\n");
     exit(2);
 }
 
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
     static char serial[64];
     const char *link = NULL, *kind = "insole", *samples = NULL, *layout_file = NULL, *dtype = NULL;
     double ppm = 0.0, seconds = -1.0;
-    long adc_bits = -1, rate = 200;
+    long adc_bits = -1, rate = 200, max_burst = 65535;
     uint8_t n_rates = 6, i;
     int a, have_rates = 0, err;
     struct sigaction sa;
@@ -322,6 +322,8 @@ int main(int argc, char **argv)
             d.placement = val;
         else if (!strcmp(opt, "--dtype"))
             dtype = val;
+        else if (!strcmp(opt, "--max-burst"))
+            max_burst = num(val, 1, 65535, "--max-burst");
         else if (!strcmp(opt, "--adc-bits"))
             adc_bits = num(val, 1, 16, "--adc-bits");
         else if (!strcmp(opt, "--rates")) {
@@ -383,7 +385,7 @@ int main(int argc, char **argv)
     d.rates_hz = rates;
     d.n_rates = n_rates;
     d.rate_hz = (uint16_t)rate;
-    d.max_burst = 65535;
+    d.max_burst = (uint16_t)max_burst;
 
     hal.write = hal_write;
     hal.ticks = hal_ticks;
