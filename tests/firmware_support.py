@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
+
+
+def tools_missing(*tools: str) -> list[str]:
+    """The commands among ``tools`` not on PATH."""
+    return [t for t in tools if shutil.which(t) is None]
 
 
 def build(target: str, build_dir: Path, timeout_s: float = 300.0) -> Path:
@@ -45,34 +51,44 @@ def host_build(tmp_path_factory) -> Path:
     return _BUILT["host"]
 
 
-class RefDev:
-    """A running ``refdev``: its port symlink and process; a context manager that stops it with SIGTERM.
+class PtyProcess:
+    """A device process that announces its pty on standard output or error; a context manager that stops it.
+
+    The first line naming ``/dev/pts/N`` gives the pty (``PTY /dev/pts/3`` from refdev and the simavr harness,
+    ``char device redirected to /dev/pts/3`` from QEMU); ``link`` is made to point at it if the process did not.
 
     Parameters
     ----------
-    binary : Path
-        ``build/refdev``.
+    argv : list of str
+        The command.
     link : Path
-        The symlink refdev points at its pty.
-    *args : str
-        More refdev options (``--kind mat``, ``--rate 1000`` ...).
+        The stable symlink of the port.
     """
 
-    def __init__(self, binary: Path, link: Path, *args: str) -> None:
+    def __init__(self, argv: list[str], link: Path) -> None:
         self.link = Path(link)
-        self.args = [str(binary), "--link", str(link), *map(str, args)]
+        self.args = [str(a) for a in argv]
         self.proc: subprocess.Popen | None = None
         self.pty = ""
         self.returncode: int | None = None
+        self.head: list[str] = []
 
-    def __enter__(self) -> RefDev:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("PTY "):
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            raise AssertionError(f"refdev did not start: {line!r} {err!r}")
-        self.pty = line[4:]
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(50):
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.head.append(line.rstrip())
+            found = re.search(r"(/dev/pts/\d+)", line)
+            if found:
+                self.pty = found.group(1)
+                break
+        if not self.pty:
+            self.stop()
+            raise AssertionError(f"{self.args[0]} did not start: {self.head!r}")
+        if not self.link.is_symlink():
+            self.link.symlink_to(self.pty)
         return self
 
     def stop(self, timeout_s: float = 10.0) -> int:
@@ -91,6 +107,13 @@ class RefDev:
     def __exit__(self, *exc) -> None:
         if self.proc is not None and self.returncode is None:
             self.stop()  # also reaps an ended process and closes its pipes
+
+
+class RefDev(PtyProcess):
+    """A running ``refdev`` (``binary --link LINK *args``), stopped with SIGTERM at the end."""
+
+    def __init__(self, binary: Path, link: Path, *args: str) -> None:
+        super().__init__([binary, "--link", link, *args], link)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 /* treadlab reference firmware on an ATmega328P (Arduino Uno/Nano class): a 6-sensel FSR insole.
  *
  * Hardware layer of the portable core (../core): USART0 at 1 Mbaud (16 MHz, U2X) is the link, Timer1 running at
- * F_CPU/8 = 2 MHz and extended to 64 bits by its overflow interrupt is the device clock, and the scan reads ADC0..5
- * (AVcc reference, 10 bits) once per sample. Each FSR sits in a voltage divider to its ADC pin (docs/firmware.md,
+ * F_CPU/8 = 2 MHz and extended to 64 bits by its overflow interrupt is the device clock, and the capture reads
+ * ADC0..5 (AVcc reference, 10 bits) once per sample, starting at its due tick t (one conversion takes 13 ADC
+ * clocks at 125 kHz, 104 us; simavr models about 190 us). Each FSR sits in a voltage divider to its ADC pin (docs/firmware.md,
  * wiring). The UART receive interrupt feeds tl_dev_rx; the main loop calls tl_dev_poll; TX is blocking.
  * Runs unchanged in simavr (firmware/sim/avr_pty.c bridges USART0 to a pty and drives the ADC pins). */
 #include <avr/interrupt.h>
@@ -59,6 +60,19 @@ static uint16_t adc_read(uint8_t channel)
     return ADC;
 }
 
+static uint16_t captured[N_SENSELS];
+
+/* Convert every pin at once, before the DATA header goes out (the UART would delay the conversions). */
+static void hal_capture(void *ctx, uint64_t t, uint32_t seq)
+{
+    uint8_t i;
+    (void)ctx;
+    (void)t;
+    (void)seq;
+    for (i = 0; i < N_SENSELS; i++)
+        captured[i] = adc_read(i);
+}
+
 static void hal_scan(void *ctx, tl_dev *d, uint64_t t, uint32_t seq)
 {
     uint8_t i;
@@ -66,14 +80,14 @@ static void hal_scan(void *ctx, tl_dev *d, uint64_t t, uint32_t seq)
     (void)t;
     (void)seq;
     for (i = 0; i < N_SENSELS; i++)
-        tl_dev_value(d, adc_read(i));
+        tl_dev_value(d, captured[i]);
 }
 
 static const uint16_t rates[] = {50, 100, 200, 500}; /* a scan takes 0.63 ms (6 x 13 ADC cycles at 125 kHz) */
 
 int main(void)
 {
-    static const tl_hal hal = {hal_write, hal_ticks, hal_scan, 0, 0};
+    static const tl_hal hal = {hal_write, hal_ticks, hal_scan, 0, 0, hal_capture};
     static tl_desc desc;
     desc.kind = TL_KIND_INSOLE;
     desc.dtype = TL_U16;

@@ -1,8 +1,10 @@
 /* treadlab reference firmware on a Cortex-M3: the TI Stellaris LM3S6965 (QEMU's lm3s6965evb board).
  *
  * Hardware layer of the portable core (../core): UART0 (a PL011) is the link, with a receive interrupt feeding
- * tl_dev_rx; SysTick interrupts every millisecond and, with its down-counter, gives a 12 MHz device clock; the
- * main loop calls tl_dev_poll and sleeps (WFI) until the next interrupt. The board has no sensor front end in QEMU,
+ * tl_dev_rx; SysTick counts down at the 12 MHz core clock and its wrap interrupt (every 1.4 s) extends it to the
+ * 64-bit device clock; general-purpose timer 0 interrupts every millisecond only to wake the main loop, which calls
+ * tl_dev_poll and sleeps (WFI). The clock never depends on a 1-ms interrupt being taken in time (an emulator that
+ * stalls its CPU would lose those). The board has no sensor front end in QEMU,
  * so the scan is the synthetic signal of ../core/tl_synth.c; a real board replaces hal_scan (docs/firmware.md).
  * Build with -DTL_BOARD_MAT (a 16 x 24 mat) or -DTL_BOARD_IMU (a 6-axis IMU on the pelvis). No C library. */
 #include <stdint.h>
@@ -12,6 +14,7 @@
 
 #define CLOCK_HZ 12000000u
 #define TICKS_PER_MS (CLOCK_HZ / 1000u)
+#define SYSTICK_SPAN (1u << 24)
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 #define UART0 0x4000C000u
@@ -31,11 +34,22 @@
 #define SYST_CVR REG(0xE000E018u)
 #define NVIC_ISER0 REG(0xE000E100u)
 #define UART0_IRQ 5
+#define TIMER0 0x40030000u
+#define GPTM_CFG REG(TIMER0 + 0x000)
+#define GPTM_TAMR REG(TIMER0 + 0x004)
+#define GPTM_CTL REG(TIMER0 + 0x00C)
+#define GPTM_IMR REG(TIMER0 + 0x018)
+#define GPTM_ICR REG(TIMER0 + 0x024)
+#define GPTM_TAILR REG(TIMER0 + 0x028)
+#define TIMER0A_IRQ 19
+#define RCGC1_TIMER0 (1u << 16)
 
 static tl_dev dev;
-static volatile uint32_t ms_count;
+static volatile uint32_t wraps;
 
-void SysTick_Handler(void) { ms_count++; }
+void SysTick_Handler(void) { wraps++; }
+
+void Timer0A_Handler(void) { GPTM_ICR = 1u; } /* a wake-up, nothing else */
 
 void UART0_Handler(void)
 {
@@ -48,12 +62,12 @@ static uint64_t hal_ticks(void *ctx)
 {
     uint32_t a, b, v;
     (void)ctx;
-    do { /* a SysTick interrupt between the reads changes ms_count: read again */
-        a = ms_count;
+    do { /* a SysTick wrap between the reads changes wraps: read again */
+        a = wraps;
         v = SYST_CVR;
-        b = ms_count;
+        b = wraps;
     } while (a != b);
-    return (uint64_t)a * TICKS_PER_MS + (TICKS_PER_MS - 1u - v);
+    return (uint64_t)a * SYSTICK_SPAN + (SYSTICK_SPAN - 1u - v);
 }
 
 static void hal_write(void *ctx, const uint8_t *bytes, uint16_t n)
@@ -81,14 +95,14 @@ static const char *const channels[] = {"ax", "ay", "az", "gx", "gy", "gz"};
 
 int main(void)
 {
-    static const tl_hal hal = {hal_write, hal_ticks, hal_scan, 0, 0};
+    static const tl_hal hal = {hal_write, hal_ticks, hal_scan, 0, 0, 0};
     static tl_desc desc;
     desc.clock_hz = CLOCK_HZ;
     desc.rates_hz = rates;
     desc.n_rates = sizeof rates / sizeof rates[0];
     desc.rate_hz = 200;
     desc.firmware = "tl-core 1 (cortex-m3 lm3s6965)";
-    desc.max_burst = 16;
+    desc.max_burst = 64;
 #ifdef TL_BOARD_IMU
     desc.kind = TL_KIND_IMU;
     desc.dtype = TL_I16;
@@ -113,15 +127,21 @@ int main(void)
     desc.model = "treadlab ref mat (LM3S6965)";
     desc.serial = "CM3-MAT-0001";
 #endif
-    RCGC1 |= 1u; /* UART0 clock */
+    RCGC1 |= 1u | RCGC1_TIMER0; /* UART0 and timer 0 clocks */
     UART_CTL = 0;
     UART_IBRD = 6; /* 115200 baud at 12 MHz (a real board: its own clock); QEMU ignores the rate */
     UART_FBRD = 33;
     UART_LCRH = 0x70u; /* 8N1, FIFOs on */
     UART_IM = (1u << 4) | (1u << 6); /* receive and receive-timeout interrupts */
     UART_CTL = 0x301u;               /* UART, TX and RX enabled */
-    NVIC_ISER0 = 1u << UART0_IRQ;
-    SYST_RVR = TICKS_PER_MS - 1u;
+    GPTM_CTL = 0;
+    GPTM_CFG = 0;        /* 32-bit timer */
+    GPTM_TAMR = 2u;      /* periodic */
+    GPTM_TAILR = TICKS_PER_MS - 1u;
+    GPTM_IMR = 1u;       /* time-out interrupt */
+    GPTM_CTL = 1u;       /* enabled */
+    NVIC_ISER0 = (1u << UART0_IRQ) | (1u << TIMER0A_IRQ);
+    SYST_RVR = SYSTICK_SPAN - 1u;
     SYST_CVR = 0;
     SYST_CSR = 7u; /* processor clock, interrupt, enabled */
     if (tl_dev_init(&dev, &desc, &hal) != 0)

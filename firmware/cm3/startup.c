@@ -7,6 +7,7 @@ extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
 void SysTick_Handler(void);
 void UART0_Handler(void);
+void Timer0A_Handler(void);
 
 void Reset_Handler(void)
 {
@@ -28,12 +29,17 @@ void Default_Handler(void)
 
 typedef void (*vector)(void);
 
-/* 16 system exceptions, then the LM3S6965's interrupts up to UART0 (IRQ 5). */
-__attribute__((section(".isr_vector"), used)) static const vector vectors[16 + 6] = {
+/* 16 system exceptions, then the LM3S6965's interrupts up to timer 0A (IRQ 19; UART0 is IRQ 5). */
+__attribute__((section(".isr_vector"), used)) static const vector vectors[16 + 20] = {
     (vector)(uintptr_t)&_estack, Reset_Handler, Default_Handler, Default_Handler, Default_Handler,
     Default_Handler, Default_Handler, 0, 0, 0, 0, Default_Handler, Default_Handler, 0, Default_Handler,
-    SysTick_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler,
-    UART0_Handler};
+    SysTick_Handler,
+    /* IRQ 0-4: GPIO A-E */ Default_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler,
+    /* IRQ 5 */ UART0_Handler,
+    /* IRQ 6-18 */ Default_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler,
+    Default_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler, Default_Handler,
+    Default_Handler, Default_Handler,
+    /* IRQ 19 */ Timer0A_Handler};
 
 void *memcpy(void *dst, const void *src, size_t n)
 {

@@ -434,6 +434,8 @@ static void advance(tl_dev *dev, uint64_t *due, uint32_t *rem)
 static void send_sample(tl_dev *dev, uint64_t t)
 {
     uint32_t n = tl_dev_n_values(dev->desc);
+    if (dev->hal->capture != NULL)
+        dev->hal->capture(dev->hal->ctx, t, dev->seq);
     begin(dev, TL_DATA);
     tl_msg_u32(&dev->tx, dev->seq);
     tl_msg_u64(&dev->tx, t);

@@ -63,6 +63,10 @@ typedef struct {
     /* Calibration of value i (may be NULL: gain 1, offset 0). */
     void (*calibration)(void *ctx, uint32_t i, float *gain, float *offset);
     void *ctx;
+    /* Optional: take the sample now, before any byte of its DATA message goes out (a port whose values fit in a
+     * small buffer converts them here, so that sending the header does not delay the conversion); scan then
+     * hands the values over. NULL: the scan converts as it pushes. */
+    void (*capture)(void *ctx, uint64_t t, uint32_t seq);
 } tl_hal;
 
 typedef struct {
