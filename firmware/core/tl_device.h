@@ -14,6 +14,10 @@
 
 #include "tl_wire.h"
 
+#ifdef __cplusplus
+extern "C" { /* the core is C; board sketches may be C++ (Arduino) */
+#endif
+
 /* Message types (docs/protocol.md). */
 #define TL_INFO 0x01
 #define TL_ACK 0x02
@@ -141,5 +145,9 @@ uint32_t tl_dev_data_bytes(const tl_desc *desc);
 uint32_t tl_dev_n_values(const tl_desc *desc);
 /* Ticks until the next sample falls due (0: due now; UINT64_MAX: not streaming), for ports that sleep. */
 uint64_t tl_dev_ticks_to_next(tl_dev *dev);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

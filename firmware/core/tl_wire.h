@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* the core is C; board sketches may be C++ (Arduino) */
+#endif
+
 /* CRC-32/ISO-HDLC (zlib's crc32). Start with TL_CRC_INIT, feed bytes, finish with tl_crc32_final. */
 #define TL_CRC_INIT 0xFFFFFFFFul
 /* tl_crc32 of a message followed by its own little-endian CRC is always this constant. */
@@ -77,5 +81,9 @@ void tl_cobs_dec_init(tl_cobs_dec *d);
 /* Feed one received byte; returns a tl_rx_status. After TL_RX_FRAME, d->buf and d->len hold the frame until
  * the next byte is fed. Empty frames (0x00 0x00) give TL_RX_NONE. */
 int tl_cobs_dec_byte(tl_cobs_dec *d, uint8_t byte);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
