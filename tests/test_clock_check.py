@@ -5,6 +5,7 @@ reference-firmware devices (``refdev --clock-error-ppm``): +2000 ppm warns, +50 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -80,7 +81,7 @@ def test_the_online_check_warns_once_and_keeps_its_memory_bounded():
     check = TickRateCheck(1e6, max_points=100)
     warnings = [w for a in range(0, len(ticks), 7) if (w := check.update(ticks[a:a + 7], host_s[a:a + 7]))]
     assert len(warnings) == 1 and "more than 0.1% off" in warnings[0] and "+2" in warnings[0]
-    assert len(check._xm) <= 100 and check.window_s > 0.05
+    assert check.n_points <= 100 and check.window_s > 0.05
     assert abs(check.rate.error_ppm - 2500) < 30
     ok = TickRateCheck(1e6)
     t2, h2 = _pairs(-80.0, 20.0, 200.0, 1e6, seed=8)
@@ -105,7 +106,8 @@ def test_lab_devices_warns_about_a_clock_2000_ppm_fast_and_not_50(firmware_build
     assert out.returncode == 0, out.stdout + out.stderr
     blocks = out.stdout.split("\n" + "good (")
     fast, good = blocks[0], blocks[1]
-    assert "WARNING: device clock ticks at 1.002 MHz" in fast and "more than 0.1% off" in fast
+    assert "WARNING: device clock ticks at 1.00" in fast and "more than 0.1% off" in fast
+    assert 1700 < float(re.search(r"([-+]\d+) ppm \(", fast).group(1)) < 2300
     assert "WARNING" not in good and "within 0.1%" in good
     assert out.stdout.strip().endswith("all 2 devices answered and streamed")
 
@@ -116,11 +118,13 @@ def test_lab_record_warns_in_the_status_line_and_in_events(firmware_build, tmp_p
     out_file = tmp_path / "s.h5"
     with refdevs(firmware_build / "refdev", tmp_path, {k: ["--kind", v[0], *v[1]] for k, v in specs.items()}):
         out = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "record", "--rig", _rig(tmp_path, specs),
-                              "--duration", "6", "--out", str(out_file)], capture_output=True, text=True,
+                              "--duration", "11", "--out", str(out_file)], capture_output=True, text=True,
                              timeout=120, env=env_with_tree(), stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stderr
     status = [ln for ln in out.stderr.splitlines() if ln.strip().startswith(("insole_left", "mat "))]
-    assert any("CLOCK OFF" in ln and "+2" in ln for ln in status if "insole_left" in ln)
+    off = [ln for ln in status if "insole_left" in ln and "CLOCK OFF" in ln]
+    assert off, out.stderr
+    assert 1700 < float(re.search(r"([-+]\d+) ppm \(", off[-1]).group(1)) < 2300
     assert not any("CLOCK OFF" in ln for ln in status if ln.strip().startswith("mat"))
     with h5py.File(out_file, "r") as f:
         src = [s.decode() if isinstance(s, bytes) else s for s in f["events/source"][:]]

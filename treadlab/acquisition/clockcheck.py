@@ -184,13 +184,18 @@ class TickRateCheck:
     def new_segment(self) -> None:
         """Forget the pairs (after a reconnection or a device clock reset); a warning already given stays."""
         self._ticks0: int | None = None
-        self._xm = np.empty(0)
-        self._rm = np.empty(0)
-        self._wm = np.empty(0, np.int64)
+        self._buf = np.empty((2 * self.max_points + 2, 3))  # per window: x, r, window index
+        self._n = 0
         self._next_fit_x = 0.0
 
+    @property
+    def n_points(self) -> int:
+        """Envelope points kept now."""
+        return self._n
+
     def _fit(self) -> TickRate | None:
-        rate = rate_from_minima(self._xm, self._rm, self.clock_hz)
+        pts = self._buf[: self._n]
+        rate = rate_from_minima(pts[:, 0], pts[:, 1], self.clock_hz)
         if rate is not None:
             self.rate = rate
             if rate.off and self.warning is None:
@@ -213,16 +218,19 @@ class TickRateCheck:
         x = (ticks.astype(np.int64) - np.int64(self._ticks0)).astype(np.float64) / self.clock_hz
         r = np.asarray(host_s, dtype=np.float64) - x
         xm, rm, wm = window_minima(x, r, self.window_s, origin_s=0.0)
-        if len(self._wm) and wm[0] == self._wm[-1]:  # the batch continues the last window
-            if rm[0] < self._rm[-1]:
-                self._xm[-1], self._rm[-1] = xm[0], rm[0]
+        buf, n = self._buf, self._n
+        if n and wm[0] == buf[n - 1, 2]:  # the batch continues the last window
+            if rm[0] < buf[n - 1, 1]:
+                buf[n - 1, 0], buf[n - 1, 1] = xm[0], rm[0]
             xm, rm, wm = xm[1:], rm[1:], wm[1:]
-        self._xm = np.r_[self._xm, xm]
-        self._rm = np.r_[self._rm, rm]
-        self._wm = np.r_[self._wm, wm]
-        if len(self._wm) > self.max_points:  # coarser windows: the earliest pair of each pair of windows
+        k = min(len(wm), len(buf) - n)  # a batch spans few windows; the buffer has room for max_points more
+        buf[n:n + k, 0], buf[n:n + k, 1], buf[n:n + k, 2] = xm[:k], rm[:k], wm[:k]
+        self._n = n = n + k
+        if n > self.max_points:  # coarser windows: the earliest pair of each pair of windows
             self.window_s *= 2.0
-            self._xm, self._rm, self._wm = window_minima(self._xm, self._rm, self.window_s, origin_s=0.0)
+            xc, rc, wc = window_minima(buf[:n, 0], buf[:n, 1], self.window_s, origin_s=0.0)
+            self._n = len(wc)
+            buf[: self._n, 0], buf[: self._n, 1], buf[: self._n, 2] = xc, rc, wc
         if float(x[-1]) < self._next_fit_x:
             return None
         self._next_fit_x = float(x[-1]) + self.refit_every_s
