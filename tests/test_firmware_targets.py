@@ -21,6 +21,7 @@ import pytest
 import serial
 
 from tests.firmware_support import PtyProcess, build, imu_values, insole_values, mat_values, tools_missing
+from treadlab.acquisition.clockcheck import estimate_tick_rate
 from treadlab.drivers import DeviceConfig, open_device
 from treadlab.drivers import protocol as p
 from treadlab.errors import CommandRejectedError
@@ -63,7 +64,8 @@ def _waveform_mv(rows: int = 1000, hold: int = 20) -> np.ndarray:
 
 
 def _collect(dev, min_samples: int, timeout_s: float = 30.0):
-    seqs, ts, vals = [], [], []
+    """Read until ``min_samples``; returns (seq, t, values); host receive times (s) go to ``dev.host_s``."""
+    seqs, ts, vals, hosts = [], [], [], []
     n, end = 0, time.monotonic() + timeout_s
     while n < min_samples and time.monotonic() < end:
         b = dev.read(0.05)
@@ -71,8 +73,10 @@ def _collect(dev, min_samples: int, timeout_s: float = 30.0):
             seqs.append(b.seq)
             ts.append(b.device_time)
             vals.append(b.values)
+            hosts.append(b.host_time_ns / 1e9)
             n += len(b)
     assert n >= min_samples, f"only {n} samples in {timeout_s} s"
+    dev.host_s = np.concatenate(hosts)
     return np.concatenate(seqs), np.concatenate(ts), np.concatenate(vals)
 
 
@@ -116,7 +120,13 @@ def test_atmega328p_in_simavr_scans_its_adc_pins(avr_build, tmp_path):
     assert one_step.mean() > 0.8  # the check is tight: most scans fall within one step of the waveform
     assert values.max() > 900 and values.min() < 60  # the whole stance was seen
     print(f"simavr: {len(seq)} samples over {(int(t[-1]) - int(t[0])) / AVR_CLOCK_HZ:.2f} s of device time "
-          f"in {wall_s:.2f} s of wall time")
+          f"in {wall_s:.2f} s of wall time; host clock check: {_verdict(t, dev.host_s, AVR_CLOCK_HZ)}")
+
+
+def _verdict(t, host_s, clock_hz) -> str:
+    """What the host's clock check makes of an emulated device (printed: emulators do not keep real time)."""
+    est = estimate_tick_rate(t, host_s, clock_hz)
+    return "span too short" if est is None else est.describe()
 
 
 def test_atmega328p_in_simavr_survives_junk(avr_build, tmp_path):
@@ -165,7 +175,7 @@ def test_cortex_m3_mat_in_qemu(cm3_build, tmp_path):
     assert np.all(np.diff(t.astype(np.int64)) == CM3_CLOCK_HZ // 200)
     assert np.array_equal(values.reshape(-1, 16, 24), mat_values(t, CM3_CLOCK_HZ, 16, 24, 12))
     print(f"qemu: {len(seq)} samples over {(int(t[-1]) - int(t[0])) / CM3_CLOCK_HZ:.2f} s of device time "
-          f"in {wall_s:.2f} s of wall time")
+          f"in {wall_s:.2f} s of wall time; host clock check: {_verdict(t, dev.host_s, CM3_CLOCK_HZ)}")
 
 
 def test_cortex_m3_imu_in_qemu(cm3_build, tmp_path):
