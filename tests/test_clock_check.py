@@ -89,6 +89,18 @@ def test_the_online_check_warns_once_and_keeps_its_memory_bounded():
     assert ok.warning is None and abs(ok.rate.error_ppm + 80) < 30 < TOLERANCE_PPM
 
 
+def test_a_device_clock_reset_starts_the_check_again():
+    ticks, host_s = _pairs(3000.0, 20.0, 200.0, 1e6, seed=9)
+    check = TickRateCheck(1e6, 200.0)
+    half = len(ticks) // 2
+    reset = ticks - ticks[half] + 5  # the device rebooted halfway: its clock starts again near 0
+    t = np.r_[ticks[:half], reset[half:]]
+    for a in range(0, len(t), 6):
+        check.update(t[a:a + 6], host_s[a:a + 6])
+    assert check.rate.span_s < 10.5 and abs(check.rate.error_ppm - 3000) < 100
+    assert check.warning is not None
+
+
 def _rig(folder, devices: dict[str, tuple[str, list[str]]]) -> str:
     text = "".join(f'[[device]]\nname = "{name}"\nport = "{folder / name}"\nkind = "{kind}"\n\n'
                    for name, (kind, _) in devices.items())

@@ -184,6 +184,7 @@ class TickRateCheck:
     def new_segment(self) -> None:
         """Forget the pairs (after a reconnection or a device clock reset); a warning already given stays."""
         self._ticks0: int | None = None
+        self._last_tick = 0
         self._buf = np.empty((2 * self.max_points + 2, 3))  # per window: x, r, window index
         self._n = 0
         self._next_fit_x = 0.0
@@ -209,29 +210,61 @@ class TickRateCheck:
         return self.rate
 
     def update(self, ticks: np.ndarray, host_s: np.ndarray) -> str | None:
-        """Add a batch; returns the warning text the first time the clock is found off, else None."""
+        """Add a batch; returns the warning text the first time the clock is found off, else None.
+
+        A device clock that goes backwards (a reset) starts a new segment at the last backward step.
+        """
         ticks = np.asarray(ticks, dtype=np.uint64)
+        host_s = np.asarray(host_s, dtype=np.float64)
         if len(ticks) == 0 or self.clock_hz <= 0:
             return None
+        ti = ticks.astype(np.int64)
+        # A reset: the batch starts before the last tick seen, or ends before it starts (a batch spans milliseconds,
+        # so after a reset within it the clock cannot have climbed back above the batch's first tick).
+        if (self._ticks0 is not None and ti[0] < self._last_tick) or ti[-1] < ti[0]:
+            back = np.flatnonzero(np.r_[ti[0] < self._last_tick, ti[1:] < ti[:-1]])[-1]
+            self.new_segment()
+            ti, host_s = ti[back:], host_s[back:]
         if self._ticks0 is None:
-            self._ticks0 = int(ticks[0])
-        x = (ticks.astype(np.int64) - np.int64(self._ticks0)).astype(np.float64) / self.clock_hz
-        r = np.asarray(host_s, dtype=np.float64) - x
-        xm, rm, wm = window_minima(x, r, self.window_s, origin_s=0.0)
+            self._ticks0 = int(ti[0])
+        self._last_tick = int(ti[-1])
+        x = (ti - np.int64(self._ticks0)).astype(np.float64) / self.clock_hz
+        r = host_s - x
         buf, n = self._buf, self._n
+        w = int(x[0] // self.window_s)
+        if w == int(x[-1] // self.window_s):  # the usual batch: within one window, a handful of numpy calls
+            k = int(np.argmin(r))
+            if n and w == buf[n - 1, 2]:
+                if r[k] < buf[n - 1, 1]:
+                    buf[n - 1, 0], buf[n - 1, 1] = x[k], r[k]
+            else:
+                buf[n] = (x[k], r[k], w)
+                self._n = n + 1
+                self._coarsen_if_full()
+            return self._maybe_fit(float(x[-1]))
+        xm, rm, wm = window_minima(x, r, self.window_s, origin_s=0.0)
         if n and wm[0] == buf[n - 1, 2]:  # the batch continues the last window
             if rm[0] < buf[n - 1, 1]:
                 buf[n - 1, 0], buf[n - 1, 1] = xm[0], rm[0]
             xm, rm, wm = xm[1:], rm[1:], wm[1:]
         k = min(len(wm), len(buf) - n)  # a batch spans few windows; the buffer has room for max_points more
         buf[n:n + k, 0], buf[n:n + k, 1], buf[n:n + k, 2] = xm[:k], rm[:k], wm[:k]
-        self._n = n = n + k
-        if n > self.max_points:  # coarser windows: the earliest pair of each pair of windows
-            self.window_s *= 2.0
-            xc, rc, wc = window_minima(buf[:n, 0], buf[:n, 1], self.window_s, origin_s=0.0)
-            self._n = len(wc)
-            buf[: self._n, 0], buf[: self._n, 1], buf[: self._n, 2] = xc, rc, wc
-        if float(x[-1]) < self._next_fit_x:
+        self._n = n + k
+        self._coarsen_if_full()
+        return self._maybe_fit(float(x[-1]))
+
+    def _coarsen_if_full(self) -> None:
+        """Past ``max_points``: windows twice as wide, the earliest pair of each pair of windows kept."""
+        n, buf = self._n, self._buf
+        if n <= self.max_points:
+            return
+        self.window_s *= 2.0
+        xc, rc, wc = window_minima(buf[:n, 0], buf[:n, 1], self.window_s, origin_s=0.0)
+        self._n = len(wc)
+        buf[: self._n, 0], buf[: self._n, 1], buf[: self._n, 2] = xc, rc, wc
+
+    def _maybe_fit(self, x_last: float) -> str | None:
+        if x_last < self._next_fit_x:
             return None
-        self._next_fit_x = float(x[-1]) + self.refit_every_s
+        self._next_fit_x = x_last + self.refit_every_s
         return f"clock check: {self.warning}" if self._fit() is not None else None

@@ -312,7 +312,6 @@ class DeviceWorker:
             time_s = self.clock.update(ticks, host_s)
         else:
             time_s = self._times_across_resets(ticks, host_s)
-            self.tick_check.new_segment()
         if not getattr(self.dev, "host_clock", False) and (warning := self.tick_check.update(ticks, host_s)):
             self._event(WARNING, warning)
         if self._last_seq is None or int(seq[0]) != (self._last_seq + 1) % 2**32 or \
