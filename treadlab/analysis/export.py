@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.analysis.session import InsoleData, MatData, Session, read_session
 from treadlab.errors import AnalysisError, LabError, SessionFileError, StorageError
 
@@ -195,10 +196,58 @@ class C3dAnalogs:
         return self.time0_s + np.arange(self.data.shape[1]) / self.rate_hz
 
 
-def _resample(t: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    if len(t) == 0:
-        return np.zeros_like(grid)
-    return np.interp(grid, t, y)
+def _on_grid(blocks, grid: np.ndarray, width: int) -> np.ndarray:
+    """``np.interp`` of every column of ``(times, values)`` blocks (in time order) onto ``grid``, block by block.
+
+    The same numbers as one ``np.interp`` over the whole signal (each block starts with the previous block's
+    last sample, and the ends are held), in memory bounded by the block and the output. Shape (width, len(grid)).
+    """
+    out = np.zeros((width, len(grid)))
+    prev_t = prev_v = None
+    first = last = None
+    lo_first = hi_last = 0
+    for t, v in blocks:  # one iteration per block of the reader (~32 MiB of raw data)
+        t = np.asarray(t, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64).reshape(len(t), width)
+        if len(t) == 0:
+            continue
+        if prev_t is None:
+            first, lo_first = v[0], int(np.searchsorted(grid, t[0], side="left"))
+        else:
+            t, v = np.concatenate([[prev_t], t]), np.vstack([prev_v, v])
+        lo, hi = np.searchsorted(grid, t[0], side="left"), np.searchsorted(grid, t[-1], side="right")
+        for j in range(width):  # a few channels
+            out[j, lo:hi] = np.interp(grid[lo:hi], t, v[:, j])
+        prev_t, prev_v = t[-1], v[-1]
+        last, hi_last = v[-1], int(hi)
+    if first is not None:
+        out[:, :lo_first] = first[:, None]
+        out[:, hi_last:] = last[:, None]
+    return out
+
+
+def _resampled(blocks, t0: float, rate_hz: float, n_frames: int, src_rate_hz: float, width: int) -> np.ndarray:
+    """Channels of ``(times, values)`` blocks on the grid ``t0 + k / rate_hz`` (``n_frames`` frames).
+
+    At or above the source's rate: linear interpolation. Below it (a lowered ``rate_hz``): interpolation onto
+    a grid at about the source's rate, then :func:`scipy.signal.resample_poly` (anti-aliasing FIR) down to
+    ``rate_hz``, so that the steps' force peaks do not alias.
+    """
+    if not (np.isfinite(src_rate_hz) and rate_hz < src_rate_hz * (1.0 - 1e-9)):
+        return _on_grid(blocks, t0 + np.arange(n_frames) / rate_hz, width)
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_hz / src_rate_hz).limit_denominator(1000)
+    up, down = ratio.numerator, ratio.denominator
+    fine_hz = rate_hz * down / up
+    n_fine = int(np.ceil(n_frames * down / up)) + 1
+    fine = _on_grid(blocks, t0 + np.arange(n_fine) / fine_hz, width)
+    out = resample_poly(fine, up, down, axis=1, padtype="edge")[:, :n_frames]
+    if out.shape[1] < n_frames:
+        out = np.pad(out, ((0, 0), (0, n_frames - out.shape[1])), mode="edge")
+    return out
 
 
 def _step_events(session: Session) -> pd.DataFrame:
@@ -245,25 +294,32 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
     if not insoles:
         raise AnalysisError(f"{session.path.name} has no insole samples to export to C3D")
     rate = float(rate_hz or max(d.rate_hz for d in insoles if np.isfinite(d.rate_hz)))
-    t0 = min(float(d.time[0]) for d in insoles)
-    t1 = max(float(d.time[-1]) for d in insoles)
-    grid = t0 + np.arange(int(np.floor((t1 - t0) * rate)) + 1) / rate
+    ends = [d.times_at(np.array([0, d.n_samples - 1])) for d in insoles]
+    t0 = min(float(e[0]) for e in ends)
+    t1 = max(float(e[1]) for e in ends)
+    n_frames = int(np.floor((t1 - t0) * rate)) + 1
     labels, units, rows = [], [], []
     events = [session.markers.rename(columns={"time": "time_s"})[["time_s", "label"]].assign(context="General")]
     for d in sorted(insoles, key=lambda d: (d.side != "left", d.name)):
         prefix = _SIDE_PREFIX.get(d.side, d.name)
-        cop = np.nan_to_num(d.cop_mm, nan=0.0)
+        # Total force and moments on the C3D time base, then the COP from them (the one COP rule, 0 unloaded).
+        sums = _resampled(((t, x[:, :3]) for _, t, x in d.iter_derived()), t0, rate, n_frames, d.rate_hz, 3)
+        cop = cop_from_sums(sums.T, min_load(d.body_weight_n, sums[0]), layout_bounds_mm(d.positions_mm),
+                            dtype=np.float64)
+        cop = np.nan_to_num(cop, nan=0.0)
         unit = "N" if d.calibrated else "counts"
-        rows += [_resample(d.time, d.total_force_n, grid), _resample(d.time, cop[:, 0], grid),
-                 _resample(d.time, cop[:, 1], grid)]
+        rows += [sums[0], cop[:, 0], cop[:, 1]]
         labels += [f"{prefix}Fz", f"{prefix}COPx", f"{prefix}COPy"]
         units += [unit, "mm", "mm"]
         if len(d.gaps):
             events.append(pd.DataFrame({"time_s": d.gaps[:, 0], "label": "gap",
                                         "context": d.side.capitalize() or "General"}))
     for i, mat in enumerate(m for m in session.mats if m.n_samples > 1):
-        total = np.concatenate([fr.reshape(len(fr), -1).sum(axis=1, dtype=np.float64) for _, fr in mat.iter_frames()])
-        rows.append(_resample(mat.time, total * mat.force_factor, grid))
+        def totals(mat=mat):
+            for a, fr in mat.iter_frames():  # one iteration per ~32 MiB block of frames
+                yield mat.read_time(a, a + len(fr)), fr.reshape(len(fr), -1).sum(axis=1, dtype=np.float64) * \
+                    mat.force_factor
+        rows.append(_resampled(totals(), t0, rate, n_frames, mat.rate_hz, 1)[0])
         labels.append("MatFz" if i == 0 else f"Mat{i + 1}Fz")
         units.append("N" if mat.unit == "kPa" else "counts")
     if step_events:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from treadlab import fileformat as ff
+from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.errors import SessionFileError
 
 __all__ = ["G_MPS2", "InsoleData", "MatData", "Session", "read_session"]
@@ -172,6 +173,16 @@ class _DeviceData:
         for a in range(start, stop, rows):
             yield a, self._read(self._time_ds, a, min(a + rows, stop)).astype(np.float64)
 
+    def read_time(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Times of rows ``start:stop`` (s, session clock), float64."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        return self._read(self._time_ds, start, stop).astype(np.float64)
+
+    def read_raw(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Raw values of rows ``start:stop`` as stored (counts, the file's dtype), shape (rows, *sample shape)."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        return self._read(self._raw, start, stop)
+
     def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
         try:
             return ds[start:stop]
@@ -260,6 +271,10 @@ class InsoleData(_DeviceData):
     gaps : ndarray, shape (k, 3)
         (time, first missing seq, count) of every sequence jump and reconnection.
     """
+
+    #: Body weight (N) of the session, set by :class:`Session` for calibrated insoles (NaN otherwise): the COP's
+    #: load level.
+    body_weight_n: float = float("nan")
 
     def __init__(self, path: Path, name: str, group: h5py.Group):
         super().__init__(path, name, group)
@@ -354,13 +369,14 @@ class InsoleData(_DeviceData):
 
     @cached_property
     def cop_mm(self) -> np.ndarray:
-        """Centre of pressure in the foot frame (mm), shape (n, 2); NaN where the foot carries almost nothing."""
-        f = self.total_force_n
-        level = 0.01 * np.percentile(f, 99) if len(f) else 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cop = (self.moments_nmm / f[:, None]).astype(np.float32)
-        cop[f <= max(level, 1e-9)] = np.nan
-        return cop
+        """Centre of pressure in the foot frame (mm), shape (n, 2), every sample in memory.
+
+        NaN where the foot carries less than :func:`~treadlab.analysis.cop.min_load` (5 % of body weight when
+        the session gives one and the insole is calibrated, else 2 % of the 99th percentile of its total force);
+        within the layout's bounds (:func:`~treadlab.analysis.cop.cop_from_sums`).
+        """
+        return cop_from_sums(self._derived[:, :3], min_load(self.body_weight_n, self.total_force_n),
+                             layout_bounds_mm(self.positions_mm))
 
 
 class MatData(_DeviceData):
@@ -503,6 +519,8 @@ class Session:
             else:
                 self.devices[name] = InsoleData(self.path, name, group)
         self.insoles = {d.side: d for d in self.devices.values() if isinstance(d, InsoleData) and d.side}
+        for d in self.insoles.values():
+            d.body_weight_n = self.body_weight_n if d.calibrated else float("nan")
         self.mats = [d for d in self.devices.values() if isinstance(d, MatData)]
         self.markers = _table(f.get(ff.MARKERS), ("time", "label"))
         self.events = _table(f.get(ff.EVENTS), ("time", "source", "level", "text"))

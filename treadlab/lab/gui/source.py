@@ -27,7 +27,7 @@ from treadlab.acquisition.worker import DeviceWorker, connect
 from treadlab.errors import DeviceError, LabError, StorageError
 from treadlab.lab.gui import model
 from treadlab.lab.gui.device_view import DeviceView, PreviewSink, view_of
-from treadlab.lab.gui.live_data import cop_from_sums, current_step_slice, step_threshold_n
+from treadlab.lab.gui.live_data import current_step_slice, step_threshold_n
 
 #: Worker states mapped to what the devices panel shows.
 _STATE_NAMES = {"connected": "connecting", "failed": "lost", "stopped": "disconnected"}
@@ -414,7 +414,7 @@ class LiveSource:
             return None
         _, d = v.derived.snapshot(last_s=1.0)
         s = current_step_slice(d[:, 1], step_threshold_n(d[:, 1]))
-        cop = None if s is None else cop_from_sums(d[s, 1:4])
+        cop = None if s is None else v.geometry.cop(d[s, 1:4])
         _, recent = v.recent.snapshot()
         peak = recent.max(axis=0) if len(recent) else v.latest
         return v.geometry.calibrated(v.latest), cop, v.geometry.calibrated(peak)
