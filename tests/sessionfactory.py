@@ -69,18 +69,18 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
 def _device(f: h5py.File, name: str, *, kind: str, side: str, rate_hz: float, shape_tail: tuple, dtype: str,
             gain: np.ndarray, offset: np.ndarray, unit: str, info: dict, compress: bool) -> h5py.Group:
     g = f.require_group(ff.DEVICES).create_group(name)
-    g.attrs.update({"kind": kind, "side": side, "protocol": "binary", "rate_hz": float(rate_hz),
-                    "info_json": json.dumps(info), "serial": info.get("serial", ""), "clock_hz": 1e6,
-                    "shape": np.array(shape_tail)})
+    g.attrs.update({ff.A_KIND: kind, ff.A_SIDE: side, ff.A_PROTOCOL: "binary", ff.A_RATE_HZ: float(rate_hz),
+                    ff.A_INFO_JSON: json.dumps(info), ff.A_SERIAL: info.get("serial", ""), ff.A_CLOCK_HZ: 1e6,
+                    ff.A_SHAPE: np.array(shape_tail)})
     values = int(np.prod(shape_tail))
     chunk_rows = max(16, min(4096, (256 * 1024) // max(1, values * np.dtype(dtype).itemsize)))
     _create(g, ff.RAW, shape_tail, dtype, chunk_rows, compress)
     for nm, dt in ((ff.SEQ, "u4"), (ff.DEVICE_TIME, "u8"), (ff.TIME, "f8"), (ff.HOST_TIME, "f8")):
         _create(g, nm, (), dt, 4096, compress)
     cal = g.create_group(ff.CALIBRATION)
-    cal.create_dataset("gain", data=np.broadcast_to(gain, (values,)).astype("f4"))
-    cal.create_dataset("offset", data=np.broadcast_to(offset, (values,)).astype("f4"))
-    cal.attrs["unit"] = unit
+    cal.create_dataset(ff.CAL_GAIN, data=np.broadcast_to(gain, (values,)).astype("f4"))
+    cal.create_dataset(ff.CAL_OFFSET, data=np.broadcast_to(offset, (values,)).astype("f4"))
+    cal.attrs[ff.A_CAL_UNIT] = unit
     return g
 
 
@@ -111,11 +111,11 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
     insoles = insoles or {}
     with h5py.File(path, "w", libver="latest") as f:
         f.attrs.update({
-            "format": ff.FORMAT, "format_version": ff.FORMAT_VERSION, "created": "2026-01-01T00:00:00Z",
+            ff.A_FORMAT: ff.FORMAT, ff.A_FORMAT_VERSION: ff.FORMAT_VERSION, "created": "2026-01-01T00:00:00Z",
             "software_version": "test", "start_monotonic_ns": np.int64(10**12), "start_utc": "2026-01-01T00:00:00Z",
             "participant": "sim", "condition": "test", "shoe": "", "notes": "",
-            "body_mass_kg": float(runner.body_mass_kg if body_mass_kg is None else body_mass_kg),
-            "treadmill_speed_mps": float(runner.speed_mps), "rig": "", "state": ff.STATE_COMPLETE,
+            ff.A_BODY_MASS_KG: float(runner.body_mass_kg if body_mass_kg is None else body_mass_kg),
+            ff.A_TREADMILL_SPEED_MPS: float(runner.speed_mps), "rig": "", ff.A_STATE: ff.STATE_COMPLETE,
         })
         f.require_group(ff.DEVICES)
         devs = []
@@ -127,9 +127,9 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
                         info={"kind": "insole", "side": side, "sensels": lay.n_sensels, "serial": f"T-{side}"},
                         compress=compress)
             lg = g.create_group(ff.LAYOUT)
-            lg.create_dataset("positions_mm", data=lay.positions_mm.astype("f4"))
-            lg.create_dataset("areas_mm2", data=lay.areas_mm2.astype("f4"))
-            lg.attrs["foot_length_mm"] = float(lay.foot_length_mm)
+            lg.create_dataset(ff.LAYOUT_POSITIONS, data=lay.positions_mm.astype("f4"))
+            lg.create_dataset(ff.LAYOUT_AREAS, data=lay.areas_mm2.astype("f4"))
+            lg.attrs[ff.A_FOOT_LENGTH_MM] = float(lay.foot_length_mm)
             devs.append((g, spec, lambda t, side=side, lay=lay: model.insole_forces(side, t, lay)))
         if mat is not None:
             g = _device(f, "mat", kind="mat", side="", rate_hz=mat.rate_hz, shape_tail=(mat.rows, mat.cols),
@@ -138,9 +138,9 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
                         compress=compress)
             lg = g.create_group(ff.LAYOUT)
             rr, cc = np.meshgrid(np.arange(mat.rows), np.arange(mat.cols), indexing="ij")
-            lg.create_dataset("positions_mm", data=np.column_stack([cc.ravel(), rr.ravel()]) * mat.pitch_mm)
-            lg.create_dataset("areas_mm2", data=np.full(mat.rows * mat.cols, mat.pitch_mm**2, "f4"))
-            lg.attrs.update({"pitch_mm": mat.pitch_mm, "rows": mat.rows, "cols": mat.cols})
+            lg.create_dataset(ff.LAYOUT_POSITIONS, data=np.column_stack([cc.ravel(), rr.ravel()]) * mat.pitch_mm)
+            lg.create_dataset(ff.LAYOUT_AREAS, data=np.full(mat.rows * mat.cols, mat.pitch_mm**2, "f4"))
+            lg.attrs.update({ff.A_PITCH_MM: mat.pitch_mm, ff.A_ROWS: mat.rows, ff.A_COLS: mat.cols})
             devs.append((g, mat, lambda t: model.mat_frames(t, mat.rows, mat.cols, mat.pitch_mm, mat.belt_axis)))
         for g, spec, values_at in devs:
             n_total = int(duration_s * spec.rate_hz)
@@ -169,14 +169,16 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
             gaps = np.column_stack([tt[jump], seq[jump] + 1, seq[jump + 1] - seq[jump] - 1]) if len(jump) else \
                 np.empty((0, 3))
             g.create_dataset(ff.GAPS, data=np.asarray(gaps, dtype="f8").reshape(-1, 3), maxshape=(None, 3))
+        m_time, m_label = ff.MARKER_COLUMNS
         m = f.create_group(ff.MARKERS)
-        m.create_dataset("time", data=np.array([x[0] for x in markers], dtype="f8"))
-        m.create_dataset("label", data=np.array([x[1].encode() for x in markers], dtype=f"S{ff.MARKER_LABEL_BYTES}"))
+        m.create_dataset(m_time, data=np.array([x[0] for x in markers], dtype="f8"))
+        m.create_dataset(m_label, data=np.array([x[1].encode() for x in markers], dtype=f"S{ff.MARKER_LABEL_BYTES}"))
+        e_time, e_source, e_level, e_text = ff.EVENT_COLUMNS
         e = f.create_group(ff.EVENTS)
-        e.create_dataset("time", data=np.array([0.0]))
-        e.create_dataset("source", data=np.array([b"session"], dtype=f"S{ff.EVENT_SOURCE_BYTES}"))
-        e.create_dataset("level", data=np.array([20], dtype="u1"))
-        e.create_dataset("text", data=np.array([b"start"], dtype=f"S{ff.EVENT_TEXT_BYTES}"))
+        e.create_dataset(e_time, data=np.array([0.0]))
+        e.create_dataset(e_source, data=np.array([b"session"], dtype=f"S{ff.EVENT_SOURCE_BYTES}"))
+        e.create_dataset(e_level, data=np.array([20], dtype="u1"))
+        e.create_dataset(e_text, data=np.array([b"start"], dtype=f"S{ff.EVENT_TEXT_BYTES}"))
     return model
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from treadlab import fileformat as ff
 from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.errors import SessionFileError
+from treadlab.sessionfile import HDF5_ERRORS, open_session_file
 
 __all__ = ["G_MPS2", "InsoleData", "MatData", "Session", "read_session"]
 
@@ -46,29 +47,8 @@ def _float(value, default: float = float("nan")) -> float:
         return default
 
 
-#: Errors of a plain open that mean "a writer holds this file, or died holding it" (HDF5's file-consistency flags).
-_SWMR_OPEN_HINTS = ("already open for write", "consistency flags", "unable to lock file")
-
-
-def _open(path: Path) -> h5py.File:
-    if not path.exists():
-        raise SessionFileError(f"session file not found: {path}")
-    if path.is_dir():
-        raise SessionFileError(f"{path} is a folder, not a session file")
-    if not h5py.is_hdf5(path):
-        raise SessionFileError(f"{path} is not a treadlab session file (not HDF5)")
-    try:
-        return h5py.File(path, "r")
-    except (OSError, RuntimeError) as exc:
-        first = exc
-    # Only a file whose writer still holds it (or died holding it) goes to the SWMR read path: on a file with
-    # damaged metadata HDF5's SWMR open retries its reads for minutes instead of failing.
-    if not any(k in str(first) for k in _SWMR_OPEN_HINTS):
-        raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({first})") from None
-    try:  # being recorded, or left by a crashed recorder: the SWMR read path opens it
-        return h5py.File(path, "r", swmr=True)
-    except (OSError, RuntimeError) as exc:
-        raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({exc})") from None
+def _open(path: Path) -> tuple[h5py.File, str]:
+    return open_session_file(path, allow_live=True, allow_crashed=True)
 
 
 def _table(group, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -112,22 +92,27 @@ class _DeviceData:
             self._raw = group[ff.RAW]
             self._time_ds = group[ff.TIME]
             cal = group[ff.CALIBRATION]
-            self.gain = np.asarray(cal["gain"][()], dtype=np.float32).ravel()
-            self.offset = np.asarray(cal["offset"][()], dtype=np.float32).ravel()
-            self.unit = _text(cal.attrs.get("unit", ""))
+            self.gain = np.asarray(cal[ff.CAL_GAIN][()], dtype=np.float32).ravel()
+            self.offset = np.asarray(cal[ff.CAL_OFFSET][()], dtype=np.float32).ravel()
+            self.unit = _text(cal.attrs.get(ff.A_CAL_UNIT, ""))
         except KeyError as exc:
             raise SessionFileError(f"{where} lacks a required dataset ({exc.args[0] if exc.args else exc})") from None
         except OSError as exc:
             raise SessionFileError(f"{where} is damaged ({exc})") from None
-        attrs = group.attrs
-        self.kind = _text(attrs.get("kind", ""))
-        self.side = _text(attrs.get("side", ""))
-        self.protocol = _text(attrs.get("protocol", ""))
-        self.rate_hz = _float(attrs.get("rate_hz"))
+        self.attrs = {k: (_text(v) if isinstance(v, (bytes, str, np.bytes_)) else v) for k, v in group.attrs.items()}
+        attrs = self.attrs
+        self.kind = _text(attrs.get(ff.A_KIND, ""))
+        self.side = _text(attrs.get(ff.A_SIDE, ""))
+        self.protocol = _text(attrs.get(ff.A_PROTOCOL, ""))
+        self.rate_hz = _float(attrs.get(ff.A_RATE_HZ))
         try:
-            self.info = json.loads(_text(attrs.get("info_json", "{}")) or "{}")
+            self.info = json.loads(_text(attrs.get(ff.A_INFO_JSON, "{}")) or "{}")
         except json.JSONDecodeError:
             self.info = {}
+        cnt = group.get(ff.COUNTERS)
+        names = [_text(c) for c in cnt.attrs.get(ff.A_COLUMNS, [])] if cnt is not None else []
+        #: The recorder's live counters (samples, lost_samples, crc_errors, ...), empty when the file has none.
+        self.counters = dict(zip(names, (int(v) for v in cnt[()]))) if names else {}
         n_time = self._time_ds.shape[0]
         self.n_samples = self._written_rows(int(min(self._raw.shape[0], n_time)))
         self.n_values = int(np.prod(self._raw.shape[1:], dtype=np.int64))
@@ -280,13 +265,13 @@ class InsoleData(_DeviceData):
         super().__init__(path, name, group)
         lay = group.get(ff.LAYOUT)
         where = f"{path.name}: /devices/{name}/layout"
-        if lay is None or "positions_mm" not in lay:
+        if lay is None or ff.LAYOUT_POSITIONS not in lay:
             raise SessionFileError(f"{where} is missing (insoles need sensel positions)")
-        self.positions_mm = np.asarray(lay["positions_mm"][()], dtype=np.float64).reshape(-1, 2)
-        areas = lay.get("areas_mm2")
+        self.positions_mm = np.asarray(lay[ff.LAYOUT_POSITIONS][()], dtype=np.float64).reshape(-1, 2)
+        areas = lay.get(ff.LAYOUT_AREAS)
         self.areas_mm2 = (np.asarray(areas[()], dtype=np.float64).ravel() if areas is not None
                           else np.ones(self.n_values))
-        self.foot_length_mm = _float(lay.attrs.get("foot_length_mm"))
+        self.foot_length_mm = _float(lay.attrs.get(ff.A_FOOT_LENGTH_MM))
         if len(self.positions_mm) != self.n_values or len(self.areas_mm2) != self.n_values:
             raise SessionFileError(f"{where} describes {len(self.positions_mm)} sensels, the data has {self.n_values}")
         if not np.isfinite(self.foot_length_mm) or self.foot_length_mm <= 0:
@@ -398,7 +383,7 @@ class MatData(_DeviceData):
             raise SessionFileError(f"{path.name}: /devices/{name}/raw has shape {shape}, a mat needs (n, rows, cols)")
         self.rows, self.cols = int(shape[1]), int(shape[2])
         lay = group.get(ff.LAYOUT)
-        pitch = group.attrs.get("pitch_mm", lay.attrs.get("pitch_mm") if lay is not None else None)
+        pitch = group.attrs.get(ff.A_PITCH_MM, lay.attrs.get(ff.A_PITCH_MM) if lay is not None else None)
         pitch = np.asarray(pitch if pitch is not None else np.nan, dtype=float).ravel()
         self.pitch_mm = float(pitch.mean()) if pitch.size else float("nan")
         if not np.isfinite(self.pitch_mm) or self.pitch_mm <= 0:
@@ -469,6 +454,8 @@ class Session:
     mats : list of MatData
     streams : dict of str to StreamData
         External streams recorded beside the devices (LSL), not in ``devices``.
+    status : {"complete", "recording", "crashed"}
+        How the file was found (:func:`treadlab.sessionfile.open_session_file`).
     markers : DataFrame
         Columns ``time`` (s, session clock) and ``label``.
     events : DataFrame
@@ -477,13 +464,13 @@ class Session:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._file = _open(self.path)
+        self._file, self.status = _open(self.path)
         try:
             self._load()
         except SessionFileError:
             self._file.close()
             raise
-        except (KeyError, OSError, RuntimeError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        except HDF5_ERRORS as exc:
             # Damaged metadata surfaces from h5py as any of these, deep inside a read.
             self._file.close()
             raise SessionFileError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc})") from None
@@ -493,25 +480,22 @@ class Session:
 
     def _load(self) -> None:
         f = self._file
-        fmt = _text(f.attrs.get("format", ""))
-        if fmt != ff.FORMAT:
-            raise SessionFileError(f"{self.path} is not a treadlab session file (format attribute is {fmt!r})")
-        version = f.attrs.get("format_version")
+        version = f.attrs.get(ff.A_FORMAT_VERSION)
         if _float(version) != ff.FORMAT_VERSION:
             raise SessionFileError(
                 f"{self.path} has session format version {version}; this treadlab reads version {ff.FORMAT_VERSION}"
             )
         self.attrs = {k: (_text(v) if isinstance(v, (bytes, str, np.bytes_)) else v) for k, v in f.attrs.items()}
-        for key in ("participant", "condition", "shoe", "notes", "rig", "created", "start_utc", "software_version"):
+        for key in ff.TEXT_ROOT_ATTRS:
             setattr(self, key, _text(f.attrs.get(key, "")))
-        self.body_mass_kg = _float(f.attrs.get("body_mass_kg"))
-        self.treadmill_speed_mps = _float(f.attrs.get("treadmill_speed_mps"))
+        self.body_mass_kg = _float(f.attrs.get(ff.A_BODY_MASS_KG))
+        self.treadmill_speed_mps = _float(f.attrs.get(ff.A_TREADMILL_SPEED_MPS))
         if ff.DEVICES not in f:
             raise SessionFileError(f"{self.path} has no /devices group (truncated or not a session)")
         self.devices: dict[str, InsoleData | MatData] = {}
         self.streams: dict[str, StreamData] = {}
         for name, group in f[ff.DEVICES].items():
-            kind = _text(group.attrs.get("kind", ""))
+            kind = _text(group.attrs.get(ff.A_KIND, ""))
             if kind not in ("", "insole", "mat"):  # external streams (LSL) recorded beside our devices
                 self.streams[name] = StreamData(self.path, name, group)
             elif kind == "mat" or (not kind and ff.RAW in group and group[ff.RAW].ndim == 3):
@@ -522,8 +506,8 @@ class Session:
         for d in self.insoles.values():
             d.body_weight_n = self.body_weight_n if d.calibrated else float("nan")
         self.mats = [d for d in self.devices.values() if isinstance(d, MatData)]
-        self.markers = _table(f.get(ff.MARKERS), ("time", "label"))
-        self.events = _table(f.get(ff.EVENTS), ("time", "source", "level", "text"))
+        self.markers = _table(f.get(ff.MARKERS), ff.MARKER_COLUMNS)
+        self.events = _table(f.get(ff.EVENTS), ff.EVENT_COLUMNS)
 
     @property
     def gaps(self) -> pd.DataFrame:
@@ -569,10 +553,13 @@ class Session:
 
     def refresh(self) -> None:
         """Re-read dataset sizes of a file still being recorded (SWMR); cached signals are recomputed."""
-        if self._file.swmr_mode:
-            for ds in self._file.values():
-                _refresh_tree(ds)
-        self._load()
+        try:
+            if self._file.swmr_mode:
+                for ds in self._file.values():
+                    _refresh_tree(ds)
+            self._load()
+        except HDF5_ERRORS as exc:
+            raise SessionFileError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc})") from None
 
     def close(self) -> None:
         """Close the file (idempotent)."""

@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from treadlab import fileformat as ff
 from treadlab.analysis import insoleviews, matviews
 from treadlab.analysis.api import GaitAnalysis, analyze
-from treadlab.analysis.session import read_session
+from treadlab.analysis.session import Session, read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
 from treadlab.lab.report.model import FEET, FootView, SessionView
@@ -123,8 +121,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
         "body_mass_kg": s.body_mass_kg, "duration_s": ga.summary.get("duration_s"),
         "devices": [_device_text(d) for d in s.devices.values()],
     }
-    handle = getattr(s, "_file", None)  # the analysis holds the file open; reuse its handle
-    q = quality(handle if handle is not None else s.path)
+    q = quality(s)
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
                        feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
                        butterfly_mm=butterfly,
@@ -192,36 +189,25 @@ def _date(text: str) -> str:
     return t[:16] + " UTC" if len(t) >= 16 else t
 
 
-def quality(source) -> dict:
+def quality(session: Session) -> dict:
     """Data-quality counters the recorder wrote, summed over devices (None where a file has none).
 
     Parameters
     ----------
-    source : Path or h5py.File
-        The session file, or its already open handle (HDF5 refuses a second open with other flags).
+    session : Session
+        The open session (read through the analysis reader: the final device attributes, gaps).
     """
     out = {"lost_samples": None, "gaps": None, "crc_errors": None, "clock": None}
-    if isinstance(source, h5py.File):
-        return _quality(source, out)
-    with contextlib.suppress(OSError), h5py.File(source, "r", swmr=True, locking=False) as f:
-        return _quality(f, out)
-    return out
-
-
-def _quality(f: h5py.File, out: dict) -> dict:
-    devs = f.get(ff.DEVICES)
-    if devs is None:
-        return out
     lost = crc = gaps = 0
     have = False
     fits = []
-    for name, g in devs.items():
-        a = g.attrs
+    for name, d in {**session.devices, **session.streams}.items():
+        a = d.attrs
         if "lost_samples" in a:
             have = True
             lost += int(a["lost_samples"])
             crc += int(a.get("crc_errors", 0))
-        gaps += int(g[ff.GAPS].shape[0]) if ff.GAPS in g else 0
+        gaps += len(d.gaps)
         res, drift = float(a.get("fit_residual_ms", np.nan)), float(a.get("drift_ppm", np.nan))
         if np.isfinite(res):
             fits.append(f"{name} {drift:+.0f} ppm, residual {res:.2f} ms")
