@@ -20,10 +20,12 @@ import pandas as pd
 
 from treadlab import fileformat as ff
 from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
+from treadlab.calibration import apply_calibration
 from treadlab.errors import SessionFileError
 from treadlab.sessionfile import HDF5_ERRORS, open_session_file
 
-__all__ = ["G_MPS2", "InsoleData", "MatData", "Session", "read_session"]
+__all__ = ["G_MPS2", "READERS", "DeviceData", "InsoleData", "MatData", "Session", "StreamData", "read_session",
+           "reader_for", "register_reader"]
 
 G_MPS2 = 9.80665
 """Standard gravity, used to turn body mass into body weight."""
@@ -80,8 +82,67 @@ def _table(group, columns: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-class _DeviceData:
-    """What insoles and mats have in common: the datasets of ``/devices/<name>``, times, gaps, calibration."""
+#: Reader class per device kind (the ``kind`` attribute of ``/devices/<name>``), filled by :func:`register_reader`.
+READERS: dict[str, type] = {}
+
+
+def register_reader(kind: str):
+    """Class decorator: read device groups of ``kind`` with this :class:`DeviceData` subclass.
+
+    A new kind registers its reader in its own module (or a test module), without editing this one::
+
+        @register_reader("thermometer")
+        class ThermometerData(DeviceData):
+            clip_negative = False
+
+            def channel_labels(self):
+                return ["temperature"]
+    """
+    def deco(cls):
+        READERS[kind] = cls
+        return cls
+    return deco
+
+
+def reader_for(kind: str, group) -> type:
+    """The reader class of a device group: the registered one; for files without a ``kind`` attribute a mat when
+    ``raw`` is 3-D, else an insole; any other kind the generic :class:`StreamData` (an external stream)."""
+    if kind in READERS:
+        return READERS[kind]
+    if not kind:
+        return READERS["mat"] if ff.RAW in group and group[ff.RAW].ndim == 3 else READERS["insole"]
+    return StreamData
+
+
+class DeviceData:
+    """What every device kind has in common: the datasets of ``/devices/<name>``, times, gaps, calibration.
+
+    Every kind's reader class (registered per kind with :func:`register_reader`) has the same verbs:
+    :meth:`read_calibrated` / :meth:`iter_calibrated` (values in :meth:`channel_units`, one column a channel),
+    :meth:`channel_labels`, :meth:`channel_units`, ``unit`` (the calibration unit), :meth:`read_time`,
+    :meth:`read_raw`. This base class is itself the generic reader: values ``gain * (raw - offset)`` with their
+    sign, channels ``ch01``...
+
+    Attributes
+    ----------
+    name, kind, side, protocol : str
+    rate_hz : float
+    unit : str
+        Calibration unit of the file.
+    attrs : dict
+        Every attribute of the device group (text decoded), including the final counters of a finished file
+        (``lost_samples``, ``crc_errors``, ``drift_ppm``, ``fit_residual_ms``...).
+    counters : dict
+        The recorder's live counters.
+    info : dict
+    n_samples, n_values : int
+    gaps : ndarray, shape (k, 3)
+    """
+
+    #: True for data recorded beside the devices (external streams): :attr:`Session.streams`, not ``devices``.
+    stream = False
+    #: Clip calibrated values at zero (forces, pressures).
+    clip_negative = False
 
     def __init__(self, path: Path, name: str, group: h5py.Group):
         self.path = path
@@ -188,6 +249,36 @@ class _DeviceData:
         except (OSError, ValueError) as exc:
             raise SessionFileError(f"{self.path.name}: /devices/{self.name}/time is damaged ({exc})") from None
 
+    def read_calibrated(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Calibrated values of rows ``start:stop``, shape (rows, channels), in :meth:`channel_units`."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        raw = self._read(self._raw, start, stop).reshape(stop - start, self.n_values)
+        return apply_calibration(raw, self.gain, self.offset, clip=self.clip_negative,
+                                 dtype=np.float32 if self.clip_negative else np.float64)
+
+    def iter_calibrated(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, values)`` blocks of :meth:`read_calibrated` covering ``start:stop`` (~32 MiB each)."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        rows = self.block_rows()
+        for a in range(start, stop, rows):
+            yield a, self.read_calibrated(a, min(a + rows, stop))
+
+    def channel_labels(self) -> list[str]:
+        """One label a channel (column of :meth:`read_calibrated`)."""
+        return [f"ch{i + 1:02d}" for i in range(self.n_values)]
+
+    def channel_units(self) -> list[str]:
+        """The unit of every channel of :meth:`read_calibrated`."""
+        return [self.unit or "a.u."] * self.n_values
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"device {self.name!r} (kind {self.kind or '?'})"
+
+    def csv_columns_text(self, columns: list[str]) -> str:
+        """How the CSV export's README describes the value columns."""
+        return ", ".join(f"{c} [{u or '?'}]" for c, u in zip(columns, self.channel_units()))
+
     def block_rows(self) -> int:
         """Rows per block of a chunked pass: about 32 MiB of float32, a whole number of HDF5 chunks."""
         rows = max(1, _BLOCK_BYTES // (4 * max(1, self.n_values)))
@@ -195,11 +286,8 @@ class _DeviceData:
         return max(chunk, rows // chunk * chunk)
 
     def _calibrated_block(self, start: int, stop: int) -> np.ndarray:
-        block = self._read(self._raw, start, stop).reshape(stop - start, self.n_values).astype(np.float32)
-        block -= self.offset
-        block *= self.gain
-        np.maximum(block, 0.0, out=block)
-        return block
+        raw = self._read(self._raw, start, stop).reshape(stop - start, self.n_values)
+        return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def break_indices(self) -> np.ndarray:
         """Sample indices that start a new continuous run: after a sequence gap or a jump in time.
@@ -235,7 +323,8 @@ class _DeviceData:
         return idx[(idx > 0) & (idx < n)]
 
 
-class InsoleData(_DeviceData):
+@register_reader("insole")
+class InsoleData(DeviceData):
     """One insole of a session: times, calibrated forces, total force and centre of pressure.
 
     Attributes
@@ -303,6 +392,28 @@ class InsoleData(_DeviceData):
         for a in range(start, stop, rows):
             yield a, self.forces(a, min(a + rows, stop))
 
+    clip_negative = True
+
+    def read_calibrated(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:meth:`forces` (the insole's calibrated values are forces per sensel)."""
+        return self.forces(start, stop)
+
+    def channel_labels(self) -> list[str]:
+        """``s01``, ``s02``... one a sensel."""
+        return [f"s{i + 1:02d}" for i in range(self.n_values)]
+
+    def channel_units(self) -> list[str]:
+        """"N" per sensel when calibrated, else the raw unit."""
+        return ["N" if self.calibrated else (self.unit or "counts")] * self.n_values
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"device {self.name!r}"
+
+    def csv_columns_text(self, columns: list[str]) -> str:
+        """How the CSV export's README describes the value columns."""
+        return f"force per sensel s01.. in {self.channel_units()[0] if self.n_values else 'N'}"
+
     def region_masks(self) -> dict[str, np.ndarray]:
         """Sensels of the heel (first third of foot length) and forefoot (last third) regions."""
         y = self.positions_mm[:, 1] / self.foot_length_mm * 100.0 if self.foot_length_mm > 0 else np.zeros(1)
@@ -364,7 +475,8 @@ class InsoleData(_DeviceData):
                              layout_bounds_mm(self.positions_mm))
 
 
-class MatData(_DeviceData):
+@register_reader("mat")
+class MatData(DeviceData):
     """The treadmill pressure mat: frames (rows, cols) on a square grid of ``pitch_mm``.
 
     Attributes
@@ -406,8 +518,32 @@ class MatData(_DeviceData):
         """kPa times sensel area in mm^2 / 1000 gives newtons."""
         return self.pitch_mm**2 * 1e-3 if self.unit == "kPa" else 1.0
 
+    clip_negative = True
 
-class StreamData(_DeviceData):
+    def read_calibrated(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:meth:`frames` flattened row-major, shape (rows of data, rows x cols)."""
+        frames = self.frames(start, stop)
+        return frames.reshape(len(frames), -1)
+
+    def channel_labels(self) -> list[str]:
+        """``rRRcCC``, row-major."""
+        return [f"r{r:02d}c{c:02d}" for r in range(self.rows) for c in range(self.cols)]
+
+    def channel_units(self) -> list[str]:
+        """The calibration unit ("kPa") per sensel, or counts."""
+        return [self.unit or "counts"] * self.n_values
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"device {self.name!r}"
+
+    def csv_columns_text(self, columns: list[str]) -> str:
+        """How the CSV export's README describes the value columns."""
+        return f"pressure per sensel, row-major rRRcCC in {self.unit or 'counts'}"
+
+
+@register_reader("lsl")
+class StreamData(DeviceData):
     """An external stream recorded beside our devices (``kind`` "lsl": a Lab Streaming Layer inlet).
 
     Values are in the stream's own unit (``unit``; ``units`` per channel) and keep their sign (EMG, EEG...).
@@ -423,18 +559,27 @@ class StreamData(_DeviceData):
         self.labels = [str(x) for x in self.info.get("labels", [])] or [f"ch{i + 1:02d}" for i in range(self.n_values)]
         self.units = [str(x) for x in self.info.get("units", [])] or [self.unit] * self.n_values
 
+    stream = True
+
     def values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Calibrated values (float64, sign kept), shape (stop - start, channels)."""
-        stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        block = self._read(self._raw, start, stop).reshape(stop - start, self.n_values).astype(np.float64)
-        return (block - self.offset) * self.gain
+        return self.read_calibrated(start, stop)
 
     def iter_values(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_row, values)`` blocks of :meth:`values` covering ``start:stop``."""
-        stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        rows = self.block_rows()
-        for a in range(start, stop, rows):
-            yield a, self.values(a, min(a + rows, stop))
+        return self.iter_calibrated(start, stop)
+
+    def channel_labels(self) -> list[str]:
+        """The stream's channel labels."""
+        return list(self.labels)
+
+    def channel_units(self) -> list[str]:
+        """The stream's channel units."""
+        return list(self.units)
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"external stream {self.name!r} ({self.info.get('name', '')}, {self.info.get('type', '')})"
 
 
 class Session:
@@ -448,7 +593,8 @@ class Session:
     participant, condition, shoe, notes, rig : str
     body_mass_kg, treadmill_speed_mps : float
         NaN when not given.
-    devices : dict of str to InsoleData or MatData
+    devices : dict of str to DeviceData
+        One reader a device group, chosen by its ``kind`` (:data:`READERS`).
     insoles : dict of str to InsoleData
         Keyed by side ("left", "right").
     mats : list of MatData
@@ -492,22 +638,22 @@ class Session:
         self.treadmill_speed_mps = _float(f.attrs.get(ff.A_TREADMILL_SPEED_MPS))
         if ff.DEVICES not in f:
             raise SessionFileError(f"{self.path} has no /devices group (truncated or not a session)")
-        self.devices: dict[str, InsoleData | MatData] = {}
-        self.streams: dict[str, StreamData] = {}
-        for name, group in f[ff.DEVICES].items():
-            kind = _text(group.attrs.get(ff.A_KIND, ""))
-            if kind not in ("", "insole", "mat"):  # external streams (LSL) recorded beside our devices
-                self.streams[name] = StreamData(self.path, name, group)
-            elif kind == "mat" or (not kind and ff.RAW in group and group[ff.RAW].ndim == 3):
-                self.devices[name] = MatData(self.path, name, group)
-            else:
-                self.devices[name] = InsoleData(self.path, name, group)
-        self.insoles = {d.side: d for d in self.devices.values() if isinstance(d, InsoleData) and d.side}
+        self.devices: dict[str, DeviceData] = {}
+        self.streams: dict[str, DeviceData] = {}
+        for name, group in f[ff.DEVICES].items():  # one reader per device group, by its kind (READERS)
+            data = reader_for(_text(group.attrs.get(ff.A_KIND, "")), group)(self.path, name, group)
+            (self.streams if data.stream else self.devices)[name] = data
+        self.insoles = {d.side: d for d in self.of_kind("insole") if d.side}
         for d in self.insoles.values():
             d.body_weight_n = self.body_weight_n if d.calibrated else float("nan")
-        self.mats = [d for d in self.devices.values() if isinstance(d, MatData)]
+        self.mats = self.of_kind("mat")
         self.markers = _table(f.get(ff.MARKERS), ff.MARKER_COLUMNS)
         self.events = _table(f.get(ff.EVENTS), ff.EVENT_COLUMNS)
+
+    def of_kind(self, kind: str) -> list[DeviceData]:
+        """The devices read by the reader registered for ``kind`` (files without a kind attribute included)."""
+        cls = READERS.get(kind)
+        return [d for d in self.devices.values() if cls is not None and type(d) is cls]
 
     @property
     def gaps(self) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import sys
 import warnings
 
 from treadlab.analysis import SUMMARY_METRICS, analyze, json_clean
+from treadlab.analysis.api import SOURCES
 from treadlab.errors import StorageError
 
 NAME = "analyze"
@@ -43,7 +44,7 @@ def add_analysis_options(parser) -> None:
     """The analysis options shared by ``lab analyze`` and ``lab batch`` (a parser or an argument group)."""
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
-    parser.add_argument("--source", choices=("insoles", "mat"), default="insoles", help="steps from (default insoles)")
+    parser.add_argument("--source", choices=tuple(SOURCES), default="insoles", help="steps from (default insoles)")
     parser.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
                         help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
     parser.add_argument("--filter-hz", default="auto", metavar="HZ",

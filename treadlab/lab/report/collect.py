@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from treadlab.analysis import insoleviews, matviews
-from treadlab.analysis.api import GaitAnalysis, analyze
+from treadlab.analysis.api import GaitAnalysis, analyze, default_source
 from treadlab.analysis.session import Session, read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
@@ -74,13 +74,14 @@ def open_analysis(spec: SegmentSpec, source: str | None = None) -> Iterator[Gait
     Parameters
     ----------
     spec : SegmentSpec
-    source : {"insoles", "mat"} or None
-        None: the insoles when the session has both feet's insoles, else the mat.
+    source : str or None
+        A name of :data:`treadlab.analysis.api.SOURCES`; None: the first the session can give
+        (:func:`~treadlab.analysis.api.default_source`: the insoles when it has both feet's, else the mat).
     """
     session = read_session(spec.path)
     try:
         if source is None:
-            source = "insoles" if all(f in session.insoles for f in FEET) or not session.mats else "mat"
+            source = default_source(session)
         with analyze(session, source=source, from_marker=spec.from_marker, to_marker=spec.to_marker) as ga:
             yield ga
     finally:
