@@ -26,9 +26,10 @@ from treadlab.analysis.segments import Segment, resolve_segment
 from treadlab.analysis.session import Session, read_session
 from treadlab.analysis.store import BLOCK_SAMPLES, FootSignals, SignalStore
 from treadlab.analysis.strike import StrikeIndex
-from treadlab.analysis.summary import FEET, summarize
+from treadlab.analysis.summary import summarize
 from treadlab.analysis.timing import add_timing
 from treadlab.errors import AnalysisError, ConfigError
+from treadlab.vocabulary import FEET
 
 __all__ = ["SOURCES", "AnalysisSource", "FootSignals", "GaitAnalysis", "InsoleScaleWarning", "analyze",
            "default_source", "register_source"]

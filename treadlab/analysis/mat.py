@@ -30,6 +30,7 @@ from scipy import ndimage
 
 from treadlab.analysis.store import block_plan
 from treadlab.analysis.strike import classify_strike
+from treadlab.calibration import apply_calibration
 
 __all__ = ["MatAnalysis", "match_steps"]
 
@@ -269,7 +270,7 @@ class MatAnalysis:
     def _threshold(self, mat) -> np.ndarray:
         """Activity threshold per sensel in raw counts, from the frame maxima of the first block."""
         frames = mat._read(mat._raw, 0, min(mat.n_samples, max(mat.block_rows(), 2)))
-        cal = (frames.reshape(len(frames), -1).astype(np.float32) - mat.offset) * mat.gain
+        cal = apply_calibration(frames.reshape(len(frames), -1), mat.gain, mat.offset)
         level = max(self.threshold_frac * float(np.percentile(cal.max(axis=1), 95)),
                     self.min_counts * float(np.median(np.abs(mat.gain))), 1e-9)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -339,7 +340,7 @@ class MatAnalysis:
         x = (flat % mat.cols).astype(float) * mat.pitch_mm
         y = ((flat % rc) // mat.cols).astype(float) * mat.pitch_mm
         sensel = flat % rc
-        p = (frames.ravel()[flat].astype(float) - mat.offset[sensel]) * mat.gain[sensel]
+        p = apply_calibration(frames.ravel()[flat], mat.gain[sensel], mat.offset[sensel], dtype=np.float64)
         uniq_comp, cid = np.unique(comp, return_inverse=True)
         key = cid.astype(np.int64) * len(frames) + fr
         order = np.argsort(key, kind="stable")
@@ -601,54 +602,32 @@ class MatAnalysis:
                                                 self.mat)
         return out
 
-    def mean_footprint(self, foot: str, segment, length_mm: float = 320.0, width_mm: float = 160.0) -> dict:
-        """Mean over the segment's steps of each footprint's peak-pressure image, in the belt frame.
+    def mean_footprint(self, foot: str, segment) -> dict:
+        """The mean footprint of ``foot`` over the segment's steps: the report's one definition
+        (:func:`treadlab.analysis.matviews.mean_footprints`).
 
-        Each step's frames are shifted back by the belt travel since initial contact (whole cells), so the foot
-        stays in place; the image runs from 2 cells behind the heel forwards (rows: heel to toe) and is centred
-        on the footprint's mean lateral position (columns: the runner's left to right).
+        The mean pressure of every stance frame in a window that follows the foot along the belt (320 x 140 mm,
+        from 30 mm behind the heel; rows heel to toe, columns the runner's left to right), and the peak; steps
+        beyond ``MAX_FOOTPRINT_STEPS`` are sampled in runs.
 
         Returns
         -------
         dict
-            ``mean`` (rows, cols) of per-step peaks (kPa, or counts), ``peak`` (maximum over the steps),
-            ``pitch_mm``, ``steps``, ``unit``.
+            ``mean`` (rows, cols; NaN where no frame covered the cell), ``peak``, ``pitch_mm``, ``steps``,
+            ``sampled_steps``, ``frames``, ``unit`` (kPa, or counts).
         """
-        mat = self.mat
-        st = self.steps_[(self.steps_["foot"] == foot) & segment.contains(self.steps_["ic_s"])]
-        h = int(np.ceil(length_mm / mat.pitch_mm)) + 2
-        w = int(np.ceil(width_mm / mat.pitch_mm)) | 1
-        acc = np.zeros((h, w))
-        peak = np.zeros((h, w))
-        n = 0
-        speed_mm_s = self.track_speed_mps_ * 1e3 if np.isfinite(self.track_speed_mps_) else 0.0
-        sgn, axis = self.forward_sign_, self.belt_axis_
-        n_along = mat.cols if axis == 0 else mat.rows
-        n_across = mat.rows if axis == 0 else mat.cols
-        for row in st.itertuples():  # one iteration per step (a few frames each), vectorised inside
-            a, b = int(row.first_frame), int(row.last_frame) + 1
-            if b <= a:
-                continue
-            fr = mat.frames(a, b)
-            t_ab = mat._read(mat._time_ds, a, b).astype(np.float64)
-            if axis == 0:
-                fr = fr.transpose(0, 2, 1)  # (frames, along, across)
-            travel = speed_mm_s * (t_ab - row.ic_s)
-            heel_p = row.heel_mm - travel  # forward coordinate of the heel in each frame
-            start_idx = np.round(sgn * heel_p / mat.pitch_mm).astype(int)
-            along = start_idx[:, None] - 2 * sgn + sgn * np.arange(h)[None, :]  # heel to toe
-            lat0 = int(round(row.lateral_mm / mat.pitch_mm)) - w // 2
-            across = lat0 + np.arange(w)
-            ok_along = (along >= 0) & (along < n_along)
-            ok_across = (across >= 0) & (across < n_across)
-            img = fr[np.arange(b - a)[:, None, None], np.clip(along, 0, n_along - 1)[:, :, None],
-                     np.clip(across, 0, n_across - 1)[None, None, :]]
-            img = np.where(ok_along[:, :, None] & ok_across[None, None, :], img, 0.0).max(axis=0)
-            acc += img
-            np.maximum(peak, img, out=peak)
-            n += 1
-        return {"mean": acc / max(n, 1), "peak": peak, "pitch_mm": mat.pitch_mm, "steps": n,
-                "unit": mat.unit or "counts"}
+        from treadlab.analysis.matviews import mean_footprints
+
+        st = self.steps_[(self.steps_["foot"] == foot) & segment.contains(self.steps_["ic_s"])] \
+            if len(self.steps_) else self.steps_
+        fps = mean_footprints(self.mat, st, self.belt_axis_, self.forward_sign_, self.belt_speed_mps_)
+        fp = fps.get(foot)
+        if fp is None:  # no step of this foot in the segment: an empty window
+            shape = (int(round(320.0 / fps["pitch_mm"])), int(round(140.0 / fps["pitch_mm"])) | 1)
+            fp = {"mean": np.full(shape, np.nan), "peak": np.zeros(shape), "steps": 0, "sampled_steps": 0,
+                  "frames": 0}
+        return {"mean": fp["mean"], "peak": fp["peak"], "pitch_mm": fps["pitch_mm"], "steps": fp["steps"],
+                "sampled_steps": fp["sampled_steps"], "frames": fp["frames"], "unit": self.mat.unit or "counts"}
 
 
 def match_steps(insole_steps: pd.DataFrame, mat_steps: pd.DataFrame, tolerance_ms: float = 40.0) -> dict:

@@ -23,12 +23,11 @@ from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.calibration import apply_calibration
 from treadlab.errors import SessionFileError
 from treadlab.sessionfile import HDF5_ERRORS, open_session_file
+from treadlab.vocabulary import G_MPS2
 
 __all__ = ["G_MPS2", "READERS", "DeviceData", "InsoleData", "MatData", "Session", "StreamData", "read_session",
            "reader_for", "register_reader"]
 
-G_MPS2 = 9.80665
-"""Standard gravity, used to turn body mass into body weight."""
 
 CALIBRATED_UNITS = ("N", "kPa")
 _BLOCK_BYTES = 32 * 2**20  # float32 working block of the chunked passes

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from treadlab.analysis import cop as copmod
+from treadlab.calibration import apply_calibration
 
 
 class InsoleGeometry:
@@ -47,9 +48,7 @@ class InsoleGeometry:
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated values (N or kPa), float32, negative readings clipped to zero; shape of ``raw``."""
-        v = (np.asarray(raw, dtype=np.float32) - self.offset) * self.gain
-        np.maximum(v, 0.0, out=v)
-        return v
+        return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def sums(self, raw: np.ndarray) -> np.ndarray:
         """Total force (N) and first moments ``sum(f_i x_i)``, ``sum(f_i y_i)`` (N mm) per sample, shape (k, 3)."""

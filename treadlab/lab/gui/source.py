@@ -24,6 +24,7 @@ import numpy as np
 from treadlab.acquisition.recorder import Recorder
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.acquisition.worker import DeviceWorker, connect
+from treadlab.calibration import apply_calibration
 from treadlab.errors import DeviceError, LabError, StorageError
 from treadlab.lab.gui import model
 from treadlab.lab.gui.device_view import DeviceView, PreviewSink, view_of
@@ -428,8 +429,7 @@ class LiveSource:
         peak = recent.max(axis=0) if len(recent) else v.latest
 
         def cal(raw: np.ndarray) -> np.ndarray:
-            out = (raw.astype(np.float32) - v.mat_offset) * v.mat_gain
-            np.maximum(out, 0.0, out=out)
+            out = apply_calibration(raw, v.mat_gain, v.mat_offset, clip=True)
             return out.reshape(v.shape[-2:]) if len(v.shape) >= 2 else out.reshape(1, -1)
 
         return cal(v.latest), cal(peak)

@@ -21,7 +21,8 @@ from treadlab.analysis.api import GaitAnalysis, analyze, default_source
 from treadlab.analysis.session import Session, read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
-from treadlab.lab.report.model import FEET, FootView, SessionView
+from treadlab.lab.report.model import FootView, SessionView
+from treadlab.vocabulary import FEET
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
-FEET = ("left", "right")
+from treadlab.vocabulary import FEET
+
 COLOURS = {"left": "#0072B2", "right": "#D55E00"}
 STRIKE_BANDS = (("rearfoot", 0.0, 100.0 / 3.0, "#e8e8e8"), ("midfoot", 100.0 / 3.0, 200.0 / 3.0, "#f6f6f6"),
                 ("forefoot", 200.0 / 3.0, 100.0, "#e8e8e8"))
