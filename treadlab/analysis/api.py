@@ -330,7 +330,7 @@ def _insole_passes(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_
     steps = _order(add_timing(pd.concat(tables, ignore_index=True), break_times))
     info["parameters"] = {"filter_cutoff_hz": dict.fromkeys(FEET, cutoff_hz),
                           "contact": _params(contact), "loading": _params(loading), "strike": _params(strike)}
-    info["blocks"] = {f: len(passes[f]._blocks()) for f in FEET}
+    info["blocks"] = {f: passes[f].n_blocks for f in FEET}
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     mat_result = None
     if s.mats:

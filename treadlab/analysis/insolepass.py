@@ -118,6 +118,11 @@ class FootPass:
         self.n = ins.n_samples
 
     # Blocks ---------------------------------------------------------------------------------------------------
+    @property
+    def n_blocks(self) -> int:
+        """Blocks of the passes (1 for a session of up to 1.5 blocks)."""
+        return len(self._blocks())
+
     def _blocks(self):
         return block_plan(self.n, self.block_samples, int(PAD_S * self.rate_hz_) + 1)
 
@@ -146,7 +151,7 @@ class FootPass:
                     dts.append(float(np.median(np.diff(t))))
                 yield a, t
 
-        self.breaks_ = self.ins._breaks_from_blocks(blocks())
+        self.breaks_ = self.ins.breaks_from_blocks(blocks())
         self.rate_hz_ = 1.0 / float(np.median(dts)) if dts else (self.ins.rate_hz or 1.0)
         t_br = [self.store.read(self.foot, "time_s", i, i + 1) for i in self.breaks_]
         self.break_times_s_ = np.concatenate(t_br) if t_br else np.empty(0)

@@ -296,9 +296,9 @@ class DeviceData:
         ndarray of int
             Sorted indices ``i`` such that no step may span samples ``i - 1`` and ``i``.
         """
-        return self._breaks_from_blocks(self.iter_time())
+        return self.breaks_from_blocks(self.iter_time())
 
-    def _breaks_from_blocks(self, blocks) -> np.ndarray:
+    def breaks_from_blocks(self, blocks) -> np.ndarray:
         """:meth:`break_indices` from ``(first_row, times)`` blocks in order (one pass, bounded memory)."""
         n = self.n_samples
         nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else None
@@ -675,7 +675,7 @@ class Session:
         firsts, lasts = [], []
         for d in self.devices.values():
             if d.n_samples:
-                t = d._read(d._time_ds, 0, 1)[0], d._read(d._time_ds, d.n_samples - 1, d.n_samples)[0]
+                t = d.read_time(0, 1)[0], d.read_time(d.n_samples - 1, d.n_samples)[0]
                 firsts.append(float(t[0]))
                 lasts.append(float(t[1]))
         return (min(firsts), max(lasts)) if firsts else (0.0, 0.0)
