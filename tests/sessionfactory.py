@@ -190,3 +190,29 @@ def truth_in(model: GaitModel, start_s: float, stop_s: float, rate_hz: float | N
     """
     s = model.steps if rate_hz is None else model.steps_for_rate(rate_hz)
     return s[(s["ic_s"] >= start_s) & (s["to_s"] <= stop_s)].reset_index(drop=True)
+
+
+def add_device_group(path: str | Path, name: str, *, kind: str, raw: np.ndarray, time_s: np.ndarray,
+                     gain: np.ndarray | float = 1.0, offset: np.ndarray | float = 0.0, unit: str = "",
+                     info: dict | None = None, rate_hz: float | None = None) -> None:
+    """Add a ``/devices/<name>`` group of any kind to a session file (raw counts ``raw``, shape (n, ...))."""
+    raw = np.asarray(raw)
+    t = np.asarray(time_s, dtype=np.float64)
+    values = int(np.prod(raw.shape[1:]))
+    rate = float(rate_hz if rate_hz is not None else 1.0 / np.median(np.diff(t)))
+    info = {"kind": kind, **(info or {})}
+    with h5py.File(path, "r+") as f:
+        g = f.require_group(ff.DEVICES).create_group(name)
+        g.attrs.update({ff.A_KIND: kind, ff.A_SIDE: "", ff.A_PROTOCOL: "binary", ff.A_RATE_HZ: rate,
+                        ff.A_INFO_JSON: json.dumps(info), ff.A_SERIAL: str(info.get("serial", "")),
+                        ff.A_CLOCK_HZ: 1e6, ff.A_SHAPE: np.array(raw.shape[1:])})
+        g.create_dataset(ff.RAW, data=raw, maxshape=(None, *raw.shape[1:]))
+        g.create_dataset(ff.SEQ, data=np.arange(len(t), dtype="u4"))
+        g.create_dataset(ff.DEVICE_TIME, data=np.round(t * 1e6).astype("u8"))
+        g.create_dataset(ff.TIME, data=t)
+        g.create_dataset(ff.HOST_TIME, data=t + 0.001)
+        g.create_dataset(ff.GAPS, data=np.empty((0, 3)), maxshape=(None, 3))
+        cal = g.create_group(ff.CALIBRATION)
+        cal.create_dataset(ff.CAL_GAIN, data=np.broadcast_to(np.float32(gain), (values,)).astype("f4"))
+        cal.create_dataset(ff.CAL_OFFSET, data=np.broadcast_to(np.float32(offset), (values,)).astype("f4"))
+        cal.attrs[ff.A_CAL_UNIT] = unit

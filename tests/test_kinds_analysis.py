@@ -8,15 +8,11 @@ acquisition-side tests.)
 
 from __future__ import annotations
 
-import json
-
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from sessionfactory import write_session
+from sessionfactory import add_device_group, write_session
 
-from treadlab import fileformat as ff
 from treadlab.analysis import export as exportmod
 from treadlab.analysis import session as sessionmod
 from treadlab.analysis.export import c3d_analogs, export_csv
@@ -50,21 +46,8 @@ def _add_thermometer(path, kind: str = "thermometer") -> tuple[np.ndarray, np.nd
     t = 0.5 + np.arange(int(6 * RATE_HZ)) / RATE_HZ
     temp = 31.0 + 2.0 * np.sin(t) - 0.5 * (t > 3.0)
     raw = np.round(temp / GAIN + OFFSET).astype("u2")
-    with h5py.File(path, "r+") as f:
-        g = f[ff.DEVICES].create_group("thermo")
-        g.attrs.update({ff.A_KIND: kind, ff.A_SIDE: "", ff.A_PROTOCOL: "binary", ff.A_RATE_HZ: RATE_HZ,
-                        ff.A_INFO_JSON: json.dumps({"kind": kind, "serial": "T-1"}), ff.A_SERIAL: "T-1",
-                        ff.A_CLOCK_HZ: 1e6, ff.A_SHAPE: np.array([1])})
-        g.create_dataset(ff.RAW, data=raw[:, None], maxshape=(None, 1))
-        g.create_dataset(ff.SEQ, data=np.arange(len(t), dtype="u4"))
-        g.create_dataset(ff.DEVICE_TIME, data=np.round(t * 1e6).astype("u8"))
-        g.create_dataset(ff.TIME, data=t)
-        g.create_dataset(ff.HOST_TIME, data=t + 0.001)
-        g.create_dataset(ff.GAPS, data=np.empty((0, 3)), maxshape=(None, 3))
-        cal = g.create_group(ff.CALIBRATION)
-        cal.create_dataset(ff.CAL_GAIN, data=np.array([GAIN], "f4"))
-        cal.create_dataset(ff.CAL_OFFSET, data=np.array([OFFSET], "f4"))
-        cal.attrs[ff.A_CAL_UNIT] = "degC"
+    add_device_group(path, "thermo", kind=kind, raw=raw[:, None], time_s=t, gain=GAIN, offset=OFFSET, unit="degC",
+                     info={"serial": "T-1"}, rate_hz=RATE_HZ)
     return t, temp
 
 

@@ -196,7 +196,8 @@ class GaitAnalysis:
 
     def mat_footprint(self, foot: str) -> dict:
         """Mean footprint of ``foot`` on the mat: per-step peak images in the belt frame, aligned at the heel,
-        averaged over the segment (see :meth:`MatAnalysis.mean_footprint`)."""
+        averaged over the segment (see :meth:`MatAnalysis.mean_footprint`).
+        """
         if self.mat_result is None:
             raise AnalysisError("this session has no pressure mat")
         return self.mat_result.mean_footprint(foot, self.segment)

@@ -56,7 +56,8 @@ def _prepare_out(path: Path, force: bool) -> None:
 
 def _columns(dev) -> list[str]:
     """CSV column names of a device's channels (:meth:`~treadlab.analysis.session.DeviceData.channel_labels`),
-    made safe and unique."""
+    made safe and unique.
+    """
     seen: dict[str, int] = {}
     cols = []
     for label in dev.channel_labels():
@@ -239,7 +240,8 @@ class C3dGrid:
 
 def _insole_c3d(d, index: int, grid: C3dGrid) -> list[tuple[str, str, np.ndarray]]:
     """``<Side>Fz``, ``<Side>COPx``, ``<Side>COPy``: the total force and moments on the grid, then the COP from
-    them (the one COP rule; 0 where undefined)."""
+    them (the one COP rule; 0 where undefined).
+    """
     prefix = _SIDE_PREFIX.get(d.side, d.name)
     sums = grid.resample(((t, x[:, :3]) for _, t, x in d.iter_derived()), d.rate_hz, 3)
     cop = cop_from_sums(sums.T, min_load(d.body_weight_n, sums[0]), layout_bounds_mm(d.positions_mm),
@@ -273,7 +275,8 @@ def register_c3d_channels(kind: str, channels) -> None:
 
 def _step_events(session: Session) -> pd.DataFrame:
     """Initial contacts and toe-offs of both insoles as C3D events ("Foot Strike", "Foot Off"), as analysed by
-    :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed."""
+    :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed.
+    """
     from treadlab.analysis.api import analyze
 
     try:

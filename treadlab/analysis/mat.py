@@ -41,7 +41,8 @@ MAT_BLOCK_FRAMES = 1 << 16
 
 def _step_geometry(tab: pd.DataFrame, speed_mm_s: float) -> pd.DataFrame:
     """Step length (heel to heel in the belt frame) and width (lateral distance) between consecutive footprints
-    of opposite feet, in a table sorted by initial contact."""
+    of opposite feet, in a table sorted by initial contact.
+    """
     prev_ic = tab["ic_s"].shift(1).to_numpy()
     prev_heel = tab["heel_mm"].shift(1).to_numpy()
     other = tab["foot"].to_numpy() != tab["foot"].shift(1).to_numpy()
@@ -287,7 +288,8 @@ def belt_motion(rec: np.ndarray, cid: np.ndarray, first: np.ndarray, last: np.nd
 def footprint_extent(rec: np.ndarray, cid: np.ndarray, ncomp: int, first: np.ndarray, axis: int, sgn: int,
                      speed_mm_s: float, pitch_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Heel and toe (forward coordinate in the belt frame of each footprint's first frame, mm, half a sensel
-    beyond the outermost active centres) and the largest lateral extent of a frame (mm)."""
+    beyond the outermost active centres) and the largest lateral extent of a frame (mm).
+    """
     lo_f, hi_f = _EDGES[axis]
     travel = speed_mm_s * (rec["t_s"] - first[cid])
     fwd_lo = np.where(sgn > 0, rec[lo_f], -rec[hi_f]) + travel
@@ -306,7 +308,8 @@ def footprint_extent(rec: np.ndarray, cid: np.ndarray, ncomp: int, first: np.nda
 
 def frames_in_order(rec: np.ndarray, cid: np.ndarray) -> dict:
     """The records sorted by footprint, then time: ``order`` (record indices), ``head``/``tail`` (first and last
-    position of each footprint in that order), ``ids`` (footprint of each head), ``force`` (sorted forces)."""
+    position of each footprint in that order), ``ids`` (footprint of each head), ``force`` (sorted forces).
+    """
     order = np.lexsort((rec["t_s"], cid))
     c_sorted = cid[order]
     head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
@@ -337,7 +340,8 @@ def strike_cop(rec: np.ndarray, srt: dict, peak: np.ndarray, first: np.ndarray, 
 
 def split_left_right(lateral: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """True for the right foot's footprints: two clusters of lateral position (1-D two-means over the ``ok``
-    footprints); across the belt, lower lateral positions are the runner's left (docs/analysis.md)."""
+    footprints); across the belt, lower lateral positions are the runner's left (docs/analysis.md).
+    """
     lat = lateral[ok]
     c0, c1 = np.percentile(lat, 25) if len(lat) else 0.0, np.percentile(lat, 75) if len(lat) else 0.0
     for _ in range(20):  # 1-D two-means, converges in a few iterations
@@ -352,7 +356,8 @@ def split_left_right(lateral: np.ndarray, ok: np.ndarray) -> np.ndarray:
 def contact_times(srt: dict, first: np.ndarray, last: np.ndarray, side: np.ndarray,
                   dt: float) -> tuple[np.ndarray, np.ndarray]:
     """Initial contact and toe-off of each footprint: its first (last) two frames' force fitted as
-    ``A (t - t0)^p`` with the exponent pooled over the footprints of its ``side`` (:func:`_pooled_onset`)."""
+    ``A (t - t0)^p`` with the exponent pooled over the footprints of its ``side`` (:func:`_pooled_onset`).
+    """
     head, tail, ids, f = srt["head"], srt["tail"], srt["ids"], srt["force"]
     back = _pooled_onset(f[head], f[np.minimum(head + 1, tail)], f[np.minimum(head + 2, tail)], side,
                          ONSET_MIN_POWER)
@@ -406,7 +411,8 @@ def block_steps(rec: np.ndarray, dt: float, break_times: np.ndarray, norm_n: flo
                 min_contact_ms: float, given_speed_mps: float | None = None,
                 given_foot_length_mm: float | None = None) -> BlockSteps:
     """The step table of one block's records: belt motion, footprint extent, strike index, left/right, contact
-    times, geometry (see the module's method)."""
+    times, geometry (see the module's method).
+    """
     if len(rec) == 0:
         return BlockSteps(pd.DataFrame({c: [] for c in _STEP_COLUMNS}), rec,
                           track_speed_mps=given_speed_mps or float("nan"))
@@ -596,14 +602,16 @@ class MatAnalysis:
 
     def _quiet_frame(self, mat, near: int, thr: np.ndarray, dt: float, window_s: float = 2.0) -> int:
         """The frame from ``near`` on (within ``window_s``) with the fewest active sensels: a block boundary
-        there cuts no footprint in two (in running, a flight phase with an empty mat)."""
+        there cuts no footprint in two (in running, a flight phase with an empty mat).
+        """
         b = min(mat.n_samples, near + max(2, int(window_s / dt) if dt > 0 else 240))
         frames = mat.read_raw(near, b).reshape(b - near, mat.rows, mat.cols)
         return near + int(np.argmin((frames > thr).sum(axis=(1, 2)))) if b > near else near
 
     def _records(self, mat, start: int, stop: int, thr: np.ndarray) -> np.ndarray:
         """Per (footprint, frame) records (:data:`REC_DTYPE`) of the footprints whose first frame lies in
-        ``[start, stop)``."""
+        ``[start, stop)``.
+        """
         n = mat.n_samples
         rows = mat.block_rows()
         recs: list[np.ndarray] = []

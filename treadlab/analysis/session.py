@@ -105,7 +105,8 @@ def register_reader(kind: str):
 
 def reader_for(kind: str, group) -> type:
     """The reader class of a device group: the registered one; for files without a ``kind`` attribute a mat when
-    ``raw`` is 3-D, else an insole; any other kind the generic :class:`StreamData` (an external stream)."""
+    ``raw`` is 3-D, else an insole; any other kind the generic :class:`StreamData` (an external stream).
+    """
     if kind in READERS:
         return READERS[kind]
     if not kind:
@@ -191,7 +192,8 @@ class DeviceData:
 
     def _written_rows(self, n: int) -> int:
         """Rows up to the last finite time: rows a recorder had allocated but not yet written read as NaN (the
-        datasets' fill value). Reads the time dataset backwards, a block at a time, only as far as needed."""
+        datasets' fill value). Reads the time dataset backwards, a block at a time, only as far as needed.
+        """
         step = 65536
         b = n
         while b > 0:  # one iteration per 64 Ki rows of unwritten tail (usually one)
@@ -514,7 +516,7 @@ class MatData(DeviceData):
 
     @property
     def force_factor(self) -> float:
-        """kPa times sensel area in mm^2 / 1000 gives newtons."""
+        """KPa times sensel area in mm^2 / 1000 gives newtons."""
         return self.pitch_mm**2 * 1e-3 if self.unit == "kPa" else 1.0
 
     clip_negative = True

@@ -122,7 +122,8 @@ class LiveSource:
 
     def _connect_all(self, names: list[str]) -> None:
         """Connect each device and start its preview worker; retry the ones that fail every ``retry_s``
-        (a device plugged in after the app started appears by itself) until the preview stops."""
+        (a device plugged in after the app started appears by itself) until the preview stops.
+        """
         pending = list(names)
         while pending and not self._preview_stop.is_set():
             for name in list(pending):
@@ -409,7 +410,8 @@ class LiveSource:
 
     def insole_frame(self, side: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
         """Newest calibrated sensel values of one foot, the COP trace (mm) of its current step, and the peak
-        of each sensel over the last half second (the current step's footprint)."""
+        of each sensel over the last half second (the current step's footprint).
+        """
         v = self._insole(side)
         if v is None or v.latest is None:
             return None

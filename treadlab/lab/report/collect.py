@@ -163,7 +163,8 @@ def to_kpa(unit: str, areas_mm2: np.ndarray) -> np.ndarray | None:
 
 def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None, list]:
     """Mean footprint per foot (kPa), the butterfly of the segment and the steps the footprints are from (sampled,
-    of all), when the session has a mat."""
+    of all), when the session has a mat.
+    """
     res = getattr(ga, "mat_result", None)
     if res is None or not len(res.steps_):
         return None, 1.0, None, []
