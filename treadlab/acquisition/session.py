@@ -18,6 +18,9 @@ import numpy as np
 from treadlab import fileformat as ff
 from treadlab.acquisition.clock import fit_recording
 from treadlab.errors import SessionFileError
+from treadlab.sessionfile import open_session_file, recording_pid
+
+__all__ = ["finalize", "open_session", "recording_pid", "summary", "utc_now_iso"]
 
 
 def utc_now_iso() -> str:
@@ -25,25 +28,8 @@ def utc_now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def recording_pid(path: str) -> int | None:
-    """Pid of the recorder writing ``path`` if its sidecar exists and that process is alive, else None."""
-    side = path + ff.RECORDING_SUFFIX
-    try:
-        with open(side, encoding="utf-8") as fh:
-            pid = int(fh.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
 def open_session(path: str, allow_live: bool = True, allow_crashed: bool = False) -> tuple[h5py.File, str]:
-    """Open a session file read-only.
+    """Open a session file read-only (:func:`treadlab.sessionfile.open_session_file`, the one opener).
 
     Parameters
     ----------
@@ -63,38 +49,7 @@ def open_session(path: str, allow_live: bool = True, allow_crashed: bool = False
     SessionFileError
         Missing, not HDF5, damaged, not a treadlab session, or crashed when not allowed (naming ``lab repair``).
     """
-    if not os.path.exists(path):
-        raise SessionFileError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-        status = "complete"
-    except OSError as exc:
-        text = str(exc)
-        if not any(k in text for k in ("already open for write", "consistency flags", "truncated file")):
-            raise SessionFileError(f"{path}: not a readable HDF5 session file ({text})") from exc
-        try:
-            f = h5py.File(path, "r", swmr=True)
-        except OSError as exc2:
-            if "truncated file" in str(exc2):
-                raise SessionFileError(f"{path}: truncated (its recorder could not finish a write); "
-                                       f"run `lab repair {path}`") from exc2
-            raise SessionFileError(f"{path}: damaged session file, cannot be opened ({exc2})") from exc2
-        status = "recording" if recording_pid(path) is not None else "crashed"
-    try:
-        fmt = f.attrs.get("format")
-    except (KeyError, OSError, RuntimeError) as exc:
-        f.close()
-        raise SessionFileError(f"{path}: damaged session file, its attributes cannot be read ({exc})") from None
-    if fmt != ff.FORMAT:
-        f.close()
-        raise SessionFileError(f"{path}: not a treadlab session file (no format='{ff.FORMAT}' attribute)")
-    if status == "crashed" and not allow_crashed:
-        f.close()
-        raise SessionFileError(f"{path}: left by a recorder that did not stop cleanly; run `lab repair {path}`")
-    if status == "recording" and not allow_live:
-        f.close()
-        raise SessionFileError(f"{path}: is still being recorded (pid {recording_pid(path)})")
-    return f, status
+    return open_session_file(path, allow_live=allow_live, allow_crashed=allow_crashed)
 
 
 def _str(v) -> str:
@@ -124,8 +79,8 @@ def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | Non
         segs_live = g[ff.CLOCK_SEGMENTS][:]
         pings = g[ff.CLOCK_PINGS][:]
         n = len(ticks)
-        clock_hz = float(g.attrs["clock_hz"])
-        live = dict(zip([_str(c) for c in g["counters"].attrs["columns"]], g["counters"][:].tolist()))
+        clock_hz = float(g.attrs[ff.A_CLOCK_HZ])
+        live = dict(zip([_str(c) for c in g[ff.COUNTERS].attrs[ff.A_COLUMNS]], g[ff.COUNTERS][:].tolist()))
         live.update(counters.get(name, {}))
         seg_rows = np.empty((0, len(ff.SEGMENT_COLUMNS)))
         if n:
@@ -153,10 +108,10 @@ def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | Non
         g.attrs["drift_ppm"] = drift
         g.attrs["fit_residual_ms"] = resid
         g.attrs["achieved_rate_hz"] = rate
-    f.attrs["state"] = state
-    f.attrs["stop_utc"] = utc_now_iso()
-    f.attrs["duration_s"] = float(last_t if duration_s is None else duration_s)
-    f.attrs["stop_reason"] = stop_reason
+    f.attrs[ff.A_STATE] = state
+    f.attrs[ff.A_STOP_UTC] = utc_now_iso()
+    f.attrs[ff.A_DURATION_S] = float(last_t if duration_s is None else duration_s)
+    f.attrs[ff.A_STOP_REASON] = stop_reason
 
 
 def summary(path: str) -> dict:
@@ -183,12 +138,13 @@ def summary(path: str) -> dict:
         out["devices"] = devices
         mg = f.get(ff.MARKERS)
         out["markers"] = []
-        if mg is not None and "time" in mg and "label" in mg:
+        m_time, m_label = ff.MARKER_COLUMNS
+        if mg is not None and m_time in mg and m_label in mg:
             if status == "recording":
-                mg["time"].refresh()
-                mg["label"].refresh()
+                mg[m_time].refresh()
+                mg[m_label].refresh()
             out["markers"] = [{"time_s": float(t), "label": _str(lab)}
-                              for t, lab in zip(mg["time"][:], mg["label"][:])]
+                              for t, lab in zip(mg[m_time][:], mg[m_label][:])]
         return json.loads(json.dumps(out, default=_num))
     except (KeyError, OSError, RuntimeError, ValueError, IndexError, TypeError) as exc:
         # h5py reports damaged metadata as KeyError/OSError/RuntimeError deep inside a read.
@@ -209,8 +165,8 @@ def _device_summary(path, name: str, g, status: str) -> dict:
     t = g[ff.TIME][:]
     gaps = g[ff.GAPS][:]
     live = {}
-    if "counters" in g:
-        live = dict(zip([_str(c) for c in g["counters"].attrs.get("columns", [])], g["counters"][:].tolist()))
+    if ff.COUNTERS in g:
+        live = dict(zip([_str(c) for c in g[ff.COUNTERS].attrs.get(ff.A_COLUMNS, [])], g[ff.COUNTERS][:].tolist()))
     attrs = g.attrs
     n = len(t)
     dur = float(t[-1] - t[0]) if n > 1 else 0.0
@@ -221,9 +177,9 @@ def _device_summary(path, name: str, g, status: str) -> dict:
         return int(v) if v is not None and np.isfinite(float(v)) else 0
 
     return {
-        "kind": _str(attrs.get("kind", "")), "side": _str(attrs.get("side", "")),
-        "serial": _str(attrs.get("serial", "")),
-        "rate_hz": float(attrs.get("rate_hz", float("nan"))), "samples": n, "duration_s": dur,
+        "kind": _str(attrs.get(ff.A_KIND, "")), "side": _str(attrs.get(ff.A_SIDE, "")),
+        "serial": _str(attrs.get(ff.A_SERIAL, "")),
+        "rate_hz": float(attrs.get(ff.A_RATE_HZ, float("nan"))), "samples": n, "duration_s": dur,
         "achieved_rate_hz": (n - 1) / dur if dur > 0 else None,
         "lost_samples": int(np.sum(gaps[:, 2])) if len(gaps) else 0, "gaps": int(len(gaps)),
         "crc_errors": count("crc_errors"), "reconnections": count("reconnections"),

@@ -1,4 +1,4 @@
-"""Driver of line-protocol insoles: ASCII lines ``t,v1,...,vN`` (``\\n`` or ``\\r\\n``), no commands.
+r"""Driver of line-protocol insoles: ASCII lines ``t,v1,...,vN`` (``\n`` or ``\r\n``), no commands.
 
 The rig file supplies what such a device cannot say about itself (side, sensels, layout, rate, time unit,
 calibration), and :meth:`LineDevice.identify` synthesises an INFO-like dict from it (``protocol: "line"``) so the
@@ -59,12 +59,12 @@ def _per_line(mask: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
 
 
 def parse_lines(data: bytes, n_values: int) -> ParsedLines:
-    """Parse complete lines ``t,v1,...,vN`` (``data`` ends with ``\\n``), vectorised over the whole buffer.
+    r"""Parse complete lines ``t,v1,...,vN`` (``data`` ends with ``\n``), vectorised over the whole buffer.
 
     Parameters
     ----------
     data : bytes
-        Whole lines, each ending with ``\\n`` (a ``\\r`` before it is allowed).
+        Whole lines, each ending with ``\n`` (a ``\r`` before it is allowed).
     n_values : int
         Values per line (sensels); a valid line has ``n_values + 1`` fields.
 

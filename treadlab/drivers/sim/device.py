@@ -141,7 +141,8 @@ class SimDevice:
 
     def greeting(self, now_ns: int) -> bytes:
         """What the device says when the host first opens its port: ``garbage_at_start`` random bytes, then
-        a LOG (binary) or a ``#`` comment line (line protocol)."""
+        a LOG (binary) or a ``#`` comment line (line protocol).
+        """
         garbage = self.rng.integers(0, 256, self.faults.garbage_at_start, dtype=np.uint8).tobytes()
         return self.take(now_ns) + garbage + self._greeting(now_ns)
 
@@ -295,9 +296,11 @@ class BinaryDevice(SimDevice):
         return p.encode_log(LOG_INFO, f"{self.spec.model} {self.spec.serial} firmware {self.spec.firmware} ready")
 
     def log(self, level: int, text: str) -> bytes:
+        """A LOG frame."""
         return p.encode_log(level, text)
 
     def set_fault(self, key: str, value: float) -> bytes:
+        """Set a fault switch and announce it in a LOG frame."""
         super().set_fault(key, value)
         return p.encode_log(LOG_WARNING, f"fault injection: {key} = {value:g}")
 
@@ -305,6 +308,7 @@ class BinaryDevice(SimDevice):
         return p.encode_data_block(seq, ticks, raw, self.spec.dtype)
 
     def receive(self, data: bytes, now_ns: int) -> bytes:
+        """Decode host commands; the bytes of the answers."""
         if not hasattr(self, "_decoder"):
             self._decoder = p.FrameDecoder()
         datas, messages = self._decoder.feed(data)
@@ -362,6 +366,7 @@ class LineDevice(SimDevice):
         return text.encode("ascii")
 
     def power_up(self, now_ns: int, reset_clock: bool = False) -> bytes:
+        """Start (or restart) the device; the bytes it sends first."""
         out = super().power_up(now_ns, reset_clock)
         self._start_stream(now_ns)
         return out
@@ -387,6 +392,7 @@ class LineDevice(SimDevice):
         return ((line * k) % tuple(table.ravel().tolist())).encode("ascii")
 
     def receive(self, data: bytes, now_ns: int) -> bytes:
+        """A line device ignores the host's bytes; the lines due by ``now_ns``."""
         return self.take(now_ns)
 
 

@@ -51,7 +51,7 @@ class FaultParams:
 
 @dataclass
 class SimDeviceSpec:
-    """Everything a simulated device process needs; JSON-serialisable (:meth:`to_json`, :meth:`from_json`).
+    r"""Everything a simulated device process needs; JSON-serialisable (:meth:`to_json`, :meth:`from_json`).
 
     Parameters
     ----------
@@ -89,7 +89,7 @@ class SimDeviceSpec:
     decimals : int
         Line devices: 0 sends raw ADC counts, more sends calibrated newtons with that many decimals.
     line_ending : str
-        Line devices: "\\n" or "\\r\\n".
+        Line devices: "\n" or "\r\n".
     block_ms : float
         Values are generated this many milliseconds at a time.
     seed : int
