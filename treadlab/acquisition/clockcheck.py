@@ -1,4 +1,4 @@
-"""Clock sanity: does a device's clock tick at the rate it claims (INFO ``clock_hz``)?
+"""Clock sanity: whether a device's clock ticks at the rate it claims (INFO ``clock_hz``).
 
 A device whose crystal is off, whose firmware assumes the wrong oscillator, or that runs in an emulator (which
 does not keep real time) stamps its samples with ticks that do not advance at ``clock_hz``. The session clock fit
