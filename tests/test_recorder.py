@@ -165,6 +165,8 @@ def test_corrupted_bytes_and_lost_samples_are_counted_and_recorded(sim, tmp_path
         # every missing sample (never sent, or dropped as corrupt) is in the gap table
         assert int(gaps[:, 2].sum()) == missing == g.attrs["lost_samples"] > 0
         assert np.array_equal(gaps[:, 1].astype(np.int64), seq[np.flatnonzero(np.diff(seq) > 1)] + 1)
+        # a gap's time is the stored time of the last sample before it, after the refit at stop as well
+        assert np.array_equal(gaps[:, 0], g["time"][:][np.flatnonzero(np.diff(seq) > 1)])
         assert g.attrs["crc_errors"] >= 1
         assert missing <= stats["lost_n"] + stats["corrupted_n"]
         assert len(f["devices/insole_left/gaps"]) == 0
