@@ -83,6 +83,13 @@ def test_gap_rows_follow_their_sample_known_answers():
     assert out[0, 2] == 7  # exact counts are kept
     assert out[1, 2] == np.round((refit[5] - refit[4]) * 100.0) - 1 == 28  # re-estimated on the refitted clock
     assert gaps[1, 2] == 250  # the input is not changed
+    # a device clock that ran on across the restart gives the exact count (a reset one does not: the times decide)
+    ticks = np.array([100, 110, 120, 200, 210, 516, 526, 536], np.uint64)  # 1 kHz ticks, 100 Hz samples
+    by_ticks = refit_gaps(seq, online, refit, gaps, 100.0, ticks, 1000.0)
+    assert by_ticks[1, 2] == np.round((516 - 210) / 10) - 1 == 30 and by_ticks[0, 2] == 7
+    reset = ticks.copy()
+    reset[5:] = [3, 13, 23]
+    assert refit_gaps(seq, online, refit, gaps, 100.0, reset, 1000.0)[1, 2] == 28
     # equal times: the seq decides
     seq2, t2 = np.array([5, 9, 10], np.uint32), np.array([1.0, 1.0, 1.1])
     assert gap_sample_index(seq2, t2, np.array([[1.0, 10, 3]])).tolist() == [1]

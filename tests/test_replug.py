@@ -148,3 +148,52 @@ def test_every_sample_sent_after_the_port_came_back_is_stored(tmp_path, self_pow
                 assert np.max(np.abs(err_s)) < 0.5e-3, (k, np.max(np.abs(err_s)))
             before = np.flatnonzero(np.diff(seq) != 1)
             assert np.array_equal(gaps[:, 0], g["time"][:][before])
+
+
+def test_a_line_insole_that_streams_on_keeps_every_sample_after_the_port_came_back(tmp_path):
+    """Line devices stream from power-up and are numbered by the host: nothing received while the port reopened
+    may be dropped at START, and the gap count comes from the device clock, which ran on (exact)."""
+    from treadlab.drivers.sim.clock import DeviceClock
+
+    spec = SimDeviceSpec("insole_left", protocol="line", side="left", layout="insole16", rate_hz=200, rates_hz=[200],
+                         time_unit="ms", decimals=2, drift_ppm=45.0, offset_ticks=777, serial="SIM-LINE-1", seed=12,
+                         self_powered=True)
+    out = tmp_path / "s.h5"
+    with SimulatedRig([spec], tmp_path / "devices") as sim:
+        rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
+        with Recorder(list(rig.devices), {"participant": "P01"}, str(out), rig.text) as rec:
+            rec.start()
+            time.sleep(1.0)
+            for k in range(UNPLUGS):
+                sim.unplug(spec.name, UNPLUG_S)
+                deadline = time.monotonic() + 15.0
+                while rec.status().devices[0].reconnections < k + 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert rec.status().devices[0].reconnections == k + 1
+                time.sleep(0.6)
+        time.sleep(0.3)
+        (t_seq, t_ns), (off_seq, _) = sim.truth(spec.name), sim.offline(spec.name)
+        epoch = sim.t_epoch_ns
+    clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, epoch)
+    # the tick each sample was taken at (the truth's instants are rounded to the ns: round, do not floor)
+    true_ticks = np.round((t_ns - epoch) * clock.ticks_per_ns).astype(np.int64) + spec.offset_ticks
+    assert np.all(np.diff(true_ticks) == 5)  # 200 Hz on a 1 kHz clock, one numbering throughout
+    with h5py.File(out, "r") as f:
+        start_ns = int(f.attrs["start_monotonic_ns"])
+        g = f["devices/insole_left"]
+        ticks = g["device_time"][:].astype(np.int64)
+        seq, t, gaps = g["seq"][:].astype(np.int64), g["time"][:], g["gaps"][:]
+    at = np.searchsorted(true_ticks, ticks)
+    assert np.array_equal(true_ticks[at], ticks), "stored a sample the device never took"
+    err_s = t - (t_ns[at] - start_ns) / 1e9
+    assert np.max(np.abs(err_s)) < 1.5e-3, np.max(np.abs(err_s))  # no PING: as tests/test_acq_line.py
+    jump = np.flatnonzero(np.diff(at) != 1)
+    assert len(jump) == UNPLUGS == len(gaps)
+    # after each run of samples lost with the cable out, the first one the device sent is stored
+    off_at = np.searchsorted(t_seq.astype(np.int64), off_seq.astype(np.int64))
+    runs = np.split(off_at, np.flatnonzero(np.diff(off_at) != 1) + 1)
+    assert np.array_equal(at[jump + 1], [r[-1] + 1 for r in runs])
+    # one row per gap, at the stored time of the sample before it, naming exactly the samples that never came
+    assert np.array_equal(gaps[:, 0], t[jump])
+    assert np.array_equal(gaps[:, 1], seq[jump] + 1)
+    assert np.array_equal(gaps[:, 2], at[jump + 1] - at[jump] - 1)

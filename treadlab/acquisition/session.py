@@ -141,12 +141,15 @@ def gap_sample_index(seq: np.ndarray, time_s: np.ndarray, gaps: np.ndarray) -> n
 
 
 def refit_gaps(seq: np.ndarray, online_s: np.ndarray, time_s: np.ndarray, gaps: np.ndarray,
-               rate_hz: float) -> np.ndarray:
+               rate_hz: float, ticks: np.ndarray | None = None, clock_hz: float | None = None) -> np.ndarray:
     """``gaps`` rows on the refitted clock: each time is the refitted time of its sample.
 
-    A row after which the numbering restarted (the next stored seq is not ``first missing + count``: the device
-    power-cycled) has an estimated count, the sample slots between its sample and the next one at the nominal
-    rate; it is estimated again from the refitted times, as the recorder did from the online ones.
+    A row after which the numbering restarted (the next stored seq is not ``first missing + count``: a device
+    that power-cycled, or one whose samples the host numbers, line and LSL devices, after a reconnection) has an
+    estimated count, the sample slots between its sample and the next one at the nominal rate; it is estimated
+    again from the refitted times, as the recorder did from the online ones. Where the device clock ran on across
+    the gap (the slots counted in device ticks agree with the times to within 10 ms) the count is taken from the
+    ticks, which is exact for a device that samples on its own clock.
 
     Parameters
     ----------
@@ -158,6 +161,10 @@ def refit_gaps(seq: np.ndarray, online_s: np.ndarray, time_s: np.ndarray, gaps: 
     gaps : ndarray of float64, shape (k, 3)
     rate_hz : float
         Nominal rate.
+    ticks : ndarray of uint64, shape (n,), optional
+        ``device_time``.
+    clock_hz : float, optional
+        Ticks per second of ``device_time``.
 
     Returns
     -------
@@ -173,7 +180,13 @@ def refit_gaps(seq: np.ndarray, online_s: np.ndarray, time_s: np.ndarray, gaps: 
     if len(rows) and np.isfinite(rate_hz) and rate_hz > 0:
         expected = (out[rows, 1].astype(np.int64) + out[rows, 2].astype(np.int64)) % 2**32
         restart = rows[seq[nxt[rows]].astype(np.int64) != expected]
-        est = np.round((time_s[nxt[restart]] - time_s[at[restart]]) * rate_hz) - 1
+        a, b = at[restart], nxt[restart]
+        est = np.round((time_s[b] - time_s[a]) * rate_hz) - 1
+        if ticks is not None and clock_hz:
+            dticks = ticks[b].astype(np.int64) - ticks[a].astype(np.int64)
+            by_ticks = np.round(dticks / clock_hz * rate_hz) - 1
+            ran_on = (dticks > 0) & (np.abs(by_ticks - est) <= 0.01 * rate_hz + 1)
+            est = np.where(ran_on, by_ticks, est)
         out[restart, 2] = np.maximum(est, 0)
     return out
 
@@ -214,7 +227,8 @@ def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | Non
             starts = segs_live[:, 0].astype(np.int64) if len(segs_live) else np.array([0], np.int64)
             time_s, segs = fit_recording(ticks, host_s, clock_hz, known_starts=starts[starts < n], pings=pings)
             if len(gaps):
-                gaps = refit_gaps(g[ff.SEQ][:], g[ff.TIME][:], time_s, gaps, float(g.attrs["rate_hz"]))
+                gaps = refit_gaps(g[ff.SEQ][:], g[ff.TIME][:], time_s, gaps, float(g.attrs["rate_hz"]), ticks,
+                                  clock_hz)
                 g[ff.GAPS][:] = gaps
             g[ff.TIME][:] = time_s
             seg_rows = np.array([fit.as_row(s, k) for s, k, fit in segs])

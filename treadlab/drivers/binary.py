@@ -289,8 +289,12 @@ class BinaryDevice(DeviceBase):
             raise ProtocolError(f"{self.name}: CALIBRATION has {len(gain)} sensels, the device {self.n_values}")
         return Calibration(unit=unit, gain=gain, offset=offset)
 
-    def start(self, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
-        """Start streaming (START, waits for the ACK)."""
+    def start(self, timeout_s: float = COMMAND_TIMEOUT_S, keep_received: bool = True) -> None:
+        """Start streaming (START, waits for the ACK).
+
+        DATA received before START (``keep_received`` is accepted for the drivers' common interface) is always
+        kept for the next :meth:`read`.
+        """
         self._command(p.START, b"", p.ACK, timeout_s)
         self._seq.reset()
 
