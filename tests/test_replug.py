@@ -24,6 +24,11 @@ from treadlab.lab.rig import load_rig
 RATE_HZ = 500
 UNPLUGS = 3
 UNPLUG_S = 0.4
+#: Stored times against the true instants. The clock's accuracy (sub-millisecond, which depends on PING round trips
+#: and so on the machine's load) is asserted in tests/test_clock.py and tests/test_recorder.py; here the segments
+#: are a second long and the bound only has to catch a segment fitted to another power cycle's bounds or samples
+#: timed across the unplug, which are off by hundreds of milliseconds.
+CLOCK_BOUND_S = 5e-3
 
 
 def _spec(self_powered: bool) -> SimDeviceSpec:
@@ -71,7 +76,7 @@ def _check_file_against_truth(g: h5py.Group, spec, epoch: int, start_ns: int, tr
     want = expected_raw(spec, epoch, g, t_true_ns)
     assert np.array_equal(g["raw"][:], want)
     err_s = g["time"][:] - (t_true_ns - start_ns) / 1e9
-    assert np.max(np.abs(err_s)) < 0.5e-3, np.max(np.abs(err_s))
+    assert np.max(np.abs(err_s)) < CLOCK_BOUND_S, np.max(np.abs(err_s))
     gaps = g["gaps"][:]
     before = np.flatnonzero(np.diff(seq) != 1)  # index of the last sample before each jump
     assert np.array_equal(gaps[:, 0], g["time"][:][before])
@@ -145,7 +150,7 @@ def test_every_sample_sent_after_the_port_came_back_is_stored(tmp_path, self_pow
                 want = expected_raw(spec, epoch, g, tns[idx])
                 assert np.array_equal(g["raw"][g_sub], want)
                 err_s = g["time"][g_sub] - (tns[idx] - start_ns) / 1e9
-                assert np.max(np.abs(err_s)) < 0.5e-3, (k, np.max(np.abs(err_s)))
+                assert np.max(np.abs(err_s)) < CLOCK_BOUND_S, (k, np.max(np.abs(err_s)))
             before = np.flatnonzero(np.diff(seq) != 1)
             assert np.array_equal(gaps[:, 0], g["time"][:][before])
 
@@ -186,7 +191,7 @@ def test_a_line_insole_that_streams_on_keeps_every_sample_after_the_port_came_ba
     at = np.searchsorted(true_ticks, ticks)
     assert np.array_equal(true_ticks[at], ticks), "stored a sample the device never took"
     err_s = t - (t_ns[at] - start_ns) / 1e9
-    assert np.max(np.abs(err_s)) < 1.5e-3, np.max(np.abs(err_s))  # no PING: as tests/test_acq_line.py
+    assert np.max(np.abs(err_s)) < CLOCK_BOUND_S, np.max(np.abs(err_s))
     jump = np.flatnonzero(np.diff(at) != 1)
     assert len(jump) == UNPLUGS == len(gaps)
     # after each run of samples lost with the cable out, the first one the device sent is stored
