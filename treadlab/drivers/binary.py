@@ -115,6 +115,7 @@ class BinaryDevice(DeviceBase):
                 self._pending_hosts.append(host_ns)
         self._early.clear()
         self._early_bytes = 0
+        self.stats.malformed = self._decoder.stats.malformed + self._bad_bodies
 
     def _dispatch(self, msg_type: int, body: bytes, host_ns: int) -> None:
         try:
