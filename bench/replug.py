@@ -2,13 +2,15 @@
 
 One simulated protocol-v1 insole (500 Hz) in its own process on a pseudo-terminal, recorded by the Recorder in
 this process, unplugged ``--tries`` times for ``--unplug-s`` each. Two devices: a self-powered one that keeps
-streaming while its cable is out (its samples of that time are lost for real, the next ones arrive at once), and a
-bus-powered one that a replug power-cycles (seq and clock restart, stopped until START). Printed per device:
+streaming while its cable is out (its samples of that time are lost for real, the next ones arrive at once), a
+bus-powered one that a replug power-cycles (seq and clock restart, stopped until START), and a line-protocol insole
+that keeps streaming. Printed per device:
 
 - samples lost after the port came back, per replug: samples the device sent after the replug that are not in
   the file (must be 0);
-- gap rows against the truth: whether the rows name exactly the sequence numbers that never arrived
-  (self-powered: every lost seq; power-cycled: the first seq that never came);
+- whether the gap rows agree with what is stored: they name exactly the sequence numbers missing from the file
+  (self-powered: every missing seq; power-cycled: the first seq that never came; line: the count of samples
+  missing, from the device clock). With no sample lost after the port came back, that is exactly what was lost;
 - max |gap time - stored time of the last sample before the gap| (must be 0: a gap's time is the stored time of
   that sample).
 
@@ -31,10 +33,16 @@ from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.lab.rig import load_rig
 
 
-def run(work: Path, self_powered: bool, tries: int, unplug_s: float) -> dict:
+def run(work: Path, self_powered: bool, tries: int, unplug_s: float, line: bool = False) -> dict:
     """Record with ``tries`` replugs; return the figures."""
-    spec = SimDeviceSpec("insole_left", side="left", layout="insole16", dtype="u16", rate_hz=500, drift_ppm=-60.0,
-                         offset_ticks=1234567, serial="SIM-BENCH-1", seed=5, self_powered=self_powered)
+    if line:  # a self-powered line insole (the host numbers its samples: matched to the truth by device ticks)
+        spec = SimDeviceSpec("insole_left", protocol="line", side="left", layout="insole16", rate_hz=200,
+                             rates_hz=[200], time_unit="ms", decimals=2, drift_ppm=45.0, offset_ticks=777,
+                             serial="SIM-BENCH-L", seed=6, self_powered=True)
+    else:
+        spec = SimDeviceSpec("insole_left", side="left", layout="insole16", dtype="u16", rate_hz=500,
+                             drift_ppm=-60.0, offset_ticks=1234567, serial="SIM-BENCH-1", seed=5,
+                             self_powered=self_powered)
     out = work / "s.h5"
     with SimulatedRig([spec], work / "devices") as sim:
         rig = load_rig(sim.write_rig(work / "rig.toml"))
@@ -48,18 +56,27 @@ def run(work: Path, self_powered: bool, tries: int, unplug_s: float) -> dict:
                     time.sleep(0.05)
                 time.sleep(0.6)
         time.sleep(0.3)
-        t_seq, _ = sim.truth(spec.name)
+        t_seq, t_ns = sim.truth(spec.name)
         off_seq, _ = sim.offline(spec.name)
+        epoch = sim.t_epoch_ns
     with h5py.File(out, "r") as f:
         g = f["devices/insole_left"]
         seq = g["seq"][:].astype(np.int64)
         t = g["time"][:]
         gaps = g["gaps"][:]
         seg_starts = g["clock/segments"][:, 0].astype(np.int64)
+        ticks = g["device_time"][:].astype(np.int64)
     jump = np.flatnonzero(np.diff(seq) != 1)
     gap_err_s = np.abs(gaps[:, 0] - t[jump]) if len(gaps) == len(jump) else np.array([np.inf])
     t64 = t_seq.astype(np.int64)
-    if self_powered:
+    if line:  # which truth sample each stored one is, from its device tick
+        true_ticks = np.round((t_ns - epoch) * 1e-6 * (1 + spec.drift_ppm * 1e-6)).astype(np.int64) + 777
+        at = np.searchsorted(true_ticks, ticks)
+        off_at = np.searchsorted(t64, off_seq.astype(np.int64))
+        runs = np.split(off_at, np.flatnonzero(np.diff(off_at) != 1) + 1) if len(off_at) else []
+        lost_after = [int(at[j + 1] - (r[-1] + 1)) for j, r in zip(jump, runs)]
+        exact = bool(len(gaps) == len(jump) and np.array_equal(gaps[:, 2], at[jump + 1] - at[jump] - 1))
+    elif self_powered:
         off = off_seq.astype(np.int64)
         runs = np.split(off, np.flatnonzero(np.diff(off) != 1) + 1) if len(off) else []
         lost_after = [int(seq[j + 1] - (r[-1] + 1)) for j, r in zip(jump, runs)]
@@ -80,14 +97,15 @@ def main() -> None:
     ap.add_argument("--tries", type=int, default=6, help="replugs per device")
     ap.add_argument("--unplug-s", type=float, default=0.4, help="how long the cable stays out")
     args = ap.parse_args()
-    for self_powered in (True, False):
+    for self_powered, line in ((True, False), (False, False), (True, True)):
         with tempfile.TemporaryDirectory() as tmp:
-            r = run(Path(tmp), self_powered, args.tries, args.unplug_s)
+            r = run(Path(tmp), self_powered, args.tries, args.unplug_s, line)
         name = "self-powered (keeps streaming)" if self_powered else "bus-powered (power-cycles)"
+        name = "line insole, 200 Hz, keeps streaming" if line else f"binary insole, 500 Hz, {name}"
         lost = r["lost_after"]
         print(f"{name}: {r['replugs']} replugs; samples lost after the port came back: {lost} "
               f"(total {sum(lost)}, {sum(1 for x in lost if x)} of {len(lost)} replugs lost some); "
-              f"gap rows name exactly the lost seq: {r['exact']}; "
+              f"gap rows agree with the file: {r['exact']}; "
               f"max |gap time - stored time| = {r['gap_err_max_us']:.1f} us")
 
 
