@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.acq_truth import expected_raw, truth_segments
+from tests.acq_truth import expected_raw, truth_after_stop, truth_segments
 from treadlab import fileformat as ff
 from treadlab.acquisition.recorder import Recorder
 from treadlab.drivers.sim.device import SimDeviceSpec
@@ -53,8 +53,9 @@ def _record_with_replugs(tmp_path, self_powered: bool):
                     time.sleep(0.05)
                 assert rec.status().devices[0].reconnections == k + 1
                 time.sleep(0.6)
-        time.sleep(0.3)  # the simulator writes its truth files every 0.25 s
-        truth, offline = sim.truth(spec.name), sim.offline(spec.name)
+        with h5py.File(out, "r") as f:
+            last_seq = int(f["devices/insole_left/seq"][-1])
+        truth, offline = truth_after_stop(sim, spec.name, last_seq), sim.offline(spec.name)
         stats = sim.stats(spec.name)
         epoch = sim.t_epoch_ns
     assert stats["overrun_n"] == 0 and stats["lost_n"] == 0 and stats["corrupted_n"] == 0
@@ -176,10 +177,15 @@ def test_a_line_insole_that_streams_on_keeps_every_sample_after_the_port_came_ba
                     time.sleep(0.05)
                 assert rec.status().devices[0].reconnections == k + 1
                 time.sleep(0.6)
-        time.sleep(0.3)
-        (t_seq, t_ns), (off_seq, _) = sim.truth(spec.name), sim.offline(spec.name)
+        with h5py.File(out, "r") as f:
+            last_tick = int(f["devices/insole_left/device_time"][-1])
         epoch = sim.t_epoch_ns
-    clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, epoch)
+        clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, epoch)
+        deadline = time.monotonic() + 10.0  # a line device streams on: wait until the truth covers the file
+        while int(clock.ticks_at(sim.truth(spec.name)[1][-1:]).max(initial=0)) < last_tick + 5:
+            assert time.monotonic() < deadline, "the truth file does not reach the last stored sample"
+            time.sleep(0.05)
+        (t_seq, t_ns), (off_seq, _) = sim.truth(spec.name), sim.offline(spec.name)
     # the tick each sample was taken at (the truth's instants are rounded to the ns: round, do not floor)
     true_ticks = np.round((t_ns - epoch) * clock.ticks_per_ns).astype(np.int64) + spec.offset_ticks
     assert np.all(np.diff(true_ticks) == 5)  # 200 Hz on a 1 kHz clock, one numbering throughout
