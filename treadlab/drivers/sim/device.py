@@ -249,7 +249,7 @@ class SimDevice:
         self.seq_next = int((self.seq_next + k) % 2**32)
         keep = self.rng.random(k) >= self.faults.loss_rate if self.faults.loss_rate > 0 else np.ones(k, bool)
         raw = self.source.raw(t_ns[keep])
-        buf = self._encode(seq[keep], ticks[keep], raw)
+        buf = self._encode(seq[keep], ticks[keep], raw) if keep.any() else b""  # a block may lose every sample
         arr = np.frombuffer(buf, np.uint8)
         ends = np.flatnonzero(arr == self._delimiter) + 1
         flags = np.where(keep, 0, 1).astype(np.uint8)
