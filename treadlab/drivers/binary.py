@@ -3,7 +3,8 @@
 Commands wait for their answer (ACK, NAK, INFO, CALIBRATION) while DATA may keep arriving: DATA decoded
 meanwhile is kept in a pending buffer and returned by the next :meth:`BinaryDevice.read`, never dropped. That
 holds before INFO too (a device that kept streaming across an unplug sends DATA at once): intact DATA received
-before INFO is kept as it came and checked against the layout INFO gives.
+before INFO is kept as it came and checked against the layout INFO gives. What came before START is dropped at
+START unless the caller keeps it (``start(keep_received=True)``, a reconnection).
 Decoding is :class:`~treadlab.drivers.protocol.FrameDecoder` (one C call per message) plus one
 ``np.frombuffer`` per read; there is no loop over samples or values.
 """
@@ -290,12 +291,17 @@ class BinaryDevice(DeviceBase):
             raise ProtocolError(f"{self.name}: CALIBRATION has {len(gain)} sensels, the device {self.n_values}")
         return Calibration(unit=unit, gain=gain, offset=offset)
 
-    def start(self, timeout_s: float = COMMAND_TIMEOUT_S, keep_received: bool = True) -> None:
-        """Start streaming (START, waits for the ACK).
+    def start(self, timeout_s: float = COMMAND_TIMEOUT_S, keep_received: bool = False) -> None:
+        """Start streaming (START, waits for the ACK); DATA that comes while waiting stays pending for :meth:`read`.
 
-        DATA received before START (``keep_received`` is accepted for the drivers' common interface) is always
-        kept for the next :meth:`read`.
+        The recording begins at START: DATA received before it (a device left streaming, its stale backlog) is
+        dropped, unless ``keep_received`` (a reconnection: the device streamed on while the port reopened, and
+        those are its next samples).
         """
+        if not keep_received:
+            self._pending_raws, self._pending_counts, self._pending_hosts = [], [], []
+            self._early.clear()
+            self._early_bytes = 0
         self._command(p.START, b"", p.ACK, timeout_s)
         self._seq.reset()
 
