@@ -38,21 +38,14 @@ def _spec(self_powered: bool) -> SimDeviceSpec:
 
 
 def _record_with_replugs(tmp_path, self_powered: bool):
-    """Record with UNPLUGS unplugs of UNPLUG_S each; returns the file, the truth and the offline records."""
+    """Record with UNPLUGS replugs (:func:`_replugs`); returns the file, the truth and the offline records."""
     spec = _spec(self_powered)
     out = tmp_path / "s.h5"
     with SimulatedRig([spec], tmp_path / "devices") as sim:
         rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
         with Recorder(list(rig.devices), {"participant": "P01"}, str(out), rig.text) as rec:
             rec.start()
-            time.sleep(1.0)
-            for k in range(UNPLUGS):
-                sim.unplug(spec.name, UNPLUG_S)
-                deadline = time.monotonic() + 15.0
-                while rec.status().devices[0].reconnections < k + 1 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert rec.status().devices[0].reconnections == k + 1
-                time.sleep(0.6)
+            _replugs(sim, rec, spec)
         with h5py.File(out, "r") as f:
             last_seq = int(f["devices/insole_left/seq"][-1])
         truth, offline = truth_after_stop(sim, spec.name, last_seq), sim.offline(spec.name)
@@ -60,6 +53,25 @@ def _record_with_replugs(tmp_path, self_powered: bool):
         epoch = sim.t_epoch_ns
     assert stats["overrun_n"] == 0 and stats["lost_n"] == 0 and stats["corrupted_n"] == 0
     return spec, epoch, out, truth, offline
+
+
+def _wait(rec, done, what: str, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done(rec.status().devices[0]):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def _replugs(sim, rec, spec) -> None:
+    """UNPLUGS unplugs of UNPLUG_S each; every time the recorder has stored half a second of samples since the
+    device (re)started (a condition, not a fixed time: a loaded machine is slower)."""
+    half_s = spec.rate_hz // 2
+    _wait(rec, lambda d: d.samples >= half_s, "no samples before the first unplug")
+    for k in range(UNPLUGS):
+        sim.unplug(spec.name, UNPLUG_S)
+        _wait(rec, lambda d, k=k: d.reconnections == k + 1, f"reconnection {k + 1} did not happen")
+        n = rec.status().devices[0].samples
+        _wait(rec, lambda d, n=n: d.samples >= n + half_s, f"no samples after reconnection {k + 1}")
 
 
 def _missing_seqs(gaps: np.ndarray) -> np.ndarray:
@@ -169,14 +181,7 @@ def test_a_line_insole_that_streams_on_keeps_every_sample_after_the_port_came_ba
         rig = load_rig(sim.write_rig(tmp_path / "rig.toml"))
         with Recorder(list(rig.devices), {"participant": "P01"}, str(out), rig.text) as rec:
             rec.start()
-            time.sleep(1.0)
-            for k in range(UNPLUGS):
-                sim.unplug(spec.name, UNPLUG_S)
-                deadline = time.monotonic() + 15.0
-                while rec.status().devices[0].reconnections < k + 1 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert rec.status().devices[0].reconnections == k + 1
-                time.sleep(0.6)
+            _replugs(sim, rec, spec)
         with h5py.File(out, "r") as f:
             last_tick = int(f["devices/insole_left/device_time"][-1])
         epoch = sim.t_epoch_ns
