@@ -14,6 +14,9 @@ that keeps streaming. Printed per device:
 - max |gap time - stored time of the last sample before the gap| (must be 0: a gap's time is the stored time of
   that sample).
 
+Then, without unplugs, a lossy recording (a 500 Hz insole and a 120 Hz mat losing 1 and 2 % of their samples,
+8 s): max and median |gap time - stored time of the last sample before the gap| over its many gaps.
+
 Run: ``.venv/bin/python bench/replug.py [--tries 6] [--unplug-s 0.4]``
 """
 
@@ -28,7 +31,7 @@ import h5py
 import numpy as np
 
 from treadlab.acquisition.recorder import Recorder
-from treadlab.drivers.sim.device import SimDeviceSpec
+from treadlab.drivers.sim.device import FaultParams, SimDeviceSpec
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.lab.rig import load_rig
 
@@ -92,6 +95,27 @@ def run(work: Path, self_powered: bool, tries: int, unplug_s: float, line: bool 
             "gap_err_max_us": float(gap_err_s.max() * 1e6)}
 
 
+def lossy(work: Path, seconds: float = 8.0) -> dict[str, tuple[int, float, float]]:
+    """Per device of a lossy recording: (gaps, max and median |gap time - stored time| in us)."""
+    specs = [SimDeviceSpec("insole_left", side="left", layout="insole16", rate_hz=500, drift_ppm=80.0, serial="G-1",
+                           seed=3, faults=FaultParams(loss_rate=0.01)),
+             SimDeviceSpec("mat", kind="mat", rows=16, cols=24, rate_hz=120, rates_hz=[120], dtype="u8", adc_bits=8,
+                           drift_ppm=-50.0, serial="G-M", seed=4, faults=FaultParams(loss_rate=0.02))]
+    with SimulatedRig(specs, work / "devices") as sim:
+        rig = load_rig(sim.write_rig(work / "rig.toml"))
+        with Recorder(list(rig.devices), {"participant": "bench"}, str(work / "lossy.h5"), rig.text) as rec:
+            rec.start()
+            time.sleep(seconds)
+    out = {}
+    with h5py.File(work / "lossy.h5", "r") as f:
+        for name, g in f["devices"].items():
+            seq, t, gaps = g["seq"][:].astype(np.int64), g["time"][:], g["gaps"][:]
+            jump = np.flatnonzero(np.diff(seq) != 1)
+            d_us = np.abs(gaps[: len(jump), 0] - t[jump]) * 1e6
+            out[name] = (len(gaps), float(d_us.max()), float(np.median(d_us)))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tries", type=int, default=6, help="replugs per device")
@@ -107,6 +131,10 @@ def main() -> None:
               f"(total {sum(lost)}, {sum(1 for x in lost if x)} of {len(lost)} replugs lost some); "
               f"gap rows agree with the file: {r['exact']}; "
               f"max |gap time - stored time| = {r['gap_err_max_us']:.1f} us")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (n, max_us, med_us) in lossy(Path(tmp)).items():
+            print(f"lossy recording, {name}: {n} gaps; |gap time - stored time| max {max_us:.1f} us, "
+                  f"median {med_us:.1f} us")
 
 
 if __name__ == "__main__":
