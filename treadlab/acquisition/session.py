@@ -56,9 +56,103 @@ def _str(v) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
+def gap_sample_index(seq: np.ndarray, time_s: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Index of each gap's sample: the last sample stored before the gap (vectorised).
+
+    A ``gaps`` row written while recording holds the ``time`` of that sample as it was stamped then (the online
+    clock), so the sample is the one with exactly that time and seq ``first missing - 1``. Where no stored
+    sample matches both (its batch was not stored), the latest sample stamped at or before the gap's time.
+
+    Parameters
+    ----------
+    seq : ndarray of uint32, shape (n,)
+    time_s : ndarray of float64, shape (n,)
+        ``time`` as stored while recording (before the refit).
+    gaps : ndarray of float64, shape (k, 3)
+
+    Returns
+    -------
+    ndarray of int64, shape (k,)
+        Sample index per row; -1 when the gap comes before every stored sample.
+    """
+    k, n = len(gaps), len(seq)
+    idx = np.full(k, -1, np.int64)
+    if k == 0 or n == 0:
+        return idx
+    order = np.argsort(time_s, kind="stable")
+    ts = time_s[order]
+    gap_t = gaps[:, 0]
+    want = (gaps[:, 1].astype(np.int64) - 1) % 2**32
+    pos = np.searchsorted(ts, gap_t, side="left")
+    for d in (0, 1, -1):  # equal times are neighbours in the sorted order
+        cand = np.clip(pos + d, 0, n - 1)
+        hit = (idx < 0) & (ts[cand] == gap_t) & (seq[order[cand]].astype(np.int64) == want)
+        idx[hit] = order[cand[hit]]
+    rest = np.flatnonzero(idx < 0)
+    if len(rest):
+        last = np.searchsorted(ts, gap_t[rest], side="right") - 1
+        idx[rest] = np.where(last >= 0, order[np.maximum(last, 0)], -1)
+    return idx
+
+
+def refit_gaps(seq: np.ndarray, online_s: np.ndarray, time_s: np.ndarray, gaps: np.ndarray,
+               rate_hz: float, ticks: np.ndarray | None = None, clock_hz: float | None = None) -> np.ndarray:
+    """``gaps`` rows on the refitted clock: each time is the refitted time of its sample.
+
+    A row after which the numbering restarted (the next stored seq is not ``first missing + count``: a device
+    that power-cycled, or one whose samples the host numbers, line and LSL devices, after a reconnection) has an
+    estimated count, the sample slots between its sample and the next one at the nominal rate; it is estimated
+    again from the refitted times, as the recorder did from the online ones. Where the device clock ran on across
+    the gap (the slots counted in device ticks agree with the times to within 10 ms) the count is taken from the
+    ticks, which is exact for a device that samples on its own clock.
+
+    Parameters
+    ----------
+    seq : ndarray of uint32, shape (n,)
+    online_s : ndarray of float64, shape (n,)
+        ``time`` as stamped while recording.
+    time_s : ndarray of float64, shape (n,)
+        ``time`` refitted.
+    gaps : ndarray of float64, shape (k, 3)
+    rate_hz : float
+        Nominal rate.
+    ticks : ndarray of uint64, shape (n,), optional
+        ``device_time``.
+    clock_hz : float, optional
+        Ticks per second of ``device_time``.
+
+    Returns
+    -------
+    ndarray of float64, shape (k, 3)
+    """
+    out = np.array(gaps, dtype=np.float64, copy=True)
+    at = gap_sample_index(seq, online_s, out)
+    found = at >= 0
+    out[found, 0] = time_s[at[found]]
+    nxt = at + 1
+    has_next = found & (nxt < len(seq))
+    rows = np.flatnonzero(has_next)
+    if len(rows) and np.isfinite(rate_hz) and rate_hz > 0:
+        expected = (out[rows, 1].astype(np.int64) + out[rows, 2].astype(np.int64)) % 2**32
+        restart = rows[seq[nxt[rows]].astype(np.int64) != expected]
+        a, b = at[restart], nxt[restart]
+        est = np.round((time_s[b] - time_s[a]) * rate_hz) - 1
+        if ticks is not None and clock_hz:
+            dticks = ticks[b].astype(np.int64) - ticks[a].astype(np.int64)
+            by_ticks = np.round(dticks / clock_hz * rate_hz) - 1
+            ran_on = (dticks > 0) & (np.abs(by_ticks - est) <= 0.01 * rate_hz + 1)
+            est = np.where(ran_on, by_ticks, est)
+        out[restart, 2] = np.maximum(est, 0)
+    return out
+
+
 def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | None = None,
              counters: dict[str, dict] | None = None) -> None:
-    """Refit every device clock over the whole recording, rewrite ``time``, and write the final attributes.
+    """Refit every device clock over the whole recording, rewrite ``time`` and the gap times, write the final
+    attributes.
+
+    A gap's time becomes the refitted ``time`` of its sample (:func:`gap_sample_index`), as in
+    ``docs/file-format.md``.
 
     Parameters
     ----------
@@ -83,9 +177,14 @@ def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | Non
         live = dict(zip([_str(c) for c in g[ff.COUNTERS].attrs[ff.A_COLUMNS]], g[ff.COUNTERS][:].tolist()))
         live.update(counters.get(name, {}))
         seg_rows = np.empty((0, len(ff.SEGMENT_COLUMNS)))
+        gaps = g[ff.GAPS][:]
         if n:
             starts = segs_live[:, 0].astype(np.int64) if len(segs_live) else np.array([0], np.int64)
             time_s, segs = fit_recording(ticks, host_s, clock_hz, known_starts=starts[starts < n], pings=pings)
+            if len(gaps):
+                gaps = refit_gaps(g[ff.SEQ][:], g[ff.TIME][:], time_s, gaps, float(g.attrs["rate_hz"]), ticks,
+                                  clock_hz)
+                g[ff.GAPS][:] = gaps
             g[ff.TIME][:] = time_s
             seg_rows = np.array([fit.as_row(s, k) for s, k, fit in segs])
             last_t = max(last_t, float(time_s[-1]))
@@ -100,7 +199,6 @@ def finalize(f: h5py.File, state: str, stop_reason: str, duration_s: float | Non
         ds.resize(len(seg_rows), axis=0)
         if len(seg_rows):
             ds[:] = seg_rows
-        gaps = g[ff.GAPS][:]
         g.attrs["n_samples"] = n
         g.attrs["lost_samples"] = int(np.sum(gaps[:, 2])) if len(gaps) else 0
         g.attrs["crc_errors"] = int(live.get("crc_errors", 0))

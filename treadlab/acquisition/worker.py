@@ -4,7 +4,7 @@ A :class:`DeviceWorker` owns its driver object (drivers are not thread-safe: onl
 started). Per batch it maps device ticks to the session clock (:class:`~treadlab.acquisition.clock.OnlineClock`),
 records sequence gaps, feeds the ring buffer and subscribers, and queues the batch for the writer. When the port
 vanishes it retries the same port path every ``retry_s`` (identify, same serial, set rate, START) while the other
-devices go on recording.
+devices go on recording; every sample received after the port reopened is kept (a device may have streamed on).
 
 A marker device (an external LSL string stream, ``dev.markers`` True) has no samples and no ``/devices`` group:
 each string sample becomes a session marker ``"<device>: <text>"`` at its LSL timestamp mapped to the session
@@ -405,7 +405,7 @@ class DeviceWorker:
             dev.close()
             return
         try:
-            dev.start()
+            dev.start(keep_received=True)  # what came while the port reopened is the device's next samples
         except LabError as exc:
             self._event(WARNING, f"reconnect: START failed ({exc})")
             dev.close()
