@@ -47,6 +47,7 @@ class DeviceStatus:
     crc_errors: int
     drift_ppm: float
     reconnections: int
+    clock_warning: str | None = None
 
 
 @dataclass
@@ -343,7 +344,7 @@ def stream_status(stream: DeviceStream, rec: SessionRecording | None) -> Session
         c = rec.counters_of(name, w.counters()) if rec is not None else w.counters()
         devices.append(DeviceStatus(name, state, c["samples"], rate, w.rate_hz, c["lost_samples"],
                                     c["crc_errors"], fit.drift_ppm if fit is not None and w.clock.has_drift
-                                    else float("nan"), c["reconnections"]))
+                                    else float("nan"), c["reconnections"], w.tick_check.warning))
     path = rec.path if rec is not None else ""
     size = os.path.getsize(path) if path and os.path.exists(path) else 0
     writer = rec.writer if rec is not None else None

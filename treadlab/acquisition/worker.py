@@ -6,7 +6,8 @@ records sequence gaps, feeds the ring buffer and subscribers, and hands the batc
 :class:`~treadlab.acquisition.recording.SessionRecording` while a file is being written, nothing in preview).
 The sink is attached and detached while the thread runs (:meth:`DeviceWorker.attach`, :meth:`DeviceWorker.detach`)
 without stopping the device. When the port vanishes it retries the same port path every ``retry_s`` (identify,
-same serial, set rate, START) while the other devices go on streaming.
+same serial, set rate, START) while the other devices go on streaming; every sample received after the port
+reopened is kept (a device may have streamed on).
 
 A marker device (an external LSL string stream, ``dev.markers`` True) has no samples and no ``/devices`` group:
 each string sample becomes a session marker ``"<device>: <text>"`` at its LSL timestamp mapped to the session
@@ -25,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from treadlab.acquisition.clock import OnlineClock
+from treadlab.acquisition.clockcheck import TickRateCheck
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.drivers import Device, DeviceConfig, connect
 from treadlab.drivers.common import sequence_jumps
@@ -184,6 +186,7 @@ class DeviceWorker:
         else:
             self.ring = RingBuffer(int(ring_s * max(self.rate_hz, 1.0)), desc.n_values, desc.dtype)
         self.clock = OnlineClock(desc.clock_hz)
+        self.tick_check = TickRateCheck(desc.clock_hz, desc.rate_hz)  # does the device clock tick at its clock_hz?
         self.ping_interval_s = ping_interval_s
         self.retry_s = retry_s
         self.coalesce_s = COALESCE_S if coalesce_s is None else coalesce_s
@@ -378,6 +381,8 @@ class DeviceWorker:
             time_s = self.clock.update(ticks, host_s)
         else:
             time_s = self._times_across_resets(ticks, host_s, sink)
+        if not self.desc.host_clock and (warning := self.tick_check.update(ticks, host_s)):
+            self._event(WARNING, warning)
         if self._last_seq is None or int(seq[0]) != (self._last_seq + 1) % 2**32 or \
                 (int(seq[-1]) - int(seq[0])) % 2**32 != k - 1 or (k > 2 and np.any(np.diff(seq) != 1)):
             self._gaps(seq, time_s, sink)
@@ -472,7 +477,7 @@ class DeviceWorker:
             dev.close()
             return
         try:
-            dev.start()
+            dev.start(keep_received=True)  # what came while the port reopened is the device's next samples
         except LabError as exc:
             self._event(WARNING, f"reconnect: START failed ({exc})")
             dev.close()
@@ -481,6 +486,7 @@ class DeviceWorker:
         self.reconnections += 1
         self._warm_until = time.monotonic() + WARMUP_S
         self.clock.new_segment()
+        self.tick_check.new_segment()
         self._last_ticks = None
         with self._sink_lock:
             if not self.markers and self._sink is not None and not self._sink_new:

@@ -1,5 +1,6 @@
 """Types shared by every driver: the rig's description of a device, a batch of received samples, and the
-:class:`Device` interface every driver implements (binary, line, LSL inlet, and any added later)."""
+:class:`Device` interface every driver implements (binary, line, LSL inlet, and any added later).
+"""
 
 from __future__ import annotations
 
@@ -140,8 +141,8 @@ class Device(Protocol):
     def get_calibration(self, timeout_s: float = ...) -> Calibration:
         """Read the calibration; the description carries it from then on."""
 
-    def start(self, timeout_s: float = ...) -> None:
-        """Start streaming."""
+    def start(self, timeout_s: float = ..., keep_received: bool = False) -> None:
+        """Start streaming; samples received before are dropped unless ``keep_received`` (a reconnection)."""
 
     def stop(self, timeout_s: float = ...) -> None:
         """Stop streaming (samples sent before the stop stay readable)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from treadlab import fileformat as ff
 from treadlab.kinds.base import Kind, register_kind
 
 DEFAULT_PITCH_MM = (10.0, 10.0)
@@ -33,13 +34,13 @@ class MatKind(Kind):
         """``pitch_mm``, ``rows``, ``cols``, ``belt_axis``; and sensel centres and areas from the pitch."""
         rows_n, cols_n = shape
         pitch = [float(v) for v in info.get("pitch_mm", DEFAULT_PITCH_MM)]
-        attrs = {"pitch_mm": np.asarray(pitch), "rows": rows_n, "cols": cols_n,
-                 "belt_axis": str(info.get("belt_axis", "rows"))}
+        attrs = {ff.A_PITCH_MM: np.asarray(pitch), ff.A_ROWS: rows_n, ff.A_COLS: cols_n,
+                 ff.A_BELT_AXIS: str(info.get("belt_axis", "rows"))}
         data = {}
         if layout is None:
             rr, cc = np.mgrid[0:rows_n, 0:cols_n]
-            data["positions_mm"] = np.c_[cc.ravel() * pitch[1], rr.ravel() * pitch[0]].astype(np.float32)
-            data["areas_mm2"] = np.full(rows_n * cols_n, pitch[0] * pitch[1], np.float32)
+            data[ff.LAYOUT_POSITIONS] = np.c_[cc.ravel() * pitch[1], rr.ravel() * pitch[0]].astype(np.float32)
+            data[ff.LAYOUT_AREAS] = np.full(rows_n * cols_n, pitch[0] * pitch[1], np.float32)
         return attrs, data
 
 

@@ -10,7 +10,7 @@ from PySide6 import QtWidgets
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.kinds import DeviceDescription
 from treadlab.lab.gui.kind_views import KindView, register_view
-from treadlab.lab.gui.live_data import InsoleGeometry, cop_from_sums, current_step_slice, step_threshold_n
+from treadlab.lab.gui.live_data import InsoleGeometry, current_step_slice, step_threshold_n
 from treadlab.lab.gui.live_views import ForceView, InsoleView, MetricsView
 from treadlab.lab.gui.step_metrics import LiveStepMetrics, ToeOffTrigger
 
@@ -50,7 +50,7 @@ class InsoleLiveView(KindView):
             return None
         _, d = self.derived.snapshot(last_s=1.0)
         s = current_step_slice(d[:, 1], step_threshold_n(d[:, 1]))
-        cop = None if s is None else cop_from_sums(d[s, 1:4])
+        cop = None if s is None else self.geometry.cop(d[s, 1:4])
         return self.geometry.calibrated(self.latest), cop, self.geometry.calibrated(self.peak())
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from treadlab.acquisition.ring import RingBuffer
+from treadlab.calibration import apply_calibration
 from treadlab.kinds import DeviceDescription
 
 #: How many seconds of raw samples a view keeps for the picture under the live frame (its subclass may change it).
@@ -59,9 +60,7 @@ class KindView:
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated values (float32, negative readings clipped to zero), shape of ``raw``."""
-        out = (np.asarray(raw, dtype=np.float32) - self.offset) * self.gain
-        np.maximum(out, 0.0, out=out)
-        return out
+        return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def take(self, t: np.ndarray, values: np.ndarray) -> None:
         """New samples (stream times, raw values (k, n)) since the last poll; subclasses derive more from them."""
