@@ -30,7 +30,7 @@ from treadlab import fileformat as ff
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.acquisition.session import finalize, utc_now_iso
 from treadlab.acquisition.worker import DeviceWorker, LiveBatch, connect, setup_of
-from treadlab.acquisition.writer import MIN_FREE_BYTES, SessionWriter, create_session_file
+from treadlab.acquisition.writer import MIN_FREE_BYTES, SessionWriter, TableSetup, create_session_file
 from treadlab.drivers import DeviceConfig
 from treadlab.errors import LabError, StorageError
 
@@ -103,6 +103,8 @@ class Recorder:
         self._marker_subscribers: list[Callable[[float, str], None]] = []
         self._writer: SessionWriter | None = None
         self._stopped = False
+        #: Extra groups of the file (:class:`TableSetup`), e.g. ``/feedback``; set before :meth:`start`.
+        self.tables: list[TableSetup] = []
 
     @classmethod
     def with_devices(cls, devices: list[tuple[DeviceConfig, object]], session_meta: dict, out_path: str,
@@ -168,7 +170,7 @@ class Recorder:
             "rig": self.rig_text,
         }
         try:
-            h5 = create_session_file(self.path, root, setups)
+            h5 = create_session_file(self.path, root, setups, self.tables)
         except BaseException:
             self._close_devices()
             raise
@@ -295,15 +297,21 @@ class Recorder:
         """Seconds since session time zero."""
         return 0.0 if self.start_ns is None else (time.monotonic_ns() - self.start_ns) / 1e9
 
-    def mark(self, label: str) -> float:
-        """Add a marker now; returns its session time."""
+    def mark(self, label: str, time_s: float | None = None) -> float:
+        """Add a marker now (or at session time ``time_s``); returns its session time."""
         if self._writer is None:
             raise StorageError("mark(): the capture has not started")
-        t = self.elapsed_s
+        t = self.elapsed_s if time_s is None else float(time_s)
         self._writer.put_marker(t, label)
         for cb in list(self._marker_subscribers):
             cb(t, label)
         return t
+
+    def put_rows(self, group: str, columns: dict) -> bool:
+        """Append rows to an extra group of :attr:`tables` (queued for the writer; False if dropped)."""
+        if self._writer is None:
+            raise StorageError("put_rows(): the capture has not started")
+        return self._writer.put_rows(group, columns)
 
     def subscribe_markers(self, callback: Callable[[float, str], None]) -> Callable[[], None]:
         """Call ``callback(time_s, label)`` for every marker (from the thread calling :meth:`mark`; keep it quick).
