@@ -134,6 +134,15 @@ class FeedbackEngine:
             self._q.put((batch.name, batch.time_s, batch.values,
                          float(host[-1]) if host is not None and len(host) else self.clock()))
 
+    def notify_contact(self, ic_s: float) -> None:
+        """A contact was seen (the engine calls it for every live contact; a step source of its own may too)."""
+        self._last_ic = max(self._last_ic, ic_s)
+        self._contacts.append(ic_s)
+
+    def tick(self) -> None:
+        """Start due phases, set a baseline band when due, schedule metronome beats (the thread calls it)."""
+        self._tick()
+
     def mute(self, on: bool = True) -> None:
         """The technician's mute: no sound while on (screen cues go on)."""
         if on:
@@ -224,8 +233,7 @@ class FeedbackEngine:
         d = raw @ fi.weights - fi.const
         for ev in self.online[fi.foot].feed(time_s, d[:, 0], d[:, 1]):  # a few per second
             if ev.stage == "contact":
-                self._last_ic = max(self._last_ic, ev.ic_s)
-                self._contacts.append(ev.ic_s)
+                self.notify_contact(ev.ic_s)
             if ev.stage == self.stage:
                 self._on_step(ev, arrived_s)
 
