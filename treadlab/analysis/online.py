@@ -115,6 +115,10 @@ class OnlineSteps:
         self.strike = StrikeIndex(window_ms=strike_window_ms)
         self.loading = LoadingRates()
         self.other: OnlineSteps | None = None
+        #: ``calibrator(foot, t, f, with_cutoff)`` runs calibrations elsewhere (a thread of its own, which then
+        #: calls :meth:`apply`); None: in :meth:`feed`, inline.
+        self.calibrator = None
+        self._cal: dict = {}
         self._t = np.empty(0)
         self._f = np.empty(0)
         self._m = np.empty(0)
@@ -135,15 +139,17 @@ class OnlineSteps:
 
     # ------------------------------------------------------------------ calibration (the offline detector)
 
-    def _calibrate(self) -> None:
-        t, f = self._t, self._f
+    def calibration(self, t: np.ndarray, f: np.ndarray, with_cutoff: bool) -> dict | None:
+        """The detection parameters from a stretch of signal (no state is changed: any thread may call it).
+
+        Returns None when the stretch has fewer than 3 usable contacts.
+        """
         det = ContactDetection(**{k: v for k, v in vars(self.contact).items() if not k.endswith("_")}).detect(t, f)
         c = det.contacts_
         if len(c) < 3 or not det.amplitude_ > 0:
-            return
+            return None
         xc = det.corrected_  # unsmoothed: live, a smoothing filter would lag at the newest samples
-        low = det.low_level_
-        high = min(det.edge_ratio * low, det.on_frac * det.amplitude_)
+        high = min(det.edge_ratio * det.low_level_, det.on_frac * det.amplitude_)
         off = det.off_frac * det.amplitude_
         first = c["first"].to_numpy(np.int64)
         stop = c["stop"].to_numpy(np.int64)
@@ -153,34 +159,47 @@ class OnlineSteps:
         t_off = np.array([self._down_time(t, xc, a, b, off) for a, b in zip(first, stop)])
         ok = np.isfinite(t_hi) & np.isfinite(t_off)
         if ok.sum() < 3:
-            return
+            return None
         rate_hz = 1.0 / float(np.median(np.diff(t)))
-        self.rate_hz_ = rate_hz
-        self.high_ = float(high)
-        self.off_ = float(off)
-        self.base_ = float(det.baseline_[-1])
-        if not self.ready_:
-            # state at the end of the buffer: inside a contact when the newest excess is above `off`
-            self._in_contact = bool(xc[-1] > off)
-            self._xc_prev = float(xc[-1])
-        self.lead_s_ = float(np.median(t_hi[ok] - ic[ok]))
-        self.lag_to_s_ = float(np.median(to[ok] - t_off[ok]))
-        self.contact_s_ = float(np.median(to - ic))
-        # The analysis' automatic cutoff (FootPass.auto_cutoff): a first cutoff from the swing noise, then the
-        # highest one whose slope noise is RELATIVE_SLOPE_NOISE of the foot's median VILR.
-        self.ready_ = True
-        if t[-1] - self._cutoff_at < self.cutoff_every_s:
+        cal = {"high": float(high), "off": float(off), "base": float(det.baseline_[-1]),
+               "lead_s": float(np.median(t_hi[ok] - ic[ok])), "lag_to_s": float(np.median(to[ok] - t_off[ok])),
+               "contact_s": float(np.median(to - ic)), "xc_last": float(xc[-1]), "cutoff_hz": None}
+        if with_cutoff:
+            # The analysis' automatic cutoff (FootPass.auto_cutoff): a first cutoff from the swing noise, then the
+            # highest one whose slope noise is RELATIVE_SLOPE_NOISE of the foot's median VILR.
+            window_s = max(1, int(round(self.loading.vilr_interval_ms * 1e-3 * rate_hz))) / rate_hz
+            fc0 = auto_cutoff_hz(rate_hz, det.raw_noise_ / self.norm_n, window_s=window_s)
+            f0 = lowpass(t, det.corrected_, fc0) / self.norm_n
+            v0 = LoadingRates().compute(t, f0, first, stop, ic, to).vilr_bw_s_
+            if np.isfinite(v0).any():
+                frac = RELATIVE_SLOPE_NOISE * max(1.0, window_s / 2e-3) ** 0.7
+                fc0 = auto_cutoff_hz(rate_hz, det.raw_noise_ / self.norm_n,
+                                     max(frac * float(np.nanmedian(v0)), 0.5), window_s)
+            cal["cutoff_hz"] = fc0
+        return cal
+
+    def apply(self, cal: dict | None) -> None:
+        """Use new detection parameters (from :meth:`calibration`; one reference swap, safe between threads)."""
+        if cal is None:
             return
-        self._cutoff_at = float(t[-1])
-        window_s = max(1, int(round(self.loading.vilr_interval_ms * 1e-3 * rate_hz))) / rate_hz
-        fc0 = auto_cutoff_hz(rate_hz, det.raw_noise_ / self.norm_n, window_s=window_s)
-        f0 = lowpass(t, det.corrected_, fc0) / self.norm_n
-        v0 = LoadingRates().compute(t, f0, first, stop, ic, to).vilr_bw_s_
-        if np.isfinite(v0).any():
-            frac = RELATIVE_SLOPE_NOISE * max(1.0, window_s / 2e-3) ** 0.7
-            fc0 = auto_cutoff_hz(rate_hz, det.raw_noise_ / self.norm_n, max(frac * float(np.nanmedian(v0)), 0.5),
-                                 window_s)
-        self.cutoff_hz_ = fc0
+        if cal["cutoff_hz"] is None:
+            cal = {**cal, "cutoff_hz": self._cal["cutoff_hz"]}
+        if not self.ready_:
+            # state at the end of the stretch: inside a contact when the newest excess is above `off`
+            self._in_contact = cal["xc_last"] > cal["off"]
+            self._xc_prev = cal["xc_last"]
+        self._cal = cal
+        self.ready_ = True
+
+    def _calibrate(self) -> None:
+        t_last = float(self._t[-1])
+        with_cutoff = t_last - self._cutoff_at >= self.cutoff_every_s
+        if with_cutoff:
+            self._cutoff_at = t_last
+        if self.calibrator is not None and self.ready_:
+            self.calibrator(self, self._t.copy(), self._f.copy(), with_cutoff)
+        else:
+            self.apply(self.calibration(self._t, self._f, with_cutoff))
 
     @staticmethod
     def _up_time(t, xc, a, b, level) -> float:
@@ -229,14 +248,16 @@ class OnlineSteps:
 
     def _detect(self, n_old: int) -> list[StepEvent]:
         """Crossings of the high level (initial contact) and of the off level (toe-off) in the new samples."""
+        cal = self._cal
         a = max(0, n_old - 1)
-        xc = self._f[a:] - self.base_
+        xc = self._f[a:] - cal["base"]
         j0 = n_old - a
         t = self._t[a:]
         seg = np.concatenate([[self._xc_prev], xc[j0:]])
         self._xc_prev = float(seg[-1])
-        up = np.flatnonzero((seg[1:] >= self.high_) & (seg[:-1] < self.high_))
-        down = np.flatnonzero((seg[1:] < self.off_) & (seg[:-1] >= self.off_))
+        high, off = cal["high"], cal["off"]
+        up = np.flatnonzero((seg[1:] >= high) & (seg[:-1] < high))
+        down = np.flatnonzero((seg[1:] < off) & (seg[:-1] >= off))
         events: list[StepEvent] = []
         crossings = sorted([(i, 1) for i in up] + [(i, -1) for i in down])
         for i, kind in crossings:  # a few per second
@@ -244,8 +265,8 @@ class OnlineSteps:
             if k < 1:
                 continue
             if kind == 1 and not self._in_contact:
-                t_hi = float(_crossing_time(t, xc, np.array([k - 1]), np.array([k]), self.high_)[0])
-                ic = t_hi - self.lead_s_
+                t_hi = float(_crossing_time(t, xc, np.array([k - 1]), np.array([k]), high)[0])
+                ic = t_hi - cal["lead_s"]
                 if ic - self._last_to_s < self.contact.min_swing_ms * 1e-3:
                     continue
                 self._in_contact = True
@@ -254,8 +275,8 @@ class OnlineSteps:
                 self._pending.append((ic + self.loading_eval_ms * 1e-3, "loading", ic, self.steps_n_))
                 self.steps_n_ += 1
             elif kind == -1 and self._in_contact:
-                t_off = float(_crossing_time(t, xc, np.array([k - 1]), np.array([k]), self.off_)[0])
-                to = t_off + self.lag_to_s_
+                t_off = float(_crossing_time(t, xc, np.array([k - 1]), np.array([k]), off)[0])
+                to = t_off + cal["lag_to_s"]
                 if (to - self.last_ic_s_) * 1e3 < self.contact.min_contact_ms:
                     continue
                 self._in_contact = False
@@ -281,13 +302,14 @@ class OnlineSteps:
         return out
 
     def _contact_values(self, ic: float) -> dict:
-        t = self._t
+        a = max(0, int(np.searchsorted(self._t, ic - 0.1)))  # the swing before (the strike index's baseline)
+        t = self._t[a:]
         first = int(np.searchsorted(t, ic))
         stop = len(t)
         si = np.nan
         if 0 < first < stop and self.foot_length_mm > 0:
-            tab = self.strike.compute(t, self._f, self._m, self.foot_length_mm, np.array([first]), np.array([stop]),
-                                      np.array([ic])).table_
+            tab = self.strike.compute(t, self._f[a:], self._m[a:], self.foot_length_mm, np.array([first]),
+                                      np.array([stop]), np.array([ic])).table_
             si = float(tab["strike_index_pct"].iloc[0])
         other = self.other.last_ic_s_ if self.other is not None else -np.inf
         step_s = ic - other
@@ -298,15 +320,16 @@ class OnlineSteps:
         t = self._t
         a = max(0, int(np.searchsorted(t, ic - 0.2)))
         tt = t[a:]
-        force = self._f[a:] - self.base_
+        cal = self._cal
+        force = self._f[a:] - cal["base"]
         first = int(np.searchsorted(tt, ic))
         stop = len(tt)
         nan = {"vilr_bw_s": np.nan, "avlr_bw_s": np.nan, "impact_peak_bw": np.nan}
         if not 0 < first < stop - 2 or len(tt) < 16:
             return nan
-        f_bw = lowpass(tt, force, self.cutoff_hz_) / self.norm_n
-        f_avlr = lowpass(tt, force, AVLR_CUTOFF_FACTOR * self.cutoff_hz_) / self.norm_n
+        f_bw = lowpass(tt, force, cal["cutoff_hz"]) / self.norm_n
+        f_avlr = lowpass(tt, force, AVLR_CUTOFF_FACTOR * cal["cutoff_hz"]) / self.norm_n
         lr = self.loading.compute(tt, f_bw, np.array([first]), np.array([stop]), np.array([ic]),
-                                  np.array([ic + self.contact_s_]), avlr_force_bw=f_avlr)
+                                  np.array([ic + cal["contact_s"]]), avlr_force_bw=f_avlr)
         return {"vilr_bw_s": float(lr.vilr_bw_s_[0]), "avlr_bw_s": float(lr.avlr_bw_s_[0]),
                 "impact_peak_bw": float(lr.impact_peak_bw_[0])}

@@ -111,8 +111,10 @@ class FeedbackEngine:
         self.last_error_: BaseException | None = None
         self.listeners: list[Callable[[Cue], None]] = []
         self._q: queue.SimpleQueue = queue.SimpleQueue()
-        self._stop = threading.Event()
+        self._cal_q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._cal_thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self._muted = threading.Event()
         self._paused = threading.Event()
         self._started_phase = -1
@@ -163,18 +165,42 @@ class FeedbackEngine:
             self._paused.clear()
 
     def start(self) -> None:
-        """Start the thread."""
+        """Start the engine thread and its calibration thread (the detectors' periodic refits run there, off the
+        path from a sample to its cue)."""
+        for o in self.online.values():
+            o.calibrator = self._request_calibration
+        self._cal_thread = threading.Thread(target=self._run_calibrations, name="feedback-calibration")
+        self._cal_thread.start()
         self._thread = threading.Thread(target=self._run, name="feedback-engine")
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop and join the thread (checked); the sink is not closed (its owner closes it)."""
+        """Stop and join both threads (checked); the sink is not closed (its owner closes it)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                raise RuntimeError("feedback engine thread did not stop")
-            self._thread = None
+        for attr, what in (("_thread", "feedback engine"), ("_cal_thread", "feedback calibration")):
+            th = getattr(self, attr, None)
+            if th is not None:
+                th.join(timeout_s)
+                if th.is_alive():
+                    raise RuntimeError(f"{what} thread did not stop")
+                setattr(self, attr, None)
+
+    def _request_calibration(self, foot: OnlineSteps, t: np.ndarray, f: np.ndarray, with_cutoff: bool) -> None:
+        self._cal_q.put((foot, t, f, with_cutoff))
+
+    def _run_calibrations(self) -> None:
+        while not self._stop.is_set():
+            try:
+                foot, t, f, with_cutoff = self._cal_q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            c0 = time.thread_time()
+            try:
+                foot.apply(foot.calibration(t, f, with_cutoff))
+            except Exception as exc:  # noqa: BLE001 - a failed refit keeps the previous parameters
+                self.errors_ += 1
+                self.last_error_ = exc
+            self.cpu_s_ += time.thread_time() - c0
 
     # ------------------------------------------------------------------ status
 
