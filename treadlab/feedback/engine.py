@@ -109,6 +109,8 @@ class FeedbackEngine:
         self.steps_: list[tuple] = []
         self.errors_ = 0
         self.last_error_: BaseException | None = None
+        #: Called (from the engine's thread) with the :class:`Cue` of every step the runner may see (cued phases,
+        #: not paused): the runner screen.
         self.listeners: list[Callable[[Cue], None]] = []
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._cal_q: queue.SimpleQueue = queue.SimpleQueue()
@@ -318,7 +320,8 @@ class FeedbackEngine:
         ph = p.phases[i]
         now = self.clock()
         cue = Cue(math.nan, ev.ic_s, FOOT_CODE.get(ev.foot, NO_FOOT), value, flag, i, now, ev.data_s, arrived_s)
-        emit = ph.cued(n) and not self._paused.is_set() and p.cue_kind != "metronome"
+        show = ph.cued(n) and not self._paused.is_set()  # the runner sees this step's value
+        emit = show and p.cue_kind != "metronome"
         if emit and p.cue_kind == "bandwidth" and flag != 0:
             emit = False
         if emit:
@@ -335,8 +338,9 @@ class FeedbackEngine:
                                           self.sink.latency_ms * 1e-3)
                     cue.sound = True
             self._emit(cue)
-        for cb in list(self.listeners):
-            cb(cue)
+        if show:
+            for cb in list(self.listeners):
+                cb(cue)
 
     def _emit(self, cue: Cue) -> None:
         self.cues_.append(cue)

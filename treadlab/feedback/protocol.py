@@ -113,6 +113,35 @@ class Protocol:
                 return i
         return -1
 
+    def to_toml(self) -> str:
+        """The protocol as TOML text (what :func:`parse_protocol` reads back), e.g. after the GUI changed it."""
+        def q(text: str) -> str:
+            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        lines = ["[target]", f"metric = {q(self.metric)}"]
+        for key, v in (("low", self.low if self.low_pct is None else None),
+                       ("high", self.high if self.high_pct is None else None),
+                       ("low_pct_of_baseline", self.low_pct), ("high_pct_of_baseline", self.high_pct)):
+            if v is not None:
+                lines.append(f"{key} = {v!r}")
+        if self.baseline_phase is not None and self.relative:
+            lines.append(f"baseline_phase = {q(self.baseline_phase)}")
+        lines += ["", "[cue]", f"kind = {q(self.cue_kind)}"]
+        for key, v in (("metronome_spm", self.metronome_spm),
+                       ("metronome_pct_of_baseline", self.metronome_pct_of_baseline),
+                       ("ramp_spm_per_min", self.ramp_spm_per_min or None), ("tone_ms", self.tone_ms),
+                       ("volume", self.volume)):
+            if v is not None:
+                lines.append(f"{key} = {float(v)!r}")
+        for p in self.phases:
+            fb = '"on"' if p.share >= 1 else ('"off"' if p.share <= 0 else repr(p.share))
+            lines += ["", "[[phase]]", f"name = {q(p.name)}", f"duration_s = {p.duration_s!r}", f"feedback = {fb}"]
+            for key, v in (("metronome_spm", p.metronome_spm), ("metronome_pct_of_baseline",
+                                                                 p.metronome_pct_of_baseline)):
+                if v is not None:
+                    lines.append(f"{key} = {float(v)!r}")
+        return "\n".join(lines) + "\n"
+
     def set_baseline(self, median: float) -> None:
         """Set the relative band (and nothing else) from the baseline median of the target metric."""
         if self.low_pct is not None:

@@ -186,8 +186,11 @@ class LiveSource:
         """True while a capture is being written."""
         return self.recorder is not None
 
-    def start_recording(self, path: str | Path, metadata: dict) -> None:
+    def start_recording(self, path: str | Path, metadata: dict, companion=None) -> None:
         """Stop the preview and start a capture of every connected device into ``path``.
+
+        ``companion`` (e.g. a :class:`~treadlab.feedback.live.FeedbackRun`) is attached to the recorder before
+        the file exists, started with the capture and stopped before it (see ``CaptureSession``).
 
         Raises
         ------
@@ -213,12 +216,21 @@ class LiveSource:
 
                 self._lsl_pub = RecorderLsl(rec).start()
             rec.open()
+            if companion is not None:
+                companion.attach(rec)
             rec.start()
+            if companion is not None:
+                companion.start()
         except LabError:
             self._stop_lsl()
+            if rec.start_ns is not None:
+                rec.stop("start-failed")
+            else:
+                rec.close()
             self._restart_preview()
             raise
         self.recorder = rec
+        self.companion = companion
         self._reset_time_base(rec.start_ns)
         self.recording_started_s = 0.0
 
@@ -229,8 +241,15 @@ class LiveSource:
             raise StorageError("no capture is running")
         self.recorder = None
         self.last_path = Path(rec.path)
+        companion, self.companion = getattr(self, "companion", None), None
         try:
-            path = Path(rec.stop())
+            if companion is not None:
+                try:
+                    companion.stop()
+                finally:
+                    path = Path(rec.stop())
+            else:
+                path = Path(rec.stop())
         finally:
             self._stop_lsl()
             if not self._closing.is_set():
