@@ -34,16 +34,13 @@ class FeedbackPanel(QtWidgets.QGroupBox):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Runner feedback", parent)
-        form = QtWidgets.QFormLayout(self)
-        self.enabled_box = QtWidgets.QCheckBox("feedback on the next capture", objectName="feedback_on")
-        form.addRow(self.enabled_box)
+        grid = QtWidgets.QGridLayout(self)
+        grid.setVerticalSpacing(2)
+        self.enabled_box = QtWidgets.QCheckBox("on the next capture", objectName="feedback_on")
         self.protocol_box = QtWidgets.QComboBox(objectName="protocol")
         self.protocol_box.addItems(preset_names())
-        form.addRow("Protocol", self.protocol_box)
         self.metric_box = QtWidgets.QComboBox(objectName="metric")
         self.metric_box.addItems(METRICS)
-        form.addRow("Target", self.metric_box)
-        band = QtWidgets.QHBoxLayout()
         self.low_edit = QtWidgets.QLineEdit(objectName="low")
         self.high_edit = QtWidgets.QLineEdit(objectName="high")
         for e, tip in ((self.low_edit, "lowest value in band (empty: none)"),
@@ -51,31 +48,29 @@ class FeedbackPanel(QtWidgets.QGroupBox):
             e.setValidator(QtGui.QDoubleValidator())
             e.setPlaceholderText("none")
             e.setToolTip(tip)
-        band.addWidget(self.low_edit)
-        band.addWidget(QtWidgets.QLabel("to"))
-        band.addWidget(self.high_edit)
-        form.addRow("Band", band)
         self.cue_box = QtWidgets.QComboBox(objectName="cue")
         self.cue_box.addItems(CUE_KINDS)
-        form.addRow("Cue", self.cue_box)
-        buttons = QtWidgets.QHBoxLayout()
         self.start_button = QtWidgets.QPushButton("Start with feedback", objectName="feedback_start")
         self.pause_button = QtWidgets.QPushButton("Pause", objectName="feedback_pause", checkable=True)
         self.mute_button = QtWidgets.QPushButton(f"Mute ({MUTE_SHORTCUT})", objectName="feedback_mute",
                                                  checkable=True)
-        for b in (self.start_button, self.pause_button, self.mute_button):
-            buttons.addWidget(b)
-        form.addRow(buttons)
-        screen_row = QtWidgets.QHBoxLayout()
         self.screen_box = QtWidgets.QComboBox(objectName="screen")
         for i, s in enumerate(QtGui.QGuiApplication.screens()):
             self.screen_box.addItem(f"{i + 1}: {s.name()} {s.size().width()}x{s.size().height()}")
         self.screen_button = QtWidgets.QPushButton("Runner screen", objectName="runner_screen")
-        screen_row.addWidget(self.screen_box, 1)
-        screen_row.addWidget(self.screen_button)
-        form.addRow(screen_row)
         self.status_label = QtWidgets.QLabel("", objectName="feedback_status", wordWrap=True)
-        form.addRow(self.status_label)
+        rows = [
+            [QtWidgets.QLabel("Protocol"), self.protocol_box, self.enabled_box],
+            [QtWidgets.QLabel("Target"), self.metric_box, self.low_edit, QtWidgets.QLabel("to"), self.high_edit],
+            [QtWidgets.QLabel("Cue"), self.cue_box, self.screen_box, self.screen_button],
+            [self.start_button, self.pause_button, self.mute_button],
+        ]
+        for r, widgets in enumerate(rows):  # four rows: the panel stays short
+            box = QtWidgets.QHBoxLayout()
+            for w in widgets:
+                box.addWidget(w)
+            grid.addLayout(box, r, 0)
+        grid.addWidget(self.status_label, len(rows), 0)
         self.protocol_box.currentTextChanged.connect(self._load_preset)
         self.start_button.clicked.connect(self._on_start)
         self.pause_button.toggled.connect(self.pause_toggled)
