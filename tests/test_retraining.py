@@ -143,3 +143,20 @@ def test_the_report_of_a_feedback_session_has_the_retraining_section_first(tmp_p
     write_session(plain, duration_s=10.0)
     assert main(["report", str(plain), "--out", str(tmp_path / "p.html")]) == 0
     assert 'id="retraining"' not in (tmp_path / "p.html").read_text()
+
+
+def test_compare_of_two_feedback_sessions_with_the_same_target_draws_both_series(tmp_path):
+    paths = []
+    for i, strike in enumerate(("rearfoot", "midfoot")):
+        path = tmp_path / f"s{i}.h5"
+        write_session(path, params=RunnerParams(strike_left=strike, strike_right=strike, seed=i + 1), duration_s=24.0)
+        _add_feedback(path, PROTO, np.arange(8.1, 16.0, 0.35))
+        paths.append(path)
+    out = tmp_path / "c.html"
+    assert main(["compare", str(paths[0]), str(paths[1]), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert 'id="retraining-compare"' in html and 'id="fig-retraining-compare"' in html
+    doc = json.loads(re.search(r'id="treadlab-data">(.*?)</script>', html).group(1))
+    assert doc["retraining"]["before"]["time_to_criterion_s"] is None  # a rearfoot runner never reaches >= 34
+    assert doc["retraining"]["after"]["time_to_criterion_steps"] == 0
+    assert 'data-metric="retraining.after.retention_ratio"' in html

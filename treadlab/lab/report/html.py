@@ -306,6 +306,9 @@ def render_compare(before: SessionView, after: SessionView, comp: Comparison,
             "<h2>Landing</h2>", _strike_table(comp), "<h2>Left-right asymmetry</h2>", _asym_table(comp, bands_pct),
             "<h2>Figures</h2>", *_compare_figures(before, after), "<h2>Every metric per foot</h2>",
             _compare_table(comp)]
+    both = retraining.compare_html(before.retraining, after.retraining)
+    if both:  # two feedback sessions with the same target: their series on one axis, after the summary
+        body.insert(4, both)
     cd = comp.to_dict()
     changes: dict = {}
     for c in cd["changes"]:
@@ -313,4 +316,6 @@ def render_compare(before: SessionView, after: SessionView, comp: Comparison,
     doc = {"kind": "compare", "before_source": before.source, "after_source": after.source,
            "bands_pct": list(bands_pct), "before": before.summary, "after": after.summary, "changes": changes,
            "strike": cd["strike"], "asymmetry": cd["asymmetry"], "summary": cd["summary"]}
+    if both:
+        doc["retraining"] = {"before": before.retraining["numbers"], "after": after.retraining["numbers"]}
     return page(title, "\n".join(body), doc)

@@ -140,6 +140,48 @@ def retraining_html(doc: dict) -> str:
             + fig + phase_table + "<h3>Side effects (baseline vs retention)</h3>" + side_table + "</section>")
 
 
+def compare_figure(before: dict, after: dict) -> Figure:
+    """Both sessions' target metric per step on one axis, against time since each one's first feedback phase."""
+    fig = figs._figure(3.2)
+    ax = fig.subplots()
+    for doc, style, name in ((before, {"color": "#999999"}, "before"), (after, {"color": "#0b5394"}, "after")):
+        n = doc["numbers"]
+        on = [p["start_s"] for p in n["phases"] if p["share"] > 0]
+        t0 = on[0] if on else 0.0
+        s = doc["series"]
+        ax.plot(s["ic_s"] - t0, s["value"], ".", markersize=2.5, label=name, **style)
+        med = s.sort_values("ic_s")["value"].rolling(10, center=True, min_periods=1).median()
+        ax.plot(s.sort_values("ic_s")["ic_s"] - t0, med, "-", linewidth=1.5, **style)
+    n = after["numbers"]
+    for b in (n["band"]["low"], n["band"]["high"]):
+        if b is not None and math.isfinite(b):
+            ax.axhline(b, color="#1b7837", linewidth=1, linestyle="--")
+    ax.axvline(0.0, color="k", linewidth=1, linestyle=":")
+    label, u, _ = LABELS.get(n["metric"], (n["metric"], "", 1))
+    ax.set_ylabel(f"{label} ({u})")
+    ax.set_xlabel("time since feedback started (s)")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def compare_html(before: dict | None, after: dict | None) -> str:
+    """The retraining part of ``lab compare`` (empty unless both sessions have feedback with the same target)."""
+    if not before or not after or before["numbers"]["metric"] != after["numbers"]["metric"]:
+        return ""
+    rows = []
+    for key, name in (("time_to_criterion_s", "time to criterion (s)"), ("retention_ratio", "retention ratio")):
+        dec = 0 if key.endswith("_s") else 2
+        rows.append(f"<tr><td>{esc(name)}</td><td>{num(f'retraining.before.{key}', before['numbers'][key], dec)}"
+                    f"</td><td>{num(f'retraining.after.{key}', after['numbers'][key], dec)}</td></tr>")
+    table = ("<table><thead><tr><th>retraining</th><th>before</th><th>after</th></tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table>")
+    label = LABELS.get(after["numbers"]["metric"], (after["numbers"]["metric"],))[0]
+    fig = figure("retraining-compare", figs.png_base64(compare_figure(before, after)),
+                 f"{label[:1].upper() + label[1:]} of every step in both sessions, aligned at the start of feedback "
+                 "(dots: steps; lines: median of 10 steps; dashed: the band).", f"{label} per step, both sessions")
+    return '<section id="retraining-compare"><h2>Retraining</h2>' + fig + table + "</section>"
+
+
 def top_level(numbers: dict) -> dict:
     """The section's headline numbers as top-level keys of the page's JSON."""
     keys = ("time_to_criterion_s", "time_to_criterion_steps", "retention_ratio")
