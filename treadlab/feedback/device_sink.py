@@ -12,7 +12,10 @@ device, else (no device, no library) one clear line and no audio: the session go
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -56,16 +59,20 @@ class MiniaudioSink:
         self._pending: list[tuple[int, np.ndarray]] = []
         self._pos = 0  # frames handed to the device so far
         self._t0 = math.nan  # time.monotonic() of frame 0
+        backends = [b for b in miniaudio.Backend if b.name != "NULL"]  # the null device plays to nowhere
         try:
-            self._dev = miniaudio.PlaybackDevice(output_format=miniaudio.SampleFormat.FLOAT32, nchannels=1,
-                                                 sample_rate=self.rate_hz, buffersize_msec=int(buffer_ms))
-            self.name = str(getattr(self._dev, "name", "sound device") or "sound device")
-            gen = self._frames()
-            next(gen)
-            self._t0 = self.epoch_s = time.monotonic()
-            self._dev.start(gen)
+            with _quiet_stderr():  # ALSA prints a page of lines to fd 2 when there is no card
+                self._dev = miniaudio.PlaybackDevice(output_format=miniaudio.SampleFormat.FLOAT32, nchannels=1,
+                                                     sample_rate=self.rate_hz, buffersize_msec=int(buffer_ms),
+                                                     backends=backends)
+                self.name = str(getattr(self._dev, "name", "sound device") or "sound device")
+                gen = self._frames()
+                next(gen)
+                self._t0 = self.epoch_s = time.monotonic()
+                self._dev.start(gen)
         except Exception as exc:  # noqa: BLE001 - miniaudio raises its own error types
-            raise DeviceSinkError(f"no sound device ({exc})") from exc
+            what = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            raise DeviceSinkError(f"no sound device (miniaudio: {what})") from exc
 
     def _frames(self):
         n = yield b""
@@ -87,7 +94,7 @@ class MiniaudioSink:
     def play(self, onset_s: float, pcm: np.ndarray) -> float:
         """Queue ``pcm`` at the frame playing at ``onset_s`` (or the first one not yet handed to the device)."""
         with self._lock:
-            frame = max(int(math.ceil((onset_s + self.epoch_s - self._t0) * self.rate_hz)), self._pos)
+            frame = max(int(math.ceil((onset_s + self.epoch_s - self._t0) * self.rate_hz - 1e-6)), self._pos)
             self._pending.append((frame, np.asarray(pcm, np.float32)))
         return self._t0 + frame / self.rate_hz - self.epoch_s
 
@@ -97,6 +104,21 @@ class MiniaudioSink:
         if dev is not None:
             dev.stop()
             dev.close()
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null for the duration (the C libraries' messages; Python's stderr is flushed)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def open_sink(wav_path: str | None, warn: Callable[[str], None], start_s: float = 0.0) -> AudioSink:
