@@ -28,7 +28,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/decode.py
-	@for b in gait_model simulator acquisition analysis report gui lsl batch; do \
+	@for b in gait_model simulator acquisition analysis report gui lsl batch feedback; do \
 		if [ -f bench/$$b.py ]; then $(BIN)/python bench/$$b.py || exit 1; fi; done
 
 clean:

@@ -119,9 +119,8 @@ class OnlineSteps:
         #: calls :meth:`apply`); None: in :meth:`feed`, inline.
         self.calibrator = None
         self._cal: dict = {}
-        self._t = np.empty(0)
-        self._f = np.empty(0)
-        self._m = np.empty(0)
+        self._buf = np.empty((3, 0))  # time, force, moment; rows [_a, _n) are the signal kept
+        self._a = self._n = 0
         self.ready_ = False
         self.steps_n_ = 0
         self.last_ic_s_ = -np.inf
@@ -227,12 +226,7 @@ class OnlineSteps:
         t_new = np.asarray(time_s, dtype=np.float64)
         if not len(t_new):
             return []
-        n_old = len(self._t)
-        keep_from = np.searchsorted(self._t, t_new[-1] - self.buffer_s) if n_old else 0
-        self._t = np.concatenate([self._t[keep_from:], t_new])
-        self._f = np.concatenate([self._f[keep_from:], np.asarray(total_n, dtype=np.float64)])
-        self._m = np.concatenate([self._m[keep_from:], np.asarray(moment_y_nmm, dtype=np.float64)])
-        n_old -= keep_from
+        n_old = self._append(t_new, total_n, moment_y_nmm)
         t_last = float(self._t[-1])
         if not self.ready_:
             if t_last - self._calibrated_at >= self.calibrate_every_s and t_last - self._t[0] >= self.buffer_s / 2:
@@ -245,6 +239,38 @@ class OnlineSteps:
             self._calibrated_at = t_last
             self._calibrate()
         return events
+
+    @property
+    def _t(self) -> np.ndarray:
+        return self._buf[0, self._a:self._n]
+
+    @property
+    def _f(self) -> np.ndarray:
+        return self._buf[1, self._a:self._n]
+
+    @property
+    def _m(self) -> np.ndarray:
+        return self._buf[2, self._a:self._n]
+
+    def _append(self, t: np.ndarray, f, m) -> int:
+        """Add samples, drop those older than ``buffer_s``; returns how many of the kept ones are old.
+
+        A preallocated buffer, compacted when full (amortised: no copy of the whole signal per batch).
+        """
+        k = len(t)
+        if self._n > self._a:
+            self._a += int(np.searchsorted(self._buf[0, self._a:self._n], t[-1] - self.buffer_s))
+        kept = self._n - self._a
+        if self._n + k > self._buf.shape[1]:
+            cap = max(2 * (kept + k), 1024)
+            new = np.empty((3, cap)) if cap > self._buf.shape[1] else self._buf
+            new[:, :kept] = self._buf[:, self._a:self._n]
+            self._buf, self._a, self._n = new, 0, kept
+        self._buf[0, self._n:self._n + k] = t
+        self._buf[1, self._n:self._n + k] = f
+        self._buf[2, self._n:self._n + k] = m
+        self._n += k
+        return kept
 
     def _detect(self, n_old: int) -> list[StepEvent]:
         """Crossings of the high level (initial contact) and of the off level (toe-off) in the new samples."""
