@@ -51,6 +51,13 @@ def test_the_device_sink_places_each_sound_on_its_frame():
     assert np.all(out[:start] == 0) and np.all(out[start:start + 100] == 0.25) and np.all(out[start + 100:] == 0)
     # a sound asked for in the past starts at the first frame not yet handed to the device
     assert sink.play(0.5, pcm) == pytest.approx(1.0 + 1024 / 48_000)
+    # the mute drops a sound that is playing: the rest of it is never handed to the device
+    long = np.ones(4800, np.float32) * 0.5
+    sink.play(1.0 + 1024 / 48_000, long)
+    first = np.frombuffer(gen.send(256), np.float32)
+    sink.clear()
+    rest = np.frombuffer(gen.send(256), np.float32)
+    assert np.all(first[100:] == 0.5) and np.all(rest == 0)
 
 
 def test_no_sound_device_is_one_line_and_the_session_goes_on_with_the_screen(capfd):

@@ -98,6 +98,11 @@ class MiniaudioSink:
             self._pending.append((frame, np.asarray(pcm, np.float32)))
         return self._t0 + frame / self.rate_hz - self.epoch_s
 
+    def clear(self) -> None:
+        """Drop every sound not yet handed to the device, including the rest of one playing (the mute)."""
+        with self._lock:
+            self._pending = []
+
     def close(self) -> None:
         """Stop the device."""
         dev, self._dev = getattr(self, "_dev", None), None

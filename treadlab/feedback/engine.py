@@ -148,9 +148,13 @@ class FeedbackEngine:
         self._tick()
 
     def mute(self, on: bool = True) -> None:
-        """The technician's mute: no sound while on (screen cues go on)."""
+        """The technician's mute: no sound while on (screen cues go on); a sound playing stops at once when the
+        sink can drop what it has queued (``clear``)."""
         if on:
             self._muted.set()
+            clear = getattr(self.sink, "clear", None)
+            if clear is not None:
+                clear()
         else:
             self._muted.clear()
 
