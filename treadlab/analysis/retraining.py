@@ -24,6 +24,7 @@ import pandas as pd
 
 from treadlab.analysis.compare import hedges_g, welch_ci
 from treadlab.errors import SessionFileError
+from treadlab.sessionfile import open_session_file
 
 __all__ = ["FeedbackRecord", "SIDE_EFFECT_METRICS", "in_band", "phase_slug", "read_feedback",
            "retention_ratio", "retraining_numbers", "time_to_criterion"]
@@ -56,10 +57,7 @@ def read_feedback(path: str | Path | h5py.File) -> FeedbackRecord | None:
     if isinstance(path, h5py.File):
         return _read_group(path, Path(path.filename))
     path = Path(path)
-    try:
-        f = h5py.File(path, "r", swmr=True, locking=False)
-    except OSError as exc:
-        raise SessionFileError(f"{path.name}: cannot be read ({exc})") from None
+    f, _ = open_session_file(path)
     with f:
         return _read_group(f, path)
 

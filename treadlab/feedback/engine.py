@@ -149,7 +149,8 @@ class FeedbackEngine:
 
     def mute(self, on: bool = True) -> None:
         """The technician's mute: no sound while on (screen cues go on); a sound playing stops at once when the
-        sink can drop what it has queued (``clear``)."""
+        sink can drop what it has queued (``clear``).
+        """
         if on:
             self._muted.set()
             clear = getattr(self.sink, "clear", None)
@@ -172,7 +173,8 @@ class FeedbackEngine:
 
     def start(self) -> None:
         """Start the engine thread and its calibration thread (the detectors' periodic refits run there, off the
-        path from a sample to its cue)."""
+        path from a sample to its cue).
+        """
         for o in self.online.values():
             o.calibrator = self._request_calibration
         self._cal_thread = threading.Thread(target=self._run_calibrations, name="feedback-calibration")

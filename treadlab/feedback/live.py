@@ -93,7 +93,8 @@ class FeedbackRun:
             The rig has not one left and one right insole.
         """
         feet = {}
-        for name, (_, dev) in rec._devices.items():  # the identified drivers, by device name
+        for dev in rec.connected:  # the identified drivers (their name is the rig's device name)
+            name = dev.name
             if getattr(dev, "kind", None) == "insole" and getattr(dev, "side", None) in ("left", "right") and \
                     getattr(dev, "n_values", 0) > 1 and dev.layout:
                 feet.setdefault(dev.side, foot_input(name, dev))

@@ -82,17 +82,9 @@ class ScheduledGait:
     def _sample_after(self, foot: str | None, t_s: np.ndarray) -> np.ndarray:
         """Per sample: does it belong to an "after" step (the foot's latest contact; either foot's for None)."""
         m = self.before
-        t = np.asarray(t_s, dtype=float)
-        if foot is None:
-            ic = m._ic
-            rows = np.arange(len(ic))
-        else:
-            ic = m._ic_by_foot[foot]
-            rows = m._by_foot[foot]
-        pos = np.searchsorted(ic, t, side="right") - 1
-        ok = pos >= 0
-        r = rows[np.clip(pos, 0, None)] if len(rows) else np.zeros(len(t), np.int64)
-        return ok & self._after_k(m._k[r], m._ic[r]) if len(rows) else np.zeros(len(t), bool)
+        r = m.latest_step(foot, t_s)
+        rc = np.clip(r, 0, None)
+        return (r >= 0) & self._after_k(m.step_numbers[rc], m.step_ic_s[rc])
 
     def _mix(self, foot: str | None, t_s, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         use = self._sample_after(foot, t_s)
@@ -122,9 +114,9 @@ class ScheduledGait:
                          self.after.mat_frames(t_s, rows, cols, pitch_mm, belt_axis))
 
     def _choose(self, b: pd.DataFrame, a: pd.DataFrame) -> pd.DataFrame:
-        kb = pd.Series(self.before._k)
-        use = self._after_k(self.before._k, self.before._ic)
-        a = a.set_index(pd.Series(self.after._k)).reindex(kb).reset_index(drop=True)
+        kb = pd.Series(self.before.step_numbers)
+        use = self._after_k(self.before.step_numbers, self.before.step_ic_s)
+        a = a.set_index(pd.Series(self.after.step_numbers)).reindex(kb).reset_index(drop=True)
         out = b.copy()
         out.loc[use, :] = a.loc[use, :].to_numpy()
         out["model"] = np.where(use, "after", "before")

@@ -114,7 +114,8 @@ def record_feedback(folder: Path, seconds: float, mat: bool = True) -> Path:
 def record(folder: Path, label: str, runner: RunnerParams, condition: str, seconds: float, mat: bool = True,
            companion=None) -> Path:
     """Record one session of ``runner`` through the simulated rig, the drivers and the Recorder (with a feedback
-    run as ``companion``)."""
+    run as ``companion``).
+    """
     out = folder / f"{label}.h5"
     sim = SimulatedRig.default(folder / f"sim-{label}", runner=runner, seed=runner.seed)
     if not mat:
@@ -173,7 +174,8 @@ def _status_line(rec: Recorder) -> str:
 
 def report_all(folder: Path, before: Path, after: Path, feedback: Path | None = None) -> int:
     """Write both session reports and the comparison (each file analysed once), and the feedback session's report;
-    print paths and headline changes."""
+    print paths and headline changes.
+    """
     specs = (SegmentSpec(before), SegmentSpec(after))
     with analysis_warnings("lab demo", sys.stderr), open_analysis(specs[0]) as ga_b, open_analysis(specs[1]) as ga_a:
         views = [session_view(ga, spec.label) for ga, spec in zip((ga_b, ga_a), specs)]

@@ -57,7 +57,7 @@ def retraining_doc(path, steps: pd.DataFrame) -> dict | None:
 
 def series_figure(series: pd.DataFrame, cues: pd.DataFrame, numbers: dict) -> Figure:
     """The target metric per step over the session: phases shaded (feedback darker), band, cue ticks."""
-    fig = figs._figure(3.2)
+    fig = Figure(figsize=(figs.WIDTH_IN, 3.2), layout="constrained")
     ax = fig.subplots()
     t_max = float(np.nanmax(series["ic_s"])) if len(series) else 1.0
     scale, unit = (60.0, "min") if t_max > 180.0 else (1.0, "s")
@@ -142,7 +142,7 @@ def retraining_html(doc: dict) -> str:
 
 def compare_figure(before: dict, after: dict) -> Figure:
     """Both sessions' target metric per step on one axis, against time since each one's first feedback phase."""
-    fig = figs._figure(3.2)
+    fig = Figure(figsize=(figs.WIDTH_IN, 3.2), layout="constrained")
     ax = fig.subplots()
     for doc, style, name in ((before, {"color": "#999999"}, "before"), (after, {"color": "#0b5394"}, "after")):
         n = doc["numbers"]
