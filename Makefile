@@ -32,7 +32,7 @@ firmware:
 
 bench: $(STAMP)
 	$(BIN)/python bench/decode.py
-	@for b in gait_model simulator acquisition replug analysis report gui lsl batch clockcheck; do \
+	@for b in gait_model simulator acquisition replug analysis report gui lsl batch clockcheck feedback; do \
 		if [ -f bench/$$b.py ]; then $(BIN)/python bench/$$b.py || exit 1; fi; done
 
 clean:

@@ -19,13 +19,21 @@ def test_demo_records_analyses_and_reports_the_known_change(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
     paths = [Path(p) for p in re.findall(r"^  (/\S+\.html)$", text, flags=re.M)]
-    assert [p.name for p in paths] == ["before.html", "after.html", "compare.html"]
+    assert [p.name for p in paths] == ["before.html", "after.html", "compare.html", "feedback.html"]
     for p in paths:
         page = p.read_text()
         assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") >= 4
     assert "Most steps moved from rearfoot to midfoot landing" in text
     assert re.search(r"Cadence rose \d+% .*from 1[56]\d to 1[67]\d steps/min", text)
     assert re.search(r"Left VILR fell \d+%", text) and re.search(r"Right VILR fell \d+%", text)
+    # The live-feedback session: cues in the file and the WAV, the retraining section, the runner reached the band.
+    assert re.search(r"Live feedback \(strike index >= 34 %\): the runner reached the band after \d+ s", text)
+    fb_page = paths[3].read_text()
+    assert 'id="retraining"' in fb_page and 'data-metric="time_to_criterion_s"' in fb_page
+    with h5py.File(paths[3].with_suffix(".h5"), "r") as f:
+        assert f["feedback/cues/time"].shape[0] > 10
+        assert [n.decode() for n in f["feedback/phases/name"][()]] == ["baseline", "feedback", "retention"]
+    assert (paths[3].parent / "feedback-cues.wav").stat().st_size > 20 * 48_000 * 2
     # The sessions came through the real acquisition path: complete files with every device and no lost samples.
     folder = paths[0].parent
     for name in ("before.h5", "after.h5"):

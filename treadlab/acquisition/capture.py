@@ -166,13 +166,18 @@ class CaptureSession:
         Called with the status lines about once per ``status_every_s``.
     markers_fd : int or None
         File descriptor to read marker lines from (standard input), or None.
+    companion : object, optional
+        Runs alongside the capture (e.g. :class:`treadlab.feedback.live.FeedbackRun`): ``attach(recorder)`` once
+        the devices are open (before the file exists), ``start()`` once recording, ``stop()`` before the
+        recorder stops, and ``status_lines()`` added to the status.
     """
 
     def __init__(self, devices: list[DeviceConfig], meta: dict, path: str, rig_text: str,
                  duration_s: float | None, stop_event: threading.Event,
                  show: Callable[[list[str]], None] | None = None, markers_fd: int | None = None,
-                 status_every_s: float = 1.0) -> None:
+                 status_every_s: float = 1.0, companion=None) -> None:
         self.recorder = Recorder(devices, meta, path, rig_text)
+        self.companion = companion
         self.path = path
         self.duration_s = duration_s
         self.stop_event = stop_event
@@ -195,13 +200,19 @@ class CaptureSession:
         rec.open()
         try:
             check_storage(self.path, bytes_per_s(list(rec.descriptions.values())), self.duration_s)
+            if self.companion is not None:
+                self.companion.attach(rec)
         except BaseException:
             rec.close()
             raise
         reason = "stopped"
         markers = None
+        companion_started = False
         try:
             rec.start()
+            if self.companion is not None:
+                self.companion.start()
+                companion_started = True
             if self.markers_fd is not None:
                 markers = StdinMarkers(self.markers_fd, rec.mark)
                 markers.start()
@@ -214,7 +225,7 @@ class CaptureSession:
                     reason = "storage"
                     break
                 if self.show is not None and time.monotonic() >= next_show:
-                    self.show(format_status(rec.status()))
+                    self.show(self._status_lines())
                     next_show += self.status_every_s
                 left = 0.1 if self.duration_s is None else min(0.1, max(0.0, self.duration_s - rec.elapsed_s))
                 if self.stop_event.wait(left):
@@ -224,6 +235,16 @@ class CaptureSession:
             if markers is not None:
                 markers.stop()
             if self.show is not None and rec.start_ns is not None:
-                self.show(format_status(rec.status()))
-            rec.stop(reason)
+                self.show(self._status_lines())
+            try:
+                if companion_started:
+                    self.companion.stop()
+            finally:
+                rec.stop(reason)
         return self.path
+
+    def _status_lines(self) -> list[str]:
+        lines = format_status(self.recorder.status())
+        if self.companion is not None:
+            lines += self.companion.status_lines()
+        return lines

@@ -26,7 +26,7 @@ from treadlab.acquisition.recording import SessionRecording
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.acquisition.stream import DeviceStream
 from treadlab.acquisition.worker import LiveBatch
-from treadlab.acquisition.writer import MIN_FREE_BYTES
+from treadlab.acquisition.writer import MIN_FREE_BYTES, TableSetup
 from treadlab.drivers import Device, DeviceConfig
 from treadlab.errors import LabError, StorageError
 from treadlab.kinds import DeviceDescription
@@ -101,6 +101,8 @@ class Recorder:
         self._pending: dict[str, tuple[DeviceConfig, Device]] = {}
         self._recording: SessionRecording | None = None
         self._stopped = False
+        #: Extra groups of the file (:class:`TableSetup`), e.g. ``/feedback``; set before :meth:`start`.
+        self.tables: list[TableSetup] = []
 
     @classmethod
     def with_devices(cls, devices: list[tuple[DeviceConfig, Device]], session_meta: dict, out_path: str,
@@ -183,7 +185,7 @@ class Recorder:
             self._connect_all()
             descs = [dev.describe() for _, dev in self._pending.values()]
             rec = SessionRecording(self.path, self.meta, self.rig_text, descs, clock_origin_ns=None,
-                                   min_free_bytes=self.min_free_bytes)
+                                   min_free_bytes=self.min_free_bytes, tables=self.tables)
             try:
                 rec.start(self.skipped)
             except BaseException:
@@ -199,7 +201,8 @@ class Recorder:
                 raise
         else:
             self._recording = self.stream.record(self.path, self.meta, self.rig_text,
-                                                 min_free_bytes=self.min_free_bytes, skipped=self.skipped)
+                                                 min_free_bytes=self.min_free_bytes, skipped=self.skipped,
+                                                 tables=self.tables)
 
     def stop(self, reason: str = "stopped") -> str:
         """Stop every device, write what is queued, close the file and finish it (clock refit, final attributes).
@@ -242,6 +245,11 @@ class Recorder:
     def clock_origin_ns(self) -> int:
         """``monotonic_ns`` of the stream clock's zero (:class:`LiveBatch` times count from it)."""
         return self.stream.clock_origin_ns
+
+    @property
+    def offset_s(self) -> float:
+        """Stream time (of :class:`LiveBatch` times) at the file's time zero; 0 before the file exists."""
+        return 0.0 if self._recording is None else self._recording.offset_s
 
     @property
     def start_ns(self) -> int | None:
@@ -296,11 +304,17 @@ class Recorder:
         """Seconds since session time zero."""
         return 0.0 if self._recording is None else self._recording.elapsed_s
 
-    def mark(self, label: str) -> float:
-        """Add a marker now; returns its session time."""
+    def mark(self, label: str, time_s: float | None = None) -> float:
+        """Add a marker now (or at session time ``time_s``); returns its session time."""
         if self._recording is None:
             raise StorageError("mark(): the capture has not started")
-        return self.stream.mark(label)
+        return self.stream.mark(label, time_s=time_s)
+
+    def put_rows(self, group: str, columns: dict) -> bool:
+        """Append rows to an extra group of :attr:`tables` (queued for the writer; False if dropped)."""
+        if self._recording is None:
+            raise StorageError("put_rows(): the capture has not started")
+        return self._recording.put_rows(group, columns)
 
     def subscribe_markers(self, callback: Callable[[float, str], None]) -> Callable[[], None]:
         """Call ``callback(stream_time_s, label)`` for every marker (from the thread giving it; keep it quick).

@@ -21,7 +21,7 @@ import numpy as np
 from treadlab import __version__
 from treadlab import fileformat as ff
 from treadlab.acquisition.session import finalize, utc_now_iso
-from treadlab.acquisition.writer import MIN_FREE_BYTES, SessionWriter, create_session_file
+from treadlab.acquisition.writer import MIN_FREE_BYTES, SessionWriter, TableSetup, create_session_file
 from treadlab.errors import StorageError
 from treadlab.kinds import DeviceDescription
 
@@ -63,8 +63,10 @@ class SessionRecording:
     """
 
     def __init__(self, path: str, meta: dict, rig_text: str, descriptions: list[DeviceDescription],
-                 clock_origin_ns: int | None = None, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+                 clock_origin_ns: int | None = None, min_free_bytes: int = MIN_FREE_BYTES,
+                 tables: list[TableSetup] = ()) -> None:
         self.path = os.fspath(path)
+        self.tables = list(tables)
         self.meta = dict(meta)
         self.rig_text = rig_text
         self.descriptions = {d.name: d for d in descriptions}
@@ -119,7 +121,7 @@ class SessionRecording:
     def _create(self):
         """The new session file (SWMR) and its ``.recording`` sidecar."""
         h5 = create_session_file(self.path, root_attributes(self.meta, self.rig_text, self.start_ns),
-                                 list(self.descriptions.values()))
+                                 list(self.descriptions.values()), self.tables)
         with open(self.path + ff.RECORDING_SUFFIX, "w", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
         return h5
@@ -229,6 +231,10 @@ class SessionRecording:
     def put_ping(self, name: str, send_ns: int, recv_ns: int, ticks: int) -> bool:
         """Queue a PING round trip (file-clock ns)."""
         return self.writer.put_ping(name, send_ns - self._offset_ns, recv_ns - self._offset_ns, ticks)
+
+    def put_rows(self, group: str, columns: dict) -> bool:
+        """Append rows to one of the extra groups (:class:`~treadlab.acquisition.writer.TableSetup`) of the file."""
+        return self.writer.put_rows(group, columns)
 
     def put_marker(self, time_s: float, label: str) -> bool:
         """Queue a marker given on the stream clock."""

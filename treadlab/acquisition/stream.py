@@ -273,8 +273,8 @@ class DeviceStream:
     # ------------------------------------------------------------------ recording
 
     def record(self, path: str | Path, meta: dict, rig_text: str = "", names: Iterable[str] | None = None,
-               min_free_bytes: int = MIN_FREE_BYTES, skipped: list[str] = (), background: bool = False
-               ) -> SessionRecording:
+               min_free_bytes: int = MIN_FREE_BYTES, skipped: list[str] = (), background: bool = False,
+               tables: list = ()) -> SessionRecording:
         """Start writing a session file of the streaming devices (default: all); the stream goes on as it is.
 
         With ``background`` the file is created by the writer thread (this returns at once; a creation failure
@@ -294,7 +294,7 @@ class DeviceStream:
         if not chosen:
             raise DeviceError("no device is streaming")
         rec = SessionRecording(os.fspath(path), meta, rig_text, [workers[n].desc for n in chosen],
-                               clock_origin_ns=self.clock_origin_ns, min_free_bytes=min_free_bytes)
+                               clock_origin_ns=self.clock_origin_ns, min_free_bytes=min_free_bytes, tables=tables)
         rec.start(skipped, background=background)
         for n in chosen:
             w = workers[n]
@@ -328,12 +328,12 @@ class DeviceStream:
             counters[n] = w.counters()
         return rec.finish(reason, counters)
 
-    def mark(self, label: str) -> float:
-        """Add a marker now to the recording; returns its time on the file's clock."""
+    def mark(self, label: str, time_s: float | None = None) -> float:
+        """Add a marker now (or at file time ``time_s``) to the recording; returns its time on the file's clock."""
         rec = self.recording
         if rec is None:
             raise StorageError("markers need a running capture")
-        t_stream = self.now_s()
+        t_stream = self.now_s() if time_s is None else float(time_s) + rec.offset_s
         rec.put_marker(t_stream, label)
         for cb in list(self._marker_subscribers):
             cb(t_stream, label)

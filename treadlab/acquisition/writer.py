@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import h5py
@@ -53,7 +54,27 @@ def _vec(g: h5py.Group, name: str, dtype: Any, cols: int | None = None) -> h5py.
                             **COMPRESSION)
 
 
-def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescription]) -> h5py.File:
+@dataclass
+class TableSetup:
+    """An extra group of append-only columns (e.g. ``/feedback``), laid out before SWMR like every other group.
+
+    Attributes
+    ----------
+    group : str
+        Path of the group, e.g. ``"feedback/cues"``.
+    columns : dict of str to dtype
+        One 1-D dataset per column (float columns read NaN where unwritten).
+    attrs : dict
+        Attributes of the group, set at creation (SWMR allows no new attributes later).
+    """
+
+    group: str
+    columns: dict
+    attrs: dict = field(default_factory=dict)
+
+
+def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescription],
+                        tables: list[TableSetup] | None = None) -> h5py.File:
     """Create a session file with every group, dataset and attribute, and switch it to SWMR writing.
 
     Parameters
@@ -64,6 +85,8 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescrip
         Root attributes (``fileformat.ROOT_ATTRS`` and more).
     devices : list of DeviceDescription
         From each driver's ``describe()``; marker devices (``markers`` True) get no group.
+    tables : list of TableSetup, optional
+        Extra groups of columns, appended to with :meth:`SessionWriter.put_rows`.
 
     Returns
     -------
@@ -105,6 +128,12 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescrip
         _vec(e, e_source, h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES))
         _vec(e, e_level, "u1")
         _vec(e, e_text, h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES))
+        for tab in tables or []:
+            g = f.require_group(tab.group)
+            for k, v in tab.attrs.items():
+                g.attrs[k] = v
+            for col, dt in tab.columns.items():
+                _vec(g, col, dt)
         f.flush()
         f.swmr_mode = True
     except BaseException:
@@ -300,6 +329,10 @@ class SessionWriter:
         return self._put(("e", float(time_s), _text(source, ff.EVENT_SOURCE_BYTES), int(level),
                           _text(text, ff.EVENT_TEXT_BYTES)))
 
+    def put_rows(self, group: str, columns: dict[str, np.ndarray]) -> bool:
+        """Queue rows of a :class:`TableSetup` group: every column's values, equal lengths."""
+        return self._put(("t", group, {k: np.atleast_1d(np.asarray(v)) for k, v in columns.items()}))
+
     def set_counters(self, name: str, values: dict[str, int]) -> None:
         """Latest counters of a device, written to ``counters`` at the next flush."""
         self._counters[name] = np.array([int(values.get(k, 0)) for k in COUNTER_COLUMNS], dtype=np.int64)
@@ -407,6 +440,7 @@ class SessionWriter:
         tables: dict[tuple[str, str], list[np.ndarray]] = {}
         markers: list[tuple] = []
         events: list[tuple] = []
+        table_rows: dict[str, list[dict]] = {}
         for it in items:  # one iteration per queued batch, not per sample
             kind = it[0]
             if kind == "s":
@@ -417,6 +451,8 @@ class SessionWriter:
                 markers.append(it[1:])
             elif kind == "e":
                 events.append(it[1:])
+            elif kind == "t":
+                table_rows.setdefault(it[1], []).append(it[2])
         devs = self.h5[ff.DEVICES]
         done_bytes = sum(b[4].nbytes + 28 * len(b[0]) for bs in samples.values() for b in bs)
         for name, batches in samples.items():
@@ -442,3 +478,7 @@ class SessionWriter:
             _append(g["source"], np.array(src, dtype=h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES)))
             _append(g["level"], np.array(lvl, dtype=np.uint8))
             _append(g["text"], np.array(txt, dtype=h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES)))
+        for group, parts in table_rows.items():  # one iteration per table group and column
+            g = self.h5[group]
+            for col in parts[0]:
+                _append(g[col], np.concatenate([p[col] for p in parts]).astype(g[col].dtype))

@@ -320,6 +320,26 @@ class GaitModel:
             )
         return out if belt_axis == "rows" else out.transpose(0, 2, 1)
 
+    @property
+    def step_numbers(self) -> np.ndarray:
+        """Step number ``k`` of every step row (rows in order of initial contact; even k left, odd right)."""
+        return self._k
+
+    @property
+    def step_ic_s(self) -> np.ndarray:
+        """Initial contact of every step row (s)."""
+        return self._ic
+
+    def latest_step(self, foot: str | None, t_s: np.ndarray) -> np.ndarray:
+        """Row of the latest initial contact at or before each instant (of ``foot``, or of either foot for None;
+        -1 before the first).
+        """
+        t = np.asarray(t_s, dtype=np.float64)
+        ic, rows = (self._ic, np.arange(len(self._ic))) if foot is None else \
+            (self._ic_by_foot[foot], self._by_foot[foot])
+        pos = np.searchsorted(ic, t, side="right") - 1
+        return np.where(pos >= 0, rows[np.clip(pos, 0, None)], -1) if len(rows) else np.full(t.shape, -1)
+
     @functools.cached_property
     def steps(self) -> pd.DataFrame:
         """Ground truth, one row per foot contact overlapping the window, in order of initial contact.

@@ -67,6 +67,10 @@ class RunnerParams:
         Foot length (COP and footprint).
     step_width_mm : float
         Lateral distance between the heels of the left and right foot on the belt.
+    change : dict or None
+        A change over time, e.g. ``{"start_s": 60, "stop_s": 150, "after": {"strike_left": "midfoot"}}``: the
+        runner moves to the ``after`` parameters between ``start_s`` and ``stop_s``
+        (:mod:`treadlab.drivers.sim.schedule`).
     """
 
     speed_mps: float = 3.0
@@ -87,6 +91,7 @@ class RunnerParams:
     seed: int = 0
     foot_length_mm: float = 260.0
     step_width_mm: float = 90.0
+    change: dict | None = None
 
     def __post_init__(self) -> None:
         ranges = {
@@ -129,6 +134,11 @@ class RunnerParams:
         if not isinstance(self.walking, bool):
             raise GaitParamsError(f"runner parameter walking must be true or false, got {self.walking!r}")
         self._check_timing()
+        if self.change is not None:
+            from treadlab.drivers.sim.schedule import check_change
+
+            check_change(self.change)
+            dataclasses.replace(self, change=None, **self.change["after"])  # the "after" runner must be valid
 
     def _check_timing(self) -> None:
         step_ms = 60e3 / self.cadence_spm

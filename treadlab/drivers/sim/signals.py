@@ -17,6 +17,7 @@ import pandas as pd
 from treadlab.drivers.layouts import load_layout
 from treadlab.drivers.sim.gait import GaitModel
 from treadlab.drivers.sim.params import RunnerParams
+from treadlab.drivers.sim.schedule import gait_model
 
 #: The gait model of a device process covers this long after the rig's epoch (building it is cheap).
 MODEL_HORIZON_S = 24 * 3600.0
@@ -24,12 +25,12 @@ MODEL_HORIZON_S = 24 * 3600.0
 
 def make_gait(runner: RunnerParams | None) -> GaitModel:
     """The gait model of a rig (default runner when ``runner`` is None)."""
-    return GaitModel(runner if runner is not None else RunnerParams(), MODEL_HORIZON_S)
+    return gait_model(runner if runner is not None else RunnerParams(), MODEL_HORIZON_S)
 
 
 def steps_table(gait: GaitModel, t_epoch_ns: int, until_s: float) -> pd.DataFrame:
     """Ground-truth steps starting before ``until_s``, with true times ``ic_ns``/``to_ns`` (monotonic_ns) added."""
-    model = GaitModel(gait.params, until_s)
+    model = gait_model(gait.params, until_s)
     steps = model.steps.copy()
     steps.insert(2, "ic_ns", t_epoch_ns + np.round(steps["ic_s"].to_numpy() * 1e9).astype(np.int64))
     steps.insert(4, "to_ns", t_epoch_ns + np.round(steps["to_s"].to_numpy() * 1e9).astype(np.int64))

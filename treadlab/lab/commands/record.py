@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shoe", help="shoe")
     parser.add_argument("--note", help="free-text note")
     parser.add_argument("--quiet", action="store_true", help="no live status lines")
+    parser.add_argument("--feedback", metavar="PROTOCOL",
+                        help="run a feedback protocol (a TOML file or a shipped preset: five-minute, 2x5+5, "
+                             "cadence-ramp, faded); the capture ends with it unless --duration says otherwise")
+    parser.add_argument("--audio-wav", metavar="CUES.wav",
+                        help="with --feedback: render the cue sounds into this WAV file (sample 0 = session time "
+                             "0) instead of playing them on the sound device")
     parser.add_argument("--lsl", action="store_true",
                         help="also publish every device and the markers as Lab Streaming Layer outlets")
 
@@ -72,7 +78,22 @@ def run(args: argparse.Namespace) -> int:
                        ("shoe", args.shoe), ("notes", args.note)):
         if value is not None:
             meta[key] = value
+    companion = None
+    if getattr(args, "audio_wav", None) and not getattr(args, "feedback", None):
+        raise ConfigError("--audio-wav needs --feedback PROTOCOL")
+    if getattr(args, "feedback", None):
+        from treadlab.feedback.protocol import load_protocol
+
+        protocol = load_protocol(args.feedback)
+        if args.duration is None:
+            args.duration = protocol.duration_s
     path = session_path(args.out, meta.get("participant"), meta.get("condition"))
+    if getattr(args, "feedback", None):
+        from treadlab.feedback.device_sink import open_sink
+        from treadlab.feedback.live import FeedbackRun
+
+        sink = open_sink(args.audio_wav, lambda msg: print(f"lab record: {msg}", file=sys.stderr, flush=True))
+        companion = FeedbackRun(protocol, sink)
     stop = threading.Event()
     handlers = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"lab record: opening {len(rig.devices)} device(s), then recording to {path} "
               "(type a line + Enter to add a marker; Ctrl-C to stop)",
               file=sys.stderr, flush=True)
-        session = CaptureSession(list(rig.devices), meta, path, rig.text, args.duration, stop, show, markers_fd)
+        session = CaptureSession(list(rig.devices), meta, path, rig.text, args.duration, stop, show, markers_fd,
+                                 companion=companion)
         try:
             if getattr(args, "lsl", False):
                 from treadlab.acquisition.lsl import RecorderLsl
@@ -106,5 +128,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
+        if companion is not None:
+            companion.sink.close()  # idempotent: a capture that never started leaves no WAV file open
     print(os.fspath(path), flush=True)
     return 0

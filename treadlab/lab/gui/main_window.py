@@ -18,7 +18,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from treadlab.errors import LabError
 from treadlab.lab.gui import insole_view, mat_view, model  # noqa: F401 - the built-in kinds register their views
 from treadlab.lab.gui.devices_panel import DevicesPanel
+from treadlab.lab.gui.feedback_panel import MUTE_SHORTCUT, FeedbackPanel
 from treadlab.lab.gui.kind_views import panel_factories
+from treadlab.lab.gui.runner_screen import RunnerScreen
 from treadlab.lab.gui.session_panel import SessionPanel
 from treadlab.lab.gui.source import LiveSource
 
@@ -93,11 +95,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.devices = DevicesPanel()
         self.session = SessionPanel(folder)
+        self.feedback = FeedbackPanel()
+        self.feedback_run = None
+        self.runner_screen: RunnerScreen | None = None
         left = QtWidgets.QWidget()
         lv = QtWidgets.QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.devices, 2)
         lv.addWidget(self.session, 5)
+        lv.addWidget(self.feedback, 3)
         left.setMinimumWidth(500)
         left.setMaximumWidth(620)
 
@@ -127,6 +133,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.stop_requested.connect(self.stop_capture)
         self.session.mark_requested.connect(self.set_marker)
         self.session.open_report_requested.connect(self.open_report)
+        self.feedback.start_requested.connect(self.session.record_button.click)
+        self.feedback.mute_toggled.connect(lambda on: self.feedback_run and self.feedback_run.engine.mute(on))
+        self.feedback.pause_toggled.connect(lambda on: self.feedback_run and self.feedback_run.engine.pause(on))
+        self.feedback.runner_screen_requested.connect(self.open_runner_screen)
+        mute_action = QtGui.QAction("Mute feedback", self)
+        mute_action.setShortcut(QtGui.QKeySequence(MUTE_SHORTCUT))
+        mute_action.triggered.connect(self.feedback.mute_button.click)
+        self.addAction(mute_action)
         self.devices.connect_requested.connect(lambda name: self._device_action(source.connect, name))
         self.devices.disconnect_requested.connect(lambda name: self._device_action(source.disconnect, name))
 
@@ -145,21 +159,63 @@ class MainWindow(QtWidgets.QMainWindow):
         path = Path(folder).expanduser() / model.session_filename(metadata["participant"], metadata["condition"],
                                                                    stamp)
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        run = None
         try:
-            self.source.start_recording(path, metadata)
+            if self.feedback.armed():
+                run = self._feedback_run()
+            self.source.start_recording(path, metadata, companion=run)
         except LabError as exc:
+            if run is not None:
+                run.sink.close()
             self.session.show_message(str(exc))
             return
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
+        if run is not None:
+            self.feedback_run = run
+            self.feedback.set_running(True)
+            screen = self.runner_screen
+            if screen is not None:
+                screen.metric_name = run.protocol.metric
+                screen.set_band(run.protocol.low, run.protocol.high)
+            run.engine.listeners.append(self._on_cue)
         self._reset_metrics(metadata["body_mass_kg"])
         self.session.set_recording(True)
         self.status.showMessage(f"recording to {path}")
+
+    def _feedback_run(self):
+        """The feedback run of the next capture (the panel's protocol; the sound device, or screen cues only)."""
+        from treadlab.feedback.device_sink import open_sink
+        from treadlab.feedback.live import FeedbackRun
+
+        protocol = self.feedback.protocol()
+        sink = open_sink(None, self.status.showMessage)
+        return FeedbackRun(protocol, sink)
+
+    def _on_cue(self, cue) -> None:
+        """From the engine's thread: hand the step's value to the runner screen (a deque append)."""
+        screen = self.runner_screen
+        if screen is not None and cue.foot != 255:
+            screen.push(cue.value, cue.in_band)
+
+    def open_runner_screen(self, screen_index: int = 0, full_screen: bool = True) -> RunnerScreen:
+        """Open (or raise) the runner screen, full screen on screen ``screen_index``."""
+        if self.runner_screen is None:
+            p = self.feedback_run.protocol if self.feedback_run is not None else self.feedback.protocol()
+            self.runner_screen = RunnerScreen(p.metric, p.low, p.high)
+        if full_screen:
+            self.runner_screen.open_on(screen_index)
+        else:
+            self.runner_screen.show()
+        return self.runner_screen
 
     def stop_capture(self) -> Path | None:
         """Stop the capture; show the file and enable its report."""
         if not self.source.recording:
             return None
+        if self.feedback_run is not None:
+            self.feedback.set_running(False)
+            self.feedback_run = None
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             path = self.source.stop_recording()
@@ -251,6 +307,14 @@ class MainWindow(QtWidgets.QMainWindow):
             if error and error != self._last_error:
                 self._last_error = error
                 self.status.showMessage(error)
+        run = self.feedback_run
+        if run is not None and run.engine is not None:
+            self.feedback.set_status(run.engine.status_line())
+            i = run.engine.phase_index()
+            if self.runner_screen is not None and i >= 0:
+                ph = run.protocol.phases[i]
+                self.runner_screen.set_phase(ph.name, ph.stop_s, src.elapsed_s)
+                self.runner_screen.set_band(run.protocol.low, run.protocol.high)
         if src.recording:
             self.session.set_progress(src.elapsed_s(), src.file_bytes())
             if src.capture_failed():  # e.g. the disk is full: stop now; stop_capture shows the recorder's error
@@ -278,4 +342,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 event.ignore()
                 return
         self.timer.stop()
+        if self.runner_screen is not None:
+            self.runner_screen.close()
         event.accept()

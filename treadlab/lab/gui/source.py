@@ -53,6 +53,7 @@ class LiveSource:
         self.rig = rig
         self.lsl = lsl
         self._lsl_pub = None
+        self.companion = None
         self.title = title or str(rig.path or "rig")
         self.ring_s = ring_s
         self.configs = {cfg.name: cfg for cfg in rig.devices}
@@ -129,8 +130,12 @@ class LiveSource:
         """True while a capture is being written."""
         return self.stream.recording is not None
 
-    def start_recording(self, path: str | Path, metadata: dict) -> None:
+    def start_recording(self, path: str | Path, metadata: dict, companion=None) -> None:
         """Attach a session file to the running stream (every streaming device); the live view goes on.
+
+        ``companion`` (e.g. a :class:`~treadlab.feedback.live.FeedbackRun`) is attached to the stream's recording
+        before the file exists (through a :class:`~treadlab.feedback.live.StreamTarget`), started with it and
+        stopped before it.
 
         Raises
         ------
@@ -157,15 +162,30 @@ class LiveSource:
             from treadlab.acquisition.lsl import RecorderLsl
 
             self._lsl_pub = RecorderLsl(self.stream).start()
+        target = None
         try:
+            if companion is not None:
+                from treadlab.feedback.live import StreamTarget
+
+                target = StreamTarget(self.stream, metadata)
+                companion.attach(target)
             # the file is created by the writer thread: the click returns at once, nothing is missed meanwhile
-            rec = self.stream.record(path, metadata, self.rig.text, background=True, **self.recorder_options)
+            rec = self.stream.record(path, metadata, self.rig.text, background=True,
+                                     tables=target.tables if target is not None else (), **self.recorder_options)
         except LabError:
             self._stop_lsl()
             raise
+        if target is not None:
+            target.recording = rec
+            try:
+                companion.start()
+            except BaseException:
+                self.stream.stop_recording("start-failed")
+                self._stop_lsl()
+                raise
+        self.companion = companion
         self._status_cache = None
         self.recording_started_s = 0.0  # marker times are on the file's clock (zero at Record)
-        del rec
 
     def stop_recording(self) -> Path:
         """Detach the session file from the stream and finish it; returns the file. The stream goes on."""
@@ -173,8 +193,15 @@ class LiveSource:
         if rec is None:
             raise StorageError("no capture is running")
         self.last_path = Path(rec.path)
+        companion, self.companion = self.companion, None
         try:
-            path = Path(self.stream.stop_recording())
+            if companion is not None:
+                try:
+                    companion.stop()
+                finally:
+                    path = Path(self.stream.stop_recording())
+            else:
+                path = Path(self.stream.stop_recording())
         finally:
             self._stop_lsl()
             self._status_cache = None

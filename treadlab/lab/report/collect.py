@@ -22,6 +22,7 @@ from treadlab.analysis.session import Session, read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
 from treadlab.lab.report.model import FootView, SessionView
+from treadlab.lab.report.retraining import retraining_doc
 from treadlab.vocabulary import FEET
 
 
@@ -126,8 +127,8 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     q = quality(s)
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
                        feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
-                       butterfly_mm=butterfly,
-                       butterfly_note=note, markers=markers)
+                       butterfly_mm=butterfly, butterfly_note=note, markers=markers,
+                       retraining=retraining_doc(s.path, ga.steps))
 
 
 def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:

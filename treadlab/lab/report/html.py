@@ -10,6 +10,7 @@ import numpy as np
 from treadlab.analysis.compare import CADENCE, METRICS, STRIKE_CLASSES, Comparison
 from treadlab.lab.report import figures as figs
 from treadlab.lab.report import figures_compare as cfigs
+from treadlab.lab.report import retraining
 from treadlab.lab.report.model import SessionView
 from treadlab.lab.report.page import DEFAULT_BANDS_PCT, esc, figure, fmt, meta_list, num, page, si_badge
 from treadlab.vocabulary import FEET
@@ -168,9 +169,15 @@ def render_session(view: SessionView, bands_pct: tuple[float, float] = DEFAULT_B
     """
     title = f"Running report: {view.meta.get('participant') or 'runner'}"
     body = [f"<h1>{esc(title)}</h1><p>{esc(view.source)}</p>", meta_list(_header_items(view)), _quality_line(view),
-            "<h2>Headlines</h2>", _cards(view, bands_pct), "<h2>Figures</h2>", *_session_figures(view),
-            "<h2>Every metric per foot</h2>", _metric_table(view, bands_pct)]
+            "<h2>Headlines</h2>", _cards(view, bands_pct)]
+    if view.retraining is not None:  # a feedback session: the retraining section comes first after the headlines
+        body.append(retraining.retraining_html(view.retraining))
+    body += ["<h2>Figures</h2>", *_session_figures(view), "<h2>Every metric per foot</h2>",
+             _metric_table(view, bands_pct)]
     doc = {"kind": "session", "source": view.source, "bands_pct": list(bands_pct), **view.summary}
+    if view.retraining is not None:
+        doc["retraining"] = view.retraining["numbers"]
+        doc.update(retraining.top_level(view.retraining["numbers"]))
     return page(title, "\n".join(body), doc)
 
 
@@ -300,6 +307,9 @@ def render_compare(before: SessionView, after: SessionView, comp: Comparison,
             "<h2>Landing</h2>", _strike_table(comp), "<h2>Left-right asymmetry</h2>", _asym_table(comp, bands_pct),
             "<h2>Figures</h2>", *_compare_figures(before, after), "<h2>Every metric per foot</h2>",
             _compare_table(comp)]
+    both = retraining.compare_html(before.retraining, after.retraining)
+    if both:  # two feedback sessions with the same target: their series on one axis, after the summary
+        body.insert(4, both)
     cd = comp.to_dict()
     changes: dict = {}
     for c in cd["changes"]:
@@ -307,4 +317,6 @@ def render_compare(before: SessionView, after: SessionView, comp: Comparison,
     doc = {"kind": "compare", "before_source": before.source, "after_source": after.source,
            "bands_pct": list(bands_pct), "before": before.summary, "after": after.summary, "changes": changes,
            "strike": cd["strike"], "asymmetry": cd["asymmetry"], "summary": cd["summary"]}
+    if both:
+        doc["retraining"] = {"before": before.retraining["numbers"], "after": after.retraining["numbers"]}
     return page(title, "\n".join(body), doc)

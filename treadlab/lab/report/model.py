@@ -74,6 +74,8 @@ class SessionView:
     butterfly_note : str
         How it was made (shown in the caption).
     markers : list of (float, str)
+    retraining : dict or None
+        The retraining section (:func:`treadlab.lab.report.retraining.retraining_doc`) of a feedback session.
     """
 
     source: str
@@ -88,6 +90,7 @@ class SessionView:
     butterfly_mm: dict[str, np.ndarray] | None = None
     butterfly_note: str = ""
     markers: list[tuple[float, str]] = field(default_factory=list)
+    retraining: dict | None = None
 
     def foot(self, side: str) -> FootView:
         """The :class:`FootView` of ``side`` (an empty one when absent)."""
