@@ -19,7 +19,7 @@ from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.feedback import sounds
 from treadlab.feedback.check import match_contacts, percentiles_ms
 from treadlab.feedback.engine import FeedbackEngine
-from treadlab.feedback.live import G_MPS2, FeedbackRun
+from treadlab.feedback.live import G_MPS2, FeedbackRun, on_file_clock
 from treadlab.feedback.protocol import parse_protocol
 from treadlab.feedback.sinks import NullSink, WavSink
 from treadlab.lab.cli import main
@@ -69,7 +69,7 @@ def run(tmp_path_factory):
         load0 = os.getloadavg()[0]
         rec.start()
         fb.start()
-        unsub = rec.subscribe(vilr.put)
+        unsub = rec.subscribe(on_file_clock(vilr.put, rec.offset_s))  # batches come on the stream's clock
         vilr.start()
         try:
             while rec.elapsed_s < DURATION_S:

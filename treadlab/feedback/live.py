@@ -65,6 +65,23 @@ def foot_input(name: str, desc) -> FootInput:
     return FootInput(name, desc.side, w, offset @ w, length)
 
 
+def on_file_clock(put, offset_s: float):
+    """``put`` for batches on the file's clock, from a subscriber of batches on the stream's clock.
+
+    A stream (:class:`~treadlab.acquisition.stream.DeviceStream`) that ran before its recording started gives
+    :class:`~treadlab.acquisition.worker.LiveBatch` times from its own zero; the file's zero is ``offset_s`` later
+    (``Recorder.offset_s``). The engine works on the file's clock, the clock of its cues and phases.
+    """
+    offset_s = float(offset_s)
+    if not offset_s:
+        return put
+
+    def shifted(batch) -> None:
+        put(dataclasses.replace(batch, time_s=batch.time_s - offset_s, host_time_s=batch.host_time_s - offset_s))
+
+    return shifted
+
+
 class StreamTarget:
     """The recorder-like face of a :class:`~treadlab.acquisition.stream.DeviceStream`'s next recording.
 
@@ -160,12 +177,7 @@ class FeedbackRun:
         """Subscribe to the recorder (started) and start the engine."""
         if hasattr(self.sink, "epoch_s") and self.recorder.start_ns is not None:
             self.sink.epoch_s = self.recorder.start_ns / 1e9  # the device sink's clock is time.monotonic()
-        offset_s = float(self.recorder.offset_s)  # stream time of the file's zero (0 when both start together)
-        put = self.engine.put
-        if offset_s:
-            def put(batch, _put=self.engine.put, _off=offset_s):
-                _put(dataclasses.replace(batch, time_s=batch.time_s - _off, host_time_s=batch.host_time_s - _off))
-        self._unsubscribe = self.recorder.subscribe(put)
+        self._unsubscribe = self.recorder.subscribe(on_file_clock(self.engine.put, self.recorder.offset_s))
         self.engine.start()
 
     def stop(self) -> None:
