@@ -10,6 +10,7 @@ from treadlab.drivers.binary import BinaryDevice
 from treadlab.drivers.common import DeviceStats
 from treadlab.drivers.line import LineDevice
 from treadlab.drivers.transport import open_port
+from treadlab.drivers.urls import scheme_of
 from treadlab.errors import ConfigError, DeviceError
 
 __all__ = [
@@ -49,6 +50,12 @@ def open_device(cfg: DeviceConfig, timeout_s: float = 0.05) -> BinaryDevice | Li
     """
     if cfg.protocol not in ("binary", "line"):
         raise ConfigError(f"{cfg.name}: protocol must be 'binary' or 'line', not {cfg.protocol!r}")
+    if scheme_of(cfg.port) == "udp":  # a message source: one datagram is one protocol v1 message
+        if cfg.protocol != "binary":
+            raise ConfigError(f"{cfg.name}: udp:// carries protocol v1 messages ('binary'), not {cfg.protocol!r}")
+        from treadlab.drivers.message import open_udp_device
+
+        return open_udp_device(cfg, timeout_s)
     try:
         port = open_port(cfg.port, baudrate=cfg.baudrate, timeout_s=timeout_s)
     except DeviceError as exc:
