@@ -5,6 +5,7 @@ Drivers receive their transport (a pyserial port object); they never open ports 
 
 from __future__ import annotations
 
+from treadlab.drivers.adapters import ADAPTERS
 from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
 from treadlab.drivers.binary import BinaryDevice
 from treadlab.drivers.common import DeviceStats
@@ -48,8 +49,11 @@ def open_device(cfg: DeviceConfig, timeout_s: float = 0.05) -> BinaryDevice | Li
     ConfigError
         Unknown protocol, or a line device without the keys it needs.
     """
+    if cfg.protocol in ADAPTERS:  # a device with a public interface of its own (treadlab.drivers.adapters)
+        return ADAPTERS[cfg.protocol].open(cfg, timeout_s)
     if cfg.protocol not in ("binary", "line"):
-        raise ConfigError(f"{cfg.name}: protocol must be 'binary' or 'line', not {cfg.protocol!r}")
+        raise ConfigError(f"{cfg.name}: protocol must be 'binary', 'line' or one of "
+                          f"{', '.join(map(repr, ADAPTERS))}, not {cfg.protocol!r}")
     if scheme_of(cfg.port) == "udp":  # a message source: one datagram is one protocol v1 message
         if cfg.protocol != "binary":
             raise ConfigError(f"{cfg.name}: udp:// carries protocol v1 messages ('binary'), not {cfg.protocol!r}")
