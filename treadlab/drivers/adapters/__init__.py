@@ -43,4 +43,5 @@ class Adapter:
 #: rig ``protocol`` value -> adapter.
 ADAPTERS: dict[str, Adapter] = {
     "moticon": Adapter("treadlab.drivers.adapters.moticon", "open_moticon", shared_port=True),
+    "willowec-mat": Adapter("treadlab.drivers.adapters.willowec", "open_willowec"),
 }

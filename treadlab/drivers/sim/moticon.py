@@ -88,7 +88,8 @@ class MoticonSim:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5.0)
+        if self._thread.ident is not None:  # started
+            self._thread.join(5.0)
         if self._thread.is_alive():
             raise RuntimeError("moticon-sim did not stop")
         if self.sock is not None:

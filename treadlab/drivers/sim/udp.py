@@ -80,7 +80,8 @@ class UdpSimDevice:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5.0)
+        if self._thread.ident is not None:  # started
+            self._thread.join(5.0)
         if self._thread.is_alive():
             raise RuntimeError(f"{self._thread.name} did not stop")
         self.sock.close()
