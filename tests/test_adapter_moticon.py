@@ -170,3 +170,22 @@ def test_moticon_rig_entries_and_errors(tmp_path):
             open_device(busy.devices[0])
     finally:
         holder.close()
+
+
+def test_lab_devices_probes_both_moticon_insoles(tmp_path, capsys):
+    import argparse
+
+    from treadlab.lab.commands import devices
+
+    port = _free_udp_port()
+    rig = _rig(tmp_path, port)
+    with MoticonSim(("127.0.0.1", port), rate_hz=100, seed=2):
+        code = devices.run(argparse.Namespace(rig=str(rig.path), simulate=False, line_insoles=False, seconds=0.5))
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out
+    for side in ("left", "right"):
+        head = [ln for ln in out if ln.startswith(f"insole_{side} (moticon on udp://127.0.0.1:{port})")]
+        assert head and f"insole {side} 16 sensels" in head[0] and "layout insole16" in head[0]
+    streamed = [ln for ln in out if ln.strip().startswith("streamed")]
+    rates = [float(ln.split(" samples, ")[1].split("/s")[0]) for ln in streamed]
+    assert len(streamed) == 2 and all(60 < r < 140 for r in rates) and all(" 0 errors" in ln for ln in streamed)

@@ -89,15 +89,14 @@ def parse_datagrams(datagrams: list[bytes]) -> MoticonFrames:
     """
     if not datagrams:
         return MoticonFrames(np.zeros(0), np.zeros((0, FIELDS)), 0)
-    split = list(map(bytes.split, datagrams))
-    ok = np.fromiter(map(len, split), np.int64, len(split)) == FIELDS
-    good = list(compress(split, ok.tolist()))
-    bad = len(split) - len(good)
+    counts = np.fromiter(map(len, map(bytes.split, datagrams)), np.int64, len(datagrams))
+    good = list(compress(datagrams, (counts == FIELDS).tolist()))
+    bad = len(datagrams) - len(good)
     try:
-        fields = np.array([x for row in good for x in row], dtype=np.float64).reshape(len(good), FIELDS)
+        fields = np.array(b" ".join(good).split(), dtype=np.float64).reshape(len(good), FIELDS)
     except ValueError:
         rows = []
-        for row in good:
+        for row in map(bytes.split, good):
             try:
                 rows.append(np.array(row, dtype=np.float64))
             except ValueError:
