@@ -92,6 +92,8 @@ class _Bridge:
                 self.connections += 1
                 with conn:
                     conn.setblocking(True)
+                    # small answers (a PONG) must not wait for the ACK of earlier data (Nagle + delayed ACK: 40 ms)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._serve(conn)
         except (OSError, serial.SerialException, AssertionError) as exc:  # reported by stop()
             self.error = exc

@@ -151,3 +151,40 @@ def test_udp_is_for_protocol_v1_only_and_a_used_local_port_is_busy():
     finally:
         holder.close()
     UdpPort(f"udp://127.0.0.1:{port}", listen=True).close()  # free again
+
+
+def test_a_silent_udp_device_is_reconnected_when_it_answers_again(tmp_path):
+    spec = _spec()
+    first = UdpSimDevice(spec).start()
+    sims = [first]
+    try:
+        port = int(first.url.rsplit(":", 1)[1])
+        rig_path = tmp_path / "rig.toml"
+        rig_path.write_text(f'[[device]]\nname = "insole_right"\nport = "{first.url}"\nserial = "SIM-UDP-0001"\n'
+                            'rate_hz = 500\n')
+        rig = load_rig(rig_path)
+        out = tmp_path / "cycle.h5"
+        with Recorder(list(rig.devices), {"participant": "UDP"}, str(out), rig.text) as rec:
+            rec.start()
+            time.sleep(1.0)
+            first.stop()  # the device loses power: no datagram, no error, just silence
+            sims.remove(first)
+            time.sleep(2.8)
+            assert rec.status().devices[0].state != "streaming"
+            sims.append(UdpSimDevice(spec, port=port).start())  # powered up again, stopped, on the same address
+            deadline = time.monotonic() + 10.0
+            while rec.status().devices[0].reconnections < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)
+            status = rec.status()
+        assert status.devices[0].reconnections == 1 and status.devices[0].state == "streaming"
+        with h5py.File(out, "r") as f:
+            g = f["devices/insole_right"]
+            assert len(g["clock/segments"]) == 2  # one clock segment per power cycle
+            second = int(g["clock/segments"][1, 0])
+            assert second > 300 and g["seq"].shape[0] - second > 300  # samples before and after
+            events = [x.decode() for x in f["events/text"][:]]
+            assert any("nothing from udp://" in e for e in events) and any("reconnected" in e for e in events)
+    finally:
+        for sim in sims:
+            sim.stop()

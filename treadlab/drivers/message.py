@@ -37,6 +37,8 @@ MAX_DATAGRAM_BYTES = 65507
 MAX_BATCH = 4096
 #: Asked of the kernel for the receive queue (it may grant less: ``net.core.rmem_max``).
 RCVBUF_BYTES = 4 * 1024 * 1024
+#: A streaming device silent this long (at least) is reported as vanished.
+SILENCE_S = 2.0
 
 
 class MessageDecoder(p.FrameDecoder):
@@ -187,17 +189,44 @@ class UdpBinaryDevice(BinaryDevice):
 
     Commands go to the device's address as datagrams; the device answers, and streams DATA, to the address the
     most recent command came from (``docs/protocol.md``). Every counter is the binary driver's.
+
+    UDP has no connection to lose, so a streaming device that falls silent for ``silence_s`` (default the longer
+    of :data:`SILENCE_S` and 20 sample periods) is reported as vanished (:class:`DeviceDisconnectedError`): the
+    recorder then reconnects it (IDENTIFY, START) when it answers again, as after a USB unplug, instead of
+    waiting forever for a device that rebooted and sits stopped.
     """
 
-    def __init__(self, port: UdpPort, cfg: DeviceConfig | None = None) -> None:
+    def __init__(self, port: UdpPort, cfg: DeviceConfig | None = None, silence_s: float | None = None) -> None:
         super().__init__(port, cfg)  # type: ignore[arg-type]
         self._decoder = MessageDecoder()
+        self.silence_s = silence_s
+        self._streaming = False
+        self._last_rx = time.monotonic()
 
     def _read_raw(self, timeout_s: float) -> tuple[list[bytes], int]:  # type: ignore[override]
         messages = self.port.recv_messages(timeout_s)
         host_ns = time.monotonic_ns()
-        self.stats.bytes += sum(map(len, messages))
+        now = time.monotonic()
+        if messages:
+            self._last_rx = now
+            self.stats.bytes += sum(map(len, messages))
+        elif self._streaming:
+            limit = self.silence_s if self.silence_s is not None else max(SILENCE_S, 20.0 / max(self.rate_hz, 1))
+            if now - self._last_rx > limit:
+                self._streaming = False
+                raise DeviceDisconnectedError(
+                    f"{self.name}: nothing from {self.port.port} for {limit:g} s while streaming (device off, "
+                    "rebooted, or out of network reach)")
         return messages, host_ns
+
+    def start(self, timeout_s: float = 1.0) -> None:
+        super().start(timeout_s)
+        self._streaming = True
+        self._last_rx = time.monotonic()
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        self._streaming = False
+        super().stop(timeout_s)
 
 
 def open_udp_device(cfg: DeviceConfig, timeout_s: float = 0.05) -> UdpBinaryDevice:

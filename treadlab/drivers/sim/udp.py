@@ -43,10 +43,12 @@ class UdpSimDevice:
     host : str
     seed : int
         Seeds the network faults.
+    port : int
+        UDP port to serve on (0: any free one); a device "power-cycled" by a new instance on the same port.
     """
 
     def __init__(self, spec: SimDeviceSpec, t_epoch_ns: int | None = None, drop_rate: float = 0.0,
-                 corrupt_rate: float = 0.0, host: str = "127.0.0.1", seed: int = 0) -> None:
+                 corrupt_rate: float = 0.0, host: str = "127.0.0.1", seed: int = 0, port: int = 0) -> None:
         if spec.protocol != "binary":
             raise ValueError("a UDP device speaks protocol v1 ('binary')")
         self.spec = spec
@@ -56,7 +58,7 @@ class UdpSimDevice:
         self.corrupt_rate = float(corrupt_rate)
         self.rng = np.random.default_rng([seed, 16])
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.setblocking(False)
         self.url = f"udp://{host}:{self.sock.getsockname()[1]}"
         self.peer: tuple[str, int] | None = None
