@@ -5,6 +5,7 @@ Prints:
 - ``socket://`` reads from a local TCP sender that streams as fast as it can: MB/s and bytes per read of the old
   ``read(in_waiting or 1)`` (pyserial's socket handler reports ``in_waiting`` as 0 or 1) against
   :func:`treadlab.drivers.transport.read_chunk` (one ``recv`` of everything queued), both for ``--seconds``;
+- ``rfc2217://`` through the simulated RFC 2217 bridge (``treadlab.drivers.sim.bridges``): MB/s;
 - protocol v1 over UDP: datagrams/s received by ``UdpPort.recv_messages`` and checked by ``MessageDecoder`` from a
   local sender of 16-sensel u16 DATA (and the share the sender got through);
 - the Moticon OpenGo text parser (``parse_datagrams``) and the willowec mat framer (``MarkerFramer``) on
@@ -85,6 +86,43 @@ def bench_socket(seconds: float) -> None:
         print(f"socket://  {label:<24} {n / dt / 1e6:9.2f} MB/s  {n / max(reads, 1):9.1f} bytes/read")
 
 
+def bench_rfc2217(seconds: float) -> None:
+    """A pty fed as fast as it takes, behind the simulated RFC 2217 bridge, read through ``rfc2217://``."""
+    import os
+    import tty
+
+    from treadlab.drivers.sim.bridges import Rfc2217Bridge
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    stop = threading.Event()
+
+    def feed() -> None:
+        block = b"\x55" * 4096
+        while not stop.is_set():
+            try:
+                os.write(master, block)
+            except BlockingIOError:
+                time.sleep(0.0005)
+
+    with Rfc2217Bridge(os.ttyname(slave)) as bridge:
+        port = open_port(bridge.url)
+        th = threading.Thread(target=feed, name="pty-feeder")
+        th.start()
+        n = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            n += len(read_chunk(port, "bench"))
+        dt = time.perf_counter() - t0
+        stop.set()
+        th.join(5.0)
+        port.close()
+    os.close(master)
+    os.close(slave)
+    print(f"rfc2217:// read_chunk (server in-process) {n / dt / 1e6:9.3f} MB/s  (pyserial queues each byte)")
+
+
 def bench_udp(seconds: float) -> None:
     n_values = 16
     raws = []
@@ -163,6 +201,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     args = ap.parse_args()
     bench_socket(args.seconds)
+    bench_rfc2217(args.seconds)
     bench_udp(args.seconds)
     bench_parsers()
 
