@@ -23,7 +23,7 @@ from treadlab.drivers.ble import (  # noqa: E402
 )
 from treadlab.drivers.sim.ble import VirtualBleRig  # noqa: E402
 from treadlab.drivers.sim.spec import SimDeviceSpec  # noqa: E402
-from treadlab.errors import ProtocolError  # noqa: E402
+from treadlab.errors import PortNotFoundError, ProtocolError  # noqa: E402
 
 
 def _spec() -> SimDeviceSpec:
@@ -104,3 +104,11 @@ def test_without_an_mtu_exchange_data_is_cut_counted_as_bad_and_never_parsed():
         assert got == []  # nothing parsed from a cut notification
         cut = dev.stats.crc_errors + dev.stats.short_errors + dev.stats.malformed
         assert cut >= 0.9 * len(truth_seq) > 50  # every cut DATA notification counted as bad
+
+
+def test_a_ble_port_in_a_rig_file_is_one_clear_error():
+    from treadlab.drivers import open_device
+
+    with pytest.raises(PortNotFoundError, match="insole_left: ble://F1:F1:F1:F1:F1:F1: Bluetooth ports cannot be "
+                                                "opened from a rig file yet"):
+        open_device(DeviceConfig(name="insole_left", port="ble://F1:F1:F1:F1:F1:F1"))

@@ -12,7 +12,7 @@ from treadlab.drivers.common import DeviceStats
 from treadlab.drivers.line import LineDevice
 from treadlab.drivers.transport import open_port
 from treadlab.drivers.urls import scheme_of
-from treadlab.errors import ConfigError, DeviceError
+from treadlab.errors import ConfigError, DeviceError, PortNotFoundError
 
 __all__ = [
     "BinaryDevice",
@@ -54,6 +54,9 @@ def open_device(cfg: DeviceConfig, timeout_s: float = 0.05) -> BinaryDevice | Li
     if cfg.protocol not in ("binary", "line"):
         raise ConfigError(f"{cfg.name}: protocol must be 'binary', 'line' or one of "
                           f"{', '.join(map(repr, ADAPTERS))}, not {cfg.protocol!r}")
+    if scheme_of(cfg.port) == "ble":
+        raise PortNotFoundError(f"{cfg.name}: {cfg.port}: Bluetooth ports cannot be opened from a rig file yet (the "
+                                "GATT transport needs a controller backend; see docs/transports.md)")
     if scheme_of(cfg.port) == "udp":  # a message source: one datagram is one protocol v1 message
         if cfg.protocol != "binary":
             raise ConfigError(f"{cfg.name}: udp:// carries protocol v1 messages ('binary'), not {cfg.protocol!r}")
