@@ -106,12 +106,14 @@ class BleLoop:
         self.loop.run_forever()
 
     def start(self) -> BleLoop:
+        """Start the loop's thread; returns self."""
         self._thread.start()
         return self
 
     def run(self, coro: Coroutine, timeout_s: float = 5.0) -> Any:
         """Run ``coro`` on the loop and wait for its result (raises what it raised, TimeoutError after
-        ``timeout_s``)."""
+        ``timeout_s``).
+        """
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout_s)
@@ -124,6 +126,7 @@ class BleLoop:
         self.loop.call_soon_threadsafe(fn, *args)
 
     def stop(self) -> None:
+        """Stop the loop and join its thread (checked), cancel what is left on it, close it."""
         if self._thread.ident is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5.0)
@@ -185,9 +188,11 @@ class BumbleCentral:
         return mtu
 
     async def write(self, payload: bytes) -> None:
+        """Write one part of a command to ``rx`` (write without response)."""
         await self._rx.write_value(payload, with_response=False)
 
     async def close(self) -> None:
+        """Close the transport (safe to call more than once)."""
         if self.connection is not None:
             try:
                 await self.connection.disconnect()
@@ -228,6 +233,7 @@ class GattPort:
 
     @property
     def is_open(self) -> bool:
+        """True until :meth:`close`."""
         return self._open
 
     def _on_notification(self, value: bytes) -> None:  # on the loop's thread
@@ -262,14 +268,17 @@ class GattPort:
         return len(data)
 
     def reset_input_buffer(self) -> None:
+        """Drop everything received and not yet read."""
         with self._cond:
             self._queue.clear()
 
     @property
     def in_waiting(self) -> int:
+        """Always 0 (messages are counted by ``recv``, not by a byte count)."""
         return 0
 
     def close(self) -> None:
+        """Close the transport (safe to call more than once)."""
         if self._open:
             self._open = False
             try:

@@ -114,6 +114,7 @@ class UdpPort:
 
     @property
     def is_open(self) -> bool:
+        """True until :meth:`close`."""
         return self._sock is not None
 
     def _socket(self) -> socket.socket:
@@ -176,9 +177,11 @@ class UdpPort:
 
     @property
     def in_waiting(self) -> int:
+        """Always 0 (messages are counted by ``recv``, not by a byte count)."""
         return 0
 
     def close(self) -> None:
+        """Close the transport (safe to call more than once)."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -219,12 +222,14 @@ class UdpBinaryDevice(BinaryDevice):
                     "rebooted, or out of network reach)")
         return messages, host_ns
 
-    def start(self, timeout_s: float = 1.0) -> None:
-        super().start(timeout_s)
+    def start(self, timeout_s: float = 1.0, keep_received: bool = False) -> None:
+        """START (waits for the ACK); from now on a silence of ``silence_s`` is a vanished device."""
+        super().start(timeout_s, keep_received=keep_received)
         self._streaming = True
         self._last_rx = time.monotonic()
 
     def stop(self, timeout_s: float = 1.0) -> None:
+        """STOP (waits for the ACK); silence is expected from now on."""
         self._streaming = False
         super().stop(timeout_s)
 

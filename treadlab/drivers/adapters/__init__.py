@@ -31,12 +31,15 @@ class Adapter:
     shared_port: bool = False
 
     def load(self):
+        """The adapter's module (imported on first use)."""
         return importlib.import_module(self.module)
 
     def check_rig_entry(self, entry: dict, where: str, get):
+        """Validate a rig entry of this adapter's protocol (the module's ``check_rig_entry``)."""
         return self.load().check_rig_entry(entry, where, get)
 
     def open(self, cfg, timeout_s: float = 0.05):
+        """The driver of a rig entry of this adapter's protocol, not yet identified."""
         return getattr(self.load(), self.opener)(cfg, timeout_s)
 
 

@@ -1,5 +1,6 @@
 """What the adapters share: counters for what a format cannot check, sequence numbers made from device times,
-and the plumbing of a device that is not a protocol v1 port (no commands, no PING)."""
+and the plumbing of a device that is not a protocol v1 port (no commands, no PING).
+"""
 
 from __future__ import annotations
 
@@ -83,26 +84,35 @@ class ListenOnlyDevice:
                                        f"treadlab (rig file says {self.rate_hz} Hz)")
 
     def get_calibration(self, timeout_s: float = 0.0) -> Calibration:
+        """The calibration the format implies (nothing to ask the device)."""
         return self.calibration
 
-    def start(self, timeout_s: float = 0.0) -> None:
-        """Start keeping samples (the sender streams all the time; what came before is dropped)."""
-        self._discard_queued()
+    def start(self, timeout_s: float = 0.0, keep_received: bool = False) -> None:
+        """Start keeping samples (the sender streams all the time): what came before is dropped, unless
+        ``keep_received`` (a reconnection: those are the next samples).
+        """
+        if not keep_received:
+            self._discard_queued()
         self.started = True
 
     def stop(self, timeout_s: float = 0.0) -> None:
+        """Stop keeping samples (the sender goes on streaming)."""
         self.started = False
 
     def send_ping(self) -> None:
+        """Nothing to send: the device cannot answer PING."""
         return None
 
     def ping(self, timeout_s: float = 0.0) -> PingResult:
+        """Raise :class:`DeviceTimeoutError`: the device cannot answer PING."""
         raise DeviceTimeoutError(f"{self.name}: this device cannot answer PING")
 
     def drain_pongs(self) -> list[PingResult]:
+        """Always empty: no PING round trips."""
         return []
 
     def drain_logs(self) -> list[tuple[int, int, str]]:
+        """Always empty: the device cannot send LOG messages."""
         return []
 
     def _discard_queued(self) -> None:  # pragma: no cover - overridden

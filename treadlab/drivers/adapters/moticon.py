@@ -72,7 +72,8 @@ class MoticonFrames:
 
     def side(self, side: str) -> dict[str, np.ndarray]:
         """One insole's channels: ``pressure`` (k, 16), ``total_force`` (k,), ``cop`` (k, 2), ``acc`` and
-        ``gyro`` (k, 3)."""
+        ``gyro`` (k, 3).
+        """
         a = _SIDE_START[side]
         f = self.fields
         return {"pressure": f[:, a + _PRESSURE:a + _PRESSURE + SENSELS], "total_force": f[:, a + _FORCE],
@@ -161,7 +162,7 @@ class _SharedStream:
             host_ns = time.monotonic_ns()
             frames = parse_datagrams(datagrams)
             for dev in list(self.users.values()):
-                dev._take(frames, host_ns, sum(map(len, datagrams)))
+                dev.take_frames(frames, host_ns, sum(map(len, datagrams)))
         finally:
             self.lock.release()
 
@@ -206,10 +207,11 @@ class MoticonInsole(ListenOnlyDevice):
 
     @property
     def port(self) -> UdpPort:
+        """The UDP port object shared by the insoles of this stream."""
         return self._stream.port
 
-    def _take(self, frames: MoticonFrames, host_ns: int, nbytes: int) -> None:
-        """Called by the shared stream (any reader's thread) with a parsed read."""
+    def take_frames(self, frames: MoticonFrames, host_ns: int, nbytes: int) -> None:
+        """Keep this insole's part of a parsed read (called by the shared stream, from either reader's thread)."""
         ch = frames.side(self.side)
         with self._qlock:
             self.stats.bytes += nbytes
@@ -279,6 +281,7 @@ class MoticonInsole(ListenOnlyDevice):
         return SampleBatch(seq=seq, device_time=ticks.astype(np.uint64), values=values, host_time_ns=host)
 
     def close(self) -> None:
+        """Close the transport (safe to call more than once)."""
         if not self._closed:
             self._closed = True
             self._stream.detach(self)

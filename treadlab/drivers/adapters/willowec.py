@@ -1,4 +1,4 @@
-"""The open-hardware RP2040 pressure mat of willowec/pressure-mat (rig ``protocol = "willowec-mat"``).
+r"""The open-hardware RP2040 pressure mat of willowec/pressure-mat (rig ``protocol = "willowec-mat"``).
 
 Its USB CDC stream (``board_code/src/shared/transmitter.c`` of that project): after the text command
 ``start_reading\\n`` the board sends frame after frame, each 56 rows of 28 raw bytes (one byte per sensel,
@@ -79,7 +79,8 @@ class MarkerFramer:
     def _slots(self, good: np.ndarray, bad: np.ndarray, run: np.ndarray) -> np.ndarray:
         """Frame slots each marker closes: 1 for a good frame; a stretch of consecutive bad runs (a fake marker
         splits one frame in two; lost bytes shorten one) is ``max(1, round(bytes / slot))`` slots, booked on the
-        marker that ends it, or carried to the next read when the read ends inside it."""
+        marker that ends it, or carried to the next read when the read ends inside it.
+        """
         slots = good.astype(np.float64)
         nbytes = np.where(bad, run + len(MARKER), 0).astype(np.float64)
         nbytes[0] += self._carry_bytes if bad[0] else 0

@@ -51,9 +51,11 @@ class VirtualBleRig:
 
     @property
     def address(self):
+        """The simulated peripheral's address, to connect to."""
         return self.peripheral.random_address
 
     def start(self) -> VirtualBleRig:
+        """Start the serving thread; returns self."""
         self.ble.start()
         try:
             self.ble.run(self._setup(), 10.0)
@@ -133,6 +135,7 @@ class VirtualBleRig:
         return rec["seq"].copy(), rec["t_ns"].copy()
 
     def stop(self) -> None:
+        """Stop the thread (checked join) and release the socket or link."""
         async def _shutdown() -> None:
             if self._task is not None:
                 self._task.cancel()

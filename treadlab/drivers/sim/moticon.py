@@ -82,11 +82,13 @@ class MoticonSim:
         self._truth: list[tuple[np.ndarray, dict, dict]] = []
 
     def start(self) -> MoticonSim:
+        """Start the serving thread; returns self."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop the thread (checked join) and release the socket or link."""
         self._stop.set()
         if self._thread.ident is not None:  # started
             self._thread.join(5.0)

@@ -76,11 +76,13 @@ class UdpSimDevice:
     # ----------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> UdpSimDevice:
+        """Start the serving thread; returns self."""
         self.device.power_up(time.monotonic_ns())
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop the thread (checked join) and release the socket or link."""
         self._stop.set()
         if self._thread.ident is not None:  # started
             self._thread.join(5.0)

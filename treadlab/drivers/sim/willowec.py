@@ -58,10 +58,12 @@ class WillowecMatSim:
         self._thread = threading.Thread(target=self._run, name="willowec-mat-sim")
 
     def start(self) -> WillowecMatSim:
+        """Start the serving thread; returns self."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop the thread (checked join) and release the socket or link."""
         self._stop.set()
         if self._thread.ident is not None:  # started
             self._thread.join(5.0)
