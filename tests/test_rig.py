@@ -33,7 +33,8 @@ def _write(tmp_path, text: str, name: str = "rig.toml"):
 
 def test_shipped_example_rigs_load():
     names = {p.name for p in example_rigs()}
-    assert {"usb-two-insoles-mat.toml", "arduino-fsr-line.toml", "network-serial.toml"} <= names
+    assert {"usb-two-insoles-mat.toml", "arduino-fsr-line.toml", "network-serial.toml", "moticon-opengo.toml",
+            "wifi-udp-insoles.toml"} <= names
     rig = load_rig(RIGS_DIR / "usb-two-insoles-mat.toml")
     assert [d.name for d in rig.devices] == ["insole_left", "insole_right", "mat"]
     assert rig.session == {"body_mass_kg": 70.0, "treadmill_speed_mps": 3.0}
@@ -45,6 +46,12 @@ def test_shipped_example_rigs_load():
     assert len(d.calibration["offset"]) == 8 and d.layout["foot_length_mm"] == 260.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         line.text = ""
+    moticon = load_rig("moticon-opengo")  # two entries share the one UDP stream of both insoles
+    assert [(d.protocol, d.port, d.side) for d in moticon.devices] == [("moticon", "udp://:8888", "left"),
+                                                                       ("moticon", "udp://:8888", "right")]
+    wifi = load_rig("wifi-udp-insoles")
+    assert [d.protocol for d in wifi.devices] == ["binary", "binary", "willowec-mat"]
+    assert wifi.devices[2].baudrate == 115200 and wifi.devices[2].kind == "mat"
 
 
 def test_full_line_device_and_defaults(tmp_path):

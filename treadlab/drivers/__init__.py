@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from treadlab.drivers.adapters import ADAPTERS
 from treadlab.drivers.base import Calibration, Device, DeviceConfig, PingResult, SampleBatch
 from treadlab.drivers.binary import BinaryDevice
 from treadlab.drivers.common import DeviceStats
 from treadlab.drivers.line import LineDevice
 from treadlab.drivers.transport import open_port
-from treadlab.errors import ConfigError, DeviceError
+from treadlab.drivers.urls import scheme_of
+from treadlab.errors import ConfigError, DeviceError, PortNotFoundError
 from treadlab.kinds import DeviceDescription
 
 __all__ = [
@@ -66,15 +68,39 @@ def _open_serial(cls):
     return opener
 
 
+def _open_binary(cfg: DeviceConfig, timeout_s: float) -> Device:
+    """Protocol v1 on a byte stream (serial, ``socket://``, ``rfc2217://``) or from a message source (``udp://``)."""
+    scheme = scheme_of(cfg.port)
+    if scheme == "ble":
+        raise PortNotFoundError(f"{cfg.name}: {cfg.port}: Bluetooth ports cannot be opened from a rig file yet (the "
+                                "GATT transport needs a controller backend; see docs/transports.md)")
+    if scheme == "udp":  # a message source: one datagram is one protocol v1 message
+        from treadlab.drivers.message import open_udp_device
+
+        return open_udp_device(cfg, timeout_s)
+    return _open_binary_stream(cfg, timeout_s)
+
+
+def _open_line(cfg: DeviceConfig, timeout_s: float) -> Device:
+    if scheme_of(cfg.port) in ("udp", "ble"):
+        raise ConfigError(f"{cfg.name}: {cfg.port}: message sources carry protocol v1 messages ('binary'), "
+                          "not 'line'")
+    return _open_line_stream(cfg, timeout_s)
+
+
 def _open_lsl(cfg: DeviceConfig, timeout_s: float) -> Device:
     from treadlab.drivers.lsl import LslInletDevice  # late: only LSL users pay for it
 
     return LslInletDevice(cfg)
 
 
-register_protocol("binary", _open_serial(BinaryDevice))
-register_protocol("line", _open_serial(LineDevice))
+_open_binary_stream = _open_serial(BinaryDevice)
+_open_line_stream = _open_serial(LineDevice)
+register_protocol("binary", _open_binary)
+register_protocol("line", _open_line)
 register_protocol("lsl", _open_lsl)
+for _name, _adapter in ADAPTERS.items():  # devices with a public interface of their own (drivers.adapters)
+    register_protocol(_name, _adapter.open)
 
 
 def open_device(cfg: DeviceConfig, timeout_s: float = 0.05) -> Device:

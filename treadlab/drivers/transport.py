@@ -15,6 +15,7 @@ import sys
 
 import serial
 
+from treadlab.drivers.urls import network_address, scheme_of
 from treadlab.errors import (
     DeviceDisconnectedError,
     DeviceError,
@@ -124,9 +125,14 @@ def open_port(url: str, baudrate: int = DEFAULT_BAUDRATE, timeout_s: float = DEF
     """
     if not url:
         raise PortNotFoundError("no port given")
+    if scheme_of(url) in ("socket", "rfc2217"):
+        network_address(url)  # one clear message for a malformed URL (pyserial's are internal errors)
+    # pyserial's rfc2217 client refuses any write timeout (NotImplementedError on open): writes there block
+    # until the TCP send buffer takes them, and a vanished server is an error on the socket instead.
+    write_timeout_s = None if url.lower().startswith("rfc2217://") else 2.0
     try:
         port = serial.serial_for_url(url, do_not_open=True, baudrate=baudrate, timeout=timeout_s,
-                                     write_timeout=2.0, exclusive=True)
+                                     write_timeout=write_timeout_s, exclusive=True)
     except (serial.SerialException, ValueError, OSError) as exc:
         raise port_error(url, exc) from exc
     try:
@@ -157,6 +163,8 @@ def read_chunk(port: serial.SerialBase, name: str) -> bytes:
         The port vanished (USB unplug, pty master closed, network connection dropped).
     """
     try:
+        if type(port).__module__ == _SOCKET_MODULE:
+            return _read_socket_chunk(port)
         chunk = port.read(port.in_waiting or 1)
         if chunk:
             more = port.in_waiting
@@ -166,6 +174,28 @@ def read_chunk(port: serial.SerialBase, name: str) -> bytes:
     except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
         # TypeError/AttributeError: pyserial's handlers touch a closed socket or fd as None after a close.
         raise DeviceDisconnectedError(f"{name}: port {port.port} vanished ({exc})") from exc
+
+
+#: pyserial's ``socket://`` handler, whose ``in_waiting`` is only 0 or 1 (readable or not), never a byte count.
+_SOCKET_MODULE = "serial.urlhandler.protocol_socket"
+_SOCKET_READ_BYTES = 1 << 20
+
+
+def _read_socket_chunk(port: serial.SerialBase) -> bytes:
+    """``socket://``: block up to the timeout for the first byte, then take everything queued in one ``recv``.
+
+    ``read(in_waiting or 1)`` would return one or two bytes per call there (a per-byte loop at the stream's
+    rate), and ``read(large)`` would wait out the whole timeout while data keeps arriving.
+    """
+    first = port.read(1)
+    if not first:
+        return b""
+    timeout = port.timeout
+    port.timeout = 0  # non-blocking: one recv of what the socket holds
+    try:
+        return first + port.read(_SOCKET_READ_BYTES)
+    finally:
+        port.timeout = timeout
 
 
 def write_bytes(port: serial.SerialBase, data: bytes, name: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from treadlab.config import RIGS_DIR
 from treadlab.drivers import protocol_names
+from treadlab.drivers.adapters import ADAPTERS
 from treadlab.drivers.base import DeviceConfig
 from treadlab.errors import ConfigError
 from treadlab.kinds import get_kind, kind_names
@@ -125,13 +126,20 @@ def load_rig(path: str | Path) -> Rig:
         if cfg.name in seen:
             raise ConfigError(f"{label}: device {i} ({cfg.name!r}): name already used by device {seen[cfg.name]}")
         seen[cfg.name] = i
-        same_port = [j for j, d in enumerate(devices, start=1) if d.port == cfg.port and "loop://" not in d.port]
+        same_port = [j for j, d in enumerate(devices, start=1) if d.port == cfg.port and "loop://" not in d.port
+                     and not _may_share_port(d, cfg)]
         if same_port:
             j = same_port[0]
             raise ConfigError(f"{label}: device {i} ({cfg.name!r}): port {cfg.port} already used by device {j} "
                               f"({devices[j - 1].name!r})")
         devices.append(cfg)
     return Rig(path=path, text=text, session=session, devices=tuple(devices))
+
+
+def _may_share_port(a: DeviceConfig, b: DeviceConfig) -> bool:
+    """Two entries of an adapter whose one stream carries several devices (two insoles, told by side)."""
+    adapter = ADAPTERS.get(a.protocol)
+    return a.protocol == b.protocol and adapter is not None and adapter.shared_port and a.side != b.side
 
 
 def _check_session(table: Any, label: str) -> dict:
@@ -179,6 +187,8 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
                    "'binary' or 'line' (serial devices), or 'lsl' (a Lab Streaming Layer stream)"
                    + "".join(f", or {p!r}" for p in protocol_names() if p not in ("binary", "line", "lsl"))) \
         or "binary"
+    if protocol in ADAPTERS:  # devices with a public interface of their own (docs/adapters.md)
+        return ADAPTERS[protocol].check_rig_entry(entry, where, get)
     if protocol == "lsl":
         return _check_lsl_device(entry, where, name, get)
     misplaced = [k for k in LSL_KEYS if k in entry]
