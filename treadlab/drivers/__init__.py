@@ -83,8 +83,7 @@ def _open_binary(cfg: DeviceConfig, timeout_s: float) -> Device:
 
 def _open_line(cfg: DeviceConfig, timeout_s: float) -> Device:
     if scheme_of(cfg.port) in ("udp", "ble"):
-        raise ConfigError(f"{cfg.name}: {cfg.port}: message sources carry protocol v1 messages ('binary'), "
-                          "not 'line'")
+        raise ConfigError(f"{cfg.name}: {cfg.port}: udp:// carries protocol v1 messages ('binary'), not 'line'")
     return _open_line_stream(cfg, timeout_s)
 
 
