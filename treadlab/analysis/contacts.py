@@ -28,8 +28,8 @@ def baseline(force: np.ndarray, window_n: int, bridge_frac: float | None = None)
     (a foot loaded for longer than the window: standing), the moving minimum rises to the standing load and the
     stance would read as swing; with ``bridge_frac``, a moving minimum more than ``bridge_frac`` x the loading
     amplitude above the minimum over ``LONG_WINDOW_FACTOR`` windows (2 minutes for 2.5 s: standing of up to
-    about a minute) (and within a window of such a place) is replaced by a straight line between the swings either side. In running and walking no
-    window lacks a swing, and nothing changes.
+    about a minute), and within a window of such a place, is replaced by a straight line between the swings
+    either side. In running and walking no window lacks a swing, and nothing changes.
     """
     window_n = max(1, min(int(window_n), len(force)))
     m = minimum_filter1d(force, window_n, mode="nearest")
