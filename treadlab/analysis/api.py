@@ -40,7 +40,8 @@ class InsoleScaleWarning(UserWarning):
 
 STEP_COLUMNS = (
     "foot", "gait", "quality", "ic_s", "to_s", "contact_time_ms", "flight_time_ms", "step_time_ms",
-    "stride_time_ms", "duty_factor", "cadence_spm", "strike_index_pct", "strike_class", "strike_flag", "onset_diff_ms", "onset_class",
+    "stride_time_ms", "duty_factor", "cadence_spm", "strike_index_pct", "strike_class", "strike_flag",
+    "onset_diff_ms", "onset_class",
     "strike_agree", "impact_peak_bw", "impact_peak_s", "loading_reference", "avlr_bw_s", "vilr_bw_s",
     "peak_force_bw", "peak_force_s", "impulse_bw_s", "impulse_n_s", "first_sample", "stop_sample",
 )
