@@ -125,7 +125,11 @@ class GaitAnalysis:
         self.insole_mean_force_n = info["insole_mean_force_n"]
         self.norm_n = info["norm_n"]
         self.warnings = list(info.get("warnings", []))
-        self.steps = all_steps[segment.contains(all_steps["ic_s"])].reset_index(drop=True)
+        inside = segment.contains(all_steps["ic_s"])
+        if "gait" in all_steps:  # a standing period overlapping the segment is in it
+            inside |= ((all_steps["gait"] == "standing") & (all_steps["to_s"] > segment.start_s)
+                       & (all_steps["ic_s"] < segment.stop_s)).to_numpy()
+        self.steps = all_steps[inside].reset_index(drop=True)
         self.summary_steps = self.steps[summary_rows(self.steps, summary_gait(self.steps, gait))]
         extra = {"file": str(session.path), "source": source, "segment": segment.to_dict(),
                  "body_mass_kg": session.body_mass_kg, "treadmill_speed_mps": session.treadmill_speed_mps}

@@ -1,13 +1,15 @@
 """Gait of every step (standing, walking, running) and the quality flags of the step table.
 
-Walking and running are told apart by the **duty factor** (contact time / stride time): above 0.5 a foot is on
-the ground for more than half its stride, so the two feet's stances overlap (double support, walking); below
-0.5 there is a flight phase with neither foot down (running). This is the classical definition of the gaits
-(Alexander R McN (1989) "Optimization and gaits in the locomotion of vertebrates", Physiol Rev 69:1199-1227;
-Alexander & Jayes (1983) J Zool 201:135-152), and it holds at any speed (a slow jog still has a flight phase, a
-race walker never has one). A step without a stride time (the last of a foot, one before a break) uses its
-flight time instead (negative = double support), then its contact time against twice its step time, then the
-gait of the nearest classified step of the same foot.
+Walking and running are told apart by **double support against flight**: walking, the other foot lands before
+this one lifts (negative flight time: both feet on the ground); running, there is a flight phase with neither
+foot down. In steady gait this is the duty factor (contact time / stride time) above or below 0.5, the
+classical definition of the gaits (Alexander R McN (1989) "Optimization and gaits in the locomotion of
+vertebrates", Physiol Rev 69:1199-1227; Alexander & Jayes (1983) J Zool 201:135-152); it holds at any speed (a
+slow jog still has a flight phase, a race walker never has one). Each step is judged by its own flight time,
+which stays right in irregular strides where a per-step duty factor does not (a long step followed by a short
+one: a running contact can exceed half of that stride). A step without a flight time (the last of a foot, one
+before a break) uses its duty factor, then its contact time against its step time, then the gait of the nearest
+classified step of the same foot (running when there is none).
 
 **Standing**: a contact of at least ``STANDING_MIN_MS`` (2 s) is not a step: the longest stance of slow
 walking (about 60 steps/min, a 2-s stride of which stance is ~65 %) is ~1.3 s. Standing rows keep their
@@ -65,8 +67,8 @@ def classify_gait(steps: pd.DataFrame) -> pd.DataFrame:
     step = _col(out, "step_time_ms")
     walk = np.full(n, np.nan)
     with np.errstate(invalid="ignore"):
-        walk = np.where(np.isfinite(duty), duty > WALK_DUTY_FACTOR, walk)
-        walk = np.where(np.isnan(walk) & np.isfinite(flight), flight < 0, walk)
+        walk = np.where(np.isfinite(flight), flight < 0, walk)
+        walk = np.where(np.isnan(walk) & np.isfinite(duty), duty > WALK_DUTY_FACTOR, walk)
         walk = np.where(np.isnan(walk) & np.isfinite(step) & np.isfinite(ct), ct > step, walk)
     walk[standing] = np.nan
     feet = out["foot"].to_numpy() if "foot" in out else np.full(n, "")
