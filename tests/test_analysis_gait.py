@@ -276,9 +276,7 @@ def test_real_footswitch_finds_every_threshold_contact(tmp_path, cv):
     walk = _real_walk() if cv == 0 else _irregular(_real_walk(), cv, seed=11)
     path = tmp_path / "footswitch.h5"
     _footswitch_session(path, walk)
-    with pytest.warns(UserWarning):  # these insoles read ~1.7 x body weight (tests/data/README.md)
-        ga = analyze(path)
-    with ga:
+    with analyze(path) as ga:  # footswitches: timing only, forces normalised by the insoles' own mean
         steps = ga.steps
         for i, foot in ((1, "left"), (2, "right")):
             plain = _plain_threshold(walk[:, 0], walk[:, i])
