@@ -157,16 +157,21 @@ def test_gait_option_and_segments(phases):
         assert len(ga.force_curves("left")) == ((ga.steps["gait"] != "standing") & (ga.steps["foot"] == "left")).sum()
 
 
-def test_mat_has_no_multi_second_step(phases):
+def test_mat_standing_walking_running(phases):
     path, model = phases
+    truth = truth_in(model, START_S + 0.05, START_S + 40.0 - 0.05)
     with analyze(path, source="mat") as ga:
         steps = ga.steps
         assert steps.loc[steps["gait"] != "standing", "contact_time_ms"].max() < STANDING_MIN_MS
+        standing = steps[steps["gait"] == "standing"]  # both feet on the still mat: one footprint, standing
+        assert len(standing) >= 1 and standing["to_s"].max() == pytest.approx(model.standing["stop_s"].max(),
+                                                                               abs=0.4)
         assert ga.summary["gait"] == "running"
-        run = truth_in(model, 25.6, START_S + 40.0 - 0.05)
-        run = run[run["gait"] == "running"]
-        missed, false, _, _ = _score(steps, run, 25.6, START_S + 40.0 - 0.05)
-        assert missed <= 0.01 * len(run) and false == 0
+        missed, false, f, t = _score(steps, truth, START_S + 0.05, START_S + 40.0 - 0.05)
+        assert missed <= 0.01 * len(truth) and false == 0  # walking in double support included
+        assert (f["gait"].to_numpy() == t["gait"].to_numpy()).mean() >= 0.98
+        run = t["gait"].to_numpy() == "running"
+        assert np.abs(f["ic_s"] - t["ic_s"]).to_numpy()[run].max() * 1e3 <= 5.0
 
 
 def test_lab_analyze_gait_option(phases, tmp_path):
