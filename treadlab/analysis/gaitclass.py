@@ -37,13 +37,17 @@ QUALITY_STANDING = "standing"
 QUALITY_VALUES = (QUALITY_OK, QUALITY_SHORT, QUALITY_STANDING)
 GAITS = ("standing", "walking", "running")
 _TIMING = ("flight_time_ms", "step_time_ms", "stride_time_ms", "duty_factor", "cadence_spm")
+#: Per-step metrics that a standing period does not have (NaN; text columns empty).
+_KINETIC = ("strike_index_pct", "onset_diff_ms", "impact_peak_bw", "impact_peak_s", "avlr_bw_s", "vilr_bw_s",
+            "peak_force_bw", "peak_force_s", "impulse_bw_s", "step_length_m", "step_width_m")
+_KINETIC_TEXT = ("strike_class", "strike_flag", "onset_class", "loading_reference")
 
 
 def classify_gait(steps: pd.DataFrame) -> pd.DataFrame:
     """Add ``gait`` ("standing", "walking", "running") and make sure ``quality`` is there.
 
     Standing rows (quality "standing", or contacts of at least ``STANDING_MIN_MS``) get NaN timing (a standing
-    period has no stride), and so do the intervals of other steps that end at one.
+    period has no stride) and no kinetic metrics, and the intervals of other steps that end at one are NaN.
 
     Parameters
     ----------
@@ -81,9 +85,12 @@ def classify_gait(steps: pd.DataFrame) -> pd.DataFrame:
     out["gait"] = gait
     out["quality"] = quality
     if standing.any():
-        for c in _TIMING:
+        for c in _TIMING + _KINETIC:
             if c in out:
                 out.loc[standing, c] = np.nan
+        for c in _KINETIC_TEXT:
+            if c in out:
+                out.loc[standing, c] = ""
         _drop_intervals_into_standing(out, standing)
     return out
 
