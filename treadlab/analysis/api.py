@@ -130,7 +130,7 @@ class GaitAnalysis:
             inside |= ((all_steps["gait"] == "standing") & (all_steps["to_s"] > segment.start_s)
                        & (all_steps["ic_s"] < segment.stop_s)).to_numpy()
         self.steps = all_steps[inside].reset_index(drop=True)
-        self.summary_steps = self.steps[summary_rows(self.steps, summary_gait(self.steps, gait))]
+        self.summary_steps = self.steps[summary_rows(self.steps, summary_gait(self.steps, gait))].reset_index(drop=True)
         extra = {"file": str(session.path), "source": source, "segment": segment.to_dict(),
                  "body_mass_kg": session.body_mass_kg, "treadmill_speed_mps": session.treadmill_speed_mps}
         extra.update({k: v for k, v in info.items() if k not in ("norm_n",)})
