@@ -297,3 +297,18 @@ def test_real_footswitch_finds_every_threshold_contact(tmp_path, cv):
         assert (steps.loc[steps["gait"] != "standing", "gait"] == "walking").mean() >= 0.95
         strides = steps.loc[steps["quality"] == "ok", "stride_time_ms"]
         assert np.isfinite(strides).mean() >= 0.9
+
+
+def test_lab_simulate_phase_options():
+    from treadlab.lab.cli import build_parser
+    from treadlab.lab.commands.simulate import _runner
+
+    args = build_parser().parse_args(["simulate", "--stand-s", "5", "--walk-s", "20", "--stride-cv", "12",
+                                      "--stumbles", "3", "--walk-cadence", "104", "--walk-speed", "1.2"])
+    r = _runner(args)
+    assert (r.stand_s, r.walk_s, r.stride_cv_pct, r.stumble_pct, r.walk_cadence_spm, r.walk_speed_mps) == \
+        (5.0, 20.0, 12.0, 3.0, 104.0, 1.2)
+    from treadlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stride_cv_pct"):
+        _runner(build_parser().parse_args(["simulate", "--stride-cv", "40"]))
