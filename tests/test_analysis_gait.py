@@ -319,21 +319,22 @@ def test_recorded_session_starts_standing_then_walks(tmp_path):
     from test_analysis_e2e import _record
 
     # The rig's clock (the runner's zero) starts with the device processes, seconds before the recording (8 s on
-    # a loaded 2-core machine): 16 s of standing leave several recorded.
-    runner = RunnerParams(stand_s=16.0, walk_s=6.0, seed=5)
-    out, truth = _record(tmp_path, runner, 20.0)
+    # a loaded 2-core machine, less when idle): 14 s of standing leave several recorded, and 24 s of recording
+    # reach well into the running (from ~18.4 s) however early it starts.
+    runner = RunnerParams(stand_s=14.0, walk_s=4.0, seed=5)
+    out, truth = _record(tmp_path, runner, 24.0)
     with analyze(out) as ga:
         steps = ga.steps
         t0, t1 = ga.session.time_range_s
         standing = steps[steps["gait"] == "standing"]
         lift = truth.loc[truth["gait"] == "walking", "ic_s"].min()  # the first step after standing
-        assert lift - t0 > 3.0, f"the recording started {16.0 - (lift - t0):.1f} s into the standing"
+        assert lift - t0 > 3.0, f"the recording started {14.0 - (lift - t0):.1f} s into the standing"
         assert len(standing) >= 1 and (standing["ic_s"] <= t0 + 0.1).all()
         assert standing["to_s"].max() == pytest.approx(lift, abs=0.5)
         assert steps.loc[steps["gait"] != "standing", "contact_time_ms"].max() < STANDING_MIN_MS
         inner = truth[(truth["ic_s"] > t0 + 0.3) & (truth["to_s"] < t1 - 0.1)]
-        assert (inner["gait"] == "walking").sum() >= 8 and (inner["gait"] == "running").sum() >= 10
+        assert (inner["gait"] == "walking").sum() >= 5 and (inner["gait"] == "running").sum() >= 10
         missed, false, f, t = _score(steps, inner, t0 + 0.3, t1 - 0.1)
         assert missed == 0 and false == 0
         assert (f["gait"].to_numpy() == t["gait"].to_numpy()).mean() >= 0.95
-        assert ga.summary["gait"] == "running" and ga.summary["gaits"]["walking"]["steps"] >= 8
+        assert ga.summary["gait"] == "running" and ga.summary["gaits"]["walking"]["steps"] >= 5
