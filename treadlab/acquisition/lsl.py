@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from treadlab.calibration import apply_calibration
 from treadlab.errors import ConfigError, DeviceError, LabError
 
 log = logging.getLogger(__name__)
@@ -447,8 +448,7 @@ class LslPublisher:
                     return
                 spec = self.specs[device]
                 if spec.gain is not None:
-                    vals = (vals.astype(np.float32) - spec.offset) * spec.gain
-                    np.maximum(vals, 0.0, out=vals)
+                    vals = apply_calibration(vals, spec.gain, spec.offset, clip=True)
                 push_stamped(outlet, vals, time_s + self.clock_origin_s)
                 with self._lock:
                     self.stats.samples_n[device] = self.stats.samples_n.get(device, 0) + len(vals)

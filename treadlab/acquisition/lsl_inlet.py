@@ -240,8 +240,9 @@ class LslInletDevice:
         return Calibration(unit=unit, gain=np.ones(self.n_values, np.float32),
                            offset=np.zeros(self.n_values, np.float32))
 
-    def start(self, timeout_s: float = 2.0) -> None:
-        """Open the data connection and drop anything buffered so far; ``seq`` restarts at 0.
+    def start(self, timeout_s: float = 2.0, keep_received: bool = False) -> None:
+        """Open the data connection and drop anything buffered so far (not with ``keep_received``, a
+        reconnection); ``seq`` restarts at 0.
 
         For a string stream it also waits (up to :data:`CLOCK_SYNC_WAIT_S`) for LSL's first clock offset: the
         inlet holds the first sample back until it has one (about 0.7 s on loopback), and a marker sent just
@@ -251,7 +252,8 @@ class LslInletDevice:
         pylsl = _pylsl()
         try:
             self._inlet.open_stream(timeout=timeout_s)
-            self._inlet.flush()
+            if not keep_received:
+                self._inlet.flush()
             if self.markers:
                 try:
                     self._inlet.time_correction(timeout=CLOCK_SYNC_WAIT_S)

@@ -51,6 +51,7 @@ class DeviceStatus:
     crc_errors: int
     drift_ppm: float
     reconnections: int
+    clock_warning: str | None = None
 
 
 @dataclass
@@ -352,7 +353,7 @@ class Recorder:
             fit = w.clock.fit
             devices.append(DeviceStatus(name, state, w.samples_n, rate, w.rate_hz, w.lost_n, w.crc_errors,
                                         fit.drift_ppm if fit is not None and w.clock.has_drift else float("nan"),
-                                        w.reconnections))
+                                        w.reconnections, w.tick_check.warning))
         size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
         writer = self._writer
         return SessionStatus(self.elapsed_s, size, writer.overflow_n if writer else 0, devices,

@@ -4,7 +4,7 @@ A :class:`DeviceWorker` owns its driver object (drivers are not thread-safe: onl
 started). Per batch it maps device ticks to the session clock (:class:`~treadlab.acquisition.clock.OnlineClock`),
 records sequence gaps, feeds the ring buffer and subscribers, and queues the batch for the writer. When the port
 vanishes it retries the same port path every ``retry_s`` (identify, same serial, set rate, START) while the other
-devices go on recording.
+devices go on recording; every sample received after the port reopened is kept (a device may have streamed on).
 
 A marker device (an external LSL string stream, ``dev.markers`` True) has no samples and no ``/devices`` group:
 each string sample becomes a session marker ``"<device>: <text>"`` at its LSL timestamp mapped to the session
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from treadlab.acquisition.clock import OnlineClock
+from treadlab.acquisition.clockcheck import TickRateCheck
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.acquisition.writer import DeviceSetup, SessionWriter
 from treadlab.drivers import DeviceConfig, open_device
@@ -172,6 +173,7 @@ class DeviceWorker:
         else:
             self.ring = RingBuffer(int(ring_s * max(self.rate_hz, 1.0)), dev.n_values, dev.dtype)
         self.clock = OnlineClock(dev.clock_hz)
+        self.tick_check = TickRateCheck(dev.clock_hz, dev.rate_hz)  # does the device clock tick at its INFO clock_hz?
         self.ping_interval_s = ping_interval_s
         self.retry_s = retry_s
         self.coalesce_s = COALESCE_S if coalesce_s is None else coalesce_s
@@ -310,6 +312,8 @@ class DeviceWorker:
             time_s = self.clock.update(ticks, host_s)
         else:
             time_s = self._times_across_resets(ticks, host_s)
+        if not getattr(self.dev, "host_clock", False) and (warning := self.tick_check.update(ticks, host_s)):
+            self._event(WARNING, warning)
         if self._last_seq is None or int(seq[0]) != (self._last_seq + 1) % 2**32 or \
                 (int(seq[-1]) - int(seq[0])) % 2**32 != k - 1 or (k > 2 and np.any(np.diff(seq) != 1)):
             self._gaps(seq, time_s)
@@ -401,7 +405,7 @@ class DeviceWorker:
             dev.close()
             return
         try:
-            dev.start()
+            dev.start(keep_received=True)  # what came while the port reopened is the device's next samples
         except LabError as exc:
             self._event(WARNING, f"reconnect: START failed ({exc})")
             dev.close()
@@ -410,6 +414,7 @@ class DeviceWorker:
         self.reconnections += 1
         self._warm_until = time.monotonic() + WARMUP_S
         self.clock.new_segment()
+        self.tick_check.new_segment()
         self._last_ticks = None
         if not self.markers:
             self.writer.put_segment(self.name, np.array([self.samples_n, 0, 0] + [np.nan] * 4))

@@ -26,7 +26,7 @@ from treadlab.errors import StorageError
 
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 #: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
-COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "queue_overflow", "flushed_rows")
+COUNTER_COLUMNS = ff.COUNTER_COLUMNS
 _CHUNK_BYTES = 64 * 1024  # small chunks: a flush rewrites at most one partial chunk per dataset
 #: Default free-space reserve: below it the capture stops cleanly instead of running into a full disk.
 MIN_FREE_BYTES = 64 * 1024 * 1024
@@ -105,22 +105,24 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
     try:
         for k, v in root_attrs.items():
             f.attrs[k] = v
-        f.attrs["state"] = ff.STATE_RECORDING
-        f.attrs["stop_utc"] = ""
-        f.attrs["duration_s"] = np.nan
-        f.attrs["stop_reason"] = ""
-        f.attrs["clock_model"] = ff.CLOCK_MODEL
+        f.attrs[ff.A_STATE] = ff.STATE_RECORDING
+        f.attrs[ff.A_STOP_UTC] = ""
+        f.attrs[ff.A_DURATION_S] = np.nan
+        f.attrs[ff.A_STOP_REASON] = ""
+        f.attrs[ff.A_CLOCK_MODEL] = ff.CLOCK_MODEL
         devs = f.create_group(ff.DEVICES)
         for d in devices:
             _create_device(devs, d)
         m = f.create_group(ff.MARKERS)
-        _vec(m, "time", "f8")
-        _vec(m, "label", h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES))
+        m_time, m_label = ff.MARKER_COLUMNS
+        _vec(m, m_time, "f8")
+        _vec(m, m_label, h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES))
         e = f.create_group(ff.EVENTS)
-        _vec(e, "time", "f8")
-        _vec(e, "source", h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES))
-        _vec(e, "level", "u1")
-        _vec(e, "text", h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES))
+        e_time, e_source, e_level, e_text = ff.EVENT_COLUMNS
+        _vec(e, e_time, "f8")
+        _vec(e, e_source, h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES))
+        _vec(e, e_level, "u1")
+        _vec(e, e_text, h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES))
         f.flush()
         f.swmr_mode = True
     except BaseException:
@@ -131,14 +133,14 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
 
 def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
     g = devs.create_group(d.name)
-    g.attrs["kind"] = d.kind or ""
-    g.attrs["side"] = d.side or ""
-    g.attrs["protocol"] = d.protocol
-    g.attrs["rate_hz"] = float(d.rate_hz)
-    g.attrs["info_json"] = json.dumps(d.info, default=str)
-    g.attrs["serial"] = d.serial or ""
-    g.attrs["clock_hz"] = float(d.clock_hz)
-    g.attrs["shape"] = np.asarray(d.shape, dtype=np.int64)
+    g.attrs[ff.A_KIND] = d.kind or ""
+    g.attrs[ff.A_SIDE] = d.side or ""
+    g.attrs[ff.A_PROTOCOL] = d.protocol
+    g.attrs[ff.A_RATE_HZ] = float(d.rate_hz)
+    g.attrs[ff.A_INFO_JSON] = json.dumps(d.info, default=str)
+    g.attrs[ff.A_SERIAL] = d.serial or ""
+    g.attrs[ff.A_CLOCK_HZ] = float(d.clock_hz)
+    g.attrs[ff.A_SHAPE] = np.asarray(d.shape, dtype=np.int64)
     for k in ff.FINAL_DEVICE_ATTRS:
         g.attrs[k] = np.nan if k in ("drift_ppm", "fit_residual_ms", "achieved_rate_hz") else 0
     for k, v in d.extra_attrs.items():
@@ -152,42 +154,42 @@ def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
     _vec(g, ff.TIME, "f8")
     _vec(g, ff.HOST_TIME, "f8")
     gaps = _vec(g, ff.GAPS, "f8", cols=3)
-    gaps.attrs["columns"] = list(ff.GAP_COLUMNS)
+    gaps.attrs[ff.A_COLUMNS] = list(ff.GAP_COLUMNS)
     cal = g.create_group(ff.CALIBRATION)
     if d.calibration is not None:
-        cal.create_dataset("gain", data=np.asarray(d.calibration.gain, dtype=np.float32))
-        cal.create_dataset("offset", data=np.asarray(d.calibration.offset, dtype=np.float32))
-        cal.attrs["unit"] = d.calibration.unit
+        cal.create_dataset(ff.CAL_GAIN, data=np.asarray(d.calibration.gain, dtype=np.float32))
+        cal.create_dataset(ff.CAL_OFFSET, data=np.asarray(d.calibration.offset, dtype=np.float32))
+        cal.attrs[ff.A_CAL_UNIT] = d.calibration.unit
     else:
-        cal.create_dataset("gain", data=np.ones(d.n_values, np.float32))
-        cal.create_dataset("offset", data=np.zeros(d.n_values, np.float32))
-        cal.attrs["unit"] = "raw"
+        cal.create_dataset(ff.CAL_GAIN, data=np.ones(d.n_values, np.float32))
+        cal.create_dataset(ff.CAL_OFFSET, data=np.zeros(d.n_values, np.float32))
+        cal.attrs[ff.A_CAL_UNIT] = ff.UNIT_RAW
     lay = g.create_group(ff.LAYOUT)
     if d.layout is not None:
-        lay.create_dataset("positions_mm", data=np.asarray(d.layout["positions_mm"], dtype=np.float32))
-        lay.create_dataset("areas_mm2", data=np.asarray(d.layout["areas_mm2"], dtype=np.float32))
-        lay.attrs["foot_length_mm"] = float(d.layout.get("foot_length_mm", np.nan))
+        lay.create_dataset(ff.LAYOUT_POSITIONS, data=np.asarray(d.layout["positions_mm"], dtype=np.float32))
+        lay.create_dataset(ff.LAYOUT_AREAS, data=np.asarray(d.layout["areas_mm2"], dtype=np.float32))
+        lay.attrs[ff.A_FOOT_LENGTH_MM] = float(d.layout.get("foot_length_mm", np.nan))
         if d.layout.get("name"):
-            lay.attrs["name"] = str(d.layout["name"])
+            lay.attrs[ff.A_LAYOUT_NAME] = str(d.layout["name"])
     if d.kind == "mat" and len(d.shape) == 2:
         rows_n, cols_n = d.shape
         pitch = [float(v) for v in d.info.get("pitch_mm", [10.0, 10.0])]
-        lay.attrs["pitch_mm"] = np.asarray(pitch)
-        lay.attrs["rows"] = rows_n
-        lay.attrs["cols"] = cols_n
-        lay.attrs["belt_axis"] = str(d.info.get("belt_axis", "rows"))
+        lay.attrs[ff.A_PITCH_MM] = np.asarray(pitch)
+        lay.attrs[ff.A_ROWS] = rows_n
+        lay.attrs[ff.A_COLS] = cols_n
+        lay.attrs[ff.A_BELT_AXIS] = str(d.info.get("belt_axis", "rows"))
         if d.layout is None:
             rr, cc = np.mgrid[0:rows_n, 0:cols_n]
             pos = np.c_[cc.ravel() * pitch[1], rr.ravel() * pitch[0]].astype(np.float32)
-            lay.create_dataset("positions_mm", data=pos)
-            lay.create_dataset("areas_mm2", data=np.full(d.n_values, pitch[0] * pitch[1], np.float32))
-    clk = g.create_group("clock")
-    seg = _vec(clk, "segments", "f8", cols=len(ff.SEGMENT_COLUMNS))
-    seg.attrs["columns"] = list(ff.SEGMENT_COLUMNS)
-    pings = _vec(clk, "pings", "i8", cols=3)
-    pings.attrs["columns"] = ["host_send_ns", "host_recv_ns", "device_ticks"]
-    cnt = g.create_dataset("counters", data=np.zeros(len(COUNTER_COLUMNS), np.int64))
-    cnt.attrs["columns"] = list(COUNTER_COLUMNS)
+            lay.create_dataset(ff.LAYOUT_POSITIONS, data=pos)
+            lay.create_dataset(ff.LAYOUT_AREAS, data=np.full(d.n_values, pitch[0] * pitch[1], np.float32))
+    clk = g.create_group(ff.CLOCK)
+    seg = _vec(clk, ff.CLOCK_SEGMENTS_NAME, "f8", cols=len(ff.SEGMENT_COLUMNS))
+    seg.attrs[ff.A_COLUMNS] = list(ff.SEGMENT_COLUMNS)
+    pings = _vec(clk, ff.CLOCK_PINGS_NAME, "i8", cols=len(ff.PING_COLUMNS))
+    pings.attrs[ff.A_COLUMNS] = list(ff.PING_COLUMNS)
+    cnt = g.create_dataset(ff.COUNTERS, data=np.zeros(len(ff.COUNTER_COLUMNS), np.int64))
+    cnt.attrs[ff.A_COLUMNS] = list(ff.COUNTER_COLUMNS)
 
 
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
@@ -377,7 +379,7 @@ class SessionWriter:
             vals = self._counters.get(name, np.zeros(len(COUNTER_COLUMNS), np.int64))
             # rows known durable: those of the previous successful flush (this one may still fail half-way)
             vals[-1] = self._flushed_rows.get(name, 0)
-            devs[name]["counters"][:] = vals
+            devs[name][ff.COUNTERS][:] = vals
         rows = dict(self.rows_written)
         self.h5.flush()
         self._flushed_rows.update(rows)

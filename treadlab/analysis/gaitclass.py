@@ -115,7 +115,8 @@ def _drop_intervals_into_standing(out: pd.DataFrame, standing: np.ndarray) -> No
 
 def summary_gait(steps: pd.DataFrame, gait: str = "auto") -> str:
     """The gait a summary covers: ``gait`` itself, or with "auto" running when the steps hold any "ok" running
-    step, else walking."""
+    step, else walking.
+    """
     if gait not in ("auto", "running", "walking", "all"):
         raise ValueError(f"gait must be auto, running, walking or all, got {gait!r}")
     if gait != "auto":
@@ -128,7 +129,8 @@ def summary_gait(steps: pd.DataFrame, gait: str = "auto") -> str:
 
 def summary_rows(steps: pd.DataFrame, gait: str) -> np.ndarray:
     """Boolean mask of the steps a summary of ``gait`` (from :func:`summary_gait`) averages: quality "ok" and,
-    unless "all", that gait (standing is never a step)."""
+    unless "all", that gait (standing is never a step).
+    """
     mask = np.ones(len(steps), dtype=bool)
     if "quality" in steps:
         mask &= (steps["quality"] == QUALITY_OK).to_numpy()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.gaitclass import GAITS, QUALITY_OK, QUALITY_VALUES, summary_gait, summary_rows
-from treadlab.analysis.strike import STRIKE_CLASSES
+from treadlab.vocabulary import FEET, STRIKE_CLASSES, json_clean
 
 __all__ = ["FEET", "SUMMARY_METRICS", "json_clean", "metric_stats", "summarize"]
 
-FEET = ("left", "right")
 SUMMARY_METRICS = (
     "strike_index_pct",
     "avlr_bw_s",
@@ -126,19 +123,3 @@ def _gaits(steps: pd.DataFrame) -> dict:
                   "cadence_spm": float(60000.0 / st.mean()) if len(st) else float("nan")}
     return out
 
-
-def json_clean(obj):
-    """A copy of ``obj`` that ``json.dumps`` accepts: numpy scalars to Python, NaN and inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [json_clean(v) for v in obj.tolist()]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj

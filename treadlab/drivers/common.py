@@ -42,7 +42,8 @@ class DeviceStats:
     bad_lines, comment_lines : int
         Line protocol: lines skipped because they do not parse or have the wrong field count; ``#`` lines.
     dropped_before_info : int
-        DATA that arrived before the device was identified (its layout unknown), dropped.
+        DATA that arrived before the device was identified, dropped because more than the driver keeps until
+        INFO came first (binary devices keep the rest and check it against INFO's layout).
     dropped_messages : int
         LOG messages or PONGs dropped because nobody drained them.
     """

@@ -1,4 +1,4 @@
-"""Driver of line-protocol insoles: ASCII lines ``t,v1,...,vN`` (``\\n`` or ``\\r\\n``), no commands.
+r"""Driver of line-protocol insoles: ASCII lines ``t,v1,...,vN`` (``\n`` or ``\r\n``), no commands.
 
 The rig file supplies what such a device cannot say about itself (side, sensels, layout, rate, time unit,
 calibration), and :meth:`LineDevice.identify` synthesises an INFO-like dict from it (``protocol: "line"``) so the
@@ -59,12 +59,12 @@ def _per_line(mask: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
 
 
 def parse_lines(data: bytes, n_values: int) -> ParsedLines:
-    """Parse complete lines ``t,v1,...,vN`` (``data`` ends with ``\\n``), vectorised over the whole buffer.
+    r"""Parse complete lines ``t,v1,...,vN`` (``data`` ends with ``\n``), vectorised over the whole buffer.
 
     Parameters
     ----------
     data : bytes
-        Whole lines, each ending with ``\\n`` (a ``\\r`` before it is allowed).
+        Whole lines, each ending with ``\n`` (a ``\r`` before it is allowed).
     n_values : int
         Values per line (sensels); a valid line has ``n_values + 1`` fields.
 
@@ -164,7 +164,8 @@ class LineDevice(DeviceBase):
         if cfg.time_unit not in TIME_UNITS_HZ:
             raise ConfigError(f"{self.name}: time_unit must be 'ms' or 'us', not {cfg.time_unit!r}")
         self._rest = b""
-        self._sync = True  # drop the partial line the port may open in the middle of
+        self._sync = True  # the port may open in the middle of a line: the first one is kept only if it is whole
+        self._head: bytes | None = None
         self._pending: list[tuple[np.ndarray, np.ndarray, int]] = []
         self._next_seq = 0
         self._t_last: int | None = None
@@ -181,6 +182,7 @@ class LineDevice(DeviceBase):
             if nl < 0:
                 self._rest = buf[-MAX_LINE_BYTES:]
                 return
+            self._head = buf[: nl + 1]
             buf = buf[nl + 1 :]
             self._sync = False
         cut = buf.rfind(b"\n")
@@ -200,7 +202,22 @@ class LineDevice(DeviceBase):
         if res.wrong_fields is not None:
             self.wrong_fields = res.wrong_fields
         if len(res.t):
+            if self._head is not None:
+                self._keep_head(res.t[0], host_ns)
             self._pending.append((res.t, res.values, host_ns))
+
+    def _keep_head(self, t_next: int, host_ns: int) -> None:
+        """Keep the first line received if it is whole: it parses and its time is one sample period (within half
+        a period) before the next line's. A line cut at the start has fewer fields or lost leading digits of its
+        time, which puts that time far earlier.
+        """
+        head, self._head = parse_lines(self._head, self.cfg.sensels), None
+        if len(head.t) != 1:
+            return
+        period = TIME_UNITS_HZ[self.cfg.time_unit] / float(self.cfg.rate_hz)
+        if 0.5 * period <= int(t_next) - int(head.t[0]) <= 1.5 * period:
+            self.stats.messages += 1
+            self._pending.append((head.t, head.values, host_ns))
 
     def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
         """One bulk read; all complete lines received since the last call, as a batch (values float32).
@@ -310,9 +327,14 @@ class LineDevice(DeviceBase):
         offset = np.broadcast_to(np.asarray(cal.get("offset", 0.0), dtype=np.float32), (n,)).copy()
         return Calibration(unit=str(cal.get("unit", "N")), gain=gain, offset=offset)
 
-    def start(self, timeout_s: float = 0.0) -> None:
-        """Mark the start of the recording: drop samples received so far, restart ``seq`` at 0."""
-        self._pending = []
+    def start(self, timeout_s: float = 0.0, keep_received: bool = False) -> None:
+        """Mark the start of the recording: drop samples received so far, restart ``seq`` at 0.
+
+        With ``keep_received`` (a reconnection: the device streamed on while the port reopened) the samples
+        received since the port opened are kept for the next :meth:`read`, numbered from 0.
+        """
+        if not keep_received:
+            self._pending = []
         self._next_seq = 0
         self._seq.reset()
 

@@ -100,7 +100,8 @@ class GaitModel:
 
     def _feet(self, p: RunnerParams, step_time_s: float) -> tuple:
         """Contact times, strike classes, shapes and impulses of the two feet of ``p``, with loading-rate and
-        peak-force asymmetries calibrated on a nominal step."""
+        peak-force asymmetries calibrated on a nominal step.
+        """
         half = lambda pct: np.array([1.0 - pct / 200.0, 1.0 + pct / 200.0])  # noqa: E731 (left, right) factors
         ct = half(p.contact_time_asym_pct) * p.contact_time_ms / 1e3
         classes = [strike_class(p.strike_index_pct(f)) for f in FEET]
@@ -434,7 +435,8 @@ class GaitModel:
     @property
     def standing(self) -> pd.DataFrame:
         """Ground truth of standing: per foot, ``start_s`` (the window's start) and ``stop_s`` (the foot lifts)
-        when the window begins before it lifts; empty without ``stand_s``."""
+        when the window begins before it lifts; empty without ``stand_s``.
+        """
         rows = [(f, self.start_s, float(self._stand_end[i])) for i, f in enumerate(FEET)
                 if np.isfinite(self._stand_end[i]) and self._stand_end[i] > self.start_s]
         return pd.DataFrame(rows, columns=["foot", "start_s", "stop_s"])

@@ -7,9 +7,8 @@ import math
 from dataclasses import dataclass
 
 from treadlab.errors import ConfigError
+from treadlab.vocabulary import FEET, STRIKE_CLASSES
 
-FEET = ("left", "right")
-STRIKE_CLASSES = ("rearfoot", "midfoot", "forefoot")
 #: Nominal strike index (% of foot length from the heel) of each class (Cavanagh & Lafortune 1980 classes:
 #: rearfoot < 33.3, midfoot 33.3-66.7, forefoot > 66.7).
 NOMINAL_STRIKE_INDEX_PCT = {"rearfoot": 15.0, "midfoot": 50.0, "forefoot": 85.0}
@@ -153,7 +152,7 @@ class RunnerParams:
             raise GaitParamsError(f"runner parameter walking must be true or false, got {self.walking!r}")
         self._check_timing()
         if self.walk_s > 0:
-            self.walking_phase()._check_timing()  # the walking phase's cadence and contact time
+            self.walking_phase()  # validated on construction: the walking phase's cadence and contact time
 
     @property
     def scheduled(self) -> bool:

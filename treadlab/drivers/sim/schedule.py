@@ -39,7 +39,8 @@ class Schedule:
     """Arrays of the steps ``k_lo..k_hi`` (attributes ``k``, ``foot`` (0 left, 1 right), ``ic``, ``ct``,
     ``phase`` (0 running, 1 walking), ``support`` (time the step carries the body: its share of impulse, s),
     ``stumble`` (bool), ``step_time`` (from the previous contact, s)), the standing period: ``stand_end`` per
-    foot (s; -inf without standing), and ``first_ic`` (initial contact of step 0)."""
+    foot (s; -inf without standing), and ``first_ic`` (initial contact of step 0).
+    """
 
     def __init__(self, **arrays):
         self.__dict__.update(arrays)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from treadlab.acquisition.clockcheck import TickRateCheck
 from treadlab.drivers import DeviceConfig, open_device
 from treadlab.errors import ConfigError, DeviceError, DeviceTimeoutError, LabError, PortNotFoundError
 from treadlab.lab.rig import load_rig
@@ -43,6 +44,7 @@ class StreamSummary:
     last_values: np.ndarray | None = None
     peak_value: float = 0.0
     logs: list = field(default_factory=list)
+    tick_check: TickRateCheck | None = None
 
     @property
     def rate_hz(self) -> float:
@@ -125,6 +127,10 @@ def stream_devices(summaries: list[StreamSummary], seconds: float) -> None:
             s.last_seq = int(batch.seq[-1])
             s.last_values = batch.values[-1]
             s.peak_value = max(s.peak_value, float(batch.values.max()))
+            if not getattr(s.device, "host_clock", False):
+                s.tick_check = s.tick_check or TickRateCheck(s.device.clock_hz, s.device.rate_hz,
+                                                              refit_every_s=np.inf)
+                s.tick_check.update(batch.device_time, batch.host_time_ns / 1e9)
     for s in summaries:
         s.seconds = time.monotonic() - s.started_s if s.device is not None else 0.0  # from its START
         if s.device is None:
@@ -159,6 +165,10 @@ def report_lines(s: StreamSummary) -> list[str]:
     elif dev.protocol == "line":
         line += f" (bad lines {st.bad_lines}, comments {st.comment_lines})"
     lines.append(line)
+    rate = s.tick_check.final() if s.tick_check is not None else None
+    if rate is not None:
+        hint = " (a longer --seconds decides)" if "not yet known" in rate.describe() else ""
+        lines.append(f"  {'WARNING: ' if rate.off else ''}{rate.describe()}{hint}")
     for _, level, text in s.logs[-5:]:
         lines.append(f"  device log [{level}]: {text}")
     if s.problem:

@@ -70,6 +70,7 @@ class DeviceView:
 
 
 def view_of(name: str, dev, ring_s: float) -> DeviceView:
+    """The live view model of one identified device (ring buffers and geometry)."""
     shape = tuple(int(s) for s in dev.shape)
     v = DeviceView(name=name, kind=dev.kind, side=dev.side, shape=shape, rate_hz=float(dev.rate_hz))
     cal = getattr(dev, "calibration", None)

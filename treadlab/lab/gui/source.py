@@ -24,10 +24,11 @@ import numpy as np
 from treadlab.acquisition.recorder import Recorder
 from treadlab.acquisition.ring import RingBuffer
 from treadlab.acquisition.worker import DeviceWorker, connect
+from treadlab.calibration import apply_calibration
 from treadlab.errors import DeviceError, LabError, StorageError
 from treadlab.lab.gui import model
 from treadlab.lab.gui.device_view import DeviceView, PreviewSink, view_of
-from treadlab.lab.gui.live_data import cop_from_sums, current_step_slice, step_threshold_n
+from treadlab.lab.gui.live_data import current_step_slice, step_threshold_n
 
 #: Worker states mapped to what the devices panel shows.
 _STATE_NAMES = {"connected": "connecting", "failed": "lost", "stopped": "disconnected"}
@@ -121,7 +122,8 @@ class LiveSource:
 
     def _connect_all(self, names: list[str]) -> None:
         """Connect each device and start its preview worker; retry the ones that fail every ``retry_s``
-        (a device plugged in after the app started appears by itself) until the preview stops."""
+        (a device plugged in after the app started appears by itself) until the preview stops.
+        """
         pending = list(names)
         while pending and not self._preview_stop.is_set():
             for name in list(pending):
@@ -408,13 +410,14 @@ class LiveSource:
 
     def insole_frame(self, side: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
         """Newest calibrated sensel values of one foot, the COP trace (mm) of its current step, and the peak
-        of each sensel over the last half second (the current step's footprint)."""
+        of each sensel over the last half second (the current step's footprint).
+        """
         v = self._insole(side)
         if v is None or v.latest is None:
             return None
         _, d = v.derived.snapshot(last_s=1.0)
         s = current_step_slice(d[:, 1], step_threshold_n(d[:, 1]))
-        cop = None if s is None else cop_from_sums(d[s, 1:4])
+        cop = None if s is None else v.geometry.cop(d[s, 1:4])
         _, recent = v.recent.snapshot()
         peak = recent.max(axis=0) if len(recent) else v.latest
         return v.geometry.calibrated(v.latest), cop, v.geometry.calibrated(peak)
@@ -428,8 +431,7 @@ class LiveSource:
         peak = recent.max(axis=0) if len(recent) else v.latest
 
         def cal(raw: np.ndarray) -> np.ndarray:
-            out = (raw.astype(np.float32) - v.mat_offset) * v.mat_gain
-            np.maximum(out, 0.0, out=out)
+            out = apply_calibration(raw, v.mat_gain, v.mat_offset, clip=True)
             return out.reshape(v.shape[-2:]) if len(v.shape) >= 2 else out.reshape(1, -1)
 
         return cal(v.latest), cal(peak)
