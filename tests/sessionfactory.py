@@ -18,9 +18,10 @@ import h5py
 import numpy as np
 
 from treadlab import fileformat as ff
-from treadlab.acquisition.writer import DeviceSetup, SessionWriter, create_session_file
+from treadlab.acquisition.writer import SessionWriter, create_session_file
 from treadlab.drivers.layouts import load_layout
 from treadlab.drivers.sim.gait import GaitModel, RunnerParams
+from treadlab.kinds import DeviceDescription
 
 
 @dataclass
@@ -57,10 +58,10 @@ class MatSpec:
 
 
 def _setup(name: str, *, kind: str, side: str, rate_hz: float, shape: tuple, dtype: str, gain: float,
-           offset: float, unit: str, info: dict, layout: dict | None = None) -> DeviceSetup:
+           offset: float, unit: str, info: dict, layout: dict | None = None) -> DeviceDescription:
     n = int(np.prod(shape))
     cal = SimpleNamespace(unit=unit, gain=np.full(n, gain, np.float32), offset=np.full(n, offset, np.float32))
-    return DeviceSetup(name=name, kind=kind, side=side, protocol="binary", rate_hz=float(rate_hz), info=info,
+    return DeviceDescription(name=name, kind=kind, side=side, protocol="binary", rate_hz=float(rate_hz), info=info,
                        serial=str(info.get("serial", "")), clock_hz=1e6, shape=tuple(shape), dtype=np.dtype(dtype),
                        calibration=cal, layout=layout)
 

@@ -28,9 +28,10 @@ import os, sys, time
 import numpy as np
 from treadlab.acquisition.clock import OnlineClock
 from treadlab.acquisition.worker import seq_gaps
-from treadlab.acquisition.writer import DeviceSetup, SessionWriter, create_session_file
+from treadlab.acquisition.writer import SessionWriter, create_session_file
+from treadlab.kinds import DeviceDescription
 path = sys.argv[1]
-setup = DeviceSetup(name="insole_left", kind="insole", side="left", protocol="binary", rate_hz=1000.0,
+setup = DeviceDescription(name="insole_left", kind="insole", side="left", protocol="binary", rate_hz=1000.0,
                     info={"kind": "insole"}, serial="G1", clock_hz=1e6, shape=(4,), dtype=np.dtype("<u2"))
 start_ns = time.monotonic_ns()
 f = create_session_file(path, {"format": "treadlab-session", "format_version": 1,

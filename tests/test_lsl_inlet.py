@@ -10,8 +10,8 @@ import pytest
 
 from tests.lsl_support import loopback_session
 from treadlab.acquisition import lsl
-from treadlab.acquisition.lsl_inlet import LslInletDevice, open_lsl_device, stream_query
 from treadlab.drivers.base import DeviceConfig
+from treadlab.drivers.lsl import LslInletDevice, open_lsl_device, stream_query
 from treadlab.errors import ConfigError, DeviceDisconnectedError, DeviceMismatchError, DeviceTimeoutError
 
 pylsl = pytest.importorskip("pylsl")

@@ -29,10 +29,11 @@ N_VALUES = 64
 CHILD = r"""
 import os, sys, time
 import numpy as np
-from treadlab.acquisition.writer import DeviceSetup, SessionWriter, create_session_file
+from treadlab.acquisition.writer import SessionWriter, create_session_file
+from treadlab.kinds import DeviceDescription
 path, n_values = sys.argv[1], int(sys.argv[2])
-setup = DeviceSetup(name="insole_left", kind="insole", side="left", protocol="binary", rate_hz=1000.0,
-                    info={"kind": "insole"}, serial="W1", clock_hz=1e6, shape=(n_values,), dtype=np.dtype("<u2"))
+setup = DeviceDescription(name="insole_left", kind="insole", side="left", protocol="binary", rate_hz=1000.0,
+                          info={"kind": "insole"}, serial="W1", clock_hz=1e6, shape=(n_values,), dtype=np.dtype("<u2"))
 start_ns = time.monotonic_ns()
 f = create_session_file(path, {"format": "treadlab-session", "format_version": 1,
                                "start_monotonic_ns": np.int64(start_ns)}, [setup])

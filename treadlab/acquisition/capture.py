@@ -194,7 +194,7 @@ class CaptureSession:
         check_storage(self.path, 0.0, self.duration_s)  # folder writable, before touching any device
         rec.open()
         try:
-            check_storage(self.path, bytes_per_s(rec.connected), self.duration_s)
+            check_storage(self.path, bytes_per_s(list(rec.descriptions.values())), self.duration_s)
         except BaseException:
             rec.close()
             raise

@@ -21,9 +21,10 @@ import serial
 
 from treadlab.drivers import protocol as p
 from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
-from treadlab.drivers.common import DeviceBase, check_info, require_keys, resolve_layout
+from treadlab.drivers.common import ByteStreamDevice, check_info, require_keys, resolve_layout
 from treadlab.drivers.transport import write_bytes
 from treadlab.errors import CommandRejectedError, DeviceTimeoutError, ProtocolError
+from treadlab.kinds import shape_from_info
 
 NAK_CODES = {
     p.NAK_UNKNOWN_COMMAND: "unknown command",
@@ -38,8 +39,8 @@ _MAX_REPLIES = 64
 MAX_EARLY_BYTES = 32 * 1024 * 1024
 
 
-class BinaryDevice(DeviceBase):
-    """A protocol v1 device (insole or mat) on an open port.
+class BinaryDevice(ByteStreamDevice):
+    """A protocol v1 device of any registered kind (insole, mat...) on an open port.
 
     Parameters
     ----------
@@ -249,14 +250,7 @@ class BinaryDevice(DeviceBase):
             raise ProtocolError(f"{name}: device speaks protocol {info['protocol']!r}, treadlab speaks 1")
         if info["dtype"] not in p.DTYPES:
             raise ProtocolError(f"{name}: INFO dtype {info['dtype']!r} is not one of {sorted(p.DTYPES)}")
-        if info["kind"] == "insole":
-            require_keys(info, ("sensels", "side"), name)
-            shape = (int(info["sensels"]),)
-        elif info["kind"] == "mat":
-            require_keys(info, ("rows", "cols"), name)
-            shape = (int(info["rows"]), int(info["cols"]))
-        else:
-            raise ProtocolError(f"{name}: INFO kind {info['kind']!r} is neither 'insole' nor 'mat'")
+        kind, shape = shape_from_info(info, name)  # an unknown kind is refused here
         check_info(info, self.cfg, name, self.port.port)
         self.info = info
         self.kind = info["kind"]
@@ -268,7 +262,7 @@ class BinaryDevice(DeviceBase):
         self.rate_hz = int(info["rate_hz"])
         self.rates_hz = [int(r) for r in info.get("rates_hz", [])]
         self.serial = None if info.get("serial") is None else str(info["serial"])
-        self.layout = resolve_layout(info.get("layout"), self.n_values, name) if self.kind == "insole" else None
+        self.layout = resolve_layout(info.get("layout"), self.n_values, name) if kind.sensel_layout else None
         self._decoder.data_size = p.data_message_size(self.n_values, info["dtype"])
         self._adopt_early(self._decoder.data_size)
 
@@ -289,7 +283,8 @@ class BinaryDevice(DeviceBase):
             raise ProtocolError(f"{self.name}: bad CALIBRATION: {exc}") from exc
         if self.info is not None and len(gain) != self.n_values:
             raise ProtocolError(f"{self.name}: CALIBRATION has {len(gain)} sensels, the device {self.n_values}")
-        return Calibration(unit=unit, gain=gain, offset=offset)
+        self.calibration = Calibration(unit=unit, gain=gain, offset=offset)
+        return self.calibration
 
     def start(self, timeout_s: float = COMMAND_TIMEOUT_S, keep_received: bool = False) -> None:
         """Start streaming (START, waits for the ACK); DATA that comes while waiting stays pending for :meth:`read`.

@@ -16,8 +16,9 @@ import numpy as np
 import serial
 
 from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
-from treadlab.drivers.common import DeviceBase, resolve_layout
+from treadlab.drivers.common import ByteStreamDevice, resolve_layout
 from treadlab.errors import CommandRejectedError, ConfigError, DeviceMismatchError, DeviceTimeoutError
+from treadlab.kinds import get_kind
 
 TIME_UNITS_HZ = {"ms": 1_000, "us": 1_000_000}
 #: A run of bytes without a newline longer than this is dropped and counted as one bad line.
@@ -136,7 +137,7 @@ def _slow_parse(tokens: list[bytes], k: int, n_values: int) -> tuple[np.ndarray,
     return num, ok
 
 
-class LineDevice(DeviceBase):
+class LineDevice(ByteStreamDevice):
     """A line-protocol insole on an open port, described by its rig-file entry.
 
     Parameters
@@ -163,6 +164,10 @@ class LineDevice(DeviceBase):
             raise ConfigError(f"{self.name}: line-protocol devices need {', '.join(repr(m) for m in missing)}")
         if cfg.time_unit not in TIME_UNITS_HZ:
             raise ConfigError(f"{self.name}: time_unit must be 'ms' or 'us', not {cfg.time_unit!r}")
+        kind = get_kind(cfg.kind or "insole", self.name)
+        if not kind.line_protocol:
+            raise ConfigError(f"{self.name}: line-protocol devices cannot be of kind {kind.name!r}")
+        self._kind = kind.name
         self._rest = b""
         self._sync = True  # the port may open in the middle of a line: the first one is kept only if it is whole
         self._head: bytes | None = None
@@ -288,7 +293,7 @@ class LineDevice(DeviceBase):
             )
         self.info = {
             "protocol": "line",
-            "kind": "insole",
+            "kind": self._kind,
             "model": "line-protocol insole",
             "serial": cfg.serial,
             "side": cfg.side,
@@ -300,7 +305,7 @@ class LineDevice(DeviceBase):
             "rates_hz": [int(cfg.rate_hz)],
             "layout": cfg.layout,
         }
-        self.kind = "insole"
+        self.kind = self._kind
         self.side = cfg.side
         self.shape = (int(cfg.sensels),)
         self.n_values = int(cfg.sensels)
@@ -325,7 +330,8 @@ class LineDevice(DeviceBase):
         n = int(self.cfg.sensels)
         gain = np.broadcast_to(np.asarray(cal.get("gain", 1.0), dtype=np.float32), (n,)).copy()
         offset = np.broadcast_to(np.asarray(cal.get("offset", 0.0), dtype=np.float32), (n,)).copy()
-        return Calibration(unit=str(cal.get("unit", "N")), gain=gain, offset=offset)
+        self.calibration = Calibration(unit=str(cal.get("unit", "N")), gain=gain, offset=offset)
+        return self.calibration
 
     def start(self, timeout_s: float = 0.0, keep_received: bool = False) -> None:
         """Mark the start of the recording: drop samples received so far, restart ``seq`` at 0.
@@ -340,10 +346,6 @@ class LineDevice(DeviceBase):
 
     def stop(self, timeout_s: float = 0.0) -> None:
         """Nothing to send: a line device keeps streaming."""
-
-    def send_ping(self) -> None:
-        """Line devices cannot answer PING: does nothing (``drain_pongs`` stays empty)."""
-        return None
 
     def ping(self, timeout_s: float = 0.0) -> PingResult:
         """Line devices cannot answer PING."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -32,12 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"treadlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--log", metavar="FILE",
+                        help="append a log (connections, refusals, reconnections, drops) to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(run_command=mod.run)
     return parser
+
+
+def _log_to(path: str) -> None:
+    """Send treadlab's module loggers (INFO and above) to ``path``."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("treadlab")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run_command", None):
         parser.print_help()
         return 2
+    if args.log:
+        _log_to(args.log)
     try:
         return int(args.run_command(args) or 0)
     except LabError as exc:

@@ -6,10 +6,10 @@ pseudo-terminal. :mod:`treadlab.drivers.sim.serve` runs one of these per process
 
 Two devices:
 
-* :class:`BinaryDevice` speaks protocol v1 (:mod:`treadlab.drivers.protocol`): IDENTIFY -> INFO, START/STOP -> ACK,
+* :class:`SimBinaryDevice` speaks protocol v1 (:mod:`treadlab.drivers.protocol`): IDENTIFY -> INFO, START/STOP -> ACK,
   SET_RATE -> ACK or NAK 3, GET_CALIBRATION -> CALIBRATION, PING -> PONG, anything else -> NAK 1; DATA while
   started (nothing after STOP's ACK); LOG at start-up, at START and on injected faults.
-* :class:`LineDevice` streams ASCII lines ``t,v1,...,vN`` from power-up and ignores what it receives.
+* :class:`SimLineDevice` streams ASCII lines ``t,v1,...,vN`` from power-up and ignores what it receives.
 
 Samples are generated in blocks of ``block_ms`` and handed out as they fall due; every sample the device takes
 (sent, lost or corrupted) is recorded as ``(seq, true_time_ns)`` ground truth, and those a self-powered device
@@ -35,15 +35,15 @@ from treadlab.drivers.sim.spec import (
     layout_sensels,
 )
 
-__all__ = ["BinaryDevice", "DeliveryParams", "DeviceStats", "FaultParams", "LineDevice", "SimDevice", "SimDeviceSpec",
-           "TRUTH_DTYPE", "default_calibration", "layout_sensels", "make_device"]
+__all__ = ["TRUTH_DTYPE", "DeliveryParams", "FaultParams", "SimBinaryDevice", "SimDevice", "SimDeviceSpec",
+           "SimDeviceStats", "SimLineDevice", "default_calibration", "layout_sensels", "make_device"]
 
 TRUTH_DTYPE = np.dtype([("seq", "<u4"), ("t_ns", "<i8")])
 LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR = 10, 20, 30, 40
 
 
 @dataclass
-class DeviceStats:
+class SimDeviceStats:
     """What a simulated device did since the process started."""
 
     samples_n: int = 0
@@ -114,7 +114,7 @@ class SimDevice:
         self.gain, self.offset = default_calibration(spec, np.random.default_rng([spec.seed, 1]))
         self.source: SignalSource = make_source(spec, runner, self.t_epoch_ns, self.gain, self.offset)
         self.faults = FaultParams(**asdict(spec.faults))
-        self.stats = DeviceStats()
+        self.stats = SimDeviceStats()
         self.clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, self.t_epoch_ns)
         self.rate_hz = spec.rate_hz
         self.running = False
@@ -309,7 +309,7 @@ class SimDevice:
         return b""
 
 
-class BinaryDevice(SimDevice):
+class SimBinaryDevice(SimDevice):
     """A protocol v1 device (insole or mat)."""
 
     def info(self) -> dict:
@@ -391,7 +391,7 @@ class BinaryDevice(SimDevice):
         return p.encode_nak(msg_type, p.NAK_UNKNOWN_COMMAND, f"unknown command {p.describe(msg_type)}")
 
 
-class LineDevice(SimDevice):
+class SimLineDevice(SimDevice):
     """A line-protocol insole: ``t,v1,...,vN`` lines from power-up, no commands."""
 
     _delimiter = ord("\n")
@@ -434,6 +434,6 @@ class LineDevice(SimDevice):
 
 
 def make_device(spec: SimDeviceSpec, t_epoch_ns: int, runner: Any = None) -> SimDevice:
-    """The device logic for ``spec``: a :class:`BinaryDevice` or a :class:`LineDevice`."""
-    cls = BinaryDevice if spec.protocol == "binary" else LineDevice
+    """The device logic for ``spec``: a :class:`SimBinaryDevice` or a :class:`SimLineDevice`."""
+    cls = SimBinaryDevice if spec.protocol == "binary" else SimLineDevice
     return cls(spec, t_epoch_ns, runner)
