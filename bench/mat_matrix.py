@@ -45,6 +45,7 @@ def run_case(case, seed: int, duration_s: float = 6.0, tmp: Path | None = None) 
                           step_width_mm=100.0, seed=seed)
     spec = MatSpec(rows=176, cols=48) if along == "rows" else MatSpec(rows=48, cols=176, belt_axis="cols")
     p = Path(tmp or tempfile.mkdtemp()) / "mat.h5"
+    p.unlink(missing_ok=True)  # the session writer never overwrites a file
     model = write_session(p, runner, duration_s=duration_s, insoles=None, mat=spec)
     with analyze(p, source="mat") as ga:
         steps, summary = ga.steps.copy(), ga.summary

@@ -359,3 +359,74 @@ def test_invariants_hold_for_any_runner(strike_left, strike_right, lr_asym, pk_a
     parts = np.vstack([model.insole_forces("right", t[:split], lay), model.insole_forces("right", t[split:], lay)])
     np.testing.assert_array_equal(whole, parts)
     np.testing.assert_allclose(whole.sum(axis=1), f, rtol=1e-9, atol=1e-9)
+
+
+# Irregular timing and gait phases (drivers/sim/schedule.py) --------------------------------------------------
+@pytest.mark.parametrize("cv", [10.0, 20.0])
+def test_stride_time_variability_and_stumbles(cv):
+    plain = GaitModel(RunnerParams(stride_cv_pct=cv, seed=8), 120.0).steps
+    for foot in ("left", "right"):
+        stride = np.diff(plain.ic_s[plain.foot == foot].to_numpy())
+        assert stride.std() / stride.mean() == pytest.approx(cv / 100.0, abs=0.015)
+    params = RunnerParams(stride_cv_pct=cv, stumble_pct=5.0, seed=8)
+    steps = GaitModel(params, 120.0).steps
+    assert steps.step_time_ms.iloc[1:].mean() == pytest.approx(60e3 / 170.0, rel=0.05)
+    # Stumbles: the step into one is short, the one after it long.
+    st = steps.step_time_ms.to_numpy()
+    hit = np.flatnonzero(steps.stumble.to_numpy())
+    hit = hit[(hit > 0) & (hit < len(st) - 1)]
+    assert 0.02 * len(steps) < len(hit) < 0.08 * len(steps)
+    assert np.median(st[hit] / st[hit + 1]) < 0.6
+    # Running throughout: a flight phase before every contact, contacts of at least 80 ms.
+    assert np.all(steps.to_s.to_numpy()[:-1] < steps.ic_s.to_numpy()[1:])
+    assert steps.contact_time_ms.min() >= 80.0 and (steps.gait == "running").all()
+
+
+def test_irregular_model_windows_agree():
+    params = RunnerParams(stride_cv_pct=15.0, stumble_pct=4.0, noise_n=1.0, seed=2)
+    whole = GaitModel(params, 40.0)
+    part = GaitModel(params, 6.0, start_s=17.0)
+    a = part.steps
+    b = whole.steps[whole.steps.ic_s.isin(a.ic_s)]
+    assert len(b) == len(a) >= 10
+    t = np.arange(17.5, 22.5, 2e-3)
+    lay = load_layout("insole16")
+    np.testing.assert_array_equal(part.insole_forces("left", t, lay), whole.insole_forces("left", t, lay))
+
+
+def test_standing_then_walking_then_running():
+    params = RunnerParams(stand_s=5.0, walk_s=20.0, seed=3)
+    model = GaitModel(params, 40.0)
+    steps, bw = model.steps, model.bw_n
+    assert list(model.standing.foot) == ["left", "right"]
+    assert model.standing.stop_s.iloc[0] == 5.0 < model.standing.stop_s.iloc[1] < steps.ic_s.iloc[1]
+    t = np.arange(0.0, 40.0, 1e-3)
+    left, right = model.vertical_force("left", t), model.vertical_force("right", t)
+    stand = t < 4.5
+    assert np.all(left[stand] > 0.3 * bw) and np.all(right[stand] > 0.3 * bw)  # both feet loaded
+    assert np.allclose(left[stand] + right[stand], bw)
+    assert left[stand].std() > 0.05 * bw  # weight shifting
+    cop = model.cop("left", t[stand])
+    assert np.all(np.isfinite(cop)) and np.ptp(cop[:, 1]) < 0.1 * params.foot_length_mm
+    walk, run = steps[steps.gait == "walking"], steps[steps.gait == "running"]
+    assert steps.ic_s.iloc[0] > 5.0 and walk.ic_s.max() < 25.5 < run.ic_s.min()
+    assert len(walk) == pytest.approx(20.0 / (60.0 / 110.0), abs=1)
+    assert 60e3 / walk.step_time_ms.iloc[1:].mean() == pytest.approx(110.0, rel=0.02)
+    assert walk.contact_time_ms.mean() == pytest.approx(650.0, rel=0.03)
+    ic, to = walk.ic_s.to_numpy(), walk.to_s.to_numpy()
+    assert np.all(to[:-1] > ic[1:])  # walking: double support, no flight
+    assert np.all(run.to_s.to_numpy()[:-1] < run.ic_s.to_numpy()[1:])  # running: flight
+    for lo, hi in ((6.0, 24.0), (27.0, 39.0)):  # body weight over whole strides in each phase
+        sel = (t >= lo) & (t < hi)
+        assert (left[sel] + right[sel]).mean() == pytest.approx(bw, rel=0.03)
+    # The mat: a standing foot stays put on the still belt; walking moves at the walking speed.
+    frames = model.mat_frames(np.array([1.0, 3.0]), 176, 48, 8.47)
+    assert frames.sum() > 0 and np.allclose(frames[0] > 0, frames[1] > 0)
+
+
+def test_phase_parameters_are_validated():
+    with pytest.raises(GaitParamsError, match="stride_cv_pct"):
+        RunnerParams(stride_cv_pct=30.0)
+    with pytest.raises(GaitParamsError, match="walking needs"):
+        RunnerParams(walk_s=10.0, walk_contact_time_ms=400.0)
+    assert not RunnerParams().scheduled and RunnerParams(stand_s=1.0).scheduled

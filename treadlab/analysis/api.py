@@ -20,6 +20,7 @@ import pandas as pd
 
 from treadlab.analysis import mat as matmod
 from treadlab.analysis.contacts import ContactDetection
+from treadlab.analysis.gaitclass import QUALITY_OK, classify_gait, summary_gait, summary_rows
 from treadlab.analysis.insolepass import FootPass
 from treadlab.analysis.metrics import LoadingRates
 from treadlab.analysis.segments import Segment, resolve_segment
@@ -42,11 +43,17 @@ class InsoleScaleWarning(UserWarning):
 
 
 STEP_COLUMNS = (
-    "foot", "ic_s", "to_s", "contact_time_ms", "flight_time_ms", "step_time_ms", "stride_time_ms", "duty_factor",
-    "cadence_spm", "strike_index_pct", "strike_class", "strike_flag", "onset_diff_ms", "onset_class",
+    "foot", "gait", "quality", "ic_s", "to_s", "contact_time_ms", "flight_time_ms", "step_time_ms",
+    "stride_time_ms", "duty_factor", "cadence_spm", "strike_index_pct", "strike_class", "strike_flag",
+    "onset_diff_ms", "onset_class",
     "strike_agree", "impact_peak_bw", "impact_peak_s", "loading_reference", "avlr_bw_s", "vilr_bw_s",
     "peak_force_bw", "peak_force_s", "impulse_bw_s", "impulse_n_s", "first_sample", "stop_sample",
 )
+
+
+def _timed(table: pd.DataFrame, break_times: np.ndarray) -> pd.DataFrame:
+    """Timing (:func:`add_timing`), gait and quality (:func:`classify_gait`), columns in order."""
+    return _order(classify_gait(add_timing(table, break_times)))
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
@@ -59,6 +66,8 @@ def whole_stride_mean_force(steps: pd.DataFrame) -> float:
     total = 0.0
     for foot in FEET:
         part = steps[(steps["foot"] == foot) & np.isfinite(steps["stride_time_ms"])]
+        if "quality" in part:  # standing and short contacts are not strides
+            part = part[part["quality"] == QUALITY_OK]
         if part.empty:
             return float("nan")
         total += part["impulse_n_s"].sum() / (part["stride_time_ms"].sum() * 1e-3)
@@ -82,7 +91,13 @@ class GaitAnalysis:
         "insoles" or "mat".
     segment : Segment
     steps : DataFrame
-        One row per foot contact in the segment (columns in ``docs/analysis.md``).
+        One row per foot contact in the segment (columns in ``docs/analysis.md``), standing and flagged rows
+        included.
+    summary_steps : DataFrame
+        The rows of ``steps`` the summary averages and the per-step arrays (force curves, COP paths, pressure
+        maps) cover: quality "ok", of the summary's gait (``summary["gait"]``).
+    gait : str
+        The gait asked for ("auto", "running", "walking", "all"; see ``summarize``).
     all_steps : DataFrame
         Every step of the session.
     summary : dict
@@ -98,8 +113,10 @@ class GaitAnalysis:
     """
 
     def __init__(self, session: Session, source: str, all_steps: pd.DataFrame, signals: dict, segment: Segment,
-                 info: dict, owns_session: bool = False, mat_result=None, store: SignalStore | None = None):
+                 info: dict, owns_session: bool = False, mat_result=None, store: SignalStore | None = None,
+                 gait: str = "auto"):
         self.session = session
+        self.gait = gait
         self._store = store  # per-sample signals on disk; owned by the analysis analyze() made, not by selections
         self.source = source
         self.all_steps = all_steps
@@ -112,16 +129,26 @@ class GaitAnalysis:
         self.insole_mean_force_n = info["insole_mean_force_n"]
         self.norm_n = info["norm_n"]
         self.warnings = list(info.get("warnings", []))
-        self.steps = all_steps[segment.contains(all_steps["ic_s"])].reset_index(drop=True)
+        inside = segment.contains(all_steps["ic_s"])
+        if "gait" in all_steps:  # a standing period overlapping the segment is in it
+            inside |= ((all_steps["gait"] == "standing") & (all_steps["to_s"] > segment.start_s)
+                       & (all_steps["ic_s"] < segment.stop_s)).to_numpy()
+        self.steps = all_steps[inside].reset_index(drop=True)
+        self.summary_steps = self.steps[summary_rows(self.steps, summary_gait(self.steps, gait))].reset_index(drop=True)
         extra = {"file": str(session.path), "source": source, "segment": segment.to_dict(),
                  "body_mass_kg": session.body_mass_kg, "treadmill_speed_mps": session.treadmill_speed_mps}
         extra.update({k: v for k, v in info.items() if k not in ("norm_n",)})
         extra["normalising_force_n"] = self.norm_n
-        self.summary = summarize(self.steps, duration_s=segment.duration_s, extra=extra)
+        self.summary = summarize(self.steps, duration_s=segment.duration_s, extra=extra, gait=gait)
         self.summary["markers"] = [{"time_s": float(r.time), "label": str(r.label)}
                                    for r in session.markers.itertuples() if segment.contains(r.time)]
         if mat_result is not None:
             self.summary["mat"] = mat_result.summary(segment)
+
+    def with_gait(self, gait: str) -> GaitAnalysis:
+        """The same analysis whose summary averages ``gait`` (it takes over this one's files: use it instead)."""
+        return GaitAnalysis(self.session, self.source, self.all_steps, self.signals, self.segment, self.info,
+                            self._owns, mat_result=self.mat_result, store=self._store, gait=gait)
 
     # Segments ---------------------------------------------------------------------------------------------
     def select(self, start_s: float | None = None, stop_s: float | None = None, *, from_marker: str | None = None,
@@ -130,7 +157,7 @@ class GaitAnalysis:
         seg = resolve_segment(self.session.time_range_s, self.session.markers, start_s=start_s, stop_s=stop_s,
                               from_marker=from_marker, to_marker=to_marker, where=self.session.path.name)
         return GaitAnalysis(self.session, self.source, self.all_steps, self.signals, seg, self.info,
-                            mat_result=self.mat_result)
+                            mat_result=self.mat_result, gait=self.gait)
 
     @property
     def markers(self) -> pd.DataFrame:
@@ -141,7 +168,7 @@ class GaitAnalysis:
     def _foot(self, foot: str) -> tuple[FootSignals, pd.DataFrame]:
         if foot not in self.signals:
             raise AnalysisError(f"no {foot} foot in this analysis (feet: {', '.join(self.signals) or 'none'})")
-        return self.signals[foot], self.steps[self.steps["foot"] == foot]
+        return self.signals[foot], self.summary_steps[self.summary_steps["foot"] == foot]
 
     def force_curves(self, foot: str, n_points: int = 101) -> np.ndarray:
         """Force (BW, filtered) of each step of ``foot`` on a stance-normalised axis: shape (steps, n_points)."""
@@ -224,7 +251,7 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
             filter_cutoff_hz: float | str | None = "auto", contact: ContactDetection | None = None,
             loading: LoadingRates | None = None, strike: StrikeIndex | None = None,
             start_s: float | None = None, stop_s: float | None = None, from_marker: str | None = None,
-            to_marker: str | None = None, block_samples: int = BLOCK_SAMPLES) -> GaitAnalysis:
+            to_marker: str | None = None, block_samples: int = BLOCK_SAMPLES, gait: str = "auto") -> GaitAnalysis:
     """Analyse a session: steps of both feet, metrics, summary.
 
     Parameters
@@ -249,6 +276,9 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     block_samples : int
         Insole samples per block of the streaming passes (``treadlab.analysis.insolepass``): memory is bounded by
         the block, not by the length of the session. Sessions up to 1.5 blocks are analysed in one piece.
+    gait : {"auto", "running", "walking", "all"}
+        The steps the summary averages (``steps`` keeps every row, with its ``gait``): "auto" (running when the
+        segment has running steps, else walking), one gait, or "all" (walking and running; never standing).
 
     Returns
     -------
@@ -262,13 +292,16 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         raise ConfigError(f"invalid source {source!r}: choose {' or '.join(repr(k) for k in SOURCES)}")
     if normalise not in ("body_mass", "insole"):
         raise ConfigError(f"invalid normalise {normalise!r}: choose 'body_mass' or 'insole'")
+    if gait not in ("auto", "running", "walking", "all"):
+        raise ConfigError(f"invalid gait {gait!r}: choose 'auto', 'running', 'walking' or 'all'")
     owns = not isinstance(session, Session)
     s = read_session(session) if owns else session
     try:
         seg = resolve_segment(s.time_range_s, s.markers, start_s=start_s, stop_s=stop_s,
                               from_marker=from_marker, to_marker=to_marker, where=s.path.name)
-        return SOURCES[source].run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
-                                   loading or LoadingRates(), strike or StrikeIndex(), block_samples)
+        ga = SOURCES[source].run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
+                                 loading or LoadingRates(), strike or StrikeIndex(), block_samples)
+        return ga if gait == "auto" else ga.with_gait(gait)
     except Exception:
         if owns:
             s.close()
@@ -319,7 +352,7 @@ def _insole_passes(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_
     # Whole-stride mean force needs only contacts and strides: a first timing pass in raw force units.
     rough = pd.concat([passes[f].contacts_.assign(foot=f) for f in FEET], ignore_index=True)
     break_times = np.sort(np.concatenate([passes[f].break_times_s_ for f in FEET]))
-    rough_t = add_timing(rough[["foot", "ic_s", "to_s", "impulse_n_s"]], break_times)
+    rough_t = add_timing(rough[["foot", "ic_s", "to_s", "impulse_n_s", "quality"]], break_times)
     calibrated = all(s.insoles[f].calibrated and s.insoles[f].n_values > 1 for f in FEET)
     info = _norm(s, whole_stride_mean_force(rough_t), calibrated, normalise, [])
     if cutoff_hz == "auto":  # one cutoff for both feet, so that filtering does not bias the asymmetry
@@ -328,7 +361,7 @@ def _insole_passes(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_
     for f in FEET:
         tab, signals[f] = passes[f].table(info["norm_n"], cutoff_hz, loading, strike)
         tables.append(tab)
-    steps = _order(add_timing(pd.concat(tables, ignore_index=True), break_times))
+    steps = _timed(pd.concat(tables, ignore_index=True), break_times)
     info["parameters"] = {"filter_cutoff_hz": dict.fromkeys(FEET, cutoff_hz),
                           "contact": _params(contact), "loading": _params(loading), "strike": _params(strike)}
     info["blocks"] = {f: passes[f].n_blocks for f in FEET}
@@ -363,7 +396,7 @@ def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str, *_unused)
     rough = add_timing(res.steps_.assign(impulse_n_s=res.steps_["impulse_bw_s"]), res.break_times_)
     info = _norm(s, whole_stride_mean_force(rough), mat.calibrated, normalise, [], required=False)
     res.rescale(info["norm_n"])
-    steps = _order(add_timing(res.steps_, res.break_times_))
+    steps = _timed(res.steps_, res.break_times_)
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     info["belt_speed_mps"] = res.belt_speed_mps_
     signals = res.signals()

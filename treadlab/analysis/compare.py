@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from treadlab.analysis.gaitclass import summary_gait, summary_rows
 from treadlab.errors import AnalysisError
 from treadlab.vocabulary import FEET, METRIC_LABELS, STRIKE_CLASSES, classify_strike, json_clean
 
@@ -229,7 +230,8 @@ def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str,
     Parameters
     ----------
     before, after : pandas.DataFrame
-        Step tables (``foot`` column and metric columns). Metric columns absent from both are skipped.
+        Step tables (``foot`` column and metric columns). Metric columns absent from both are skipped. With
+        ``quality`` and ``gait`` columns, only the steps a summary averages are compared (``summary_rows``).
     metrics : tuple of str, optional
         Metrics to compare, default every one of :data:`METRICS` present.
 
@@ -242,6 +244,9 @@ def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str,
     AnalysisError
         When either table has no steps at all.
     """
+    # Only the steps a summary averages: quality "ok", of the table's summary gait (running when it has any).
+    before = before[summary_rows(before, summary_gait(before))]
+    after = after[summary_rows(after, summary_gait(after))]
     for name, tab in (("before", before), ("after", after)):
         if len(tab) == 0 or "foot" not in tab:
             raise AnalysisError(f"the {name} segment has no steps to compare")

@@ -10,20 +10,39 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter1d, minimum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d, uniform_filter1d
 
 from treadlab.analysis.ragged import first_true, range_arange, range_max
 
 __all__ = ["ContactDetection", "baseline", "hysteresis"]
 
 
-def baseline(force: np.ndarray, window_n: int) -> np.ndarray:
+#: A contact longer than the baseline window (standing) is bridged: see :func:`baseline`.
+LONG_WINDOW_FACTOR = 48
+
+
+def baseline(force: np.ndarray, window_n: int, bridge_frac: float | None = None) -> np.ndarray:
     """Running lower envelope: a moving minimum over ``window_n`` samples, smoothed by a moving mean.
 
-    The window must be longer than a stride so that it always contains some swing phase.
+    The window must be longer than a stride so that it always contains some swing phase. Where it holds none
+    (a foot loaded for longer than the window: standing), the moving minimum rises to the standing load and the
+    stance would read as swing; with ``bridge_frac``, a moving minimum more than ``bridge_frac`` x the loading
+    amplitude above the minimum over ``LONG_WINDOW_FACTOR`` windows (2 minutes for 2.5 s: standing of up to
+    about a minute), and within a window of such a place, is replaced by a straight line between the swings
+    either side. In running and walking no window lacks a swing, and nothing changes.
     """
     window_n = max(1, min(int(window_n), len(force)))
-    return uniform_filter1d(minimum_filter1d(force, window_n, mode="nearest"), window_n, mode="nearest")
+    m = minimum_filter1d(force, window_n, mode="nearest")
+    if bridge_frac is not None and len(m) > window_n:
+        floor = minimum_filter1d(m, min(LONG_WINDOW_FACTOR * window_n, len(m)), mode="nearest")
+        amp = float(np.percentile(force - floor, 99))
+        # Widened by a window: the minimum near a standing period holds the slopes of its weight transfers.
+        bad = maximum_filter1d(m > floor + bridge_frac * amp, 2 * window_n + 1, mode="nearest")
+        if bad.any() and not bad.all():
+            good = np.flatnonzero(~bad)
+            m = m.copy()
+            m[bad] = np.interp(np.flatnonzero(bad), good, m[good])
+    return uniform_filter1d(m, window_n, mode="nearest")
 
 
 def hysteresis(x: np.ndarray, on: float, off: float) -> np.ndarray:
@@ -75,7 +94,11 @@ class ContactDetection:
     baseline_window_s : float
         Window of the running baseline (longer than a stride); 0 disables baseline removal.
     min_contact_ms, min_swing_ms : float
-        Shorter contacts are dropped; contacts separated by a shorter swing are merged.
+        Contacts separated by a swing shorter than ``min_swing_ms`` are merged (one contact whose force dipped).
+        Shorter contacts than ``min_contact_ms`` are flagged in ``short_`` and, unless ``keep_short``, dropped.
+    keep_short : bool
+        Keep contacts shorter than ``min_contact_ms`` (the analysis does, and flags them: a step is never
+        rejected for its timing alone).
     amplitude : float, optional
         The loading amplitude to use (99th percentile of :meth:`smoothed_excess`) instead of the one of the data
         given to :meth:`detect`: a long session analysed a block at a time uses the whole session's.
@@ -98,13 +121,18 @@ class ContactDetection:
         Robust SD of the unsmoothed force's white noise in swing (from first differences).
     edge_lead_ : float
         Fitted lead of initial contact (onset to high crossing / median span); NaN when the fallback was used.
+    cut_ : DataFrame
+        Contacts under way at the first or the last sample (``first``, ``stop``, ``ic_s``, ``to_s`` = the first or
+        last sample's time where cut): not whole steps, but a long one is standing.
+    short_ : ndarray of bool
+        Per row of ``contacts_``: shorter than ``min_contact_ms`` (kept, flagged; see ``keep_short``).
     """
 
     def __init__(self, on_frac: float = 0.15, off_frac: float = 0.06, low_frac: float = 0.003, low_sigma: float = 3.0,
                  smooth_ms: float = 2.0, edge_ratio: float = 4.0, baseline_window_s: float = 2.5,
                  min_contact_ms: float = 80.0, min_swing_ms: float = 60.0,
                  edge_power: float = 1.6, edge_pooling: float = 0.75, edge_fit_frac: float = 0.05,
-                 amplitude: float | None = None):
+                 amplitude: float | None = None, keep_short: bool = False):
         self.on_frac = on_frac
         self.off_frac = off_frac
         self.low_frac = low_frac
@@ -118,6 +146,7 @@ class ContactDetection:
         self.edge_pooling = edge_pooling
         self.edge_fit_frac = edge_fit_frac
         self.amplitude = amplitude
+        self.keep_short = keep_short
 
     def smoothed_excess(self, time_s: np.ndarray, force: np.ndarray) -> np.ndarray:
         """The detection signal: force smoothed (Gaussian, ``smooth_ms``) minus its running baseline, float32."""
@@ -133,7 +162,7 @@ class ContactDetection:
         sigma_n = self.smooth_ms * 1e-3 * rate_hz
         xf = gaussian_filter1d(x, sigma_n, mode="nearest") if sigma_n > 0.3 else x
         if self.baseline_window_s > 0:
-            return xf, baseline(xf, int(round(self.baseline_window_s * rate_hz)))
+            return xf, baseline(xf, int(round(self.baseline_window_s * rate_hz)), self.off_frac)
         return xf, np.zeros(len(x), dtype=np.float32)
 
     def detect(self, time_s: np.ndarray, force: np.ndarray, breaks: np.ndarray | None = None) -> ContactDetection:
@@ -158,6 +187,8 @@ class ContactDetection:
         empty = pd.DataFrame({"first": np.empty(0, np.int64), "stop": np.empty(0, np.int64),
                               "ic_s": np.empty(0), "to_s": np.empty(0)})
         self.contacts_ = empty
+        self.cut_ = empty.copy()
+        self.short_ = np.zeros(0, dtype=bool)
         self.baseline_ = np.zeros(n, dtype=np.float32)
         self.corrected_ = x.copy()
         self.amplitude_ = 0.0
@@ -201,6 +232,9 @@ class ContactDetection:
             ends = np.concatenate([ends, [n]])
         if len(starts) == 0:
             return self
+        edge = (starts == 0) | (ends == n)
+        self.cut_ = pd.DataFrame({"first": starts[edge], "stop": ends[edge], "ic_s": t[starts[edge]],
+                                  "to_s": t[np.minimum(ends[edge], n - 1)]})
         # Refine to the low level: last sample at/below it before the start, first one at/after the end, searched
         # only within the neighbouring swings (a swing reading above the low level must not merge two steps).
         below = np.flatnonzero(xc <= low)
@@ -246,12 +280,14 @@ class ContactDetection:
         self.edge_lead_ = lead_up
         ic = t_hi_up - (lead_up if np.isfinite(lead_up) else lead) * span_up
         to = t_hi_dn + lead * self._edge_span(t_lo_dn - t_hi_dn, dt)
-        keep = (to - ic) * 1e3 >= self.min_contact_ms
+        short = (to - ic) * 1e3 < self.min_contact_ms
+        keep = np.ones(len(ic), dtype=bool) if self.keep_short else ~short
         if breaks is not None and len(breaks):
             br = np.asarray(breaks, dtype=np.int64)
             # The sample before `first` and the sample `stop` must be in the same continuous run.
             keep &= np.searchsorted(br, first - 1, side="right") == np.searchsorted(br, stop, side="right")
         self.contacts_ = pd.DataFrame({"first": first[keep], "stop": stop[keep], "ic_s": ic[keep], "to_s": to[keep]})
+        self.short_ = short[keep]
         return self
 
     def _edge_span(self, span_s: np.ndarray, dt: float) -> np.ndarray:

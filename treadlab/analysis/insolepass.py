@@ -19,6 +19,7 @@ import pandas as pd
 
 from treadlab.analysis.contacts import ContactDetection
 from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
+from treadlab.analysis.gaitclass import QUALITY_OK, QUALITY_SHORT, QUALITY_STANDING, STANDING_MIN_MS
 from treadlab.analysis.metrics import LoadingRates, auto_cutoff_hz, lowpass, step_force_metrics
 from treadlab.analysis.ragged import range_sum
 from treadlab.analysis.session import InsoleData
@@ -100,7 +101,9 @@ class FootPass:
     ----------
     contacts_ : DataFrame
         ``first``, ``stop`` (sample ranges of stance), ``ic_s``, ``to_s``, ``impulse_n_s`` (baseline-corrected
-        force, unfiltered).
+        force, unfiltered), ``quality`` (``docs/analysis.md``: "ok", "short_contact", "standing"; only "ok"
+        contacts get kinetic metrics, the others timing only). Contacts under way at the session's first or last
+        sample are kept only when they are standing (at least ``STANDING_MIN_MS``).
     noise_ : float
         Robust SD of the force's white noise in swing (median over blocks).
     rate_hz_ : float
@@ -167,7 +170,8 @@ class FootPass:
         det_proto = contact
         self.noise_, self.amplitude_ = 0.0, None
         self.contacts_ = pd.DataFrame({"first": np.empty(0, np.int64), "stop": np.empty(0, np.int64),
-                                       "ic_s": np.empty(0), "to_s": np.empty(0), "impulse_n_s": np.empty(0)})
+                                       "ic_s": np.empty(0), "to_s": np.empty(0), "impulse_n_s": np.empty(0),
+                                       "quality": np.empty(0, dtype=object)})
         if self.n < 4:
             return self
         if len(plan) > 1 and contact.amplitude is None:
@@ -182,30 +186,49 @@ class FootPass:
         parts, noises = [], []
         for lo, a, b, hi in plan:  # one iteration per block
             t, d = self._read(lo, hi, "time_s", "derived")
-            det = copy.copy(det_proto).detect(t, d[:, 0], self._local_breaks(lo, hi))
+            det = copy.copy(det_proto)
+            det.keep_short = True  # a step is never rejected for its timing alone: flagged instead
+            det.detect(t, d[:, 0], self._local_breaks(lo, hi))
             self.store.append(self.foot, "force", det.corrected_[a - lo:b - lo])
             noises.append(det.raw_noise_)
             c = det.contacts_
+            quality = np.where(det.short_, QUALITY_SHORT, QUALITY_OK).astype(object)
+            cut = det.cut_
+            # Cut by the session's own start or end (not a block's padding) and long: standing.
+            at_edge = ((cut["first"].to_numpy() == 0) & (lo == 0)) | ((cut["stop"].to_numpy() == hi - lo)
+                                                                      & (hi == self.n))
+            cut = cut[at_edge & ((cut["to_s"] - cut["ic_s"]).to_numpy() * 1e3 >= STANDING_MIN_MS)]
+            if len(cut):
+                c = pd.concat([c, cut], ignore_index=True)
+                quality = np.concatenate([quality, np.full(len(cut), QUALITY_STANDING, dtype=object)])
             if c.empty:
                 continue
             first, stop = c["first"].to_numpy(np.int64), c["stop"].to_numpy(np.int64)
+            long = (c["to_s"] - c["ic_s"]).to_numpy() * 1e3 >= STANDING_MIN_MS
+            quality = np.where(long, QUALITY_STANDING, quality)
             own = self._owned(first, lo, a, b)
             dt = np.gradient(t) if len(t) > 1 else np.ones(len(t))
             imp = range_sum(det.corrected_ * dt, first, stop)
             parts.append(pd.DataFrame({"first": first[own] + lo, "stop": stop[own] + lo,
                                        "ic_s": c["ic_s"].to_numpy()[own], "to_s": c["to_s"].to_numpy()[own],
-                                       "impulse_n_s": imp[own]}))
+                                       "impulse_n_s": imp[own], "quality": quality[own]}))
         if parts:
-            self.contacts_ = pd.concat(parts, ignore_index=True)
+            self.contacts_ = pd.concat(parts, ignore_index=True).sort_values("first", kind="stable")
+            self.contacts_ = self.contacts_.reset_index(drop=True)
         self.noise_ = float(np.median(noises)) if noises else 0.0
         self.amplitude_ = det_proto.amplitude
         return self
 
-    def _steps_in(self, lo: int, a: int, b: int, hi: int) -> tuple[np.ndarray, ...]:
-        """The contacts a block owns, as block-local sample ranges, and their times and row numbers."""
+    def _steps_in(self, lo: int, a: int, b: int, hi: int, ok_only: bool = True) -> tuple[np.ndarray, ...]:
+        """The contacts a block owns (with ``ok_only``, those of quality "ok"), as block-local sample ranges, and
+        their times and row numbers.
+        """
         c = self.contacts_
         first = c["first"].to_numpy(np.int64)
-        rows = np.flatnonzero((first >= a) & (first < b))
+        sel = (first >= a) & (first < b)
+        if ok_only:
+            sel &= c["quality"].to_numpy() == QUALITY_OK
+        rows = np.flatnonzero(sel)
         return (first[rows] - lo, c["stop"].to_numpy(np.int64)[rows] - lo, c["ic_s"].to_numpy()[rows],
                 c["to_s"].to_numpy()[rows], rows)
 
@@ -260,15 +283,35 @@ class FootPass:
             if len(first):
                 parts.append(self._block_table(t, force, force_bw, d, br, first, stop, ic, to, lo, norm_n,
                                                cutoff_hz, loading, strike).set_index(rows))
+            other = np.setdiff1d(self._steps_in(lo, a, b, hi, ok_only=False)[4], rows)
+            if len(other):  # short contacts and standing: timing only
+                c = self.contacts_.iloc[other]
+                parts.append(self._timing_table(c["ic_s"].to_numpy(), c["to_s"].to_numpy(),
+                                                c["first"].to_numpy(np.int64), c["stop"].to_numpy(np.int64))
+                             .set_index(other))
         cols = ["ic_s", "to_s", "first_sample", "stop_sample"]
         table = pd.concat(parts) if parts else pd.DataFrame({c: [] for c in cols})
         table.insert(0, "foot", self.foot)
         table = table.sort_index()
         table["impulse_n_s"] = self.contacts_["impulse_n_s"].to_numpy()[table.index.to_numpy(np.int64)]
+        table["quality"] = self.contacts_["quality"].to_numpy()[table.index.to_numpy(np.int64)]
         table = table.reset_index(drop=True)
         sig = FootSignals(self.foot, self._signal_reader, self.n, self.breaks_, self.ins,
                           has_cop=self.ins.n_values > 1, extra={"filter_cutoff_hz": cutoff_hz})
         return table, sig
+
+    @staticmethod
+    def _timing_table(ic, to, first, stop) -> pd.DataFrame:
+        """Rows of contacts that get no kinetic metrics (global sample ranges)."""
+        table = pd.DataFrame({"ic_s": ic, "to_s": to, "contact_time_ms": (to - ic) * 1e3})
+        for c in _FOOTSWITCH_NAN:
+            table[c] = np.nan
+        for c in _FOOTSWITCH_TEXT:
+            table[c] = ""
+        table["strike_agree"] = False
+        table["first_sample"] = first
+        table["stop_sample"] = stop
+        return table
 
     def _block_table(self, t, force, force_bw, d, br, first, stop, ic, to, lo, norm_n, cutoff_hz, loading,
                      strike) -> pd.DataFrame:

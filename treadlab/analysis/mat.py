@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from treadlab.analysis.gaitclass import STANDING_MIN_MS
 from treadlab.analysis.store import block_plan
 from treadlab.analysis.strike import classify_strike
 from treadlab.calibration import apply_calibration
@@ -220,21 +221,25 @@ def merge_parts(rec: np.ndarray, dt: float) -> np.ndarray:
     order = np.lexsort((first,))
     gid = np.arange(n)
     # Parts overlap in time and lie within a third of a foot length of each other: one footprint.
+    # They overlap for at least half the shorter one: the two feet of a walker in double support overlap only at
+    # the end of one stance and the start of the other (and lie ~ a step width apart, within reach).
     near_mm = 120.0
-    active_end: dict[int, tuple[float, float, float]] = {}
+    active_end: dict[int, tuple[float, float, float, float]] = {}
     for c in order:  # one iteration per footprint part (not per sample)
         if not np.isfinite(first[c]):
             continue
-        for g, (end, x, y) in list(active_end.items()):
+        for g, (end, x, y, start) in list(active_end.items()):
+            overlap = min(end, last[c]) - first[c]
             if end < first[c] - 1.5 * dt:
                 del active_end[g]
             elif abs(lat_x[c] - x) < near_mm and abs(lat_y[c] - y) < 4 * near_mm and \
-                    min(abs(lat_x[c] - x), abs(lat_y[c] - y)) < near_mm:
+                    min(abs(lat_x[c] - x), abs(lat_y[c] - y)) < near_mm and \
+                    overlap + 1.5 * dt >= 0.5 * min(end - start, last[c] - first[c]):
                 gid[c] = g
                 break
         g = int(gid[c])
-        prev = active_end.get(g, (-np.inf, lat_x[c], lat_y[c]))
-        active_end[g] = (max(prev[0], last[c]), prev[1], prev[2])
+        prev = active_end.get(g, (-np.inf, lat_x[c], lat_y[c], first[c]))
+        active_end[g] = (max(prev[0], last[c]), prev[1], prev[2], prev[3])
     if np.all(gid == np.arange(n)):
         return rec
     _, new = np.unique(gid, return_inverse=True)
@@ -454,7 +459,8 @@ def block_steps(rec: np.ndarray, dt: float, break_times: np.ndarray, norm_n: flo
     ic, to = contact_times(srt, first, last, side, dt)
     ok = (cnt >= 1) & ((to - ic) * 1e3 >= min_contact_ms)
     # A footprint under way at the first or last frame of the recording is cut: not a whole step.
-    ok &= (first_frame > 0) & (last_frame < mat.n_samples - 1)
+    # A long one is standing, reported as such (treadlab.analysis.gaitclass).
+    ok &= ((first_frame > 0) & (last_frame < mat.n_samples - 1)) | ((to - ic) * 1e3 >= STANDING_MIN_MS)
     if len(break_times):
         bt = np.asarray(break_times, dtype=float)
         ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)

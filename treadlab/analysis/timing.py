@@ -6,9 +6,12 @@
   magnitude is the double-support time);
 - duty factor: contact time / stride time; cadence (per step): 60000 / step time.
 
-A value is NaN when the interval spans a break in the data, when the other foot's next contact is missing
-(it comes after this foot's next contact), or when a stride is longer than ``max_stride_factor`` times the
-median stride (a missed step).
+A value is NaN when the interval spans a break in the data, or a missed step: the other foot's next contact is
+missing (it comes after this foot's next contact), or a stride holds other than one contact of the other foot.
+The missed step is told by the order of contacts, never by an interval's length: irregular strides (a stumble's
+short and long step, a change of pace, the first steps on a starting belt) keep their times. Only when the
+other foot has no contacts at all does a stride longer than ``max_stride_factor`` times the median count as
+a missed step.
 """
 
 from __future__ import annotations
@@ -57,7 +60,12 @@ def add_timing(steps: pd.DataFrame, break_times_s: np.ndarray | None = None,
         s = nxt_same - ic
         med = np.nanmedian(s) if np.isfinite(s).any() else np.nan
         broken_same = np.searchsorted(br, ic, side="right") != np.searchsorted(br, np.nan_to_num(nxt_same), "right")
-        bad_same = broken_same | ~np.isfinite(s) | (s > max_stride_factor * med)
+        if len(o_ic):  # a stride holds exactly one contact of the other foot, or a step was missed
+            between = np.searchsorted(o_ic, np.nan_to_num(nxt_same, nan=np.inf), "left") - j
+            missed = between != 1
+        else:
+            missed = s > max_stride_factor * med
+        bad_same = broken_same | ~np.isfinite(s) | missed
         stride[mine] = np.where(bad_same, np.nan, s)
         broken_o = np.searchsorted(br, ic, side="right") != np.searchsorted(br, np.nan_to_num(nxt_other), "right")
         bad_o = broken_o | ~np.isfinite(nxt_other) | (np.isfinite(nxt_same) & (nxt_other > nxt_same))

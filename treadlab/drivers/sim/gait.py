@@ -31,6 +31,7 @@ from treadlab.drivers.layouts import Layout, load_layout
 from treadlab.drivers.sim import _random as rnd
 from treadlab.drivers.sim import force as fm
 from treadlab.drivers.sim import pressure as pm
+from treadlab.drivers.sim import schedule
 from treadlab.drivers.sim.params import FEET, RunnerParams, strike_class
 
 __all__ = ["FEET", "GaitModel", "RunnerParams", "strike_class"]
@@ -86,8 +87,21 @@ class GaitModel:
     # ------------------------------------------------------------------------------------------- set-up
 
     def _build_feet(self) -> None:
-        """Per-foot shapes and impulses, with loading-rate and peak-force asymmetries calibrated on a nominal step."""
+        """Per-foot shapes and impulses (running or walking as the runner; plus the walking phase's)."""
         p = self.params
+        self._ct_s, self._classes, self._shapes, self._impulse = self._feet(p, self.step_time_s)
+        if p.scheduled and p.walk_s > 0:
+            w = p.walking_phase()
+            ct_w, _, shapes_w, impulse_w = self._feet(w, 60.0 / w.cadence_spm)
+            self._ct_walk_s, self._impulse = ct_w, np.concatenate([self._impulse, impulse_w])
+            self._shapes = self._shapes + shapes_w
+        else:
+            self._ct_walk_s = self._ct_s
+
+    def _feet(self, p: RunnerParams, step_time_s: float) -> tuple:
+        """Contact times, strike classes, shapes and impulses of the two feet of ``p``, with loading-rate and
+        peak-force asymmetries calibrated on a nominal step.
+        """
         half = lambda pct: np.array([1.0 - pct / 200.0, 1.0 + pct / 200.0])  # noqa: E731 (left, right) factors
         ct = half(p.contact_time_asym_pct) * p.contact_time_ms / 1e3
         classes = [strike_class(p.strike_index_pct(f)) for f in FEET]
@@ -97,7 +111,7 @@ class GaitModel:
         # The loading-rate ratio that comes from the strike classes alone (same contact time and impulse): the
         # asked loading-rate asymmetry is on top of it. The peak-force asymmetry is absolute.
         shapes = [fm.make_stance_shape(sp) for sp in params]
-        same_impulse = np.full(2, self.bw_n * self.step_time_s)
+        same_impulse = np.full(2, self.bw_n * step_time_s)
         natural = self._nominal_avlr(np.full(2, p.contact_time_ms / 1e3), same_impulse, shapes)
         want = lr_target * natural[1] / natural[0]
         r = np.ones(2)
@@ -106,14 +120,11 @@ class GaitModel:
             shapes = [fm.make_stance_shape(sp, ri) for sp, ri in zip(params, r)]
             kappa = np.array([s.g_max / (c * s.integral) for s, c in zip(shapes, ct)])  # peak force per impulse
             w_right = pk_target * kappa[0] / kappa[1]
-            impulse = 2.0 * self.bw_n * self.step_time_s * np.array([1.0, w_right]) / (1.0 + w_right)
+            impulse = 2.0 * self.bw_n * step_time_s * np.array([1.0, w_right]) / (1.0 + w_right)
             avlr = self._nominal_avlr(ct, impulse, shapes)
             r *= np.array([1.0, want / (avlr[1] / avlr[0])])
             r /= r.min()  # only ever speed the loading up: the warp stays valid for any factor >= 1
-        self._ct_s = ct
-        self._classes = classes
-        self._shapes = shapes
-        self._impulse = impulse
+        return ct, classes, shapes, impulse
 
     def _nominal_avlr(self, ct: np.ndarray, impulse: np.ndarray, shapes: list) -> np.ndarray:
         """AVLR (BW/s) of a nominal step of each foot (one evaluation per foot)."""
@@ -126,6 +137,11 @@ class GaitModel:
 
     def _build_steps(self) -> None:
         p = self.params
+        self._stand_end = np.full(2, -np.inf)
+        self._first_ic = 0.0
+        if p.scheduled:
+            self._build_schedule()
+            return
         T = self.step_time_s
         v = p.variability_pct / 100.0
         max_ct = float(self._ct_s.max()) * (1.0 + 3.0 * v)
@@ -162,12 +178,46 @@ class GaitModel:
         integral = np.array([sh.integral for sh in self._shapes])
         self._amp = self._impulse[self._foot] / (self._ct * integral[self._foot])
         self._step_time = (ic - np.concatenate([[ic[0] - T], ic[:-1]]))[sel]
+        self._shape_idx = self._foot
+        self._gait = np.full(len(sel), "walking" if p.walking else "running", dtype=object)
+        self._stumble = np.zeros(len(sel), dtype=bool)
+        self._finish_steps(np.full(len(sel), p.speed_mps * 1e3))
+
+    def _build_schedule(self) -> None:
+        """Irregular timing and gait phases (:mod:`treadlab.drivers.sim.schedule`)."""
+        p = self.params
+        walk_T = 60.0 / p.walk_cadence_spm
+        sch = schedule.build_schedule(p, (self.step_time_s, walk_T), (self._ct_s, self._ct_walk_s),
+                                      self.start_s, self.start_s + self.duration_s)
+        self._stand_end, self._first_ic = sch.stand_end, sch.first_ic
+        self._k, self._foot, self._ic, self._ct = sch.k, sch.foot, sch.ic, sch.ct
+        self._to = self._ic + self._ct
+        z_si = np.clip(rnd.normal(rnd.key(p.seed, _STREAMS["strike"]), self._k), -2.5, 2.5)
+        si_nominal = np.array([p.strike_index_pct("left"), p.strike_index_pct("right")])[self._foot]
+        lo, hi = _class_bounds(si_nominal)
+        self._si = np.clip(si_nominal + (2.0 / 3.0) * p.variability_pct * z_si, lo, hi)
+        walk = sch.phase == 1
+        self._shape_idx = self._foot + np.where(walk & (len(self._shapes) > 2), 2, 0)
+        integral = np.array([sh.integral for sh in self._shapes])
+        nominal_T = np.where(walk, walk_T, self.step_time_s)
+        # The step's impulse is the body weight over the time it carries the body (momentum balance).
+        self._amp = (self._impulse[self._shape_idx] * sch.support / nominal_T
+                     / (self._ct * integral[self._shape_idx]))
+        self._step_time = sch.step_time
+        self._gait = np.where(walk, "walking", "walking" if p.walking else "running").astype(object)
+        self._stumble = sch.stumble
+        self._finish_steps(np.where(walk, p.walk_speed_mps, p.speed_mps) * 1e3)
+
+    def _finish_steps(self, speed_mm_s: np.ndarray) -> None:
+        """Landing positions on the belt and the per-foot look-up of the steps."""
+        p = self.params
+        self._speed_mm_s = speed_mm_s
         side = np.where(self._foot == 1, 1.0, -1.0)
-        zx = rnd.normal(rnd.key(seed, _STREAMS["land_x"]), self._k)
-        zy = rnd.normal(rnd.key(seed, _STREAMS["land_y"]), self._k)
+        zx = rnd.normal(rnd.key(p.seed, _STREAMS["land_x"]), self._k)
+        zy = rnd.normal(rnd.key(p.seed, _STREAMS["land_y"]), self._k)
         L = self._foot_length_mm
         self._heel_x = side * p.step_width_mm / 2.0 + _LANDING_SD_MM[0] * np.clip(zx, -2.5, 2.5)
-        self._heel_y = (p.speed_mps * 1e3 * self._ct / 2.0 - L / 2.0) + _LANDING_SD_MM[1] * np.clip(zy, -2.5, 2.5)
+        self._heel_y = (speed_mm_s * self._ct / 2.0 - L / 2.0) + _LANDING_SD_MM[1] * np.clip(zy, -2.5, 2.5)
         self._by_foot = {f: np.flatnonzero(self._foot == i) for i, f in enumerate(FEET)}
         self._ic_by_foot = {f: self._ic[rows] for f, rows in self._by_foot.items()}
 
@@ -189,7 +239,7 @@ class GaitModel:
     def _force_rows(self, row: np.ndarray, u: np.ndarray) -> np.ndarray:
         out = np.empty(len(row))
         for i, sh in enumerate(self._shapes):
-            sel = self._foot[row] == i
+            sel = self._shape_idx[row] == i
             if np.any(sel):
                 out[sel] = self._amp[row[sel]] * sh(u[sel])
         return out
@@ -212,7 +262,23 @@ class GaitModel:
         row, contact, u = self._locate(foot, t_s)
         out = np.zeros(np.shape(t_s))
         out[contact] = self._force_rows(row[contact], u[contact])
+        stand, f_stand, _ = self._standing(foot, np.asarray(t_s, dtype=np.float64))
+        out[stand] += f_stand
         return out
+
+    def _standing(self, foot: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Instants of ``t`` where ``foot`` stands (mask), its force there (N) and its COP (mm, foot frame).
+
+        The COP of a standing foot sways slowly around 45 % of the foot's length (``x`` on the COP line).
+        """
+        i = FEET.index(foot)
+        end = self._stand_end[i]
+        mask = t < end if np.isfinite(end) else np.zeros(t.shape, dtype=bool)
+        ts = t[mask]
+        f = schedule.standing_force(ts, i, self._stand_end, self._first_ic, self.bw_n, self.params.seed)
+        L = self._foot_length_mm
+        y = L * (0.45 + 0.03 * np.sin(2.0 * np.pi * ts / 5.3 + i))
+        return mask, f, np.column_stack([pm.cop_line_x_mm(y, L), y])
 
     def cop(self, foot: str, t_s: np.ndarray) -> np.ndarray:
         """Centre of pressure of ``foot`` in the foot frame (mm; x lateral, y from the heel; NaN in swing).
@@ -236,6 +302,8 @@ class GaitModel:
         y = y_ic + (y_to - y_ic) * progress - np.where(fore, _FOREFOOT_HEEL_DROP_FRAC * L * np.sin(np.pi * uc), 0.0)
         out[contact, 1] = y
         out[contact, 0] = pm.cop_line_x_mm(y, L)
+        stand, _, cop_stand = self._standing(foot, np.asarray(t_s, dtype=np.float64).ravel())
+        out[stand] = cop_stand
         return out
 
     def insole_forces(self, foot: str, t_s: np.ndarray, layout: Layout | str | dict) -> np.ndarray:
@@ -265,6 +333,11 @@ class GaitModel:
             w = pm.insole_weights(cop, layout.positions_mm, layout.areas_mm2, layout.foot_length_mm)
             w *= f[:, None]
             out[contact] += w
+        stand, f_stand, cop_stand = self._standing(foot, t)
+        if np.any(stand):
+            cop = cop_stand * (layout.foot_length_mm / self._foot_length_mm)
+            w = pm.insole_weights(cop, layout.positions_mm, layout.areas_mm2, layout.foot_length_mm)
+            out[stand] += w * f_stand[:, None]
         if self.params.swing_offset_n > 0:
             out += self.baseline_offset_n(foot, t)[:, None] * (layout.areas_mm2 / layout.areas_mm2.sum())[None, :]
         return out
@@ -306,17 +379,22 @@ class GaitModel:
         across = (np.arange(n_across) + 0.5 - n_across / 2.0) * pitch_mm
         t = np.asarray(t_s, dtype=np.float64)
         out = np.zeros((t.size, n_along, n_across))
-        speed_mm_s = self.params.speed_mps * 1e3
+        L = self._foot_length_mm
         for foot, sign in (("left", -1.0), ("right", 1.0)):
+            stand, f_stand, cop_stand = self._standing(foot, t)
+            if np.any(stand):  # on the still belt, heel half a foot behind the mat's centre
+                n = int(stand.sum())
+                out[stand] += pm.mat_pressure_kpa(f_stand, cop_stand, np.full(n, -L / 2.0),
+                                                  np.full(n, sign * self.params.step_width_mm / 2.0), sign, along,
+                                                  across, L)
             row, contact, u = self._locate(foot, t)
             if not np.any(contact):
                 continue
             r = row[contact]
             f = self._force_rows(r, u[contact])
-            heel_along = self._heel_y[r] - speed_mm_s * (t[contact] - self._ic[r])
+            heel_along = self._heel_y[r] - self._speed_mm_s[r] * (t[contact] - self._ic[r])
             out[contact] += pm.mat_pressure_kpa(
-                f, self.cop(foot, t[contact]), heel_along, self._heel_x[r], sign, along, across,
-                self._foot_length_mm,
+                f, self.cop(foot, t[contact]), heel_along, self._heel_x[r], sign, along, across, L,
             )
         return out if belt_axis == "rows" else out.transpose(0, 2, 1)
 
@@ -347,8 +425,10 @@ class GaitModel:
         Columns: ``foot``, ``ic_s``, ``to_s``, ``contact_time_ms``, ``strike_class``, ``strike_index_pct``,
         ``impact_peak_bw`` (NaN without an impact peak), ``peak_force_bw``, ``avlr_bw_s``, ``vilr_bw_s``,
         ``step_time_ms`` (from the previous contact of the other foot), ``x_mm``, ``y_mm`` (back of the heel at
-        initial contact on the belt frame, see :meth:`mat_frames`). Loading metrics follow the definitions in
-        :mod:`treadlab.drivers.sim.force`, evaluated on the noise-free force on a 0.1 ms grid.
+        initial contact on the belt frame, see :meth:`mat_frames`), ``gait`` ("walking" or "running"),
+        ``stumble`` (the step after a short one, see :mod:`treadlab.drivers.sim.schedule`). Loading metrics follow
+        the definitions in :mod:`treadlab.drivers.sim.force`, evaluated on the noise-free force on a 0.1 ms grid.
+        Standing is not a step: see :attr:`standing`.
         """
         metrics = self._loading_truth(fm.VILR_WINDOW_S)
         si = self._si
@@ -367,8 +447,19 @@ class GaitModel:
                 "step_time_ms": self._step_time * 1e3,
                 "x_mm": self._heel_x,
                 "y_mm": self._heel_y,
+                "gait": self._gait.astype(str),
+                "stumble": self._stumble,
             }
         )
+
+    @property
+    def standing(self) -> pd.DataFrame:
+        """Ground truth of standing: per foot, ``start_s`` (the window's start) and ``stop_s`` (the foot lifts)
+        when the window begins before it lifts; empty without ``stand_s``.
+        """
+        rows = [(f, self.start_s, float(self._stand_end[i])) for i, f in enumerate(FEET)
+                if np.isfinite(self._stand_end[i]) and self._stand_end[i] > self.start_s]
+        return pd.DataFrame(rows, columns=["foot", "start_s", "stop_s"])
 
 
     def _loading_truth(self, vilr_window: float) -> np.ndarray:

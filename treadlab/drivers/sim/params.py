@@ -70,7 +70,15 @@ class RunnerParams:
     change : dict or None
         A change over time, e.g. ``{"start_s": 60, "stop_s": 150, "after": {"strike_left": "midfoot"}}``: the
         runner moves to the ``after`` parameters between ``start_s`` and ``stop_s``
-        (:mod:`treadlab.drivers.sim.schedule`).
+        (:mod:`treadlab.drivers.sim.change`).
+    stride_cv_pct : float
+        Coefficient of variation of stride time, % (0-20): every step gets its own duration (irregular pace;
+        :mod:`treadlab.drivers.sim.schedule`).
+    stumble_pct : float
+        Share of steps, %, that are stumbles: a short step (0.55 x) then a long one (1.45 x).
+    stand_s, walk_s : float
+        The session starts with ``stand_s`` of standing on the still belt (both feet loaded, weight shifting), then
+        ``walk_s`` of walking at ``walk_cadence_spm``, ``walk_contact_time_ms`` and ``walk_speed_mps``, then runs.
     """
 
     speed_mps: float = 3.0
@@ -92,6 +100,13 @@ class RunnerParams:
     foot_length_mm: float = 260.0
     step_width_mm: float = 90.0
     change: dict | None = None
+    stride_cv_pct: float = 0.0
+    stumble_pct: float = 0.0
+    stand_s: float = 0.0
+    walk_s: float = 0.0
+    walk_cadence_spm: float = 110.0
+    walk_contact_time_ms: float = 650.0
+    walk_speed_mps: float = 1.3
 
     def __post_init__(self) -> None:
         ranges = {
@@ -107,6 +122,13 @@ class RunnerParams:
             "swing_offset_n": (0.0, 1000.0),
             "foot_length_mm": (150.0, 350.0),
             "step_width_mm": (0.0, 400.0),
+            "stride_cv_pct": (0.0, 20.0),
+            "stumble_pct": (0.0, 20.0),
+            "stand_s": (0.0, 86400.0),
+            "walk_s": (0.0, 86400.0),
+            "walk_cadence_spm": (40.0, 200.0),
+            "walk_contact_time_ms": (200.0, 2500.0),
+            "walk_speed_mps": (0.2, 3.0),
         }
         for name, (lo, hi) in ranges.items():
             value = getattr(self, name)
@@ -135,10 +157,23 @@ class RunnerParams:
             raise GaitParamsError(f"runner parameter walking must be true or false, got {self.walking!r}")
         self._check_timing()
         if self.change is not None:
-            from treadlab.drivers.sim.schedule import check_change
+            from treadlab.drivers.sim.change import check_change
 
             check_change(self.change)
             dataclasses.replace(self, change=None, **self.change["after"])  # the "after" runner must be valid
+        if self.walk_s > 0:
+            self.walking_phase()  # validated on construction: the walking phase's cadence and contact time
+
+    @property
+    def scheduled(self) -> bool:
+        """Irregular timing or gait phases: steps from :mod:`treadlab.drivers.sim.schedule`."""
+        return self.stride_cv_pct > 0 or self.stumble_pct > 0 or self.stand_s > 0 or self.walk_s > 0
+
+    def walking_phase(self) -> RunnerParams:
+        """The runner of the walking phase (``walk_*`` parameters, walking, no phases of its own)."""
+        return dataclasses.replace(self, walking=True, cadence_spm=self.walk_cadence_spm,
+                                   contact_time_ms=self.walk_contact_time_ms, speed_mps=self.walk_speed_mps,
+                                   stride_cv_pct=0.0, stumble_pct=0.0, stand_s=0.0, walk_s=0.0)
 
     def _check_timing(self) -> None:
         step_ms = 60e3 / self.cadence_spm

@@ -1,142 +1,149 @@
-"""A runner who changes over time: ``RunnerParams.change`` (a ramp from the runner to other parameters).
+"""The step schedule of a session with irregular timing and gait phases: standing, walking, running.
 
-``change = {"start_s": 60, "stop_s": 150, "after": {"strike_left": "midfoot", "strike_right": "midfoot"}}``: before
-``start_s`` every step is the runner's own; after ``stop_s`` every step follows the ``after`` parameters; in
-between, the share of "after" steps rises linearly with time (each step draws once, from the seed and its number,
-so the learning curve is reproducible and any time window of the model agrees). Strike, loading, peak-force and
-contact-time parameters may change; the step timing (cadence, variability, walking, seed) may not: both models
-share every initial contact.
+Used by :class:`treadlab.drivers.sim.gait.GaitModel` when any of ``stride_cv_pct``, ``stumble_pct``, ``stand_s``
+or ``walk_s`` is set (otherwise the model keeps its fixed step grid ``ic = k T + jitter``).
 
-:class:`ScheduledGait` has the :class:`~treadlab.drivers.sim.gait.GaitModel` interface. The insole signals of a
-sample come from the model of the step it belongs to (the foot's latest initial contact); the mat's frame from the
-model of the latest contact of either foot (so, during the ramp only, a mat frame can show one foot in the other
-model's shape for part of a stance).
+Phases (session clock): the runner stands on the still belt until ``stand_s`` (both feet loaded, the weight
+shifting slowly between them), then walks ``walk_s`` (about ``walk_s / T_walk`` steps, double support), then
+runs. The left foot lifts first at ``stand_s`` and lands with step ``k = 0``; the right foot stays loaded until
+the left has landed (double support), then lifts for step ``k = 1``. Without standing, steps extend back before
+zero with the same rules.
+
+Timing: each step ``k`` has its own duration ``s_k`` (initial contact ``k`` to ``k + 1``), the phase's nominal
+step time times a pace factor ``1 + sigma z_k`` (``z_k`` a standard normal clipped at 2, ``sigma`` chosen so
+that a stride of two steps has a coefficient of variation of ``stride_cv_pct``) and the ``variability_pct``
+jitter; ``ic`` is their running sum. A stumble at step ``k`` (probability ``stumble_pct`` per step, never two in
+a row) makes the step into it short (``STUMBLE_SHORT`` x) and the next one long (``STUMBLE_LONG`` x); no step is
+shorter than ``MIN_STEP_FRAC`` of its nominal time. Contact times follow the time the foot carries the body:
+running, the time to the next contact of the other foot (so a flight phase stays); walking, to the next contact
+of the same foot (so double support stays). Every value is a pure function of ``(seed, k)`` and the parameters.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from functools import cached_property
-
 import numpy as np
-import pandas as pd
 
 from treadlab.drivers.sim import _random as rnd
-from treadlab.drivers.sim.gait import GaitModel
-from treadlab.drivers.sim.params import FEET, GaitParamsError, RunnerParams
 
-TIMING_KEYS = ("cadence_spm", "variability_pct", "walking", "seed", "speed_mps", "noise_n", "swing_offset_n",
-               "foot_length_mm", "body_mass_kg")
-_STREAM = 9
+__all__ = ["MIN_STEP_FRAC", "STUMBLE_LONG", "STUMBLE_SHORT", "Schedule", "build_schedule"]
 
-
-def check_change(change: dict) -> None:
-    """Validate a ``change`` table (raises :class:`GaitParamsError` naming the key)."""
-    if not isinstance(change, dict):
-        raise GaitParamsError(f"runner parameter change must be a table, got {change!r}")
-    extra = sorted(set(change) - {"start_s", "stop_s", "after"})
-    if extra:
-        raise GaitParamsError(f"runner change: unknown key(s) {', '.join(extra)}; known: after, start_s, stop_s")
-    a, b = change.get("start_s"), change.get("stop_s")
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b)) or not 0 <= a <= b:
-        raise GaitParamsError(f"runner change needs 0 <= start_s <= stop_s, got start_s={a!r}, stop_s={b!r}")
-    after = change.get("after")
-    if not isinstance(after, dict) or not after:
-        raise GaitParamsError("runner change needs an 'after' table of parameters")
-    fixed = sorted(set(after) & set(TIMING_KEYS + ("change",)))
-    if fixed:
-        raise GaitParamsError(f"runner change cannot change {', '.join(fixed)} (the step timing is shared)")
+STUMBLE_SHORT = 0.55
+STUMBLE_LONG = 1.45
+MIN_STEP_FRAC = 0.4
+#: SD of a standard normal clipped at +-2.
+_CLIPPED_SD = 0.9420
+_STREAMS = {"pace": 11, "stumble": 12, "jitter": 13, "contact": 14}
 
 
-class ScheduledGait:
-    """Ground truth and sensor values of a runner with a ``change`` (see the module docstring).
+class Schedule:
+    """Arrays of the steps ``k_lo..k_hi`` (attributes ``k``, ``foot`` (0 left, 1 right), ``ic``, ``ct``,
+    ``phase`` (0 running, 1 walking), ``support`` (time the step carries the body: its share of impulse, s),
+    ``stumble`` (bool), ``step_time`` (from the previous contact, s)), the standing period: ``stand_end`` per
+    foot (s; -inf without standing), and ``first_ic`` (initial contact of step 0).
+    """
+
+    def __init__(self, **arrays):
+        self.__dict__.update(arrays)
+
+
+def _phase_arrays(k: np.ndarray, n_walk: int, has_walk: bool) -> np.ndarray:
+    if not has_walk:
+        return np.zeros(len(k), dtype=np.int64)
+    return np.where(k < n_walk, 1, 0).astype(np.int64)
+
+
+def build_schedule(p, step_time_s: tuple[float, float], contact_s: tuple[np.ndarray, np.ndarray],
+                   t_lo: float, t_hi: float) -> Schedule:
+    """The steps overlapping ``[t_lo, t_hi]``.
 
     Parameters
     ----------
-    params : RunnerParams
-        With ``change`` set.
-    duration_s, start_s : float
-        As :class:`GaitModel`.
+    p : RunnerParams
+    step_time_s : (running, walking)
+        Nominal step times.
+    contact_s : (running, walking)
+        Nominal contact time of each foot (arrays of 2: left, right).
+    t_lo, t_hi : float
+        Window on the session clock.
     """
-
-    def __init__(self, params: RunnerParams, duration_s: float, start_s: float = 0.0) -> None:
-        change = params.change
-        self.params = params
-        self.before = GaitModel(dataclasses.replace(params, change=None), duration_s, start_s)
-        self.after = GaitModel(dataclasses.replace(params, change=None, **change["after"]), duration_s, start_s)
-        self.bw_n = self.before.bw_n
-        self.step_time_s = self.before.step_time_s
-        self.start_s_, self.stop_s_ = float(change["start_s"]), float(change["stop_s"])
-
-    def share_after(self, t_s: np.ndarray) -> np.ndarray:
-        """Share of steps following the "after" parameters at time ``t_s`` (0 before, 1 after the ramp)."""
-        t = np.asarray(t_s, dtype=float)
-        if self.stop_s_ <= self.start_s_:
-            return (t >= self.start_s_).astype(float)
-        return np.clip((t - self.start_s_) / (self.stop_s_ - self.start_s_), 0.0, 1.0)
-
-    def _after_k(self, k: np.ndarray, ic_s: np.ndarray) -> np.ndarray:
-        u = rnd.uniform(rnd.key(self.params.seed, _STREAM), np.asarray(k, np.int64))
-        return u < self.share_after(ic_s)
-
-    def _sample_after(self, foot: str | None, t_s: np.ndarray) -> np.ndarray:
-        """Per sample: does it belong to an "after" step (the foot's latest contact; either foot's for None)."""
-        m = self.before
-        r = m.latest_step(foot, t_s)
-        rc = np.clip(r, 0, None)
-        return (r >= 0) & self._after_k(m.step_numbers[rc], m.step_ic_s[rc])
-
-    def _mix(self, foot: str | None, t_s, before: np.ndarray, after: np.ndarray) -> np.ndarray:
-        use = self._sample_after(foot, t_s)
-        shape = (-1,) + (1,) * (before.ndim - 1)
-        return np.where(use.reshape(shape), after, before)
-
-    def vertical_force(self, foot: str, t_s: np.ndarray) -> np.ndarray:
-        """As :meth:`GaitModel.vertical_force`."""
-        return self._mix(foot, t_s, self.before.vertical_force(foot, t_s), self.after.vertical_force(foot, t_s))
-
-    def cop(self, foot: str, t_s: np.ndarray) -> np.ndarray:
-        """As :meth:`GaitModel.cop`."""
-        return self._mix(foot, t_s, self.before.cop(foot, t_s), self.after.cop(foot, t_s))
-
-    def insole_forces(self, foot: str, t_s: np.ndarray, layout) -> np.ndarray:
-        """As :meth:`GaitModel.insole_forces` (the noise is the same in both models)."""
-        return self._mix(foot, t_s, self.before.insole_forces(foot, t_s, layout),
-                         self.after.insole_forces(foot, t_s, layout))
-
-    def baseline_offset_n(self, foot: str, t_s: np.ndarray) -> np.ndarray:
-        """As :meth:`GaitModel.baseline_offset_n`."""
-        return self.before.baseline_offset_n(foot, t_s)
-
-    def mat_frames(self, t_s: np.ndarray, rows: int, cols: int, pitch_mm: float, belt_axis: str = "rows"):
-        """As :meth:`GaitModel.mat_frames`."""
-        return self._mix(None, t_s, self.before.mat_frames(t_s, rows, cols, pitch_mm, belt_axis),
-                         self.after.mat_frames(t_s, rows, cols, pitch_mm, belt_axis))
-
-    def _choose(self, b: pd.DataFrame, a: pd.DataFrame) -> pd.DataFrame:
-        kb = pd.Series(self.before.step_numbers)
-        use = self._after_k(self.before.step_numbers, self.before.step_ic_s)
-        a = a.set_index(pd.Series(self.after.step_numbers)).reindex(kb).reset_index(drop=True)
-        out = b.copy()
-        out.loc[use, :] = a.loc[use, :].to_numpy()
-        out["model"] = np.where(use, "after", "before")
-        return out.astype({c: b[c].dtype for c in b.columns})
-
-    @cached_property
-    def steps(self) -> pd.DataFrame:
-        """As :attr:`GaitModel.steps`, plus ``model`` ("before" or "after") per step."""
-        return self._choose(self.before.steps, self.after.steps)
-
-    def steps_for_rate(self, rate_hz: float) -> pd.DataFrame:
-        """As :meth:`GaitModel.steps_for_rate`."""
-        return self._choose(self.before.steps_for_rate(rate_hz), self.after.steps_for_rate(rate_hz))
+    T = np.array(step_time_s, dtype=np.float64)  # index by phase: 0 running, 1 walking
+    has_walk = p.walk_s > 0
+    n_walk = int(round(p.walk_s / T[1])) if has_walk else 0
+    t_min = float(T.min()) * MIN_STEP_FRAC * STUMBLE_SHORT
+    standing = p.stand_s > 0
+    origin = float(p.stand_s)
+    phase0 = 1 if has_walk else 0
+    ct0 = float(contact_s[phase0].mean())
+    # The first step lands a swing after the left foot lifted at stand_s.
+    first_ic = origin + max(2.0 * T[phase0] - ct0, 0.3 * T[phase0]) if standing else 0.0
+    k_lo = 0 if standing else int(np.floor((min(t_lo, 0.0) - 3.0) / t_min)) - 4
+    k_hi = int(np.ceil(max(t_hi - first_ic, 0.0) / t_min)) + 4
+    k = np.arange(k_lo, k_hi + 4, dtype=np.int64)  # three extra steps: contacts look ahead
+    phase = _phase_arrays(k, n_walk, has_walk)
+    seed = p.seed
+    sigma = p.stride_cv_pct / 100.0 * np.sqrt(2.0) / _CLIPPED_SD
+    z = np.clip(rnd.normal(rnd.key(seed, _STREAMS["pace"]), k), -2.0, 2.0)
+    v = p.variability_pct / 100.0
+    zj = np.clip(rnd.normal(rnd.key(seed, _STREAMS["jitter"]), k), -2.5, 2.5)
+    s = T[phase] * (1.0 + sigma * z) * (1.0 + v * zj)
+    stumble = np.zeros(len(k), dtype=bool)
+    if p.stumble_pct > 0:
+        u = rnd.uniform(rnd.key(seed, _STREAMS["stumble"]), k)
+        hit = u < p.stumble_pct / 100.0
+        stumble[1:] = hit[1:] & ~hit[:-1]  # never two in a row
+        if standing:
+            stumble[k <= 1] = False
+        s[:-1] = np.where(stumble[1:], s[:-1] * STUMBLE_SHORT, s[:-1])  # the step into the stumble is short
+        s = np.where(stumble, s * STUMBLE_LONG, s)  # the one after it long
+    s = np.maximum(s, MIN_STEP_FRAC * T[phase])
+    # Initial contacts: running sums of the step durations from k = 0 at first_ic.
+    i0 = int(np.flatnonzero(k == 0)[0]) if (k == 0).any() else 0
+    ic = np.empty(len(k))
+    ic[i0:] = first_ic + np.concatenate([[0.0], np.cumsum(s[i0:-1])])
+    if i0 > 0:
+        ic[:i0] = first_ic - np.cumsum(s[:i0][::-1])[::-1]
+    foot = (k & 1).astype(np.int64)
+    # Contact time: the time this foot carries the body, times the foot's nominal duty.
+    s_next = np.append(s[1:], s[-1])
+    walk = (phase == 1) | bool(p.walking)
+    support = np.where(walk, 0.5 * (s + s_next), s)
+    ct_nom = np.where(phase == 1, contact_s[1][foot], contact_s[0][foot])
+    zc = np.clip(rnd.normal(rnd.key(seed, _STREAMS["contact"]), k), -2.5, 2.5)
+    ct = ct_nom * (support / T[phase]) * (1.0 + v * zc)
+    lo = np.where(walk, s + 0.03 * T[phase], 0.0)  # walking keeps double support
+    hi = np.where(walk, s + s_next, s) - 0.02 * T[phase]  # ... and ends before the foot lands again
+    ct = np.clip(ct, lo, hi)
+    stand_end = np.full(2, -np.inf)
+    if standing:
+        # Left lifts at stand_s; right stays loaded until the left's double support with it has passed.
+        ds = max(ct0 - T[phase0], 0.08)
+        stand_end = np.array([origin, first_ic + ds])
+    sel = slice(0, len(k) - 3)
+    keep = (ic[sel] + ct[sel] > t_lo) & (ic[sel] < t_hi)
+    idx = np.flatnonzero(keep)
+    return Schedule(k=k[idx], foot=foot[idx], ic=ic[idx], ct=ct[idx], phase=phase[idx], support=support[idx],
+                    stumble=stumble[idx], step_time=(ic - np.concatenate([[ic[0] - s[0]], ic[:-1]]))[idx],
+                    stand_end=stand_end, first_ic=first_ic)
 
 
-def gait_model(params: RunnerParams, duration_s: float, start_s: float = 0.0):
-    """A :class:`GaitModel`, or a :class:`ScheduledGait` when the runner has a ``change``."""
-    if getattr(params, "change", None):
-        return ScheduledGait(params, duration_s, start_s)
-    return GaitModel(params, duration_s, start_s)
+def standing_force(t_s: np.ndarray, foot: int, stand_end: np.ndarray, first_ic: float, bw_n: float,
+                   seed: int) -> np.ndarray:
+    """Vertical force of a standing foot (N; 0 after its standing ends).
 
-
-__all__ = ["FEET", "ScheduledGait", "check_change", "gait_model"]
+    Both feet share body weight, the left's share ``0.5 + 0.12 sin(2 pi t / 3.7 s + phase)`` (slow weight
+    shifting); over the 0.4 s before ``stand_s`` the weight moves onto the right foot, which carries it alone
+    until the left lands (``first_ic``) and hands it over (a half cosine) by its own lift-off.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    phase = 2.0 * np.pi * float(rnd.uniform(rnd.key(seed, 15), np.array([0]))[0])
+    share_left = 0.5 + 0.12 * np.sin(2.0 * np.pi * t / 3.7 + phase)
+    lift = stand_end[0]
+    ramp = np.clip((lift - t) / 0.4, 0.0, 1.0)
+    share_left = share_left * 0.5 * (1.0 - np.cos(np.pi * ramp))
+    if foot == 0:
+        return np.where(t < lift, bw_n * share_left, 0.0)
+    end = stand_end[1]
+    hand = np.clip((end - t) / max(end - first_ic, 1e-3), 0.0, 1.0)
+    right = np.where(t < first_ic, bw_n * (1.0 - np.where(t < lift, share_left, 0.0)),
+                     bw_n * 0.5 * (1.0 - np.cos(np.pi * hand)))
+    return np.where(t < end, right, 0.0)

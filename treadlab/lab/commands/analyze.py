@@ -44,6 +44,9 @@ def add_analysis_options(parser) -> None:
                         help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
     parser.add_argument("--filter-hz", default="auto", metavar="HZ",
                         help="low-pass cutoff for force metrics: 'auto' (default), a number, or 'none'")
+    parser.add_argument("--gait", choices=("auto", "running", "walking", "all"), default="auto",
+                        help="steps the summary averages: running when there are any, else walking (auto, the "
+                             "default), one gait, or all (walking and running); standing is never a step")
 
 
 def filter_cutoff(text: str):
@@ -66,8 +69,17 @@ def _fmt(v: float, decimals: int) -> str:
 
 def _table(summary: dict) -> str:
     feet = summary["feet"]
+    g = summary.get("gaits", {})
+    other = [f"{k} {g[k]['steps']} steps" for k in ("walking", "running") if k != summary.get("gait") and
+             g.get(k, {}).get("steps")]
+    if g.get("standing", {}).get("periods"):
+        other.append(f"standing {g['standing']['duration_s']:.1f} s")
+    flagged = summary.get("quality", {}).get("short_contact", 0)
+    if flagged:
+        other.append(f"{flagged} short contacts flagged")
     lines = [f"{summary['file']}  ({summary['source']}, {summary['duration_s']:.1f} s, "
-             f"{summary['step_count']} steps, cadence {_fmt(summary['cadence_spm'], 1)} steps/min)",
+             f"{summary['step_count']} {summary.get('gait', '')} steps, cadence {_fmt(summary['cadence_spm'], 1)} "
+             f"steps/min)" + (f"; not in the means: {', '.join(other)}" if other else ""),
              f"body weight {_fmt(summary['body_weight_n'], 0)} N, insole scale {_fmt(summary.get('insole_scale'), 2)}, "
              f"forces normalised by {summary['normalised_by']}",
              f"{'':20s}{'left':>16s}{'right':>16s}{'SI %':>8s}"]
@@ -90,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         ga = analyze(args.file, source=args.source, normalise=args.normalise,
                      filter_cutoff_hz=filter_cutoff(args.filter_hz),
-                     start_s=args.start, stop_s=args.stop, from_marker=args.from_marker, to_marker=args.to_marker)
+                     start_s=args.start, stop_s=args.stop, from_marker=args.from_marker, to_marker=args.to_marker,
+                     gait=args.gait)
     with ga:
         for w in caught:
             print(f"lab analyze: warning: {w.message}", file=sys.stderr)

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     options = {"source": args.source, "normalise": args.normalise, "filter_cutoff_hz": filter_cutoff(args.filter_hz),
-               "from_marker": args.from_marker, "to_marker": args.to_marker}
+               "from_marker": args.from_marker, "to_marker": args.to_marker, "gait": args.gait}
     paths = expand_paths(args.patterns)
     table = run_batch(paths, scheduler=args.scheduler, n_workers=args.workers, progress=not args.no_progress,
                       options=options)

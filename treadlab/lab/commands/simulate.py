@@ -31,6 +31,12 @@ _RUNNER_OPTIONS = {  # option dest -> RunnerParams field
     "ct_asym": "contact_time_asym_pct",
     "peak_asym": "peak_force_asym_pct",
     "variability": "variability_pct",
+    "stride_cv": "stride_cv_pct",
+    "stumbles": "stumble_pct",
+    "stand_s": "stand_s",
+    "walk_s": "walk_s",
+    "walk_cadence": "walk_cadence_spm",
+    "walk_speed": "walk_speed_mps",
     "seed": "seed",
 }
 
@@ -59,6 +65,12 @@ def add_arguments(parser: Any) -> None:
     r.add_argument("--ct-asym", type=float, help="contact-time symmetry index, %% (0)")
     r.add_argument("--peak-asym", type=float, help="peak-force symmetry index, %% (0)")
     r.add_argument("--variability", type=float, help="step-to-step variability, %% (3)")
+    r.add_argument("--stride-cv", type=float, help="stride-time coefficient of variation, %% (0; up to 20)")
+    r.add_argument("--stumbles", type=float, help="share of steps that are stumbles (a short then a long step), %% (0)")
+    r.add_argument("--stand-s", type=float, help="stand on the still belt this long first (0)")
+    r.add_argument("--walk-s", type=float, help="then walk this long before running (0)")
+    r.add_argument("--walk-cadence", type=float, help="walking steps per minute (110)")
+    r.add_argument("--walk-speed", type=float, help="walking belt speed, m/s (1.3)")
     r.add_argument("--seed", type=int, help="seed of everything random (0)")
     f = parser.add_argument_group("faults (every device)")
     f.add_argument("--corrupt-rate", type=float, default=0.0, help="fraction of frames with a flipped byte")

@@ -112,7 +112,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     footprints, pitch, butterfly, fp_steps = _mat_views(ga)
     note = "Measured on the pressure mat."
     if butterfly is None:
-        tr = insoleviews.insole_cop_trace(ga.signals, ga.steps, s.treadmill_speed_mps)
+        tr = insoleviews.insole_cop_trace(ga.signals, ga.summary_steps, s.treadmill_speed_mps)
         butterfly = {f: tr.loc[tr["foot"] == f, ["right_mm", "forward_mm"]].to_numpy() for f in FEET} if len(tr) \
             else None
         note = (f"From the insoles at the belt speed ({s.treadmill_speed_mps:.2f} m/s), feet drawn "
@@ -125,7 +125,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
         "devices": [_device_text(d) for d in s.devices.values()],
     }
     q = quality(s)
-    return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
+    return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.summary_steps,
                        feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
                        butterfly_mm=butterfly, butterfly_note=note, markers=markers,
                        retraining=retraining_doc(s.path, ga.steps))
