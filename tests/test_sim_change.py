@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from treadlab.drivers.layouts import load_layout
+from treadlab.drivers.sim.change import ScheduledGait, gait_model
 from treadlab.drivers.sim.gait import GaitModel
 from treadlab.drivers.sim.params import GaitParamsError, RunnerParams
-from treadlab.drivers.sim.change import ScheduledGait, gait_model
 
 CHANGE = {"start_s": 20.0, "stop_s": 60.0, "after": {"strike_left": "midfoot", "strike_right": "midfoot",
                                                      "loading_rate_asym_pct": 0.0}}

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from treadlab.drivers.layouts import load_layout
+from treadlab.drivers.sim.change import gait_model
 from treadlab.drivers.sim.gait import GaitModel
 from treadlab.drivers.sim.params import RunnerParams
-from treadlab.drivers.sim.change import gait_model
 
 #: The gait model of a device process covers this long after the rig's epoch (building it is cheap).
 MODEL_HORIZON_S = 24 * 3600.0
