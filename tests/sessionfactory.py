@@ -109,7 +109,7 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
     if isinstance(insoles, InsoleSpec):
         insoles = {"left": insoles, "right": insoles}
     insoles = insoles or {}
-    with h5py.File(path, "w", libver="latest") as f:
+    with h5py.File(path, "w", libver=ff.LIBVER) as f:
         f.attrs.update({
             "format": ff.FORMAT, "format_version": ff.FORMAT_VERSION, "created": "2026-01-01T00:00:00Z",
             "software_version": "test", "start_monotonic_ns": np.int64(10**12), "start_utc": "2026-01-01T00:00:00Z",

@@ -225,7 +225,7 @@ class Recorder:
         writer.stop()
         if not writer.broken:
             try:
-                with h5py.File(self.path, "r+") as f:
+                with h5py.File(self.path, "r+", libver=ff.LIBVER) as f:
                     finalize(f, ff.STATE_COMPLETE, reason, duration_s,
                              {n: w.counters() for n, w in self._workers.items()})
             except OSError as exc:
