@@ -60,7 +60,8 @@ class LiveSource:
         self.title = title or str(getattr(rig, "path", "rig"))
         self.ring_s = ring_s
         self.configs = {cfg.name: cfg for cfg in rig.devices}
-        self.views: dict[str, DeviceView] = {}
+        self.views: dict[str, DeviceView] = {}  # devices with samples (not the string streams: nothing to draw)
+        self.marker_streams: set[str] = set()  # external LSL string streams: their samples are session markers
         self.layouts_version = 0
         self.recorder: Recorder | None = None
         self.recorder_options: dict = {}  # extra Recorder arguments (ping_interval_s, min_free_bytes, ...)
@@ -141,7 +142,10 @@ class LiveSource:
                     if self._preview_stop.is_set() or name in self._user_off or name in self._workers:
                         dev.close()
                         continue
-                    self.views[name] = view_of(name, dev, self.ring_s)
+                    if worker.markers:  # another program's markers: recorded as markers, no live view
+                        self.marker_streams.add(name)
+                    else:
+                        self.views[name] = view_of(name, dev, self.ring_s)
                     self._errors.pop(name, None)
                     self._workers[name] = worker
                     self.layouts_version += 1
@@ -345,7 +349,7 @@ class LiveSource:
         for name, cfg in self.configs.items():
             v = self.views.get(name)
             nominal = float(v.rate_hz if v is not None else (cfg.rate_hz or 0))
-            kind = v.kind if v is not None else (cfg.kind or "")
+            kind = "markers" if name in self.marker_streams else v.kind if v is not None else (cfg.kind or "")
             side = v.side if v is not None else cfg.side
             lost = crc = 0
             drift = None
@@ -368,6 +372,8 @@ class LiveSource:
             age_s = now_s - v.last_t_s if v is not None and np.isfinite(v.last_t_s) else np.inf
             if reported == "streaming" and v is not None and not np.isfinite(v.last_t_s):
                 age_s = 0.0  # just started: no verdict before the first poll saw samples
+            if name in self.marker_streams:
+                age_s = 0.0  # markers come when they come: silence is no stall
             state = model.classify_state(reported, age_s)
             rate = self._measured_rate_hz(v, mono) if v is not None else 0.0
             rows.append(model.DeviceRow(name, kind, side, state, rate, nominal, int(lost), int(crc), drift,
