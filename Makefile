@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean firmware
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,14 @@ lint: $(STAMP)
 test: lint
 	QT_QPA_PLATFORM=offscreen HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q
 
+# The reference firmware's host build (firmware/build/refdev) and its test tool, with the machine's gcc.
+firmware:
+	$(MAKE) -C firmware host
+
 bench: $(STAMP)
 	$(BIN)/python bench/decode.py
-	@for b in gait_model simulator acquisition analysis report gui lsl batch; do \
+	@for b in gait_model simulator acquisition replug analysis report gui lsl batch clockcheck; do \
 		if [ -f bench/$$b.py ]; then $(BIN)/python bench/$$b.py || exit 1; fi; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info firmware/build

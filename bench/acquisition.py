@@ -35,7 +35,7 @@ import numpy as np
 import psutil
 
 from treadlab.acquisition.recorder import Recorder
-from treadlab.drivers import DeviceConfig, DeviceStats, SampleBatch
+from treadlab.drivers import DeviceConfig, DeviceDescription, DeviceStats, SampleBatch
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.lab.rig import load_rig
 
@@ -65,6 +65,11 @@ class ReplayDevice:
         self._t0 = 0
         self._next = 0
         self.offered = 0
+
+    def describe(self) -> DeviceDescription:
+        return DeviceDescription(name=self.name, kind=self.kind, protocol=self.protocol, shape=self.shape,
+                                 dtype=self.dtype, rate_hz=self.rate_hz, clock_hz=self.clock_hz, serial=self.serial,
+                                 side=self.side or "", info=self.info)
 
     def start(self) -> None:
         self._t0 = time.monotonic_ns()

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import time
+
 import h5py
 import numpy as np
 
 from treadlab.drivers.sim.signals import make_source
+
+
+def truth_after_stop(sim, name: str, last_seq: int, timeout_s: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """A stopped device's truth once the simulator has written it up to the last sample stored (``last_seq``).
+
+    The simulators write their truth files every 0.25 s, later on a loaded machine: wait for the record, never a
+    fixed time.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seq, t_ns = sim.truth(name)
+        if len(seq) and int(seq[-1]) == int(last_seq):
+            return seq, t_ns
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}: the truth file does not end with seq {last_seq} after {timeout_s:g} s")
+        time.sleep(0.05)
 
 
 def truth_segments(seq: np.ndarray, t_ns: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

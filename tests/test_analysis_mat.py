@@ -14,6 +14,7 @@ from test_analysis_known import match_steps
 
 from treadlab.analysis import analyze, symmetry_index
 from treadlab.analysis.mat import _pooled_onset
+from treadlab.analysis.matviews import mean_footprints
 from treadlab.drivers.sim.gait import RunnerParams
 
 DURATION_S = 6.0
@@ -64,11 +65,19 @@ def test_mean_footprint(tmp_path):
         fp = ga.mat_footprint("left")
         img = fp["mean"]
         assert fp["steps"] >= 3 and img.shape[0] > img.shape[1]
-        loaded = img > 0.1 * img.max()
+        loaded = img > 0.1 * np.nanmax(img)
         rows = np.flatnonzero(loaded.any(axis=1))
-        # The foot (260 mm) stays in place in the belt frame: heel near the start, toes ~30 cells further.
-        assert rows[0] <= 4 and 24 <= rows[-1] - rows[0] <= 36
-        assert np.all(fp["peak"] >= img)
+        # The foot (260 mm) stays in place in the belt frame: the heel within 30 mm of the heel mark (the window
+        # starts 30 mm behind it), the toes ~30 cells further.
+        assert rows[0] * fp["pitch_mm"] <= 30.0 + 30.0 and 24 <= rows[-1] - rows[0] <= 36
+        covered = np.isfinite(img)
+        assert covered.mean() > 0.5 and np.all(fp["peak"][covered] >= img[covered])
+        # one definition: the footprint the report draws
+        res = ga.mat_result
+        steps = res.steps_[ga.segment.contains(res.steps_["ic_s"])]
+        drawn = mean_footprints(res.mat, steps, res.belt_axis_, res.forward_sign_, res.belt_speed_mps_)["left"]
+        np.testing.assert_array_equal(img, drawn["mean"])
+        np.testing.assert_array_equal(fp["peak"], drawn["peak"])
 
 
 # --------------------------------------------------------------------------------------------- the matrix

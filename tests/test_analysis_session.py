@@ -111,7 +111,7 @@ def test_damaged_dataset_is_named(tmp_path, session_file):
 def test_open_while_recording_swmr(tmp_path):
     """A file held open by a SWMR writer is read with swmr=True; refresh() sees new samples."""
     p = tmp_path / "live.h5"
-    write_session(p, RunnerParams(seed=1), duration_s=2.0, compress=False)
+    write_session(p, RunnerParams(seed=1), duration_s=2.0)
     import subprocess
     import sys
     import textwrap

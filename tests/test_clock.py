@@ -170,3 +170,26 @@ def test_band_fit_with_pings_beats_the_envelope_on_a_short_quantised_recording()
     envelope_only, _ = fit_recording(ticks, host_s, CLOCK_HZ)
     assert np.sqrt(np.mean((envelope_only - true_s) ** 2)) > np.sqrt(np.mean(err**2))
 
+
+
+def test_pings_go_to_their_own_power_cycle_when_two_cover_the_same_ticks():
+    """A device that power-cycles twice counts the same ticks twice: each PING belongs to the power cycle whose
+    host time contains it, not to the first one whose tick range does (which would put the bounds of one cycle on
+    the other and break both fits)."""
+    rng = np.random.default_rng(8)
+    parts, pings = [], []
+    for t0, ticks0 in ((1.0, 3_000), (5.0, 2_000), (9.0, 4_000)):  # three cycles, each restarting near tick 0
+        true_s, ticks, host_s = simulate(rng, duration_s=3.0, drift_ppm=-60.0, t_start_s=t0, ticks_start=ticks0,
+                                         max_delay_s=5e-3)
+        parts.append((true_s, ticks, host_s + 2e-3))  # a constant 2 ms latency only PINGs reveal
+        send = t0 + np.linspace(0.1, 2.9, 20)
+        handled = send + rng.uniform(20e-6, 80e-6, len(send))
+        dev = ticks0 + np.round((handled - t0) * (1 - 60e-6) * CLOCK_HZ)
+        recv = handled + rng.uniform(20e-6, 80e-6, len(send))
+        pings.append(np.c_[np.round(send * 1e9), np.round(recv * 1e9), dev])
+    true_s, ticks, host_s = (np.concatenate(x) for x in zip(*parts))
+    starts = np.cumsum([0] + [len(p[1]) for p in parts[:-1]])
+    time_s, segs = fit_recording(ticks, host_s, CLOCK_HZ, known_starts=starts, pings=np.concatenate(pings))
+    assert len(segs) == 3
+    err = time_s - true_s
+    assert np.max(np.abs(err)) < 0.2e-3, np.max(np.abs(err))

@@ -136,6 +136,31 @@ def test_garbage_before_info_is_tolerated_and_counted():
         assert dev.stats.crc_errors + dev.stats.framing_errors + dev.stats.short_errors >= 1
 
 
+def test_data_before_info_is_kept_and_checked_against_the_layout():
+    """A device still streaming when the port opens (after a replug) sends DATA before INFO: the intact samples are
+    the device's next ones and are kept; a DATA message of another size than INFO's layout is dropped as malformed."""
+    seq = np.arange(100, 105, dtype=np.uint32)
+    early = p.encode_data_block(seq, seq.astype(np.uint64) * 2000, expected_values(seq, 16, "u8"), "u8")
+    wrong = p.encode_data_block(np.array([7], np.uint32), np.array([1], np.uint64), np.zeros((1, 3), np.uint8), "u8")
+    spec = FakeSpec(garbage_before_info=early[: len(early) // 2] + wrong + early[len(early) // 2:])
+    with PtyFake(spec) as fake, open_device(DeviceConfig(name="l", port=fake.path, serial="FAKE-0001")) as dev:
+        dev.identify()
+        batch = dev.read(0.0)
+        assert batch is not None
+        # the split inside a frame costs that frame (and the one it was joined to), never the others
+        kept = batch.seq.tolist()
+        assert kept and set(kept) < set(seq.tolist()) and kept == sorted(kept)
+        assert np.array_equal(batch.values, expected_values(batch.seq, 16, "u8"))
+        assert np.array_equal(batch.device_time, batch.seq.astype(np.uint64) * 2000)
+        assert dev.stats.dropped_before_info == 0
+    whole = FakeSpec(garbage_before_info=early + wrong)
+    with PtyFake(whole) as fake, open_device(DeviceConfig(name="l", port=fake.path, serial="FAKE-0001")) as dev:
+        dev.identify()
+        batch = dev.read(0.0)
+        assert batch.seq.tolist() == seq.tolist() and dev.stats.malformed == 1
+        assert np.array_equal(batch.values, expected_values(seq, 16, "u8"))
+
+
 @pytest.mark.parametrize(
     "key,value,match",
     [("kind", "mat", "kind is 'insole', the rig file says 'mat'"),

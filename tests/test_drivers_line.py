@@ -177,3 +177,27 @@ def test_a_32_bit_time_column_that_wraps_is_unwrapped():
     t = np.concatenate([b.device_time for b in got]).astype(np.int64)
     i = np.concatenate([b.values[:, 0] for b in got]).astype(np.int64)
     assert t.max() > 2**32 and np.array_equal(t, 2**32 - 1000 + i * 5)
+
+
+@pytest.mark.parametrize("head,kept", [
+    (b"12320,1,2,3,4,5,6,7,8\n", True),    # the port opened at a line start: a whole line, kept
+    (b"2320,1,2,3,4,5,6,7,8\n", False),    # cut inside the time: the time is far too early, dropped
+    (b"3,4,5,6,7,8\n", False),             # cut inside the values: too few fields, dropped
+    (b"12310,1,2,3,4,5,6,7,8\n", False),   # two periods early: not the line before, dropped
+])
+def test_the_first_line_after_the_port_opens_is_kept_only_if_whole(head, kept):
+    import serial
+
+    port = serial.serial_for_url("loop://", timeout=0.05)
+    dev = LineDevice(port, _cfg("loop://"))
+    try:
+        rest = b"".join(b"%d,1,2,3,4,5,6,7,8\n" % t for t in range(12325, 12345, 5))
+        port.write(head + rest)
+        dev.identify(timeout_s=1.0)
+        dev.start(keep_received=True)
+        batch = dev.read(0.05)
+        want = ([12320] if kept else []) + list(range(12325, 12345, 5))
+        assert batch.device_time.tolist() == want and batch.seq.tolist() == list(range(len(want)))
+        assert dev.stats.bad_lines == 0  # a cut first line is not damage
+    finally:
+        dev.close()

@@ -81,6 +81,51 @@ def test_app_starts_devices_go_green_and_views_fill(app, qtbot):
     assert win.frames_n > 10
 
 
+def test_preview_stream_goes_on_across_record_and_stop(app, qtbot, tmp_path):
+    """Record attaches the file to the running stream: no device is re-identified, no sample is missed by the
+    live view, and the click returns within 0.2 s; Stop detaches it and the stream goes on the same way."""
+    win, _sim, _ = app
+    s = win.session
+    wait_streaming(qtbot, win)
+    s.participant.setText("P09")
+    workers = win.source.stream.workers
+    got: dict[str, list] = {n: [] for n in NAMES}
+
+    def collect(b) -> None:  # reader threads: list.append is atomic
+        got[b.name].append((int(b.seq[0]), int(b.seq[-1]), float(b.host_time_s[0]), float(b.host_time_s[-1])))
+
+    unsubscribe = win.source.stream.subscribe(collect)
+    qtbot.wait(700)
+    frames0 = win.frames_n
+    seen0 = {n: win.source.views[n].seen_n for n in NAMES}
+    t0 = time.perf_counter()
+    s.record_button.click()
+    click_s = time.perf_counter() - t0
+    assert win.source.recording and click_s < 0.2, click_s
+    qtbot.wait(1500)
+    assert win.frames_n > frames0  # the window kept drawing while recording, and its views kept taking samples
+    for n in NAMES:
+        v = win.source.views[n]
+        assert v.seen_n - seen0[n] > 0.5 * 1.5 * v.rate_hz, (n, v.seen_n - seen0[n])
+    s.stop_button.click()
+    qtbot.wait(700)
+    unsubscribe()
+    path = win.last_path
+    assert not win.source.recording and path is not None
+    after = win.source.stream.workers
+    assert all(after[n] is workers[n] for n in NAMES)  # the same reader threads: nothing re-identified
+    with h5py.File(path, "r") as f:
+        for name in NAMES:
+            batches = np.array(got[name])
+            first, last = batches[:, 0].astype(np.int64), batches[:, 1].astype(np.int64)
+            assert np.all((first[1:] - last[:-1]) % 2**32 == 1), name  # every sample, across Record and Stop
+            # no pause: batches keep coming (the mat sends 120 frames/s) from before Record to after Stop
+            assert np.max(np.diff(batches[:, 2])) < 0.3, (name, np.max(np.diff(batches[:, 2])))
+            seq = f[ff.DEVICES][name][ff.SEQ][()].astype(np.int64)
+            assert len(seq) > 0.5 * f[ff.DEVICES][name].attrs["rate_hz"]
+            assert np.all(np.diff(seq) == 1) and first[0] < seq[0] and seq[-1] < last[-1]  # a slice of the stream
+
+
 def test_capture_from_buttons_writes_metadata_and_markers(app, qtbot, tmp_path, monkeypatch):
     win, _sim, _ = app
     s = win.session

@@ -55,7 +55,9 @@ def test_live_source_publishes_while_recording(loopback, tmp_path):
             got = 0
             deadline = time.monotonic() + 10.0
             k, t0 = 0, pylsl.local_clock()
-            while got < 200 and time.monotonic() < deadline:
+            # LSL holds a numeric inlet's first samples until its clock offset is known (~0.7 s): push until
+            # the EMG samples reached the stream, not only until the insole outlet delivered 200.
+            while (got < 200 or source.stream.ring("emg").total_n == 0) and time.monotonic() < deadline:
                 n = int((pylsl.local_clock() - t0) * 200.0) - k  # the EMG samples due by now, on a 200 Hz grid
                 if n > 0:
                     idx = np.arange(k, k + n)

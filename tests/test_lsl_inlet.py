@@ -10,8 +10,8 @@ import pytest
 
 from tests.lsl_support import loopback_session
 from treadlab.acquisition import lsl
-from treadlab.acquisition.lsl_inlet import LslInletDevice, open_lsl_device, stream_query
 from treadlab.drivers.base import DeviceConfig
+from treadlab.drivers.lsl import LslInletDevice, open_lsl_device, stream_query
 from treadlab.errors import ConfigError, DeviceDisconnectedError, DeviceMismatchError, DeviceTimeoutError
 
 pylsl = pytest.importorskip("pylsl")
@@ -75,7 +75,10 @@ def test_inlet_device_reads_samples_with_lsl_timestamps_in_ns(loopback):
         batches = _read_n(dev, 1000)
         pongs = dev.drain_pongs()
         dev.stop()
-    assert pongs and all(p.host_send_ns <= p.device_ticks <= p.host_recv_ns and p.rtt_ns < 1e6 for p in pongs)
+    # every pair brackets the LSL clock; the fit uses the tightest ones, so the best must be tight (one pair may be
+    # preempted between its two clock reads on a loaded machine)
+    assert pongs and all(p.host_send_ns <= p.device_ticks <= p.host_recv_ns for p in pongs)
+    assert min(p.rtt_ns for p in pongs) < 1e6
     got = np.concatenate([b.values for b in batches])
     ns = np.concatenate([b.device_time for b in batches])
     seq = np.concatenate([b.seq for b in batches])

@@ -45,6 +45,16 @@ def _wait_consumer(outlet, timeout_s: float = 5.0) -> None:
     assert outlet.have_consumers(), "the recorder never opened the string stream"
 
 
+def _wait_samples(rec, name: str, n: int, timeout_s: float = 15.0) -> None:
+    """Wait until the recorder has received ``n`` markers of ``name`` (not a fixed sleep: a loaded machine is slow)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if next(d for d in rec.status().devices if d.name == name).samples >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{name}: {n} markers not received within {timeout_s:g} s")
+
+
 def test_string_stream_markers_land_in_markers_and_events(loopback, tmp_path):
     sim = SimulatedRig.default(tmp_path / "sim")
     sim = SimulatedRig(sim.devices[:1], tmp_path / "sim", seed=4)  # one insole keeps the test light
@@ -76,7 +86,7 @@ def test_string_stream_markers_land_in_markers_and_events(loopback, tmp_path):
                 pushed.append((now + dt, sample))
                 time.sleep(0.05)
             rec.mark("operator mark")
-            time.sleep(0.6)
+            _wait_samples(rec, "stim", len(pushed))
             status = {d.name: d for d in rec.status().devices}
     del outlet
     start_s = None
@@ -127,7 +137,7 @@ def test_vanishing_string_stream_is_an_event_and_is_picked_up_again(loopback, tm
         _wait_consumer(outlet)
         t1 = pylsl.local_clock()
         outlet.push_sample(["before"], t1)
-        time.sleep(0.3)
+        _wait_samples(rec, "stim", 1)
         del outlet  # the stimulus program quits ...
         time.sleep(0.5)
         outlet = _marker_outlet(sid)  # ... and is started again
@@ -138,7 +148,7 @@ def test_vanishing_string_stream_is_an_event_and_is_picked_up_again(loopback, tm
         _wait_consumer(outlet)
         t2 = pylsl.local_clock()
         outlet.push_sample(["after"], t2)
-        time.sleep(0.4)
+        _wait_samples(rec, "stim", 2)
     del outlet
     with h5py.File(path, "r") as f:
         start_s = int(f.attrs["start_monotonic_ns"]) / 1e9

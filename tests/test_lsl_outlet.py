@@ -117,25 +117,24 @@ def test_full_queue_drops_and_counts(loopback):
 
 
 def _driver(kind: str, **kw):
-    from types import SimpleNamespace
-
-    from treadlab.drivers.base import Calibration
+    from treadlab.kinds import Calibration, DeviceDescription
 
     n = kw.pop("n", 6)
     cal = Calibration("kPa", np.full(n, 2.0, np.float32), np.full(n, 1.0, np.float32))
-    base = SimpleNamespace(protocol="binary", kind=kind, side=None, serial=f"S-{kind}", rate_hz=100.0, n_values=n,
-                           shape=(n,), layout=None, info={}, calibration=cal)
-    base.__dict__.update(kw)
-    return base
+    base = {"name": kw.pop("name", kind), "protocol": "binary", "kind": kind, "side": "", "serial": f"S-{kind}",
+            "rate_hz": 100.0, "clock_hz": 1e6, "dtype": np.dtype("u1"), "shape": (n,), "layout": None, "info": {},
+            "calibration": cal}
+    base.update(kw)
+    return DeviceDescription(**base)
 
 
 def test_spec_of_device_for_mats_insoles_and_lsl_streams():
-    mat = lsl.spec_of_device("mat", _driver("mat", shape=(2, 3), info={"pitch_mm": [8.5, 10.0]}))
+    mat = lsl.spec_of_device(_driver("mat", shape=(2, 3), info={"pitch_mm": [8.5, 10.0]}))
     assert mat.shape == (2, 3) and mat.pitch_mm == (8.5, 10.0) and mat.unit == "kPa" and mat.stream_type == "Pressure"
     pos = np.arange(12.0).reshape(6, 2)
-    ins = lsl.spec_of_device("insole_left", _driver("insole", side="left", layout={"positions_mm": pos}))
+    ins = lsl.spec_of_device(_driver("insole", name="insole_left", side="left", layout={"positions_mm": pos}))
     assert ins.name == "treadlab-insole-left-S-insole" and ins.positions_mm is pos
-    assert lsl.spec_of_device("emg", _driver("lsl", protocol="lsl")) is None
+    assert lsl.spec_of_device(_driver("lsl", protocol="lsl")) is None
 
 
 def test_a_device_that_cannot_be_described_does_not_stop_the_others(loopback):

@@ -184,4 +184,5 @@ def test_a_missing_device_refuses_to_start_in_one_line(sim, tmp_path, lab):
     assert len(errors) == 1 and "mat" in errors[0] and "not found" in errors[0]
     assert not (tmp_path / "x.h5").exists()
     bad = lab("info", str(tmp_path / "nothing.h5"))
-    assert bad.returncode == 4 and bad.stderr.strip().endswith("no such file")
+    assert bad.returncode == 4 and bad.stderr.count("\n") == 1 and "not found: " in bad.stderr
+    assert bad.stderr.strip().endswith("nothing.h5")

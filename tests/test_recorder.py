@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.acq_truth import clock_errors_s, expected_raw, true_times_s
+from tests.acq_truth import clock_errors_s, expected_raw, true_times_s, truth_after_stop
 from treadlab import fileformat as ff
 from treadlab.acquisition.recorder import Recorder
 from treadlab.acquisition.worker import LiveBatch
@@ -34,9 +34,6 @@ def sim(tmp_path_factory):
         yield rig
 
 
-def _truth(sim, name):
-    time.sleep(0.3)  # the simulators write their truth files every 0.25 s
-    return sim.truth(name)
 
 
 def _record(rig, path, seconds, during=None, meta=None):
@@ -81,7 +78,7 @@ def test_capture_is_bit_exact_complete_and_on_one_session_clock(sim, tmp_path):
             n = len(seq)
             assert abs(n - 4.0 * spec.rate_hz) < 0.1 * 4.0 * spec.rate_hz, (name, n)
             assert np.all(np.diff(seq.astype(np.int64)) == 1) and len(g["gaps"]) == 0
-            truth = _truth(sim, name)
+            truth = truth_after_stop(sim, name, int(seq[-1]))
             true_s = true_times_s(g, truth, start_ns)
             # bit-exact: what the device sent for exactly those instants
             want = expected_raw(spec, sim.t_epoch_ns, g, np.round(true_s * 1e9).astype(np.int64) + start_ns)
@@ -134,7 +131,7 @@ def test_unplug_and_replug_mid_capture_keeps_the_others_going(sim, tmp_path):
         t_gap, _, count = gaps[0]
         assert 1.0 < t_gap < 2.5 and abs(count - 1.5 * 500) < 0.5 * 500  # about 1.5 s of samples missing
         assert len(g["clock/segments"]) == 2
-        err = clock_errors_s(g, _truth(sim, "insole_left"), start_ns)
+        err = clock_errors_s(g, truth_after_stop(sim, "insole_left", int(g["seq"][-1])), start_ns)
         assert np.max(np.abs(err)) < 0.5e-3
         events = [x.decode() for x in f["events/text"][:]]
         assert any("disconnected" in e for e in events) and any("reconnected" in e for e in events)
@@ -165,6 +162,8 @@ def test_corrupted_bytes_and_lost_samples_are_counted_and_recorded(sim, tmp_path
         # every missing sample (never sent, or dropped as corrupt) is in the gap table
         assert int(gaps[:, 2].sum()) == missing == g.attrs["lost_samples"] > 0
         assert np.array_equal(gaps[:, 1].astype(np.int64), seq[np.flatnonzero(np.diff(seq) > 1)] + 1)
+        # a gap's time is the stored time of the last sample before it, after the refit at stop as well
+        assert np.array_equal(gaps[:, 0], g["time"][:][np.flatnonzero(np.diff(seq) > 1)])
         assert g.attrs["crc_errors"] >= 1
         assert missing <= stats["lost_n"] + stats["corrupted_n"]
         assert len(f["devices/insole_left/gaps"]) == 0

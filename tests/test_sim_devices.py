@@ -565,3 +565,20 @@ def test_spec_validation_names_the_problem():
     spec = _insole(layout="insole960", faults=FaultParams(loss_rate=0.5), calibration={"unit": "N", "gain": 0.5})
     back = SimDeviceSpec.from_json(spec.to_json())
     assert back == spec and back.n_values == 960 and isinstance(back.faults, FaultParams)
+
+
+def test_a_mat_losing_every_sample_of_a_block_keeps_running_and_a_self_powered_one_drops_while_unplugged():
+    spec = SimDeviceSpec("mat", kind="mat", rows=4, cols=6, rate_hz=120, rates_hz=[120], dtype="u8", adc_bits=8,
+                         faults=FaultParams(loss_rate=1.0))
+    dev = make_device(spec, EPOCH)
+    dev.power_up(EPOCH)
+    dev.receive(_cmd(p.START), EPOCH)
+    assert dev.take(EPOCH + S // 10) == b"" and dev.stats.lost_n >= 11  # every sample lost: no DATA, no error
+    dev.set_fault("loss_rate", 0.0)
+    # a cable out: taken (ground truth) and dropped (offline), not sent
+    n_drop = dev.drop(EPOCH + S // 5)
+    off, truth = dev.pop_offline(), dev.pop_truth()
+    assert n_drop == len(off) >= 11 and np.array_equal(off, truth[-len(off):]) and dev.stats.offline_n == n_drop
+    _, data, _ = _frames(dev.take(EPOCH + 3 * S // 10))
+    seq, _, _ = p.decode_data(data, 24, "u8")
+    assert int(seq[0]) == int(off["seq"][-1]) + 1  # numbering goes on after the drop

@@ -29,10 +29,11 @@ N_VALUES = 64
 CHILD = r"""
 import os, sys, time
 import numpy as np
-from treadlab.acquisition.writer import DeviceSetup, SessionWriter, create_session_file
+from treadlab.acquisition.writer import SessionWriter, create_session_file
+from treadlab.kinds import DeviceDescription
 path, n_values = sys.argv[1], int(sys.argv[2])
-setup = DeviceSetup(name="insole_left", kind="insole", side="left", protocol="binary", rate_hz=1000.0,
-                    info={"kind": "insole"}, serial="W1", clock_hz=1e6, shape=(n_values,), dtype=np.dtype("<u2"))
+setup = DeviceDescription(name="insole_left", kind="insole", side="left", protocol="binary", rate_hz=1000.0,
+                          info={"kind": "insole"}, serial="W1", clock_hz=1e6, shape=(n_values,), dtype=np.dtype("<u2"))
 start_ns = time.monotonic_ns()
 f = create_session_file(path, {"format": "treadlab-session", "format_version": 1,
                                "start_monotonic_ns": np.int64(start_ns)}, [setup])
@@ -161,11 +162,11 @@ def test_a_failing_write_stops_the_writer_with_a_clear_error_and_keeps_what_was_
 
 
 def test_open_session_errors_are_one_clear_line(tmp_path):
-    with pytest.raises(SessionFileError, match="no such file"):
+    with pytest.raises(SessionFileError, match="session file not found"):
         open_session(str(tmp_path / "nope.h5"))
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not hdf5 at all" * 100)
-    with pytest.raises(SessionFileError, match="not a readable HDF5"):
+    with pytest.raises(SessionFileError, match="not HDF5"):
         open_session(str(junk))
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:

@@ -5,7 +5,12 @@ Packages, from the top layer down: :mod:`treadlab.lab` (command line, desktop ap
 holds data (rig files, sensor layouts). :mod:`treadlab.errors` is the one exception hierarchy.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
+
+# Module loggers (treadlab.drivers, treadlab.acquisition...) log connections, refusals, reconnections and drops;
+# nothing is printed unless the application configures logging (``lab --log FILE``).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 try:
     __version__ = version("treadlab")

@@ -58,6 +58,10 @@ class ProtocolError(DeviceError):
     """A device sent something that breaks the protocol in a way that cannot be skipped."""
 
 
+class UnknownKindError(ProtocolError):
+    """A device or rig entry names a kind of device no module registered (``treadlab.kinds``)."""
+
+
 class SessionFileError(LabError):
     """A session file is missing, damaged, truncated or not a treadlab session."""
 

@@ -139,7 +139,8 @@ def format_status(st: SessionStatus) -> list[str]:
     for d in st.devices:
         drift = "   n/a" if not np.isfinite(d.drift_ppm) else f"{d.drift_ppm:+6.1f}"
         lines.append(f"  {d.name:<14} {d.state:<12} {d.rate_hz:7.1f}/{d.nominal_hz:<5g} Hz  lost {d.lost:<6d} "
-                     f"crc {d.crc_errors:<5d} drift {drift} ppm  reconnections {d.reconnections}")
+                     f"crc {d.crc_errors:<5d} drift {drift} ppm  reconnections {d.reconnections}"
+                     + (f"  CLOCK OFF: {d.clock_warning}" if d.clock_warning else ""))
     m, s = divmod(int(st.elapsed_s), 60)
     extra = f"  queue overflow {st.queue_overflow}" if st.queue_overflow else ""
     lines.append(f"  elapsed {m:02d}:{s:02d}  file {st.file_size_bytes / 1e6:.1f} MB{extra}")
@@ -193,7 +194,7 @@ class CaptureSession:
         check_storage(self.path, 0.0, self.duration_s)  # folder writable, before touching any device
         rec.open()
         try:
-            check_storage(self.path, bytes_per_s(rec.connected), self.duration_s)
+            check_storage(self.path, bytes_per_s(list(rec.descriptions.values())), self.duration_s)
         except BaseException:
             rec.close()
             raise

@@ -261,8 +261,9 @@ def fit_recording(
     """Refit a whole recording of one device: one shared drift, one offset per segment.
 
     Segments start at ``known_starts`` (reconnections) and, with ``split_backward``, wherever the device clock goes
-    backwards. PINGs are assigned to the segment whose device-time range contains their ticks and shift that
-    segment's offset into their bounds.
+    backwards. PINGs are assigned to the segment whose device-time range contains their ticks and whose span of
+    host time contains their send time (a device that power-cycles twice covers the same ticks twice), and shift
+    that segment's offset into their bounds.
 
     Returns
     -------
@@ -278,13 +279,15 @@ def fit_recording(
         return time_s, []
     starts = segment_starts(ticks, known_starts) if split_backward else np.array([0], np.int64)
     ends = np.r_[starts[1:], n]
+    # Host-time border between two segments: halfway between the last receipt of one and the first of the next.
+    borders_s = np.r_[-np.inf, (host_s[starts[1:] - 1] + host_s[starts[1:]]) / 2.0, np.inf]
     xs, rs, xl, rl = [], [], [], []
-    for s, e in zip(starts.tolist(), ends.tolist()):  # one iteration per segment
+    for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):  # one iteration per segment
         x = (ticks[s:e].astype(np.int64) - np.int64(ticks[s])).astype(np.float64) / clock_hz
         xm, rm, _ = window_minima(x, host_s[s:e] - x, window_s)
         # A PONG is a (device ticks, host receive) pair too, and usually a prompt one: an upper bound; the PING's
         # send time is a lower bound.
-        in_seg = _pings_in(pings, int(ticks[s]), int(ticks[e - 1]))
+        in_seg = _pings_in(pings, int(ticks[s]), int(ticks[e - 1]), borders_s[k], borders_s[k + 1])
         xp = (in_seg[:, 2] - np.int64(ticks[s])).astype(np.float64) / clock_hz
         xs.append(np.r_[xm, xp])
         rs.append(np.r_[rm, in_seg[:, 1] / 1e9 - xp])
@@ -346,12 +349,16 @@ def band_fit(
     return m, cs
 
 
-def _pings_in(pings: np.ndarray | None, lo_ticks: int, hi_ticks: int) -> np.ndarray:
-    """The PINGs whose device ticks fall in ``[lo_ticks, hi_ticks]`` (a segment's range), as int64 (p, 3)."""
+def _pings_in(pings: np.ndarray | None, lo_ticks: int, hi_ticks: int, lo_s: float = -np.inf,
+              hi_s: float = np.inf) -> np.ndarray:
+    """The PINGs of a segment, as int64 (p, 3): device ticks in ``[lo_ticks, hi_ticks]``, send time (session
+    seconds) in ``[lo_s, hi_s)``.
+    """
     if pings is None or len(pings) == 0:
         return np.empty((0, 3), np.int64)
     p = np.asarray(pings, dtype=np.int64).reshape(-1, 3)
-    return p[(p[:, 2] >= lo_ticks) & (p[:, 2] <= hi_ticks)]
+    send_s = p[:, 0] / 1e9
+    return p[(p[:, 2] >= lo_ticks) & (p[:, 2] <= hi_ticks) & (send_s >= lo_s) & (send_s < hi_s)]
 
 
 class OnlineClock:

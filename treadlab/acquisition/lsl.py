@@ -27,21 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
+from treadlab.calibration import apply_calibration
+from treadlab.drivers.lsl import load_pylsl
 from treadlab.errors import ConfigError, DeviceError, LabError
+from treadlab.kinds import DeviceDescription, UnknownKindError, get_kind
 
 log = logging.getLogger(__name__)
 
 MARKER_STREAM_TYPE = "Markers"
-STREAM_TYPES = {"insole": "Force", "mat": "Pressure"}
 
 
 def _pylsl():
     """Import pylsl lazily (loading liblsl costs a few ms and is only needed with ``--lsl``)."""
-    try:
-        import pylsl
-    except (ImportError, OSError, RuntimeError) as exc:  # RuntimeError: pylsl cannot find liblsl
-        raise DeviceError(f"Lab Streaming Layer is not available: {exc}") from exc
-    return pylsl
+    return load_pylsl()
 
 
 def loopback_config(session_id: str = "default") -> str:
@@ -119,6 +117,8 @@ class StreamSpec:
     gain, offset : ndarray of shape (n_values,) or None
         When given, :meth:`LslPublisher.publish` receives raw values and publishes ``gain * (raw - offset)``
         (negative values set to 0, as the session reader does).
+    labels : tuple of str
+        Channel labels (default: the kind's, see :mod:`treadlab.kinds`).
     """
 
     device: str
@@ -133,6 +133,7 @@ class StreamSpec:
     pitch_mm: tuple[float, ...] | None = None
     gain: np.ndarray | None = field(default=None, compare=False)
     offset: np.ndarray | None = field(default=None, compare=False)
+    labels: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -147,47 +148,51 @@ class StreamSpec:
 
     @property
     def stream_type(self) -> str:
-        """``Force`` for insoles, ``Pressure`` for mats, else the kind."""
-        return STREAM_TYPES.get(self.kind, self.kind)
+        """The kind's LSL type (``Force`` for insoles, ``Pressure`` for mats), else the kind."""
+        try:
+            return get_kind(self.kind).lsl_type or self.kind
+        except UnknownKindError:
+            return self.kind
 
     def channel_labels(self) -> list[str]:
-        """One label a channel: ``s01``... for insoles, ``r00c00``... (row-major) for mats."""
-        if self.shape is not None and len(self.shape) == 2:
-            rows, cols = self.shape
-            return [f"r{r:02d}c{c:02d}" for r in range(rows) for c in range(cols)]
-        return [f"s{i + 1:02d}" for i in range(self.n_values)]
+        """One label a channel: :attr:`labels`, else the kind's (``s01``... insoles, ``r00c00``... mats)."""
+        if self.labels:
+            return list(self.labels)
+        shape = self.shape or (self.n_values,)
+        try:
+            return list(get_kind(self.kind).channel_labels(shape, {}))
+        except (UnknownKindError, ValueError):
+            return [f"ch{i + 1:02d}" for i in range(self.n_values)]
 
 
-def spec_of_device(name: str, dev) -> StreamSpec | None:
-    """The outlet of an identified driver (as the recorder holds them), publishing raw values calibrated.
+def spec_of_device(desc: DeviceDescription) -> StreamSpec | None:
+    """The outlet of an identified device (its description), publishing raw values calibrated.
 
     Parameters
     ----------
-    name : str
-        Device name in the session.
-    dev : driver
-        Identified, with ``calibration`` read (:func:`treadlab.acquisition.worker.connect`).
+    desc : DeviceDescription
+        From the driver's ``describe()`` (after :func:`treadlab.drivers.connect`).
 
     Returns
     -------
     StreamSpec or None
-        None for a device that is itself an LSL stream (never published again).
+        None for a kind that is never published (a device that is itself an LSL stream).
     """
-    if getattr(dev, "protocol", "") == "lsl":
+    if not get_kind(desc.kind, desc.name).lsl_outlet:
         return None
-    cal = getattr(dev, "calibration", None)
-    shape = tuple(int(x) for x in (dev.shape or (dev.n_values,)))
-    layout = dev.layout or {}
-    info = dev.info or {}
-    positions = layout.get("positions_mm") if isinstance(layout, dict) else None
-    pitch = info.get("pitch_mm", layout.get("pitch_mm") if isinstance(layout, dict) else None)
+    cal = desc.calibration
+    shape = tuple(int(x) for x in (desc.shape or (desc.n_values,)))
+    layout = desc.layout or {}
+    positions = layout.get("positions_mm")
+    pitch = desc.info.get("pitch_mm", layout.get("pitch_mm"))
     pitch_mm = tuple(float(x) for x in np.atleast_1d(np.asarray(pitch, dtype=float))) if pitch is not None else None
-    return StreamSpec(device=name, kind=str(dev.kind or "device"), serial=str(dev.serial or name),
-                      rate_hz=float(dev.rate_hz), unit=cal.unit if cal is not None else "counts",
-                      n_values=int(dev.n_values), side=dev.side or None, positions_mm=positions,
+    return StreamSpec(device=desc.name, kind=desc.kind, serial=str(desc.serial or desc.name),
+                      rate_hz=float(desc.rate_hz), unit=cal.unit if cal is not None else "counts",
+                      n_values=desc.n_values, side=desc.side or None, positions_mm=positions,
                       shape=shape if len(shape) == 2 else None, pitch_mm=pitch_mm,
                       gain=None if cal is None else np.asarray(cal.gain, dtype=np.float32).ravel(),
-                      offset=None if cal is None else np.asarray(cal.offset, dtype=np.float32).ravel())
+                      offset=None if cal is None else np.asarray(cal.offset, dtype=np.float32).ravel(),
+                      labels=tuple(desc.channel_labels))
 
 
 def make_stream_info(spec: StreamSpec):
@@ -447,8 +452,7 @@ class LslPublisher:
                     return
                 spec = self.specs[device]
                 if spec.gain is not None:
-                    vals = (vals.astype(np.float32) - spec.offset) * spec.gain
-                    np.maximum(vals, 0.0, out=vals)
+                    vals = apply_calibration(vals, spec.gain, spec.offset, clip=True)
                 push_stamped(outlet, vals, time_s + self.clock_origin_s)
                 with self._lock:
                     self.stats.samples_n[device] = self.stats.samples_n.get(device, 0) + len(vals)
@@ -507,13 +511,11 @@ class RecorderLsl:
         self._unsubscribe: list[Callable[[], None]] = []
 
     def _spec(self, name: str) -> StreamSpec | None:
-        for dev in self.recorder.connected:
-            if getattr(dev, "name", None) == name:
-                return spec_of_device(name, dev)
-        return None
+        desc = self.recorder.descriptions.get(name)
+        return None if desc is None else spec_of_device(desc)
 
     def _origin_s(self) -> float:
-        return (self.recorder.start_ns or 0) / 1e9
+        return self.recorder.clock_origin_ns / 1e9
 
     def _on_batch(self, batch) -> None:
         self.publisher.publish(batch.name, batch.values, batch.time_s + self._origin_s())
@@ -525,7 +527,7 @@ class RecorderLsl:
         """Start the push thread and subscribe to the recorder's batches and markers."""
         self.publisher.start()
         self._unsubscribe.append(self.recorder.subscribe(self._on_batch))
-        if self.publisher.markers and hasattr(self.recorder, "subscribe_markers"):
+        if self.publisher.markers:
             self._unsubscribe.append(self.recorder.subscribe_markers(self._on_marker))
         return self
 

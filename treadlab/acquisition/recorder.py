@@ -22,19 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import h5py
-import numpy as np
-
-from treadlab import __version__
-from treadlab import fileformat as ff
+from treadlab.acquisition.recording import SessionRecording
 from treadlab.acquisition.ring import RingBuffer
-from treadlab.acquisition.session import finalize, utc_now_iso
-from treadlab.acquisition.worker import DeviceWorker, LiveBatch, connect, setup_of
-from treadlab.acquisition.writer import MIN_FREE_BYTES, SessionWriter, create_session_file
-from treadlab.drivers import DeviceConfig
+from treadlab.acquisition.stream import DeviceStream
+from treadlab.acquisition.worker import LiveBatch
+from treadlab.acquisition.writer import MIN_FREE_BYTES
+from treadlab.drivers import Device, DeviceConfig
 from treadlab.errors import LabError, StorageError
+from treadlab.kinds import DeviceDescription
 
-META_KEYS = ("participant", "condition", "body_mass_kg", "treadmill_speed_mps", "shoe", "notes")
 STALLED_S = 1.0
 
 
@@ -51,6 +47,7 @@ class DeviceStatus:
     crc_errors: int
     drift_ppm: float
     reconnections: int
+    clock_warning: str | None = None
 
 
 @dataclass
@@ -65,7 +62,7 @@ class SessionStatus:
 
 
 class Recorder:
-    """Capture every device of a rig into one session file.
+    """Capture every device of a rig into one session file: a :class:`DeviceStream` plus one recording.
 
     Parameters
     ----------
@@ -83,6 +80,12 @@ class Recorder:
         PING period of each binary device while streaming.
     min_free_bytes : int
         Free-space reserve on the output disk: below it the capture stops cleanly (see :class:`SessionWriter`).
+
+    Notes
+    -----
+    :meth:`open` connects the devices and starts streaming them (subscribers see samples from then on);
+    :meth:`start` attaches the session file. :meth:`start` without :meth:`open` connects first and attaches the
+    file before the first sample, so the file holds everything the subscribers saw.
     """
 
     def __init__(self, rig_devices: list[DeviceConfig], session_meta: dict, out_path: str, rig_text: str = "",
@@ -91,106 +94,112 @@ class Recorder:
         self.meta = dict(session_meta)
         self.path = os.fspath(out_path)
         self.rig_text = rig_text
-        self.ring_s = ring_s
-        self.ping_interval_s = ping_interval_s
         self.min_free_bytes = min_free_bytes
-        self.start_ns: int | None = None
         self.stop_reason = ""
         self.skipped: list[str] = []
-        self._devices: dict[str, tuple[DeviceConfig, object]] = {}
-        self._workers: dict[str, DeviceWorker] = {}
-        self._subscribers: list[Callable[[LiveBatch], None]] = []
-        self._marker_subscribers: list[Callable[[float, str], None]] = []
-        self._writer: SessionWriter | None = None
+        self.stream = DeviceStream(self.configs, ring_s=ring_s, ping_interval_s=ping_interval_s)
+        self._pending: dict[str, tuple[DeviceConfig, Device]] = {}
+        self._recording: SessionRecording | None = None
         self._stopped = False
 
     @classmethod
-    def with_devices(cls, devices: list[tuple[DeviceConfig, object]], session_meta: dict, out_path: str,
+    def with_devices(cls, devices: list[tuple[DeviceConfig, Device]], session_meta: dict, out_path: str,
                      rig_text: str = "", **kw) -> Recorder:
-        """A recorder for devices already connected and identified elsewhere (see :func:`worker.connect`).
+        """A recorder for devices already connected and identified elsewhere (see :func:`treadlab.drivers.connect`).
 
         The recorder owns them from now on (it starts, stops and closes them).
         """
         rec = cls([cfg for cfg, _ in devices], session_meta, out_path, rig_text, **kw)
-        rec._devices = {cfg.name: (cfg, dev) for cfg, dev in devices}
+        rec._pending = {cfg.name: (cfg, dev) for cfg, dev in devices}
         return rec
 
     # ------------------------------------------------------------------ lifecycle
 
-    def open(self) -> Recorder:
-        """Connect and identify every device (before any file is created).
-
-        Raises
-        ------
-        DeviceError
-            A required device is missing or is not what the rig file says (the message names it); devices opened
-            so far are closed again. Optional devices that fail are skipped (listed in :attr:`skipped`).
-        """
+    def _connect_all(self) -> None:
+        """Connect and identify every device not connected yet (none is started)."""
         if os.path.exists(self.path):
             raise StorageError(f"{self.path}: exists already; session files are never overwritten")
         try:
             for cfg in self.configs:
-                if cfg.name in self._devices:
+                if cfg.name in self._pending or cfg.name in self.stream.names:
                     continue
                 try:
-                    self._devices[cfg.name] = (cfg, connect(cfg))
+                    self._pending[cfg.name] = (cfg, self.stream.connect_device(cfg.name))
                 except LabError as exc:
                     if cfg.required:
                         raise
                     self.skipped.append(f"{cfg.name}: {exc}")
         except BaseException:
-            self._close_devices()
+            self._close_pending()
+            raise
+
+    def _start_pending(self, sink: SessionRecording | None) -> None:
+        """Start streaming the connected devices (with ``sink`` attached from their first sample)."""
+        pending, self._pending = self._pending, {}
+        try:
+            for name, (cfg, dev) in pending.items():
+                try:
+                    self.stream.add(cfg, dev, sink=sink)
+                except LabError as exc:
+                    if cfg.required:
+                        raise
+                    self.skipped.append(f"{name}: {exc}")
+        except BaseException:
+            for cfg, dev in pending.values():
+                if cfg.name not in self.stream.names:
+                    dev.close()
+            raise
+
+    def open(self) -> Recorder:
+        """Connect, identify and start streaming every device (before any file is created).
+
+        Raises
+        ------
+        DeviceError
+            A required device is missing, is not what the rig file says or refused START (the message names
+            it); devices opened so far are closed again. Optional devices that fail are skipped (listed in
+            :attr:`skipped`).
+        """
+        self._connect_all()
+        try:
+            self._start_pending(None)
+        except BaseException:
+            self.stream.close()
             raise
         return self
 
     def start(self) -> None:
-        """Create the session file, start the writer and every device; returns once all are streaming.
+        """Create the session file and attach it to the stream; returns once every device streams.
 
         Raises
         ------
         StorageError
             The file cannot be created.
         DeviceError
-            A device refused START (the capture is stopped again and the file finished).
+            A required device is missing or refused START (nothing is recorded).
         """
-        if not self._devices:
-            self.open()
-        # a marker device (an external LSL string stream) writes to /markers and /events, not to /devices
-        setups = [setup_of(dev, cfg) for cfg, dev in self._devices.values() if not getattr(dev, "markers", False)]
-        self.start_ns = time.monotonic_ns()
-        root = {
-            "format": ff.FORMAT, "format_version": ff.FORMAT_VERSION, "created": utc_now_iso(),
-            "software_version": __version__, "start_monotonic_ns": np.int64(self.start_ns), "start_utc": utc_now_iso(),
-            "participant": str(self.meta.get("participant") or ""), "condition": str(self.meta.get("condition") or ""),
-            "body_mass_kg": float(self.meta.get("body_mass_kg") or np.nan),
-            "treadmill_speed_mps": float(self.meta.get("treadmill_speed_mps") or np.nan),
-            "shoe": str(self.meta.get("shoe") or ""), "notes": str(self.meta.get("notes") or ""),
-            "rig": self.rig_text,
-        }
-        try:
-            h5 = create_session_file(self.path, root, setups)
-        except BaseException:
-            self._close_devices()
-            raise
-        with open(self.path + ff.RECORDING_SUFFIX, "w", encoding="utf-8") as fh:
-            fh.write(f"{os.getpid()}\n")
-        self._writer = SessionWriter(h5, min_free_bytes=self.min_free_bytes)
-        self._writer.start()
-        self._writer.put_event(0.0, "session", 20, f"session started, devices: {', '.join(self._devices)}")
-        for msg in self.skipped:
-            self._writer.put_event(0.0, "session", 30, f"optional device skipped: {msg}")
-        for name, (cfg, dev) in self._devices.items():
-            w = DeviceWorker(cfg, dev, self.start_ns, self._writer, self._subscribers, self.ring_s,
-                             self.ping_interval_s, marker_subscribers=self._marker_subscribers)
-            self._workers[name] = w
-            w.start()
-        for w in self._workers.values():
-            w.started.wait(10.0)
-        failed = [w for w in self._workers.values() if w.error is not None]
-        if failed:
-            err = failed[0].error
-            self.stop("start-failed")
-            raise err
+        fresh = not self.stream.names
+        if fresh:
+            self._connect_all()
+            descs = [dev.describe() for _, dev in self._pending.values()]
+            rec = SessionRecording(self.path, self.meta, self.rig_text, descs, clock_origin_ns=None,
+                                   min_free_bytes=self.min_free_bytes)
+            try:
+                rec.start(self.skipped)
+            except BaseException:
+                self._close_pending()
+                raise
+            self.stream.start_ns = rec.start_ns  # one clock: the stream starts with the file
+            self._recording = rec
+            self.stream.attach_new(rec)
+            try:
+                self._start_pending(rec)
+            except BaseException:
+                self.stop("start-failed")
+                raise
+        else:
+            self._recording = self.stream.record(self.path, self.meta, self.rig_text,
+                                                 min_free_bytes=self.min_free_bytes, skipped=self.skipped)
 
     def stop(self, reason: str = "stopped") -> str:
         """Stop every device, write what is queued, close the file and finish it (clock refit, final attributes).
@@ -205,67 +214,57 @@ class Recorder:
         if self._stopped:
             return self.path
         self._stopped = True
-        writer = self._writer
-        if writer is not None and writer.error is not None and reason in ("stopped", "storage"):
-            reason = "write-failed" if writer.broken else "disk-full"
-        self.stop_reason = reason
         errors: list[BaseException] = []
-        for w in self._workers.values():
+        try:
+            self.stream.stop_connector()
+            self.stream.stop_devices()  # STOP: the last samples still reach the file
+        except RuntimeError as exc:
+            errors.append(exc)
+        self._close_pending()
+        rec = self._recording
+        if rec is not None and self.stream.recording is rec:
             try:
-                w.stop()
-            except RuntimeError as exc:
-                errors.append(exc)
-        self._close_devices()
-        if writer is None:
-            return self.path
-        duration_s = (time.monotonic_ns() - (self.start_ns or 0)) / 1e9
-        writer.put_event(duration_s, "session", 20, f"session stopped ({reason})")
-        for name, w in self._workers.items():
-            writer.set_counters(name, {**w.counters(), "queue_overflow": writer.overflow_n})
-        writer.stop()
-        if not writer.broken:
-            try:
-                with h5py.File(self.path, "r+", libver=ff.LIBVER) as f:
-                    finalize(f, ff.STATE_COMPLETE, reason, duration_s,
-                             {n: w.counters() for n, w in self._workers.items()})
-            except OSError as exc:
-                writer.broken = True
-                writer.error = StorageError(f"{self.path}: finishing the session file failed ({exc}); "
-                                            f"run `lab repair {self.path}`")
-        if not writer.broken:
-            try:
-                os.remove(self.path + ff.RECORDING_SUFFIX)
-            except FileNotFoundError:
-                pass
+                self.stream.stop_recording(reason)
+            finally:
+                self.stop_reason = rec.stop_reason
         if errors:
             raise errors[0]
-        if writer.error is not None:
-            raise writer.error
         return self.path
 
     @property
-    def connected(self) -> list:
-        """The identified drivers after :meth:`open` (for estimates; only the reader threads use them later)."""
-        return [dev for _, dev in self._devices.values()]
+    def descriptions(self) -> dict[str, DeviceDescription]:
+        """Descriptions of the connected devices (streaming or about to)."""
+        out = {n: dev.describe() for n, (_, dev) in self._pending.items()}
+        out.update(self.stream.descriptions)
+        return out
+
+    @property
+    def clock_origin_ns(self) -> int:
+        """``monotonic_ns`` of the stream clock's zero (:class:`LiveBatch` times count from it)."""
+        return self.stream.clock_origin_ns
+
+    @property
+    def start_ns(self) -> int | None:
+        """``monotonic_ns`` of the session file's time zero (None before :meth:`start`)."""
+        return self._recording.start_ns if self._recording is not None else None
 
     def close(self) -> None:
         """Close the devices of a recorder that was opened but never started (no-op otherwise)."""
-        if self._writer is None:
-            self._close_devices()
+        if self._recording is None:
+            self._close_pending()
+            self.stream.close()
 
-    def _close_devices(self) -> None:
-        for name, (_, dev) in list(self._devices.items()):
-            if name not in self._workers:
-                dev.close()
-        if not self._workers:
-            self._devices.clear()
+    def _close_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for _, dev in pending.values():
+            dev.close()
 
     def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._writer is None:
-            self._close_devices()
+        if self._recording is None:
+            self.close()
             return
         try:
             self.stop("interrupted" if exc_type is KeyboardInterrupt else ("error" if exc_type else "stopped"))
@@ -277,46 +276,38 @@ class Recorder:
 
     @property
     def names(self) -> list[str]:
-        """Names of the devices being recorded."""
-        return list(self._devices)
+        """Names of the devices being recorded (still known after :meth:`stop`)."""
+        if self._recording is not None:
+            return list(self._recording.descriptions)
+        return list(self.stream.names) or list(self._pending)
 
     @property
     def failed(self) -> bool:
         """True when writing failed: the capture must be stopped (:meth:`stop` raises the error)."""
-        return self._writer is not None and self._writer.failed.is_set()
+        return self._recording is not None and self._recording.failed
 
     @property
     def write_broken(self) -> bool:
         """True when a write failed: the file needs ``lab repair`` and HDF5 cannot be shut down cleanly."""
-        return self._writer is not None and self._writer.broken
+        return self._recording is not None and self._recording.broken
 
     @property
     def elapsed_s(self) -> float:
         """Seconds since session time zero."""
-        return 0.0 if self.start_ns is None else (time.monotonic_ns() - self.start_ns) / 1e9
+        return 0.0 if self._recording is None else self._recording.elapsed_s
 
     def mark(self, label: str) -> float:
         """Add a marker now; returns its session time."""
-        if self._writer is None:
+        if self._recording is None:
             raise StorageError("mark(): the capture has not started")
-        t = self.elapsed_s
-        self._writer.put_marker(t, label)
-        for cb in list(self._marker_subscribers):
-            cb(t, label)
-        return t
+        return self.stream.mark(label)
 
     def subscribe_markers(self, callback: Callable[[float, str], None]) -> Callable[[], None]:
-        """Call ``callback(time_s, label)`` for every marker (from the thread calling :meth:`mark`; keep it quick).
+        """Call ``callback(stream_time_s, label)`` for every marker (from the thread giving it; keep it quick).
 
         Returns a function that unsubscribes. Used by :class:`~treadlab.acquisition.lsl.RecorderLsl`.
         """
-        self._marker_subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._marker_subscribers:
-                self._marker_subscribers.remove(callback)
-
-        return unsubscribe
+        return self.stream.subscribe_markers(callback)
 
     def subscribe(self, callback: Callable[[LiveBatch], None]) -> Callable[[], None]:
         """Call ``callback(batch)`` with every :class:`LiveBatch`; returns a function that unsubscribes.
@@ -324,36 +315,38 @@ class Recorder:
         The callback runs in the device's reader thread: it must be quick and thread-safe (hand the data over,
         e.g. to a queue); an exception it raises is counted and logged as an event, never stops the capture.
         """
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self.stream.subscribe(callback)
 
     def ring(self, name: str) -> RingBuffer:
-        """The ring buffer of device ``name`` (latest ``ring_s`` seconds; poll with ``snapshot``)."""
-        return self._workers[name].ring
+        """The ring buffer of device ``name`` (latest ``ring_s`` seconds, stream clock; poll with ``snapshot``)."""
+        return self.stream.ring(name)
 
     def status(self) -> SessionStatus:
         """Live counters of the capture and of every device."""
-        now = time.monotonic()
-        devices = []
-        for name, w in self._workers.items():
-            rate = 0.0
-            t = w.ring.times_s(2.0)
-            if len(t) > 1 and self.elapsed_s - t[-1] < 2.0:
-                span = max(t[-1] - t[0], 1e-9)
-                rate = (len(t) - 1) / span if now - w.last_sample_mono < STALLED_S else 0.0
-            state = w.state
-            if state == "streaming" and now - w.last_sample_mono > STALLED_S:
-                state = "stalled"
-            fit = w.clock.fit
-            devices.append(DeviceStatus(name, state, w.samples_n, rate, w.rate_hz, w.lost_n, w.crc_errors,
-                                        fit.drift_ppm if fit is not None and w.clock.has_drift else float("nan"),
-                                        w.reconnections))
-        size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
-        writer = self._writer
-        return SessionStatus(self.elapsed_s, size, writer.overflow_n if writer else 0, devices,
-                             str(writer.error) if writer and writer.error else None)
+        return stream_status(self.stream, self._recording)
+
+
+def stream_status(stream: DeviceStream, rec: SessionRecording | None) -> SessionStatus:
+    """Live counters of a stream and of the recording attached to it (counters since the file started)."""
+    now = time.monotonic()
+    now_s = stream.now_s()
+    devices = []
+    for name, w in stream.workers.items():
+        rate = 0.0
+        t = w.ring.times_s(2.0)
+        if len(t) > 1 and now_s - t[-1] < 2.0:
+            span = max(t[-1] - t[0], 1e-9)
+            rate = (len(t) - 1) / span if now - w.last_sample_mono < STALLED_S else 0.0
+        state = w.state
+        if state == "streaming" and now - w.last_sample_mono > STALLED_S:
+            state = "stalled"
+        fit = w.clock.fit
+        c = rec.counters_of(name, w.counters()) if rec is not None else w.counters()
+        devices.append(DeviceStatus(name, state, c["samples"], rate, w.rate_hz, c["lost_samples"],
+                                    c["crc_errors"], fit.drift_ppm if fit is not None and w.clock.has_drift
+                                    else float("nan"), c["reconnections"], w.tick_check.warning))
+    path = rec.path if rec is not None else ""
+    size = os.path.getsize(path) if path and os.path.exists(path) else 0
+    writer = rec.writer if rec is not None else None
+    return SessionStatus(rec.elapsed_s if rec is not None else 0.0, size, writer.overflow_n if writer else 0,
+                         devices, str(writer.error) if writer and writer.error else None)

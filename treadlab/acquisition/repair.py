@@ -32,9 +32,9 @@ def _consistent_rows(src: h5py.Group, truncated: bool) -> int:
         if len(nan):
             n = int(nan[0])
     if truncated:
-        cols = [c.decode() if isinstance(c, bytes) else str(c) for c in src["counters"].attrs["columns"]]
+        cols = [c.decode() if isinstance(c, bytes) else str(c) for c in src[ff.COUNTERS].attrs[ff.A_COLUMNS]]
         if "flushed_rows" in cols:
-            n = min(n, int(src["counters"][cols.index("flushed_rows")]))
+            n = min(n, int(src[ff.COUNTERS][cols.index("flushed_rows")]))
     return n
 
 
@@ -142,11 +142,11 @@ def _repair_from(path: str, source: str) -> tuple[str, str]:
         os.remove(tmp)  # a previous repair that was itself interrupted
     try:
         with h5py.File(source, "r", swmr=True) as src, h5py.File(tmp, "x", libver=ff.LIBVER) as dst:
-            if src.attrs.get("format") != ff.FORMAT:
+            if src.attrs.get(ff.A_FORMAT) != ff.FORMAT:
                 raise SessionFileError(f"{path}: not a treadlab session file")
             _copy_trimmed(src, dst, truncated=source != path)
             finalize(dst, ff.STATE_REPAIRED, "repaired")
-            dst.attrs["repaired_from"] = os.path.basename(crashed)
+            dst.attrs[ff.A_REPAIRED_FROM] = os.path.basename(crashed)
     except (OSError, RuntimeError) as exc:
         if os.path.exists(tmp):
             os.remove(tmp)

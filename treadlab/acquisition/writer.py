@@ -10,53 +10,33 @@ put batches on a bounded queue whose overflow is counted.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import h5py
 import numpy as np
 
 from treadlab import fileformat as ff
-from treadlab.errors import StorageError
+from treadlab.errors import StorageError, UnknownKindError
+from treadlab.kinds import DeviceDescription, get_kind
+
+log = logging.getLogger(__name__)
 
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 #: Counters kept live in ``/devices/<name>/counters`` (see docs/file-format.md).
-COUNTER_COLUMNS = ("samples", "lost_samples", "crc_errors", "reconnections", "queue_overflow", "flushed_rows")
+COUNTER_COLUMNS = ff.COUNTER_COLUMNS
 _CHUNK_BYTES = 64 * 1024  # small chunks: a flush rewrites at most one partial chunk per dataset
 #: Default free-space reserve: below it the capture stops cleanly instead of running into a full disk.
 MIN_FREE_BYTES = 64 * 1024 * 1024
 #: Default bound on queued sample bytes (several seconds of the stress rig).
 MAX_QUEUED_BYTES = 128 * 1024 * 1024
 _VEC_CHUNK = 4096
-
-
-@dataclass
-class DeviceSetup:
-    """What the writer needs to lay out one device's group (from the identified driver)."""
-
-    name: str
-    kind: str
-    side: str | None
-    protocol: str
-    rate_hz: float
-    info: dict
-    serial: str
-    clock_hz: float
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    calibration: Any = None  # drivers.base.Calibration-like: unit, gain, offset
-    layout: dict | None = None
-    extra_attrs: dict = field(default_factory=dict)
-
-    @property
-    def n_values(self) -> int:
-        """Values per sample."""
-        return int(np.prod(self.shape))
 
 
 def _text(s: str, n_bytes: int) -> bytes:
@@ -73,7 +53,7 @@ def _vec(g: h5py.Group, name: str, dtype: Any, cols: int | None = None) -> h5py.
                             **COMPRESSION)
 
 
-def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup]) -> h5py.File:
+def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescription]) -> h5py.File:
     """Create a session file with every group, dataset and attribute, and switch it to SWMR writing.
 
     Parameters
@@ -82,7 +62,8 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
         New file; an existing path is refused.
     root_attrs : dict
         Root attributes (``fileformat.ROOT_ATTRS`` and more).
-    devices : list of DeviceSetup
+    devices : list of DeviceDescription
+        From each driver's ``describe()``; marker devices (``markers`` True) get no group.
 
     Returns
     -------
@@ -105,22 +86,25 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
     try:
         for k, v in root_attrs.items():
             f.attrs[k] = v
-        f.attrs["state"] = ff.STATE_RECORDING
-        f.attrs["stop_utc"] = ""
-        f.attrs["duration_s"] = np.nan
-        f.attrs["stop_reason"] = ""
-        f.attrs["clock_model"] = ff.CLOCK_MODEL
+        f.attrs[ff.A_STATE] = ff.STATE_RECORDING
+        f.attrs[ff.A_STOP_UTC] = ""
+        f.attrs[ff.A_DURATION_S] = np.nan
+        f.attrs[ff.A_STOP_REASON] = ""
+        f.attrs[ff.A_CLOCK_MODEL] = ff.CLOCK_MODEL
         devs = f.create_group(ff.DEVICES)
         for d in devices:
-            _create_device(devs, d)
+            if not d.markers:
+                _create_device(devs, d)
         m = f.create_group(ff.MARKERS)
-        _vec(m, "time", "f8")
-        _vec(m, "label", h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES))
+        m_time, m_label = ff.MARKER_COLUMNS
+        _vec(m, m_time, "f8")
+        _vec(m, m_label, h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES))
         e = f.create_group(ff.EVENTS)
-        _vec(e, "time", "f8")
-        _vec(e, "source", h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES))
-        _vec(e, "level", "u1")
-        _vec(e, "text", h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES))
+        e_time, e_source, e_level, e_text = ff.EVENT_COLUMNS
+        _vec(e, e_time, "f8")
+        _vec(e, e_source, h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES))
+        _vec(e, e_level, "u1")
+        _vec(e, e_text, h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES))
         f.flush()
         f.swmr_mode = True
     except BaseException:
@@ -129,20 +113,18 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceSetup])
     return f
 
 
-def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
+def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
     g = devs.create_group(d.name)
-    g.attrs["kind"] = d.kind or ""
-    g.attrs["side"] = d.side or ""
-    g.attrs["protocol"] = d.protocol
-    g.attrs["rate_hz"] = float(d.rate_hz)
-    g.attrs["info_json"] = json.dumps(d.info, default=str)
-    g.attrs["serial"] = d.serial or ""
-    g.attrs["clock_hz"] = float(d.clock_hz)
-    g.attrs["shape"] = np.asarray(d.shape, dtype=np.int64)
+    g.attrs[ff.A_KIND] = d.kind or ""
+    g.attrs[ff.A_SIDE] = d.side or ""
+    g.attrs[ff.A_PROTOCOL] = d.protocol
+    g.attrs[ff.A_RATE_HZ] = float(d.rate_hz)
+    g.attrs[ff.A_INFO_JSON] = json.dumps(d.info, default=str)
+    g.attrs[ff.A_SERIAL] = d.serial or ""
+    g.attrs[ff.A_CLOCK_HZ] = float(d.clock_hz)
+    g.attrs[ff.A_SHAPE] = np.asarray(d.shape, dtype=np.int64)
     for k in ff.FINAL_DEVICE_ATTRS:
         g.attrs[k] = np.nan if k in ("drift_ppm", "fit_residual_ms", "achieved_rate_hz") else 0
-    for k, v in d.extra_attrs.items():
-        g.attrs[k] = v
     row_bytes = max(1, d.n_values * np.dtype(d.dtype).itemsize)
     rows = int(max(1, min(4096, _CHUNK_BYTES // row_bytes)))
     g.create_dataset(ff.RAW, shape=(0, *d.shape), maxshape=(None, *d.shape), chunks=(rows, *d.shape),
@@ -152,42 +134,46 @@ def _create_device(devs: h5py.Group, d: DeviceSetup) -> None:
     _vec(g, ff.TIME, "f8")
     _vec(g, ff.HOST_TIME, "f8")
     gaps = _vec(g, ff.GAPS, "f8", cols=3)
-    gaps.attrs["columns"] = list(ff.GAP_COLUMNS)
+    gaps.attrs[ff.A_COLUMNS] = list(ff.GAP_COLUMNS)
     cal = g.create_group(ff.CALIBRATION)
     if d.calibration is not None:
-        cal.create_dataset("gain", data=np.asarray(d.calibration.gain, dtype=np.float32))
-        cal.create_dataset("offset", data=np.asarray(d.calibration.offset, dtype=np.float32))
-        cal.attrs["unit"] = d.calibration.unit
+        cal.create_dataset(ff.CAL_GAIN, data=np.asarray(d.calibration.gain, dtype=np.float32))
+        cal.create_dataset(ff.CAL_OFFSET, data=np.asarray(d.calibration.offset, dtype=np.float32))
+        cal.attrs[ff.A_CAL_UNIT] = d.calibration.unit
     else:
-        cal.create_dataset("gain", data=np.ones(d.n_values, np.float32))
-        cal.create_dataset("offset", data=np.zeros(d.n_values, np.float32))
-        cal.attrs["unit"] = "raw"
+        cal.create_dataset(ff.CAL_GAIN, data=np.ones(d.n_values, np.float32))
+        cal.create_dataset(ff.CAL_OFFSET, data=np.zeros(d.n_values, np.float32))
+        cal.attrs[ff.A_CAL_UNIT] = ff.UNIT_RAW
     lay = g.create_group(ff.LAYOUT)
+    attrs, data = _geometry(d)
     if d.layout is not None:
-        lay.create_dataset("positions_mm", data=np.asarray(d.layout["positions_mm"], dtype=np.float32))
-        lay.create_dataset("areas_mm2", data=np.asarray(d.layout["areas_mm2"], dtype=np.float32))
-        lay.attrs["foot_length_mm"] = float(d.layout.get("foot_length_mm", np.nan))
+        lay.create_dataset(ff.LAYOUT_POSITIONS, data=np.asarray(d.layout["positions_mm"], dtype=np.float32))
+        lay.create_dataset(ff.LAYOUT_AREAS, data=np.asarray(d.layout["areas_mm2"], dtype=np.float32))
+        lay.attrs[ff.A_FOOT_LENGTH_MM] = float(d.layout.get("foot_length_mm", np.nan))
         if d.layout.get("name"):
-            lay.attrs["name"] = str(d.layout["name"])
-    if d.kind == "mat" and len(d.shape) == 2:
-        rows_n, cols_n = d.shape
-        pitch = [float(v) for v in d.info.get("pitch_mm", [10.0, 10.0])]
-        lay.attrs["pitch_mm"] = np.asarray(pitch)
-        lay.attrs["rows"] = rows_n
-        lay.attrs["cols"] = cols_n
-        lay.attrs["belt_axis"] = str(d.info.get("belt_axis", "rows"))
-        if d.layout is None:
-            rr, cc = np.mgrid[0:rows_n, 0:cols_n]
-            pos = np.c_[cc.ravel() * pitch[1], rr.ravel() * pitch[0]].astype(np.float32)
-            lay.create_dataset("positions_mm", data=pos)
-            lay.create_dataset("areas_mm2", data=np.full(d.n_values, pitch[0] * pitch[1], np.float32))
-    clk = g.create_group("clock")
-    seg = _vec(clk, "segments", "f8", cols=len(ff.SEGMENT_COLUMNS))
-    seg.attrs["columns"] = list(ff.SEGMENT_COLUMNS)
-    pings = _vec(clk, "pings", "i8", cols=3)
-    pings.attrs["columns"] = ["host_send_ns", "host_recv_ns", "device_ticks"]
-    cnt = g.create_dataset("counters", data=np.zeros(len(COUNTER_COLUMNS), np.int64))
-    cnt.attrs["columns"] = list(COUNTER_COLUMNS)
+            lay.attrs[ff.A_LAYOUT_NAME] = str(d.layout["name"])
+    for k, v in attrs.items():  # the kind's geometry (a mat's pitch, rows, cols, belt axis)
+        lay.attrs[k] = v
+    for k, v in data.items():
+        if k not in lay:
+            lay.create_dataset(k, data=np.asarray(v, dtype=np.float32))
+    clk = g.create_group(ff.CLOCK)
+    seg = _vec(clk, ff.CLOCK_SEGMENTS_NAME, "f8", cols=len(ff.SEGMENT_COLUMNS))
+    seg.attrs[ff.A_COLUMNS] = list(ff.SEGMENT_COLUMNS)
+    pings = _vec(clk, ff.CLOCK_PINGS_NAME, "i8", cols=len(ff.PING_COLUMNS))
+    pings.attrs[ff.A_COLUMNS] = list(ff.PING_COLUMNS)
+    cnt = g.create_dataset(ff.COUNTERS, data=np.zeros(len(ff.COUNTER_COLUMNS), np.int64))
+    cnt.attrs[ff.A_COLUMNS] = list(ff.COUNTER_COLUMNS)
+
+
+def _geometry(d: DeviceDescription) -> tuple[dict, dict]:
+    """The kind's ``layout`` attributes and datasets: the description's, else its registered kind's."""
+    if d.layout_attrs or d.layout_data:
+        return d.layout_attrs, d.layout_data
+    try:
+        return get_kind(d.kind, d.name).geometry(d.info, tuple(d.shape), d.layout)
+    except UnknownKindError:  # a kind this process does not know (a test factory's): no geometry
+        return {}, {}
 
 
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
@@ -206,10 +192,15 @@ class SessionWriter:
 
     Parameters
     ----------
-    h5 : h5py.File
-        From :func:`create_session_file` (SWMR write mode); closed by :meth:`stop`.
+    h5 : h5py.File or None
+        From :func:`create_session_file` (SWMR write mode); closed by :meth:`stop`. None: the thread creates it
+        first with ``open_file()`` (items put meanwhile wait in the queue), so that starting costs no disk time.
     max_items : int
         Queue bound (batches, markers, events...).
+    open_file : callable, optional
+        Makes the file when ``h5`` is None; a :class:`StorageError` it raises becomes :attr:`error`.
+    path : str
+        The file's path when ``h5`` is None.
     max_bytes : int
         Bound on the sample bytes waiting in the queue (so that a disk slower than the devices cannot eat the
         memory); a batch beyond it is dropped and counted in :attr:`overflow_n`.
@@ -224,11 +215,13 @@ class SessionWriter:
     (:attr:`broken`); the data up to the last flush stays readable with ``swmr=True`` and ``lab repair``.
     """
 
-    def __init__(self, h5: h5py.File, max_items: int = 20000, write_interval_s: float = 0.2,
+    def __init__(self, h5: h5py.File | None, max_items: int = 20000, write_interval_s: float = 0.2,
                  flush_interval_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES,
-                 max_bytes: int = MAX_QUEUED_BYTES) -> None:
+                 max_bytes: int = MAX_QUEUED_BYTES, open_file: Callable[[], h5py.File] | None = None,
+                 path: str = "") -> None:
         self.h5 = h5
-        self.path = h5.filename
+        self._open_file = open_file
+        self.path = h5.filename if h5 is not None else os.fspath(path)
         self.min_free_bytes = min_free_bytes
         self.broken = False
         self._q: queue.Queue = queue.Queue(maxsize=max_items)
@@ -257,7 +250,7 @@ class SessionWriter:
             self._q.put_nowait(item)
             return True
         except queue.Full:
-            self.overflow_n += 1
+            self._overflowed()
             return False
 
     def put_samples(self, name: str, seq: np.ndarray, device_time: np.ndarray, time_s: np.ndarray,
@@ -266,7 +259,7 @@ class SessionWriter:
         nbytes = raw.nbytes + 28 * len(seq)
         with self._bytes_lock:
             if self._queued_bytes + nbytes > self.max_bytes:
-                self.overflow_n += 1
+                self._overflowed()
                 return False
             self._queued_bytes += nbytes
         if self._put(("s", name, seq, device_time, time_s, host_s, raw)):
@@ -274,6 +267,12 @@ class SessionWriter:
         with self._bytes_lock:
             self._queued_bytes -= nbytes
         return False
+
+    def _overflowed(self) -> None:
+        """Count a dropped item; the first and every 1000th drop are logged."""
+        self.overflow_n += 1
+        if self.overflow_n == 1 or self.overflow_n % 1000 == 0:
+            log.warning("%s: write queue full, %d items dropped so far", self.path, self.overflow_n)
 
     @property
     def queued_bytes(self) -> int:
@@ -326,6 +325,8 @@ class SessionWriter:
             if self._thread.is_alive():
                 raise RuntimeError(f"writer thread of {self.path} did not stop within {timeout_s} s")
             self._thread = None
+        if self.h5 is None:  # never created (see :attr:`error`)
+            return
         try:
             self.h5.close()
         except (OSError, RuntimeError, ValueError) as exc:
@@ -334,6 +335,16 @@ class SessionWriter:
                 self.failed.set()
 
     def _run(self) -> None:
+        if self.h5 is None:
+            try:
+                self.h5 = self._open_file()
+            except StorageError as exc:
+                self.error = exc
+                log.error("%s", exc)
+                self.failed.set()
+                while not self._q.empty():
+                    self._q.get_nowait()
+                return
         pending: list[tuple] = []
         last_write = last_flush = time.monotonic()
         while True:
@@ -368,6 +379,7 @@ class SessionWriter:
             self.broken = True
             self.error = StorageError(f"{self.path}: writing the session file failed ({exc}); capture stopped, "
                                       f"data up to the last flush is in the file (run `lab repair {self.path}`)")
+            log.error("%s", self.error)
             self.failed.set()
             return False
 
@@ -377,7 +389,7 @@ class SessionWriter:
             vals = self._counters.get(name, np.zeros(len(COUNTER_COLUMNS), np.int64))
             # rows known durable: those of the previous successful flush (this one may still fail half-way)
             vals[-1] = self._flushed_rows.get(name, 0)
-            devs[name]["counters"][:] = vals
+            devs[name][ff.COUNTERS][:] = vals
         rows = dict(self.rows_written)
         self.h5.flush()
         self._flushed_rows.update(rows)
@@ -387,6 +399,7 @@ class SessionWriter:
         if free < self.min_free_bytes and not self.failed.is_set():
             self.error = StorageError(f"{self.path}: the disk is almost full ({free / 1e6:.0f} MB free); capture "
                                       f"stopped, the file is complete up to here")
+            log.error("%s", self.error)
             self.failed.set()
 
     def _write(self, items: list[tuple]) -> None:

@@ -14,14 +14,24 @@ from treadlab.analysis.contacts import ContactDetection
 from treadlab.analysis.mat import MatAnalysis, match_steps
 from treadlab.analysis.metrics import LoadingRates, lowpass, stance_curves
 from treadlab.analysis.segments import Segment, resolve_segment
-from treadlab.analysis.session import G_MPS2, InsoleData, MatData, Session, read_session
+from treadlab.analysis.session import (
+    G_MPS2,
+    DeviceData,
+    InsoleData,
+    MatData,
+    Session,
+    StreamData,
+    read_session,
+    register_reader,
+)
 from treadlab.analysis.strike import STRIKE_BOUNDS_PCT, STRIKE_CLASSES, StrikeIndex, classify_strike
 from treadlab.analysis.summary import SUMMARY_METRICS, json_clean, summarize
 from treadlab.analysis.timing import add_timing
 
 __all__ = [
     "G_MPS2", "STRIKE_BOUNDS_PCT", "STRIKE_CLASSES", "SUMMARY_METRICS",
-    "ContactDetection", "FootSignals", "GaitAnalysis", "InsoleData", "InsoleScaleWarning", "LoadingRates",
+    "ContactDetection", "DeviceData", "FootSignals", "GaitAnalysis", "InsoleData", "InsoleScaleWarning",
+    "LoadingRates", "StreamData", "register_reader",
     "MatAnalysis", "MatData", "Segment", "Session", "StrikeIndex",
     "add_timing", "analyze", "classify_strike", "json_clean", "lowpass", "match_steps", "read_session",
     "resolve_segment", "stance_curves", "summarize", "symmetry_angle", "symmetry_index",

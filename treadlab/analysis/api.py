@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +24,16 @@ from treadlab.analysis.contacts import ContactDetection
 from treadlab.analysis.insolepass import FootPass
 from treadlab.analysis.metrics import LoadingRates
 from treadlab.analysis.segments import Segment, resolve_segment
-from treadlab.analysis.session import InsoleData, Session, read_session
+from treadlab.analysis.session import Session, read_session
 from treadlab.analysis.store import BLOCK_SAMPLES, FootSignals, SignalStore
 from treadlab.analysis.strike import StrikeIndex
-from treadlab.analysis.summary import FEET, summarize
+from treadlab.analysis.summary import summarize
 from treadlab.analysis.timing import add_timing
 from treadlab.errors import AnalysisError, ConfigError
+from treadlab.vocabulary import FEET
 
-__all__ = ["FootSignals", "GaitAnalysis", "InsoleScaleWarning", "analyze"]
+__all__ = ["SOURCES", "AnalysisSource", "FootSignals", "GaitAnalysis", "InsoleScaleWarning", "analyze",
+           "default_source", "register_source"]
 
 SCALE_TOLERANCE = 0.15
 
@@ -166,8 +170,9 @@ class GaitAnalysis:
         """
         sig, part = self._foot(foot)
         ins = sig.device
-        if not isinstance(ins, InsoleData):
-            raise AnalysisError(f"pressure maps need insoles; the {foot} foot comes from a mat (use mat_footprint)")
+        if self.source != "insoles":
+            raise AnalysisError(f"pressure maps need insoles; the {foot} foot comes from the {self.source} "
+                                "(use mat_footprint)")
         mask = np.zeros(ins.n_samples, dtype=bool)
         from treadlab.analysis.ragged import range_arange
 
@@ -192,7 +197,8 @@ class GaitAnalysis:
 
     def mat_footprint(self, foot: str) -> dict:
         """Mean footprint of ``foot`` on the mat: per-step peak images in the belt frame, aligned at the heel,
-        averaged over the segment (see :meth:`MatAnalysis.mean_footprint`)."""
+        averaged over the segment (see :meth:`MatAnalysis.mean_footprint`).
+        """
         if self.mat_result is None:
             raise AnalysisError("this session has no pressure mat")
         return self.mat_result.mean_footprint(foot, self.segment)
@@ -226,7 +232,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     ----------
     session : Session, str or Path
         An open session, or a path (then the returned analysis owns the file: close it or use ``with``).
-    source : {"insoles", "mat"}
+    source : str
+        A name of :data:`SOURCES`: "insoles" or "mat".
     normalise : {"body_mass", "insole"}
         Divide forces by body mass x g, or by the insoles' whole-stride mean force (``insole_scale`` x BW).
         Uncalibrated insoles, or a session without body mass, always use "insole".
@@ -252,8 +259,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     ------
     SessionFileError, AnalysisError, ConfigError
     """
-    if source not in ("insoles", "mat"):
-        raise ConfigError(f"invalid source {source!r}: choose 'insoles' or 'mat'")
+    if source not in SOURCES:
+        raise ConfigError(f"invalid source {source!r}: choose {' or '.join(repr(k) for k in SOURCES)}")
     if normalise not in ("body_mass", "insole"):
         raise ConfigError(f"invalid normalise {normalise!r}: choose 'body_mass' or 'insole'")
     owns = not isinstance(session, Session)
@@ -264,10 +271,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         with threadpool_limits(limits=1, user_api="blas"):
             seg = resolve_segment(s.time_range_s, s.markers, start_s=start_s, stop_s=stop_s,
                                   from_marker=from_marker, to_marker=to_marker, where=s.path.name)
-            if source == "mat":
-                return _analyze_mat(s, seg, owns, normalise)
-            return _analyze_insoles(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
-                                    loading or LoadingRates(), strike or StrikeIndex(), block_samples)
+            return SOURCES[source].run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
+                                       loading or LoadingRates(), strike or StrikeIndex(), block_samples)
     except Exception:
         if owns:
             s.close()
@@ -330,7 +335,7 @@ def _insole_passes(s: Session, seg: Segment, owns: bool, normalise: str, cutoff_
     steps = _order(add_timing(pd.concat(tables, ignore_index=True), break_times))
     info["parameters"] = {"filter_cutoff_hz": dict.fromkeys(FEET, cutoff_hz),
                           "contact": _params(contact), "loading": _params(loading), "strike": _params(strike)}
-    info["blocks"] = {f: len(passes[f]._blocks()) for f in FEET}
+    info["blocks"] = {f: passes[f].n_blocks for f in FEET}
     info["gaps"] = {name: int(len(d.gaps)) for name, d in s.devices.items()}
     mat_result = None
     if s.mats:
@@ -352,7 +357,7 @@ def _insole_foot_length(s: Session) -> float | None:
     return float(np.median(lengths)) if lengths else None
 
 
-def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str) -> GaitAnalysis:
+def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str, *_unused) -> GaitAnalysis:
     if not s.mats:
         raise AnalysisError(f"{s.path.name} has no pressure mat (devices: {', '.join(s.devices) or 'none'})")
     mat = s.mats[0]
@@ -367,3 +372,39 @@ def _analyze_mat(s: Session, seg: Segment, owns: bool, normalise: str) -> GaitAn
     info["belt_speed_mps"] = res.belt_speed_mps_
     signals = res.signals()
     return GaitAnalysis(s, "mat", steps, signals, seg, info, owns, mat_result=res)
+
+
+@dataclass(frozen=True)
+class AnalysisSource:
+    """Where :func:`analyze` takes the steps from (``source=``, ``lab analyze --source``).
+
+    Attributes
+    ----------
+    name : str
+    run : callable
+        ``run(session, segment, owns, normalise, cutoff_hz, contact, loading, strike, block_samples)``.
+    available : callable
+        ``available(session) -> bool``: the session has the devices this source needs.
+    """
+
+    name: str
+    run: Callable
+    available: Callable[[Session], bool]
+
+
+#: The analysis sources, in order of preference when a report chooses one (:func:`default_source`).
+SOURCES: dict[str, AnalysisSource] = {}
+
+
+def register_source(source: AnalysisSource) -> None:
+    """Add an analysis source (a new kind's own module calls this)."""
+    SOURCES[source.name] = source
+
+
+register_source(AnalysisSource("insoles", _analyze_insoles, lambda s: all(f in s.insoles for f in FEET)))
+register_source(AnalysisSource("mat", _analyze_mat, lambda s: bool(s.mats)))
+
+
+def default_source(session: Session) -> str:
+    """The first source of :data:`SOURCES` the session can give (the first one when none can)."""
+    return next((name for name, src in SOURCES.items() if src.available(session)), next(iter(SOURCES)))

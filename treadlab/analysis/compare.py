@@ -29,24 +29,10 @@ import pandas as pd
 from scipy import stats
 
 from treadlab.errors import AnalysisError
-
-FEET = ("left", "right")
-STRIKE_CLASSES = ("rearfoot", "midfoot", "forefoot")
-#: Strike-index class boundaries in % of foot length (Cavanagh and Lafortune 1980), used only when a step table
-#: carries no ``strike_class`` column.
-STRIKE_BOUNDS_PCT = (100.0 / 3.0, 200.0 / 3.0)
+from treadlab.vocabulary import FEET, METRIC_LABELS, STRIKE_CLASSES, classify_strike, json_clean
 
 #: Per-foot metrics compared, in report order: name -> (label, unit, decimals).
-METRICS: dict[str, tuple[str, str, int]] = {
-    "strike_index_pct": ("strike index", "% foot length", 0),
-    "vilr_bw_s": ("VILR", "BW/s", 0),
-    "avlr_bw_s": ("AVLR", "BW/s", 0),
-    "impact_peak_bw": ("impact peak", "BW", 2),
-    "peak_force_bw": ("peak force", "BW", 2),
-    "contact_time_ms": ("contact time", "ms", 0),
-    "flight_time_ms": ("flight time", "ms", 0),
-    "step_time_ms": ("step time", "ms", 0),
-}
+METRICS: dict[str, tuple[str, str, int]] = METRIC_LABELS
 #: A change whose whole 95% interval lies within this many % of the "before" mean is called practically unchanged.
 TRIVIAL_PCT = 1.0
 #: Both feet pooled: steps per minute from each step's step time.
@@ -129,7 +115,7 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable numbers (NaN becomes None)."""
-        return _clean({
+        return json_clean({
             "changes": [asdict(c) for c in self.changes],
             "strike": self.strike,
             "asymmetry": self.asymmetry,
@@ -162,15 +148,15 @@ def welch_ci(before: np.ndarray, after: np.ndarray, confidence: float = 0.95) ->
     diff = float(b.mean() - a.mean())
     if a.size < 2 or b.size < 2:
         return diff, float("nan"), float("nan")
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se2 = va + vb
-    if se2 == 0.0:
+    da, db = a - a.mean(), b - b.mean()
+    scale = max(float(np.abs(da).max()), float(np.abs(db).max()))
+    if scale == 0.0:
         return diff, diff, diff
-    # Welch-Satterthwaite, written with each side's share of the variance (in [0, 1]) so that tiny variances
-    # cannot underflow to 0/0.
-    wa, wb = va / se2, vb / se2
-    dof = 1.0 / (wa**2 / (a.size - 1) + wb**2 / (b.size - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, dof) * np.sqrt(se2))
+    # scipy's Welch interval of the centred samples divided by their spread: the half-width moves with neither
+    # the means nor (but for the factor) the scale, and so cannot suffer from cancellation or from tiny variances
+    # underflowing to 0/0 in the Welch-Satterthwaite degrees of freedom.
+    ci = stats.ttest_ind(db / scale, da / scale, equal_var=False).confidence_interval(confidence)
+    half = 0.5 * (float(ci.high) - float(ci.low)) * scale
     return diff, diff - half, diff + half
 
 
@@ -197,8 +183,10 @@ def pooled_sd(before: np.ndarray, after: np.ndarray) -> float:
     return float(np.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)))
 
 
-def symmetry_index(left: np.ndarray, right: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+def symmetry_index_ci(left: np.ndarray, right: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """Symmetry index of the means, ``(R - L) / (0.5 (R + L)) * 100``, with a delta-method interval.
+
+    The index itself is :func:`treadlab.analysis.asymmetry.symmetry_index` of the two means.
 
     Returns
     -------
@@ -228,12 +216,8 @@ def strike_classes(steps: pd.DataFrame) -> np.ndarray:
     if "strike_class" in steps:
         return steps["strike_class"].astype(str).to_numpy()
     if "strike_index_pct" not in steps:
-        return np.full(len(steps), "unknown")
-    si = steps["strike_index_pct"].to_numpy(dtype=float)
-    idx = np.searchsorted(np.asarray(STRIKE_BOUNDS_PCT), si, side="right")
-    out = np.asarray(STRIKE_CLASSES, dtype=object)[np.clip(idx, 0, 2)]
-    out[~np.isfinite(si)] = "unknown"
-    return out.astype(str)
+        return np.full(len(steps), "")
+    return classify_strike(steps["strike_index_pct"].to_numpy(dtype=float)).astype(str)
 
 
 # ------------------------------------------------------------------------------------------------ comparison
@@ -296,14 +280,14 @@ def metric_change(metric: str, foot: str, before: np.ndarray, after: np.ndarray)
 
 
 def wilson_interval(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` observed in ``n`` trials (NaN when ``n`` is 0)."""
+    """Wilson score interval of a proportion ``p = k / n`` observed in ``n`` trials (NaN when ``n`` is 0).
+
+    ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")`` with ``k = round(p n)``.
+    """
     if n <= 0 or not np.isfinite(p):
         return float("nan"), float("nan")
-    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(centre - half), float(centre + half)
+    ci = stats.binomtest(int(round(p * n)), int(n)).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def proportion_difference(p_before: float, n_before: int, p_after: float, n_after: int,
@@ -346,8 +330,8 @@ def strike_shift(before: pd.DataFrame, after: pd.DataFrame) -> dict:
 def asymmetry_change(before: pd.DataFrame, after: pd.DataFrame, metric: str) -> dict:
     """Symmetry index of ``metric`` before and after, and its change with a 95% interval."""
     z = float(stats.norm.ppf(0.975))
-    sib, lob, hib = symmetry_index(_values(before, metric, "left"), _values(before, metric, "right"))
-    sia, loa, hia = symmetry_index(_values(after, metric, "left"), _values(after, metric, "right"))
+    sib, lob, hib = symmetry_index_ci(_values(before, metric, "left"), _values(before, metric, "right"))
+    sia, loa, hia = symmetry_index_ci(_values(after, metric, "left"), _values(after, metric, "right"))
     se = np.hypot((hib - lob) / (2 * z), (hia - loa) / (2 * z))
     change = sia - sib
     low, high = change - z * se, change + z * se
@@ -388,20 +372,6 @@ def _cadence(steps: pd.DataFrame) -> np.ndarray:
     st = steps["step_time_ms"].to_numpy(dtype=float)
     st = st[np.isfinite(st) & (st > 0)]
     return 60000.0 / st
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 # ------------------------------------------------------------------------------------------------ plain language

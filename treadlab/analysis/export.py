@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from treadlab.analysis.session import InsoleData, MatData, Session, read_session
+from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
+from treadlab.analysis.session import Session, read_session
 from treadlab.errors import AnalysisError, LabError, SessionFileError, StorageError
 
-__all__ = ["C3dAnalogs", "c3d_analogs", "export_c3d", "export_csv"]
+__all__ = ["C3D_CHANNELS", "C3dAnalogs", "C3dGrid", "c3d_analogs", "export_c3d", "export_csv",
+           "register_c3d_channels"]
 
 FORMATS = ("csv", "c3d")
 _SIDE_PREFIX = {"left": "L", "right": "R"}
@@ -52,48 +54,31 @@ def _prepare_out(path: Path, force: bool) -> None:
         raise StorageError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
 
 
-def _is_stream(dev) -> bool:
-    return hasattr(dev, "iter_values") and not isinstance(dev, (InsoleData, MatData))
-
-
-def _columns(dev) -> tuple[list[str], str]:
-    if _is_stream(dev):  # an external (LSL) stream: its own labels and units, made unique
-        seen: dict[str, int] = {}
-        cols = []
-        for label in dev.labels:
-            clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", label) or "ch"
-            seen[clean] = seen.get(clean, 0) + 1
-            cols.append(clean if seen[clean] == 1 else f"{clean}_{seen[clean]}")
-        return cols, dev.unit or "a.u."
-    if isinstance(dev, MatData):
-        return [f"r{r:02d}c{c:02d}" for r in range(dev.rows) for c in range(dev.cols)], dev.unit or "counts"
-    unit = "N" if isinstance(dev, InsoleData) and dev.calibrated else (dev.unit or "counts")
-    return [f"s{i + 1:02d}" for i in range(dev.n_values)], unit
-
-
-def _blocks(dev):
-    if _is_stream(dev):
-        yield from dev.iter_values()
-    elif isinstance(dev, MatData):
-        for a, frames in dev.iter_frames():
-            yield a, frames.reshape(len(frames), -1)
-    else:
-        yield from dev.iter_forces()
+def _columns(dev) -> list[str]:
+    """CSV column names of a device's channels (:meth:`~treadlab.analysis.session.DeviceData.channel_labels`),
+    made safe and unique.
+    """
+    seen: dict[str, int] = {}
+    cols = []
+    for label in dev.channel_labels():
+        clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(label)) or "ch"
+        seen[clean] = seen.get(clean, 0) + 1
+        cols.append(clean if seen[clean] == 1 else f"{clean}_{seen[clean]}")
+    return cols
 
 
 def _write_device_csv(dev, path: Path) -> None:
-    cols, _ = _columns(dev)
-    t = dev.time
+    cols = _columns(dev)
     header = True
     with open(path, "w", newline="") as fh:
-        for a, block in _blocks(dev):
+        for a, block in dev.iter_calibrated():  # one iteration per ~32 MiB block
             df = pd.DataFrame(block, columns=cols, copy=False)
-            df.insert(0, "time_s", t[a:a + len(block)])
+            df.insert(0, "time_s", dev.read_time(a, a + len(block)))
             df.to_csv(fh, index=False, header=header, lineterminator="\n")
             header = False
 
 
-def _readme(session: Session, written: dict[str, tuple[Path, str, int]]) -> str:
+def _readme(session: Session, written: dict[str, tuple[Path, object, int]]) -> str:
     lines = [
         f"treadlab CSV export of {session.path.name}",
         "",
@@ -101,16 +86,9 @@ def _readme(session: Session, written: dict[str, tuple[Path, str, int]]) -> str:
         "",
         "Files:",
     ]
-    for name, (path, unit, n_rows) in written.items():
-        stream = getattr(session, "streams", {}).get(name)
-        if stream is not None:
-            cols, _ = _columns(stream)
-            chans = ", ".join(f"{c} [{u or '?'}]" for c, u in zip(cols, stream.units))
-            lines.append(f"  {path.name}: external stream {name!r} ({stream.info.get('name', '')}, "
-                         f"{stream.info.get('type', '')}), {n_rows} rows; time_s, then {chans}")
-            continue
-        what = "pressure per sensel, row-major rRRcCC" if unit == "kPa" else "force per sensel s01.."
-        lines.append(f"  {path.name}: device {name!r}, {n_rows} rows; time_s, then {what} in {unit}")
+    for path, dev, n_rows in written.values():
+        lines.append(f"  {path.name}: {dev.csv_source_text()}, {n_rows} rows; time_s, then "
+                     f"{dev.csv_columns_text(_columns(dev))}")
     lines.append("  markers.csv: time_s, label (operator markers)")
     lines += ["", "Session:"]
     for key in ("participant", "condition", "shoe", "start_utc", "notes"):
@@ -147,8 +125,8 @@ def export_csv(source: str | Path | Session, out_dir: str | Path | None = None, 
     session, owned = _session(source)
     try:
         out = Path(out_dir) if out_dir is not None else session.path.with_name(session.path.stem + "_csv")
-        written: dict[str, tuple[Path, str, int]] = {}
-        sources = {**session.devices, **getattr(session, "streams", {})}
+        written: dict[str, tuple[Path, object, int]] = {}
+        sources = {**session.devices, **session.streams}
         targets = [out / f"{name}.csv" for name in sources] + [out / "markers.csv", out / "README.txt"]
         for p in targets:
             _prepare_out(p, force)
@@ -156,7 +134,7 @@ def export_csv(source: str | Path | Session, out_dir: str | Path | None = None, 
             for name, dev in sources.items():
                 path = out / f"{name}.csv"
                 _write_device_csv(dev, path)
-                written[name] = (path, _columns(dev)[1], dev.n_samples)
+                written[name] = (path, dev, dev.n_samples)
             markers = session.markers.rename(columns={"time": "time_s"})[["time_s", "label"]]
             markers.to_csv(out / "markers.csv", index=False, lineterminator="\n")
             (out / "README.txt").write_text(_readme(session, written))
@@ -195,15 +173,110 @@ class C3dAnalogs:
         return self.time0_s + np.arange(self.data.shape[1]) / self.rate_hz
 
 
-def _resample(t: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    if len(t) == 0:
-        return np.zeros_like(grid)
-    return np.interp(grid, t, y)
+def _on_grid(blocks, grid: np.ndarray, width: int) -> np.ndarray:
+    """``np.interp`` of every column of ``(times, values)`` blocks (in time order) onto ``grid``, block by block.
+
+    The same numbers as one ``np.interp`` over the whole signal (each block starts with the previous block's
+    last sample, and the ends are held), in memory bounded by the block and the output. Shape (width, len(grid)).
+    """
+    out = np.zeros((width, len(grid)))
+    prev_t = prev_v = None
+    first = last = None
+    lo_first = hi_last = 0
+    for t, v in blocks:  # one iteration per block of the reader (~32 MiB of raw data)
+        t = np.asarray(t, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64).reshape(len(t), width)
+        if len(t) == 0:
+            continue
+        if prev_t is None:
+            first, lo_first = v[0], int(np.searchsorted(grid, t[0], side="left"))
+        else:
+            t, v = np.concatenate([[prev_t], t]), np.vstack([prev_v, v])
+        lo, hi = np.searchsorted(grid, t[0], side="left"), np.searchsorted(grid, t[-1], side="right")
+        for j in range(width):  # a few channels
+            out[j, lo:hi] = np.interp(grid[lo:hi], t, v[:, j])
+        prev_t, prev_v = t[-1], v[-1]
+        last, hi_last = v[-1], int(hi)
+    if first is not None:
+        out[:, :lo_first] = first[:, None]
+        out[:, hi_last:] = last[:, None]
+    return out
+
+
+def _resampled(blocks, t0: float, rate_hz: float, n_frames: int, src_rate_hz: float, width: int) -> np.ndarray:
+    """Channels of ``(times, values)`` blocks on the grid ``t0 + k / rate_hz`` (``n_frames`` frames).
+
+    At or above the source's rate: linear interpolation. Below it (a lowered ``rate_hz``): interpolation onto
+    a grid at about the source's rate, then :func:`scipy.signal.resample_poly` (anti-aliasing FIR) down to
+    ``rate_hz``, so that the steps' force peaks do not alias.
+    """
+    if not (np.isfinite(src_rate_hz) and rate_hz < src_rate_hz * (1.0 - 1e-9)):
+        return _on_grid(blocks, t0 + np.arange(n_frames) / rate_hz, width)
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_hz / src_rate_hz).limit_denominator(1000)
+    up, down = ratio.numerator, ratio.denominator
+    fine_hz = rate_hz * down / up
+    n_fine = int(np.ceil(n_frames * down / up)) + 1
+    fine = _on_grid(blocks, t0 + np.arange(n_fine) / fine_hz, width)
+    out = resample_poly(fine, up, down, axis=1, padtype="edge")[:, :n_frames]
+    if out.shape[1] < n_frames:
+        out = np.pad(out, ((0, 0), (0, n_frames - out.shape[1])), mode="edge")
+    return out
+
+
+class C3dGrid:
+    """The C3D time base: ``n_frames`` frames at ``rate_hz`` from session time ``t0_s``."""
+
+    def __init__(self, t0_s: float, rate_hz: float, n_frames: int):
+        self.t0_s, self.rate_hz, self.n_frames = float(t0_s), float(rate_hz), int(n_frames)
+
+    def resample(self, blocks, src_rate_hz: float, width: int) -> np.ndarray:
+        """``(times, values)`` blocks on this grid (:func:`_resampled`), shape (width, n_frames)."""
+        return _resampled(blocks, self.t0_s, self.rate_hz, self.n_frames, src_rate_hz, width)
+
+
+def _insole_c3d(d, index: int, grid: C3dGrid) -> list[tuple[str, str, np.ndarray]]:
+    """``<Side>Fz``, ``<Side>COPx``, ``<Side>COPy``: the total force and moments on the grid, then the COP from
+    them (the one COP rule; 0 where undefined).
+    """
+    prefix = _SIDE_PREFIX.get(d.side, d.name)
+    sums = grid.resample(((t, x[:, :3]) for _, t, x in d.iter_derived()), d.rate_hz, 3)
+    cop = cop_from_sums(sums.T, min_load(d.body_weight_n, sums[0]), layout_bounds_mm(d.positions_mm),
+                        dtype=np.float64)
+    cop = np.nan_to_num(cop, nan=0.0)
+    unit = "N" if d.calibrated else "counts"
+    return [(f"{prefix}Fz", unit, sums[0]), (f"{prefix}COPx", "mm", cop[:, 0]), (f"{prefix}COPy", "mm", cop[:, 1])]
+
+
+def _mat_c3d(mat, index: int, grid: C3dGrid) -> list[tuple[str, str, np.ndarray]]:
+    """``MatFz`` (``Mat2Fz``...): the mat's total force."""
+    def totals():
+        for a, fr in mat.iter_calibrated():  # one iteration per ~32 MiB block of frames
+            yield mat.read_time(a, a + len(fr)), fr.sum(axis=1, dtype=np.float64) * mat.force_factor
+
+    return [("MatFz" if index == 0 else f"Mat{index + 1}Fz", "N" if mat.unit == "kPa" else "counts",
+             grid.resample(totals(), mat.rate_hz, 1)[0])]
+
+
+#: The kind whose devices set the C3D time base (and whose gaps become events).
+C3D_TIME_BASE_KIND = "insole"
+#: C3D analog channels per device kind: ``channels(device, index_within_kind, grid) -> [(label, unit, row)]``.
+#: A new kind adds its function here from its own module (see :func:`register_c3d_channels`).
+C3D_CHANNELS: dict = {"insole": _insole_c3d, "mat": _mat_c3d}
+
+
+def register_c3d_channels(kind: str, channels) -> None:
+    """Export devices of ``kind`` to C3D with ``channels(device, index, grid)`` (see :data:`C3D_CHANNELS`)."""
+    C3D_CHANNELS[kind] = channels
 
 
 def _step_events(session: Session) -> pd.DataFrame:
     """Initial contacts and toe-offs of both insoles as C3D events ("Foot Strike", "Foot Off"), as analysed by
-    :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed."""
+    :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed.
+    """
     from treadlab.analysis.api import analyze
 
     try:
@@ -241,31 +314,26 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
     AnalysisError
         The session has no insole with samples.
     """
-    insoles = [d for d in session.devices.values() if isinstance(d, InsoleData) and d.n_samples > 1]
+    insoles = [d for d in session.of_kind(C3D_TIME_BASE_KIND) if d.n_samples > 1]
     if not insoles:
         raise AnalysisError(f"{session.path.name} has no insole samples to export to C3D")
     rate = float(rate_hz or max(d.rate_hz for d in insoles if np.isfinite(d.rate_hz)))
-    t0 = min(float(d.time[0]) for d in insoles)
-    t1 = max(float(d.time[-1]) for d in insoles)
-    grid = t0 + np.arange(int(np.floor((t1 - t0) * rate)) + 1) / rate
+    ends = [d.times_at(np.array([0, d.n_samples - 1])) for d in insoles]
+    t0 = min(float(e[0]) for e in ends)
+    t1 = max(float(e[1]) for e in ends)
+    grid = C3dGrid(t0, rate, int(np.floor((t1 - t0) * rate)) + 1)
     labels, units, rows = [], [], []
     events = [session.markers.rename(columns={"time": "time_s"})[["time_s", "label"]].assign(context="General")]
-    for d in sorted(insoles, key=lambda d: (d.side != "left", d.name)):
-        prefix = _SIDE_PREFIX.get(d.side, d.name)
-        cop = np.nan_to_num(d.cop_mm, nan=0.0)
-        unit = "N" if d.calibrated else "counts"
-        rows += [_resample(d.time, d.total_force_n, grid), _resample(d.time, cop[:, 0], grid),
-                 _resample(d.time, cop[:, 1], grid)]
-        labels += [f"{prefix}Fz", f"{prefix}COPx", f"{prefix}COPy"]
-        units += [unit, "mm", "mm"]
-        if len(d.gaps):
-            events.append(pd.DataFrame({"time_s": d.gaps[:, 0], "label": "gap",
-                                        "context": d.side.capitalize() or "General"}))
-    for i, mat in enumerate(m for m in session.mats if m.n_samples > 1):
-        total = np.concatenate([fr.reshape(len(fr), -1).sum(axis=1, dtype=np.float64) for _, fr in mat.iter_frames()])
-        rows.append(_resample(mat.time, total * mat.force_factor, grid))
-        labels.append("MatFz" if i == 0 else f"Mat{i + 1}Fz")
-        units.append("N" if mat.unit == "kPa" else "counts")
+    for kind, channels in C3D_CHANNELS.items():  # the kinds that export C3D channels, in registration order
+        devs = sorted((d for d in session.of_kind(kind) if d.n_samples > 1), key=lambda d: (d.side != "left", d.name))
+        for i, d in enumerate(devs):
+            for label, unit, row in channels(d, i, grid):
+                labels.append(label)
+                units.append(unit)
+                rows.append(row)
+            if kind == C3D_TIME_BASE_KIND and len(d.gaps):
+                events.append(pd.DataFrame({"time_s": d.gaps[:, 0], "label": "gap",
+                                            "context": d.side.capitalize() or "General"}))
     if step_events:
         events.append(_step_events(session))
     ev = pd.concat([e for e in events if len(e)] or events[:1], ignore_index=True)

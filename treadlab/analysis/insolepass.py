@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from treadlab.analysis.contacts import ContactDetection
+from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.analysis.metrics import LoadingRates, auto_cutoff_hz, lowpass, step_force_metrics
 from treadlab.analysis.ragged import range_sum
 from treadlab.analysis.session import InsoleData
@@ -117,6 +118,11 @@ class FootPass:
         self.n = ins.n_samples
 
     # Blocks ---------------------------------------------------------------------------------------------------
+    @property
+    def n_blocks(self) -> int:
+        """Blocks of the passes (1 for a session of up to 1.5 blocks)."""
+        return len(self._blocks())
+
     def _blocks(self):
         return block_plan(self.n, self.block_samples, int(PAD_S * self.rate_hz_) + 1)
 
@@ -145,7 +151,7 @@ class FootPass:
                     dts.append(float(np.median(np.diff(t))))
                 yield a, t
 
-        self.breaks_ = self.ins._breaks_from_blocks(blocks())
+        self.breaks_ = self.ins.breaks_from_blocks(blocks())
         self.rate_hz_ = 1.0 / float(np.median(dts)) if dts else (self.ins.rate_hz or 1.0)
         t_br = [self.store.read(self.foot, "time_s", i, i + 1) for i in self.breaks_]
         self.break_times_s_ = np.concatenate(t_br) if t_br else np.empty(0)
@@ -236,8 +242,13 @@ class FootPass:
     # Pass 4: the step table ------------------------------------------------------------------------------------
     def table(self, norm_n: float, cutoff_hz: float | None, loading: LoadingRates,
               strike: StrikeIndex) -> tuple[pd.DataFrame, FootSignals]:
-        """Every per-step metric; writes the filtered force and the centre of pressure to the store."""
+        """Every per-step metric; writes the filtered force and the centre of pressure to the store.
+
+        The COP is defined where the foot carries at least :data:`~treadlab.analysis.cop.MIN_LOAD_BW` of
+        ``norm_n`` and lies within the layout's bounds (:func:`~treadlab.analysis.cop.cop_from_sums`).
+        """
         parts = []
+        bounds = layout_bounds_mm(self.ins.positions_mm)
         for lo, a, b, hi in self._blocks():  # one iteration per block
             first, stop, ic, to, rows = self._steps_in(lo, a, b, hi)
             t, force, d = self._read(lo, hi, "time_s", "force", "derived")
@@ -245,12 +256,7 @@ class FootPass:
             force = force.astype(np.float64)
             force_bw = lowpass(t, force, cutoff_hz, br) / norm_n
             self.store.append(self.foot, "force_bw", force_bw[a - lo:b - lo])
-            total = d[:, 0]
-            level = 0.01 * float(np.percentile(total[a - lo:b - lo], 99)) if b > a else 0.0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cop = (d[a - lo:b - lo, 1:3] / total[a - lo:b - lo, None]).astype(np.float32)
-            cop[total[a - lo:b - lo] <= max(level, 1e-9)] = np.nan
-            self.store.append(self.foot, "cop_mm", cop)
+            self.store.append(self.foot, "cop_mm", cop_from_sums(d[a - lo:b - lo], min_load(norm_n), bounds))
             if len(first):
                 parts.append(self._block_table(t, force, force_bw, d, br, first, stop, ic, to, lo, norm_n,
                                                cutoff_hz, loading, strike).set_index(rows))

@@ -13,7 +13,7 @@ Method (``docs/analysis.md``):
    ``A (t - t0)^p`` with ``p`` pooled over the foot's footprints (:func:`_pooled_onset`), contact time, force
    (calibrated mats), strike index: COP of the first frame with 2 % of the peak force, in the belt frame,
    between the footprint's heel and toe edges, the heel at least one foot length behind the toe (the foot
-   length from the insoles' layout, else from the footprints: :meth:`MatAnalysis._foot_length`).
+   length from the insoles' layout, else from the footprints: :func:`foot_length_of`).
 4. Left and right: footprints split into two clusters by lateral position; the runner's left is 90 degrees
    counter-clockwise from forward in the mat's (column, row) frame.
 5. Step length: heel-to-heel distance in the belt frame (heel at initial contact plus belt travel between the
@@ -22,7 +22,7 @@ Method (``docs/analysis.md``):
 
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,9 @@ from scipy import ndimage
 
 from treadlab.analysis.store import block_plan
 from treadlab.analysis.strike import classify_strike
+from treadlab.calibration import apply_calibration
 
-__all__ = ["MatAnalysis", "match_steps"]
+__all__ = ["REC_DTYPE", "BlockSteps", "MatAnalysis", "block_steps", "match_steps"]
 
 _CROSS = ndimage.generate_binary_structure(3, 1)
 #: Frames per block of a long session (9 min at 120 Hz, some 1,500 footprints).
@@ -40,7 +41,8 @@ MAT_BLOCK_FRAMES = 1 << 16
 
 def _step_geometry(tab: pd.DataFrame, speed_mm_s: float) -> pd.DataFrame:
     """Step length (heel to heel in the belt frame) and width (lateral distance) between consecutive footprints
-    of opposite feet, in a table sorted by initial contact."""
+    of opposite feet, in a table sorted by initial contact.
+    """
     prev_ic = tab["ic_s"].shift(1).to_numpy()
     prev_heel = tab["heel_mm"].shift(1).to_numpy()
     other = tab["foot"].to_numpy() != tab["foot"].shift(1).to_numpy()
@@ -154,6 +156,322 @@ def _pooled_onset(f0: np.ndarray, f1: np.ndarray, f2: np.ndarray, group: np.ndar
     return np.where(ok & np.isfinite(x2), np.clip(x2, 0.0, 2.0), x3)
 
 
+#: One record per (footprint, frame): the frame's time, footprint id, total force (N, or counts), centre of
+#: pressure and the extent of its active sensels (mm, mat frame: x along the columns, y along the rows), frame.
+REC_DTYPE = np.dtype([("t_s", "f8"), ("id", "i8"), ("force", "f8"), ("cop_x_mm", "f8"), ("cop_y_mm", "f8"),
+                      ("x_min_mm", "f8"), ("x_max_mm", "f8"), ("y_min_mm", "f8"), ("y_max_mm", "f8"),
+                      ("frame", "i8")])
+#: Per mat axis (0 = columns, x; 1 = rows, y): the record fields of its extent and of its COP coordinate.
+_EDGES = {0: ("x_min_mm", "x_max_mm"), 1: ("y_min_mm", "y_max_mm")}
+_COP = {0: "cop_x_mm", 1: "cop_y_mm"}
+
+
+def footprint_records(frames, lab, active, keep, lo, comp_base, t, mat) -> np.ndarray | None:
+    """Per (footprint, frame) records (:data:`REC_DTYPE`) of the labelled footprints ``keep`` of a block.
+
+    ``frames`` (raw) and ``active`` hold frames ``lo`` onwards, ``lab`` their 2 x 2 pooled labels, ``t`` their
+    times; footprint ids start at ``comp_base``. None when no kept footprint has an active sensel.
+    """
+    flat = np.flatnonzero(active)
+    rc = mat.rows * mat.cols
+    pr, pc = lab.shape[1], lab.shape[2]
+    fr0 = flat // rc
+    comp = lab.ravel()[(fr0 * pr + (flat % rc) // mat.cols // 2) * pc + (flat % mat.cols) // 2] - 1
+    sel = keep[comp]
+    flat, comp = flat[sel], comp[sel]
+    if len(flat) == 0:
+        return None
+    fr = flat // rc
+    x = (flat % mat.cols).astype(float) * mat.pitch_mm
+    y = ((flat % rc) // mat.cols).astype(float) * mat.pitch_mm
+    sensel = flat % rc
+    p = apply_calibration(frames.ravel()[flat], mat.gain[sensel], mat.offset[sensel], dtype=np.float64)
+    uniq_comp, cid = np.unique(comp, return_inverse=True)
+    key = cid.astype(np.int64) * len(frames) + fr
+    order = np.argsort(key, kind="stable")
+    key, fr, x, y, p, cid = key[order], fr[order], x[order], y[order], p[order], cid[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    fsum = np.add.reduceat(p, starts)
+    out = np.empty(len(starts), REC_DTYPE)
+    out["t_s"] = t[fr[starts]]
+    out["id"] = cid[starts] + comp_base
+    out["force"] = fsum * mat.force_factor
+    out["cop_x_mm"] = np.add.reduceat(p * x, starts) / fsum
+    out["cop_y_mm"] = np.add.reduceat(p * y, starts) / fsum
+    out["x_min_mm"] = np.minimum.reduceat(x, starts)
+    out["x_max_mm"] = np.maximum.reduceat(x, starts)
+    out["y_min_mm"] = np.minimum.reduceat(y, starts)
+    out["y_max_mm"] = np.maximum.reduceat(y, starts)
+    out["frame"] = fr[starts] + lo
+    return out
+
+
+def merge_parts(rec: np.ndarray, dt: float) -> np.ndarray:
+    """Join footprint parts of one foot that overlap in time (heel and forefoot seen as separate blobs)."""
+    cid = rec["id"]
+    n = int(cid.max()) + 1
+    first = np.full(n, np.inf)
+    np.minimum.at(first, cid, rec["t_s"])
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, cid, rec["t_s"])
+    w = np.bincount(cid, rec["force"], n)
+    lat_x = np.bincount(cid, rec["cop_x_mm"] * rec["force"], n) / np.maximum(w, 1e-12)
+    lat_y = np.bincount(cid, rec["cop_y_mm"] * rec["force"], n) / np.maximum(w, 1e-12)
+    order = np.lexsort((first,))
+    gid = np.arange(n)
+    # Parts overlap in time and lie within a third of a foot length of each other: one footprint.
+    near_mm = 120.0
+    active_end: dict[int, tuple[float, float, float]] = {}
+    for c in order:  # one iteration per footprint part (not per sample)
+        if not np.isfinite(first[c]):
+            continue
+        for g, (end, x, y) in list(active_end.items()):
+            if end < first[c] - 1.5 * dt:
+                del active_end[g]
+            elif abs(lat_x[c] - x) < near_mm and abs(lat_y[c] - y) < 4 * near_mm and \
+                    min(abs(lat_x[c] - x), abs(lat_y[c] - y)) < near_mm:
+                gid[c] = g
+                break
+        g = int(gid[c])
+        prev = active_end.get(g, (-np.inf, lat_x[c], lat_y[c]))
+        active_end[g] = (max(prev[0], last[c]), prev[1], prev[2])
+    if np.all(gid == np.arange(n)):
+        return rec
+    _, new = np.unique(gid, return_inverse=True)
+    g = new[cid]
+    span = int(rec["frame"].max()) + 2
+    key = g.astype(np.int64) * span + rec["frame"]
+    uniq, inv = np.unique(key, return_inverse=True)
+    f = np.bincount(inv, rec["force"], len(uniq))
+    out = np.empty(len(uniq), REC_DTYPE)
+    out["t_s"] = np.bincount(inv, rec["t_s"], len(uniq)) / np.bincount(inv, minlength=len(uniq))
+    out["id"] = uniq // span
+    out["frame"] = uniq % span
+    out["force"] = f
+    out["cop_x_mm"] = np.bincount(inv, rec["cop_x_mm"] * rec["force"], len(uniq)) / np.maximum(f, 1e-12)
+    out["cop_y_mm"] = np.bincount(inv, rec["cop_y_mm"] * rec["force"], len(uniq)) / np.maximum(f, 1e-12)
+    for name, red in (("x_min_mm", np.minimum), ("x_max_mm", np.maximum), ("y_min_mm", np.minimum),
+                      ("y_max_mm", np.maximum)):
+        v = np.full(len(uniq), np.inf if red is np.minimum else -np.inf)
+        red.at(v, inv, rec[name])
+        out[name] = v
+    return out
+
+
+def belt_motion(rec: np.ndarray, cid: np.ndarray, first: np.ndarray, last: np.ndarray,
+                ncomp: int) -> tuple[int, float]:
+    """Belt axis and signed velocity (m/s along the mat axis) from the motion of the footprint edges.
+
+    Mid-stance (30-70 %), when the whole foot is down and both edges move with the belt; the axis whose edges
+    move fastest is the belt axis, and the speed is that of the front (toe) edge alone when it agrees in sign:
+    the toes stay down from early stance to push-off, while the rear edge creeps forward as the heel unloads
+    (rearfoot strikes) and would make the belt seem slow.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = (rec["t_s"] - first[cid]) / (last[cid] - first[cid])
+    mid = (u >= 0.3) & (u <= 0.7)
+    t_mid, c_mid = rec["t_s"][mid], cid[mid]
+    v = {}
+    for axis, (lo_f, hi_f) in _EDGES.items():  # the two axes of the mat
+        s = np.concatenate([_group_slope(c_mid, t_mid, rec[lo_f][mid], ncomp),
+                            _group_slope(c_mid, t_mid, rec[hi_f][mid], ncomp)])
+        v[axis] = float(np.nanmedian(s)) if np.isfinite(s).any() else 0.0
+    axis = 0 if abs(v[0]) >= abs(v[1]) else 1
+    lo_f, hi_f = _EDGES[axis]
+    front = hi_f if v[axis] < 0 else lo_f  # the runner faces against the belt's motion
+    s_front = _group_slope(c_mid, t_mid, rec[front][mid], ncomp)
+    if np.isfinite(s_front).any() and np.sign(np.nanmedian(s_front)) == np.sign(v[axis]):
+        v[axis] = float(np.nanmedian(s_front))
+    return axis, v[axis] * 1e-3
+
+
+def footprint_extent(rec: np.ndarray, cid: np.ndarray, ncomp: int, first: np.ndarray, axis: int, sgn: int,
+                     speed_mm_s: float, pitch_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heel and toe (forward coordinate in the belt frame of each footprint's first frame, mm, half a sensel
+    beyond the outermost active centres) and the largest lateral extent of a frame (mm).
+    """
+    lo_f, hi_f = _EDGES[axis]
+    travel = speed_mm_s * (rec["t_s"] - first[cid])
+    fwd_lo = np.where(sgn > 0, rec[lo_f], -rec[hi_f]) + travel
+    fwd_hi = np.where(sgn > 0, rec[hi_f], -rec[lo_f]) + travel
+    heel = np.full(ncomp, np.inf)
+    np.minimum.at(heel, cid, fwd_lo)
+    toe = np.full(ncomp, -np.inf)
+    np.maximum.at(toe, cid, fwd_hi)
+    heel -= 0.5 * pitch_mm
+    toe += 0.5 * pitch_mm
+    wlo, whi = _EDGES[1 - axis]
+    width = np.full(ncomp, -np.inf)
+    np.maximum.at(width, cid, rec[whi] - rec[wlo] + pitch_mm)
+    return heel, toe, width
+
+
+def frames_in_order(rec: np.ndarray, cid: np.ndarray) -> dict:
+    """The records sorted by footprint, then time: ``order`` (record indices), ``head``/``tail`` (first and last
+    position of each footprint in that order), ``ids`` (footprint of each head), ``force`` (sorted forces).
+    """
+    order = np.lexsort((rec["t_s"], cid))
+    c_sorted = cid[order]
+    head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
+    tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
+    return {"order": order, "head": head, "tail": tail, "ids": c_sorted[head], "cid": c_sorted,
+            "force": rec["force"][order]}
+
+
+def strike_cop(rec: np.ndarray, srt: dict, peak: np.ndarray, first: np.ndarray, ncomp: int, axis: int, sgn: int,
+               speed_mm_s: float) -> np.ndarray:
+    """Forward COP (belt frame of the footprint's first frame, mm) of each footprint's first loaded frame.
+
+    The first frame that carries a real part of the load, at least :data:`COP_MIN_FRAC` of the footprint's peak
+    force: before it a frame may show a sensel or two just over the threshold, and a lightly loaded region (the
+    heel of a midfoot strike) may lie under it, so its COP leans to the most loaded part; at most
+    :data:`MAX_LEAD_SKIP` frames (17 ms at 120 Hz) are passed over.
+    """
+    head, tail, ids = srt["head"], srt["tail"], srt["ids"]
+    pos = np.arange(len(srt["cid"]))
+    big = srt["force"] >= COP_MIN_FRAC * peak[srt["cid"]]
+    lead = np.minimum(np.minimum.reduceat(np.where(big, pos, len(pos)), head) - head, MAX_LEAD_SKIP)
+    lead = np.clip(lead, 0, tail - head)
+    row0 = srt["order"][head + lead]
+    cop_fwd_ic = np.full(ncomp, np.nan)
+    cop_fwd_ic[ids] = sgn * rec[_COP[axis]][row0] + speed_mm_s * (rec["t_s"][row0] - first[ids])
+    return cop_fwd_ic
+
+
+def split_left_right(lateral: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """True for the right foot's footprints: two clusters of lateral position (1-D two-means over the ``ok``
+    footprints); across the belt, lower lateral positions are the runner's left (docs/analysis.md).
+    """
+    lat = lateral[ok]
+    c0, c1 = np.percentile(lat, 25) if len(lat) else 0.0, np.percentile(lat, 75) if len(lat) else 0.0
+    for _ in range(20):  # 1-D two-means, converges in a few iterations
+        mid = 0.5 * (c0 + c1)
+        lo_m, hi_m = lat[lat <= mid], lat[lat > mid]
+        if len(lo_m) == 0 or len(hi_m) == 0:
+            break
+        c0, c1 = lo_m.mean(), hi_m.mean()
+    return lateral > 0.5 * (c0 + c1)
+
+
+def contact_times(srt: dict, first: np.ndarray, last: np.ndarray, side: np.ndarray,
+                  dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Initial contact and toe-off of each footprint: its first (last) two frames' force fitted as
+    ``A (t - t0)^p`` with the exponent pooled over the footprints of its ``side`` (:func:`_pooled_onset`).
+    """
+    head, tail, ids, f = srt["head"], srt["tail"], srt["ids"], srt["force"]
+    back = _pooled_onset(f[head], f[np.minimum(head + 1, tail)], f[np.minimum(head + 2, tail)], side,
+                         ONSET_MIN_POWER)
+    fwd = _pooled_onset(f[tail], f[np.maximum(tail - 1, head)], f[np.maximum(tail - 2, head)], side, END_MIN_POWER)
+    ic = first.copy()
+    to = last.copy()
+    ic[ids] = first[ids] - back * dt
+    to[ids] = last[ids] + fwd * dt
+    return ic, to
+
+
+def foot_length_of(extent_mm: np.ndarray, width_mm: np.ndarray, given_mm: float | None = None) -> float:
+    """Foot length of the strike index: the given one (insoles' layout), else from the footprints.
+
+    The 90th percentile of the footprints' heel-to-toe extents (belt frame), unless that is shorter than
+    :data:`MIN_LENGTH_PER_WIDTH` times the median loaded width (largest lateral extent of a frame): then the
+    heel never loaded (fore-foot strikers) and the length is estimated from the width as
+    ``width / BREADTH_PER_LENGTH`` (foot breadth is about 0.38 of foot length in adults; docs/analysis.md).
+    """
+    if given_mm:
+        return float(given_mm)
+    ok = np.isfinite(extent_mm) & (extent_mm > 0)
+    if not ok.any():
+        return float("nan")
+    length = float(np.percentile(extent_mm[ok], 90))
+    w = width_mm[ok & np.isfinite(width_mm) & (width_mm > 0)]
+    width = float(np.median(w)) if len(w) else float("nan")
+    if np.isfinite(width) and length < MIN_LENGTH_PER_WIDTH * width:
+        length = max(length, width / BREADTH_PER_LENGTH)
+    return length
+
+
+_STEP_COLUMNS = ("foot", "ic_s", "to_s", "contact_time_ms", "strike_index_pct", "strike_class", "strike_flag",
+                 "peak_force_bw", "impulse_bw_s", "step_length_m", "step_width_m", "lateral_mm")
+
+
+@dataclass
+class BlockSteps:
+    """The footprints of one block of frames (:func:`block_steps`)."""
+
+    steps: pd.DataFrame
+    rec: np.ndarray | None
+    belt_speed_mps: float = float("nan")
+    belt_axis: int = 1
+    forward_sign: int = 1
+    track_speed_mps: float = float("nan")
+    foot_length_mm: float = float("nan")
+
+
+def block_steps(rec: np.ndarray, dt: float, break_times: np.ndarray, norm_n: float, mat, *,
+                min_contact_ms: float, given_speed_mps: float | None = None,
+                given_foot_length_mm: float | None = None) -> BlockSteps:
+    """The step table of one block's records: belt motion, footprint extent, strike index, left/right, contact
+    times, geometry (see the module's method).
+    """
+    if len(rec) == 0:
+        return BlockSteps(pd.DataFrame({c: [] for c in _STEP_COLUMNS}), rec,
+                          track_speed_mps=given_speed_mps or float("nan"))
+    rec = merge_parts(rec, dt)
+    cid = rec["id"]
+    ncomp = int(cid.max()) + 1
+    cnt = np.bincount(cid, minlength=ncomp)
+    first_frame = np.full(ncomp, np.iinfo(np.int64).max)
+    np.minimum.at(first_frame, cid, rec["frame"])
+    last_frame = np.full(ncomp, -1)
+    np.maximum.at(last_frame, cid, rec["frame"])
+    first = np.full(ncomp, np.inf)
+    np.minimum.at(first, cid, rec["t_s"])
+    last = np.full(ncomp, -np.inf)
+    np.maximum.at(last, cid, rec["t_s"])
+    axis, vel = belt_motion(rec, cid, first, last, ncomp)
+    sgn = -1 if vel > 0 else 1
+    speed_mm_s = (given_speed_mps or abs(vel)) * 1e3
+    heel, toe, width = footprint_extent(rec, cid, ncomp, first, axis, sgn, speed_mm_s, mat.pitch_mm)
+    force = rec["force"]
+    peak = np.full(ncomp, -np.inf)
+    np.maximum.at(peak, cid, force)
+    srt = frames_in_order(rec, cid)
+    cop_fwd_ic = strike_cop(rec, srt, peak, first, ncomp, axis, sgn, speed_mm_s)
+    # A footprint may not show the heel (a fore-foot striker who never lowers it): the heel is placed one foot
+    # length behind the toe, which always loads (see foot_length_of).
+    foot_len = foot_length_of(toe - heel, width, given_foot_length_mm)
+    heel = np.minimum(heel, toe - foot_len)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        si = (cop_fwd_ic - heel) / (toe - heel) * 100.0
+    impulse = np.bincount(cid, force * dt, ncomp)
+    lat_f = _COP[1 - axis]
+    lateral = np.bincount(cid, rec[lat_f] * force, ncomp) / np.maximum(np.bincount(cid, force, ncomp), 1e-12)
+    ok = (cnt >= 1) & ((last - first) * 1e3 >= min_contact_ms - 2e3 * dt)  # before IC/TO are refined
+    is_right = split_left_right(lateral, ok)
+    foot = np.where(is_right, "right", "left")
+    ids = srt["ids"]
+    side = (is_right[ids] & ok[ids]).astype(np.int64) + 2 * ~ok[ids]  # left, right, not a step
+    ic, to = contact_times(srt, first, last, side, dt)
+    ok = (cnt >= 1) & ((to - ic) * 1e3 >= min_contact_ms)
+    # A footprint under way at the first or last frame of the recording is cut: not a whole step.
+    ok &= (first_frame > 0) & (last_frame < mat.n_samples - 1)
+    if len(break_times):
+        bt = np.asarray(break_times, dtype=float)
+        ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)
+    heel_at_ic = heel  # belt-frame heel at the footprint's own initial contact = mat position then
+    tab = pd.DataFrame({
+        "foot": foot[ok], "ic_s": ic[ok], "to_s": to[ok], "contact_time_ms": (to - ic)[ok] * 1e3,
+        "strike_index_pct": si[ok], "strike_class": classify_strike(si[ok]),
+        "strike_flag": np.where(np.isfinite(si[ok]) & ((si[ok] < 0) | (si[ok] > 100)), "outside_0_100", ""),
+        "peak_force_bw": peak[ok] / norm_n if mat.calibrated else np.nan,
+        "impulse_bw_s": impulse[ok] / norm_n if mat.calibrated else np.nan,
+        "lateral_mm": lateral[ok], "heel_mm": heel_at_ic[ok], "footprint_id": np.flatnonzero(ok),
+        "first_frame": first_frame[ok], "last_frame": last_frame[ok],
+    }).sort_values("ic_s", kind="stable").reset_index(drop=True)
+    return BlockSteps(_step_geometry(tab, speed_mm_s), rec, belt_speed_mps=abs(vel), belt_axis=axis,
+                      forward_sign=sgn, track_speed_mps=speed_mm_s / 1e3, foot_length_mm=foot_len)
+
+
 class MatAnalysis:
     """Detect footprints and compute per-step metrics on a pressure mat.
 
@@ -205,7 +523,7 @@ class MatAnalysis:
         blocks is one block.
 
         ``foot_length_mm`` (e.g. the insoles' layout, when the session has insoles), when given, is the foot length
-        of the strike index; else it comes from the footprints (see :meth:`_foot_length`).
+        of the strike index; else it comes from the footprints (see :func:`foot_length_of`).
 
         Returns
         -------
@@ -219,7 +537,7 @@ class MatAnalysis:
         n = mat.n_samples
         breaks = mat.break_indices()
         self.break_times_ = mat.times_at(breaks)
-        head = mat._read(mat._time_ds, 0, min(n, 4096)).astype(np.float64)
+        head = mat.read_time(0, min(n, 4096))
         dt = float(np.median(np.diff(head))) if len(head) > 1 else 0.0
         self._norm = norm_n
         parts, frame_force, base = [], [], 0
@@ -228,39 +546,41 @@ class MatAnalysis:
         cuts = sorted(set(cuts))
         self.blocks_ = len(cuts) - 1
         for a, b in zip(cuts[:-1], cuts[1:]):  # one iteration per block of frames
-            rec = self._records(mat, a, b, thr)
-            part = copy.copy(self)
-            part._finish(rec, dt, self.break_times_, norm_n)
-            tab = part.steps_
-            if len(part._rec):
-                ncomp = int(part._rec[:, 1].max()) + 1
-                tab["footprint_id"] = tab["footprint_id"] + base
-                frame_force.append(np.column_stack([part._rec[:, 9], part._rec[:, 1] + base, part._rec[:, 2]]))
+            part = self._block(self._records(mat, a, b, thr), dt, norm_n)
+            if len(part.rec):
+                ncomp = int(part.rec["id"].max()) + 1
+                part.steps["footprint_id"] = part.steps["footprint_id"] + base
+                frame_force.append(np.column_stack([part.rec["frame"], part.rec["id"] + base, part.rec["force"]]))
                 base += ncomp
-            part._rec = None  # the per-frame records of a block are not kept
+            part.rec = None  # the per-frame records of a block are not kept
             parts.append(part)
-        self._combine(parts, frame_force, norm_n)
+        self._combine(parts, frame_force)
         return self
 
-    def _combine(self, parts: list, frame_force: list, norm_n: float) -> None:
+    def _block(self, rec: np.ndarray, dt: float, norm_n: float) -> BlockSteps:
+        """:func:`block_steps` of one block's records with this analysis' parameters."""
+        return block_steps(rec, dt, self.break_times_, norm_n, self.mat, min_contact_ms=self.min_contact_ms,
+                           given_speed_mps=self.given_speed_mps, given_foot_length_mm=self.given_foot_length_mm)
+
+    def _combine(self, parts: list[BlockSteps], frame_force: list) -> None:
         """The session's step table and belt figures from the blocks'."""
-        tabs = [p.steps_ for p in parts if len(p.steps_)]
-        counts = np.array([len(p.steps_) for p in parts], dtype=float)
-        main = parts[int(np.argmax(counts))] if len(parts) else self
-        speeds = np.array([p.belt_speed_mps_ for p in parts], dtype=float)
+        tabs = [p.steps for p in parts if len(p.steps)]
+        counts = np.array([len(p.steps) for p in parts], dtype=float)
+        main = parts[int(np.argmax(counts))] if len(parts) else BlockSteps(pd.DataFrame(), np.empty(0, REC_DTYPE))
+        speeds = np.array([p.belt_speed_mps for p in parts], dtype=float)
         ok = np.isfinite(speeds) & (counts > 0)
         self.belt_speed_mps_ = float(np.median(np.repeat(speeds[ok], counts[ok].astype(int)))) if ok.any() \
             else float("nan")
-        self.belt_axis_ = getattr(main, "belt_axis_", 1)
-        self.forward_sign_ = getattr(main, "forward_sign_", 1)
+        self.belt_axis_ = main.belt_axis
+        self.forward_sign_ = main.forward_sign
         self.track_speed_mps_ = self.given_speed_mps or self.belt_speed_mps_
-        lengths = np.array([getattr(p, "foot_length_mm_", np.nan) for p in parts], dtype=float)
+        lengths = np.array([p.foot_length_mm for p in parts], dtype=float)
         self.foot_length_mm_ = float(np.nanmedian(lengths)) if np.isfinite(lengths).any() else float("nan")
         self._frame_force = np.concatenate(frame_force).astype(np.float32) if frame_force else np.empty((0, 3))
         self._frame_index = (np.concatenate([f[:, 0] for f in frame_force]).astype(np.int64) if frame_force
                              else np.empty(0, np.int64))  # float32 cannot hold frame numbers past 2^24
         if not tabs:
-            self.steps_ = parts[0].steps_ if parts else pd.DataFrame()
+            self.steps_ = parts[0].steps if parts else pd.DataFrame()
             return
         tab = pd.concat(tabs, ignore_index=True).sort_values("ic_s", kind="stable").reset_index(drop=True)
         speed_mm_s = (self.track_speed_mps_ if np.isfinite(self.track_speed_mps_) else 0.0) * 1e3
@@ -268,8 +588,8 @@ class MatAnalysis:
 
     def _threshold(self, mat) -> np.ndarray:
         """Activity threshold per sensel in raw counts, from the frame maxima of the first block."""
-        frames = mat._read(mat._raw, 0, min(mat.n_samples, max(mat.block_rows(), 2)))
-        cal = (frames.reshape(len(frames), -1).astype(np.float32) - mat.offset) * mat.gain
+        frames = mat.read_raw(0, min(mat.n_samples, max(mat.block_rows(), 2)))
+        cal = apply_calibration(frames.reshape(len(frames), -1), mat.gain, mat.offset)
         level = max(self.threshold_frac * float(np.percentile(cal.max(axis=1), 95)),
                     self.min_counts * float(np.median(np.abs(mat.gain))), 1e-9)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -282,13 +602,16 @@ class MatAnalysis:
 
     def _quiet_frame(self, mat, near: int, thr: np.ndarray, dt: float, window_s: float = 2.0) -> int:
         """The frame from ``near`` on (within ``window_s``) with the fewest active sensels: a block boundary
-        there cuts no footprint in two (in running, a flight phase with an empty mat)."""
+        there cuts no footprint in two (in running, a flight phase with an empty mat).
+        """
         b = min(mat.n_samples, near + max(2, int(window_s / dt) if dt > 0 else 240))
-        frames = mat._read(mat._raw, near, b).reshape(b - near, mat.rows, mat.cols)
+        frames = mat.read_raw(near, b).reshape(b - near, mat.rows, mat.cols)
         return near + int(np.argmin((frames > thr).sum(axis=(1, 2)))) if b > near else near
 
     def _records(self, mat, start: int, stop: int, thr: np.ndarray) -> np.ndarray:
-        """Per (footprint, frame) records of the footprints whose first frame lies in ``[start, stop)``."""
+        """Per (footprint, frame) records (:data:`REC_DTYPE`) of the footprints whose first frame lies in
+        ``[start, stop)``.
+        """
         n = mat.n_samples
         rows = mat.block_rows()
         recs: list[np.ndarray] = []
@@ -298,7 +621,7 @@ class MatAnalysis:
             lo = max(0, a - 1)
             hi = min(n, max(a + rows, a + 2))
             # Threshold on the raw counts (no float copy of every frame); calibrate only the active sensels.
-            frames = mat._read(mat._raw, lo, hi).reshape(hi - lo, mat.rows, mat.cols)
+            frames = mat.read_raw(lo, hi).reshape(hi - lo, mat.rows, mat.cols)
             active = frames > thr
             # Label on 2 x 2 pooled sensels (4x less work; parts closer than two sensels join, as they should).
             pooled = _pool2(active)
@@ -313,256 +636,12 @@ class MatAnalysis:
             keep = ~incomplete & ~((f0 < a) & (a > 0)) & (f0 < stop)
             nxt = int(f0[incomplete].min()) if incomplete.any() else hi
             a = nxt if nxt > a else hi
-            t = mat._read(mat._time_ds, lo, hi).astype(np.float64)
-            rec = self._cells(frames, lab, active, keep, lo, comp_base, t, mat)
+            t = mat.read_time(lo, hi)
+            rec = footprint_records(frames, lab, active, keep, lo, comp_base, t, mat)
             if rec is not None:
                 recs.append(rec)
-                comp_base = int(rec[-1, 1]) + 1 if len(rec) else comp_base
-        return np.concatenate(recs) if recs else np.empty((0, 10))
-
-    @staticmethod
-    def _cells(frames, lab, active, keep, lo, comp_base, t, mat) -> np.ndarray | None:
-        """Per (footprint, frame) rows: time, id, force, cop x, cop y, min x, max x, min y, max y (mm), frame.
-
-        ``t`` holds the times of frames ``lo`` onwards."""
-        flat = np.flatnonzero(active)
-        rc = mat.rows * mat.cols
-        pr, pc = lab.shape[1], lab.shape[2]
-        fr0 = flat // rc
-        comp = lab.ravel()[(fr0 * pr + (flat % rc) // mat.cols // 2) * pc + (flat % mat.cols) // 2] - 1
-        sel = keep[comp]
-        flat, comp = flat[sel], comp[sel]
-        if len(flat) == 0:
-            return None
-        rc = mat.rows * mat.cols
-        fr = flat // rc
-        x = (flat % mat.cols).astype(float) * mat.pitch_mm
-        y = ((flat % rc) // mat.cols).astype(float) * mat.pitch_mm
-        sensel = flat % rc
-        p = (frames.ravel()[flat].astype(float) - mat.offset[sensel]) * mat.gain[sensel]
-        uniq_comp, cid = np.unique(comp, return_inverse=True)
-        key = cid.astype(np.int64) * len(frames) + fr
-        order = np.argsort(key, kind="stable")
-        key, fr, x, y, p, cid = key[order], fr[order], x[order], y[order], p[order], cid[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        fsum = np.add.reduceat(p, starts)
-        out = np.column_stack([
-            t[fr[starts]], cid[starts] + comp_base, fsum * mat.force_factor,
-            np.add.reduceat(p * x, starts) / fsum, np.add.reduceat(p * y, starts) / fsum,
-            np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts),
-            np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts),
-            fr[starts] + lo,
-        ])
-        return out
-
-    def _finish(self, rec: np.ndarray, dt: float, break_times: np.ndarray, norm_n: float) -> None:
-        mat = self.mat
-        cols = ["foot", "ic_s", "to_s", "contact_time_ms", "strike_index_pct", "strike_class", "strike_flag",
-                "peak_force_bw", "impulse_bw_s", "step_length_m", "step_width_m", "lateral_mm"]
-        self.belt_speed_mps_, self.belt_axis_, self.forward_sign_ = float("nan"), 1, 1
-        self.track_speed_mps_ = self.given_speed_mps or float("nan")
-        self._rec = rec
-        self._norm = norm_n
-        if len(rec) == 0:
-            self.steps_ = pd.DataFrame({c: [] for c in cols})
-            return
-        rec = self._merge(rec, dt)
-        self._rec = rec
-        cid = rec[:, 1].astype(np.int64)
-        ncomp = int(cid.max()) + 1
-        cnt = np.bincount(cid, minlength=ncomp)
-        frame = rec[:, 9].astype(np.int64)
-        first_frame = np.full(ncomp, np.iinfo(np.int64).max)
-        np.minimum.at(first_frame, cid, frame)
-        last_frame = np.full(ncomp, -1)
-        np.maximum.at(last_frame, cid, frame)
-        first = np.full(ncomp, np.inf)
-        np.minimum.at(first, cid, rec[:, 0])
-        last = np.full(ncomp, -np.inf)
-        np.maximum.at(last, cid, rec[:, 0])
-        # Belt axis and velocity from the motion of the footprint edges in mid-stance (30-70 %), when the whole
-        # foot is down and both edges move with the belt.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            u = (rec[:, 0] - first[cid]) / (last[cid] - first[cid])
-        mid = (u >= 0.3) & (u <= 0.7)
-        v = {}
-        for axis, (lo_c, hi_c) in enumerate(((5, 6), (7, 8))):  # the two axes of the mat
-            s = np.concatenate([_group_slope(cid[mid], rec[mid, 0], rec[mid, lo_c], ncomp),
-                                _group_slope(cid[mid], rec[mid, 0], rec[mid, hi_c], ncomp)])
-            v[axis] = float(np.nanmedian(s)) if np.isfinite(s).any() else 0.0
-        axis = 0 if abs(v[0]) >= abs(v[1]) else 1
-        # The speed from the front (toe) edge alone: the toes stay down from early stance to push-off, while the
-        # rear edge creeps forward as the heel unloads (rearfoot strikes) and would make the belt seem slow.
-        lo_c, hi_c = (5, 6) if axis == 0 else (7, 8)
-        front = hi_c if v[axis] < 0 else lo_c  # the runner faces against the belt's motion
-        s_front = _group_slope(cid[mid], rec[mid, 0], rec[mid, front], ncomp)
-        if np.isfinite(s_front).any() and np.sign(np.nanmedian(s_front)) == np.sign(v[axis]):
-            v[axis] = float(np.nanmedian(s_front))
-        vel = v[axis] * 1e-3  # m/s, signed, along the mat axis
-        self.belt_axis_ = axis
-        self.forward_sign_ = -1 if vel > 0 else 1
-        self.belt_speed_mps_ = abs(vel)
-        sgn = self.forward_sign_
-        speed_mm_s = (self.given_speed_mps or abs(vel)) * 1e3
-        self.track_speed_mps_ = speed_mm_s / 1e3
-        lo_c, hi_c = (5, 6) if axis == 0 else (7, 8)
-        lat_c = 4 if axis == 0 else 3
-        # Forward coordinate in the belt frame, referred to the footprint's own first frame.
-        ic_frame = first[cid]
-        fwd_lo = np.where(sgn > 0, rec[:, lo_c], -rec[:, hi_c]) + speed_mm_s * (rec[:, 0] - ic_frame)
-        fwd_hi = np.where(sgn > 0, rec[:, hi_c], -rec[:, lo_c]) + speed_mm_s * (rec[:, 0] - ic_frame)
-        heel = np.full(ncomp, np.inf)
-        np.minimum.at(heel, cid, fwd_lo)
-        toe = np.full(ncomp, -np.inf)
-        np.maximum.at(toe, cid, fwd_hi)
-        heel -= 0.5 * mat.pitch_mm
-        toe += 0.5 * mat.pitch_mm
-        # Frames in time order per footprint; the first frame that carries a real part of the load, at least
-        # COP_MIN_FRAC of the footprint's peak force: before it a frame may show a sensel or two just over the
-        # threshold, and a lightly loaded region (the heel of a midfoot strike) may lie under it, so its COP leans
-        # to the most loaded part; at most MAX_LEAD_SKIP frames (17 ms at 120 Hz) are passed over.
-        force = rec[:, 2]
-        peak = np.full(ncomp, -np.inf)
-        np.maximum.at(peak, cid, force)
-        order = np.lexsort((rec[:, 0], cid))
-        c_sorted, f_sorted = cid[order], force[order]
-        head = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
-        tail = np.r_[head[1:] - 1, len(c_sorted) - 1]
-        ids = c_sorted[head]
-        pos = np.arange(len(c_sorted))
-        big = f_sorted >= COP_MIN_FRAC * peak[c_sorted]
-        lead = np.minimum(np.minimum.reduceat(np.where(big, pos, len(pos)), head) - head, MAX_LEAD_SKIP)
-        lead = np.clip(lead, 0, tail - head)
-        # Strike index: COP of the first loaded frame, in the belt frame of the footprint's first frame.
-        cop_col = 3 if axis == 0 else 4
-        row0 = order[head + lead]
-        cop_fwd_ic = np.full(ncomp, np.nan)
-        cop_fwd_ic[ids] = sgn * rec[row0, cop_col] + speed_mm_s * (rec[row0, 0] - first[ids])
-        # A footprint may not show the heel (a fore-foot striker who never lowers it): the heel is placed one foot
-        # length behind the toe, which always loads (see _foot_length).
-        wlo, whi = (7, 8) if axis == 0 else (5, 6)
-        width = np.full(ncomp, -np.inf)
-        np.maximum.at(width, cid, rec[:, whi] - rec[:, wlo] + mat.pitch_mm)
-        foot_len = self._foot_length(toe - heel, width)
-        heel = np.minimum(heel, toe - foot_len)
-        self.foot_length_mm_ = foot_len
-        with np.errstate(invalid="ignore", divide="ignore"):
-            si = (cop_fwd_ic - heel) / (toe - heel) * 100.0
-        impulse = np.bincount(cid, force * dt, ncomp)
-        lateral = np.bincount(cid, rec[:, lat_c] * force, ncomp) / np.maximum(np.bincount(cid, force, ncomp), 1e-12)
-        # Left/right: two clusters of lateral position; left is 90 deg counter-clockwise from forward.
-        ok = (cnt >= 1) & ((last - first) * 1e3 >= self.min_contact_ms - 2e3 * dt)  # before IC/TO are refined
-        lat = lateral[ok]
-        c0, c1 = np.percentile(lat, 25) if len(lat) else 0.0, np.percentile(lat, 75) if len(lat) else 0.0
-        for _ in range(20):  # 1-D two-means, converges in a few iterations
-            mid = 0.5 * (c0 + c1)
-            lo_m, hi_m = lat[lat <= mid], lat[lat > mid]
-            if len(lo_m) == 0 or len(hi_m) == 0:
-                break
-            c0, c1 = lo_m.mean(), hi_m.mean()
-        mid = 0.5 * (c0 + c1)
-        # Across the belt, index 0 is the runner's left (the mat convention of docs/analysis.md).
-        is_right = lateral > mid
-        foot = np.where(is_right, "right", "left")
-        # Onset and end: the footprint force of its first (last) two frames fitted as A (t - t0)^p with the
-        # exponent pooled over the foot's footprints (see _pooled_onset).
-        side = (is_right[ids] & ok[ids]).astype(np.int64) + 2 * ~ok[ids]  # left, right, not a step
-        back = _pooled_onset(f_sorted[head], f_sorted[np.minimum(head + 1, tail)],
-                             f_sorted[np.minimum(head + 2, tail)], side, ONSET_MIN_POWER)
-        fwd = _pooled_onset(f_sorted[tail], f_sorted[np.maximum(tail - 1, head)],
-                            f_sorted[np.maximum(tail - 2, head)], side, END_MIN_POWER)
-        ic = first.copy()
-        to = last.copy()
-        ic[ids] = first[ids] - back * dt
-        to[ids] = last[ids] + fwd * dt
-        ok = (cnt >= 1) & ((to - ic) * 1e3 >= self.min_contact_ms)
-        # A footprint under way at the first or last frame of the recording is cut: not a whole step.
-        ok &= (first_frame > 0) & (last_frame < mat.n_samples - 1)
-        if len(break_times):
-            bt = np.asarray(break_times, dtype=float)
-            ok &= np.searchsorted(bt, first - 1.5 * dt) == np.searchsorted(bt, last + 1.5 * dt)
-        heel_at_ic = heel  # belt-frame heel at the footprint's own initial contact = mat position then
-        tab = pd.DataFrame({
-            "foot": foot[ok], "ic_s": ic[ok], "to_s": to[ok], "contact_time_ms": (to - ic)[ok] * 1e3,
-            "strike_index_pct": si[ok], "strike_class": classify_strike(si[ok]),
-            "strike_flag": np.where(np.isfinite(si[ok]) & ((si[ok] < 0) | (si[ok] > 100)), "outside_0_100", ""),
-            "peak_force_bw": peak[ok] / norm_n if mat.calibrated else np.nan,
-            "impulse_bw_s": impulse[ok] / norm_n if mat.calibrated else np.nan,
-            "lateral_mm": lateral[ok], "heel_mm": heel_at_ic[ok], "footprint_id": np.flatnonzero(ok),
-            "first_frame": first_frame[ok], "last_frame": last_frame[ok],
-        }).sort_values("ic_s", kind="stable").reset_index(drop=True)
-        self.steps_ = _step_geometry(tab, speed_mm_s)
-
-    def _foot_length(self, extent_mm: np.ndarray, width_mm: np.ndarray) -> float:
-        """Foot length of the strike index: the given one (insoles' layout), else from the footprints.
-
-        The 90th percentile of the footprints' heel-to-toe extents (belt frame), unless that is shorter than
-        :data:`MIN_LENGTH_PER_WIDTH` times the median loaded width (largest lateral extent of a frame): then the
-        heel never loaded (fore-foot strikers) and the length is estimated from the width as
-        ``width / BREADTH_PER_LENGTH`` (foot breadth is about 0.38 of foot length in adults; docs/analysis.md).
-        """
-        if self.given_foot_length_mm:
-            return float(self.given_foot_length_mm)
-        ok = np.isfinite(extent_mm) & (extent_mm > 0)
-        if not ok.any():
-            return float("nan")
-        length = float(np.percentile(extent_mm[ok], 90))
-        w = width_mm[ok & np.isfinite(width_mm) & (width_mm > 0)]
-        width = float(np.median(w)) if len(w) else float("nan")
-        if np.isfinite(width) and length < MIN_LENGTH_PER_WIDTH * width:
-            length = max(length, width / BREADTH_PER_LENGTH)
-        return length
-
-    @staticmethod
-    def _merge(rec: np.ndarray, dt: float) -> np.ndarray:
-        """Join footprint parts of one foot that overlap in time (heel and forefoot seen as separate blobs)."""
-        cid = rec[:, 1].astype(np.int64)
-        n = int(cid.max()) + 1
-        first = np.full(n, np.inf)
-        np.minimum.at(first, cid, rec[:, 0])
-        last = np.full(n, -np.inf)
-        np.maximum.at(last, cid, rec[:, 0])
-        w = np.bincount(cid, rec[:, 2], n)
-        lat_x = np.bincount(cid, rec[:, 3] * rec[:, 2], n) / np.maximum(w, 1e-12)
-        lat_y = np.bincount(cid, rec[:, 4] * rec[:, 2], n) / np.maximum(w, 1e-12)
-        order = np.lexsort((first,))
-        gid = np.arange(n)
-        # Parts overlap in time and lie within a third of a foot length of each other: one footprint.
-        near_mm = 120.0
-        active_end: dict[int, tuple[float, float, float]] = {}
-        for c in order:  # one iteration per footprint part (not per sample)
-            if not np.isfinite(first[c]):
-                continue
-            for g, (end, x, y) in list(active_end.items()):
-                if end < first[c] - 1.5 * dt:
-                    del active_end[g]
-                elif abs(lat_x[c] - x) < near_mm and abs(lat_y[c] - y) < 4 * near_mm and \
-                        min(abs(lat_x[c] - x), abs(lat_y[c] - y)) < near_mm:
-                    gid[c] = g
-                    break
-            g = int(gid[c])
-            prev = active_end.get(g, (-np.inf, lat_x[c], lat_y[c]))
-            active_end[g] = (max(prev[0], last[c]), prev[1], prev[2])
-        if np.all(gid == np.arange(n)):
-            return rec
-        _, new = np.unique(gid, return_inverse=True)
-        g = new[cid]
-        span = int(rec[:, 9].max()) + 2
-        key = g.astype(np.int64) * span + rec[:, 9].astype(np.int64)
-        uniq, inv = np.unique(key, return_inverse=True)
-        f = np.bincount(inv, rec[:, 2], len(uniq))
-        out = np.empty((len(uniq), rec.shape[1]))
-        out[:, 0] = np.bincount(inv, rec[:, 0], len(uniq)) / np.bincount(inv, minlength=len(uniq))
-        out[:, 1] = uniq // span
-        out[:, 9] = uniq % span
-        out[:, 2] = f
-        out[:, 3] = np.bincount(inv, rec[:, 3] * rec[:, 2], len(uniq)) / np.maximum(f, 1e-12)
-        out[:, 4] = np.bincount(inv, rec[:, 4] * rec[:, 2], len(uniq)) / np.maximum(f, 1e-12)
-        for col, red in ((5, np.minimum), (6, np.maximum), (7, np.minimum), (8, np.maximum)):
-            v = np.full(len(uniq), np.inf if red is np.minimum else -np.inf)
-            red.at(v, inv, rec[:, col])
-            out[:, col] = v
-        return out
+                comp_base = int(rec["id"][-1]) + 1 if len(rec) else comp_base
+        return np.concatenate(recs) if recs else np.empty(0, REC_DTYPE)
 
     def rescale(self, norm_n: float) -> MatAnalysis:
         """Divide the force metrics by ``norm_n`` (they were computed with ``norm_n = 1``, i.e. in N)."""
@@ -601,54 +680,32 @@ class MatAnalysis:
                                                 self.mat)
         return out
 
-    def mean_footprint(self, foot: str, segment, length_mm: float = 320.0, width_mm: float = 160.0) -> dict:
-        """Mean over the segment's steps of each footprint's peak-pressure image, in the belt frame.
+    def mean_footprint(self, foot: str, segment) -> dict:
+        """The mean footprint of ``foot`` over the segment's steps: the report's one definition
+        (:func:`treadlab.analysis.matviews.mean_footprints`).
 
-        Each step's frames are shifted back by the belt travel since initial contact (whole cells), so the foot
-        stays in place; the image runs from 2 cells behind the heel forwards (rows: heel to toe) and is centred
-        on the footprint's mean lateral position (columns: the runner's left to right).
+        The mean pressure of every stance frame in a window that follows the foot along the belt (320 x 140 mm,
+        from 30 mm behind the heel; rows heel to toe, columns the runner's left to right), and the peak; steps
+        beyond ``MAX_FOOTPRINT_STEPS`` are sampled in runs.
 
         Returns
         -------
         dict
-            ``mean`` (rows, cols) of per-step peaks (kPa, or counts), ``peak`` (maximum over the steps),
-            ``pitch_mm``, ``steps``, ``unit``.
+            ``mean`` (rows, cols; NaN where no frame covered the cell), ``peak``, ``pitch_mm``, ``steps``,
+            ``sampled_steps``, ``frames``, ``unit`` (kPa, or counts).
         """
-        mat = self.mat
-        st = self.steps_[(self.steps_["foot"] == foot) & segment.contains(self.steps_["ic_s"])]
-        h = int(np.ceil(length_mm / mat.pitch_mm)) + 2
-        w = int(np.ceil(width_mm / mat.pitch_mm)) | 1
-        acc = np.zeros((h, w))
-        peak = np.zeros((h, w))
-        n = 0
-        speed_mm_s = self.track_speed_mps_ * 1e3 if np.isfinite(self.track_speed_mps_) else 0.0
-        sgn, axis = self.forward_sign_, self.belt_axis_
-        n_along = mat.cols if axis == 0 else mat.rows
-        n_across = mat.rows if axis == 0 else mat.cols
-        for row in st.itertuples():  # one iteration per step (a few frames each), vectorised inside
-            a, b = int(row.first_frame), int(row.last_frame) + 1
-            if b <= a:
-                continue
-            fr = mat.frames(a, b)
-            t_ab = mat._read(mat._time_ds, a, b).astype(np.float64)
-            if axis == 0:
-                fr = fr.transpose(0, 2, 1)  # (frames, along, across)
-            travel = speed_mm_s * (t_ab - row.ic_s)
-            heel_p = row.heel_mm - travel  # forward coordinate of the heel in each frame
-            start_idx = np.round(sgn * heel_p / mat.pitch_mm).astype(int)
-            along = start_idx[:, None] - 2 * sgn + sgn * np.arange(h)[None, :]  # heel to toe
-            lat0 = int(round(row.lateral_mm / mat.pitch_mm)) - w // 2
-            across = lat0 + np.arange(w)
-            ok_along = (along >= 0) & (along < n_along)
-            ok_across = (across >= 0) & (across < n_across)
-            img = fr[np.arange(b - a)[:, None, None], np.clip(along, 0, n_along - 1)[:, :, None],
-                     np.clip(across, 0, n_across - 1)[None, None, :]]
-            img = np.where(ok_along[:, :, None] & ok_across[None, None, :], img, 0.0).max(axis=0)
-            acc += img
-            np.maximum(peak, img, out=peak)
-            n += 1
-        return {"mean": acc / max(n, 1), "peak": peak, "pitch_mm": mat.pitch_mm, "steps": n,
-                "unit": mat.unit or "counts"}
+        from treadlab.analysis.matviews import mean_footprints
+
+        st = self.steps_[(self.steps_["foot"] == foot) & segment.contains(self.steps_["ic_s"])] \
+            if len(self.steps_) else self.steps_
+        fps = mean_footprints(self.mat, st, self.belt_axis_, self.forward_sign_, self.belt_speed_mps_)
+        fp = fps.get(foot)
+        if fp is None:  # no step of this foot in the segment: an empty window
+            shape = (int(round(320.0 / fps["pitch_mm"])), int(round(140.0 / fps["pitch_mm"])) | 1)
+            fp = {"mean": np.full(shape, np.nan), "peak": np.zeros(shape), "steps": 0, "sampled_steps": 0,
+                  "frames": 0}
+        return {"mean": fp["mean"], "peak": fp["peak"], "pitch_mm": fps["pitch_mm"], "steps": fp["steps"],
+                "sampled_steps": fp["sampled_steps"], "frames": fp["frames"], "unit": self.mat.unit or "counts"}
 
 
 def match_steps(insole_steps: pd.DataFrame, mat_steps: pd.DataFrame, tolerance_ms: float = 40.0) -> dict:

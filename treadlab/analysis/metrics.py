@@ -452,7 +452,8 @@ def _grid_crossing(u: np.ndarray, g: np.ndarray, level: np.ndarray) -> np.ndarra
 
 def _catmull_rom_coefficients(f: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
     """``p1, c1, c2, c3`` of the Catmull-Rom cubic through ``f[j-1 .. j+2]`` on the interval ``[j, j + 1]``:
-    ``p1 + ((c3 u + c2) u + c1) u`` at the fraction ``u`` (indices clipped to the array)."""
+    ``p1 + ((c3 u + c2) u + c1) u`` at the fraction ``u`` (indices clipped to the array).
+    """
     n = len(f)
     p0, p1, p2, p3 = (f[np.clip(j + d, 0, n - 1)] for d in (-1, 0, 1, 2))
     return p1, 0.5 * (p2 - p0), p0 - 2.5 * p1 + 2.0 * p2 - 0.5 * p3, 0.5 * (p3 - p0) + 1.5 * (p1 - p2)

@@ -72,7 +72,8 @@ def range_arange(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.
 
 def sampled_runs(n: int, max_n: int, runs_n: int) -> list[tuple[int, int]]:
     """``[start, stop)`` index runs that sample ``n`` items with at most about ``max_n`` of them: everything when
-    ``n <= max_n``, else ``runs_n`` runs of consecutive items spread evenly (few contiguous reads of a file)."""
+    ``n <= max_n``, else ``runs_n`` runs of consecutive items spread evenly (few contiguous reads of a file).
+    """
     if n <= max_n:
         return [(0, n)] if n else []
     runs_n = max(1, min(runs_n, max_n))

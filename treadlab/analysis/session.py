@@ -20,12 +20,15 @@ import pandas as pd
 
 from treadlab import fileformat as ff
 from treadlab.analysis.chunkread import read_rows
+from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
+from treadlab.calibration import apply_calibration
 from treadlab.errors import SessionFileError
+from treadlab.sessionfile import HDF5_ERRORS, open_session_file
+from treadlab.vocabulary import G_MPS2
 
-__all__ = ["G_MPS2", "InsoleData", "MatData", "Session", "read_session"]
+__all__ = ["G_MPS2", "READERS", "DeviceData", "InsoleData", "MatData", "Session", "StreamData", "read_session",
+           "reader_for", "register_reader"]
 
-G_MPS2 = 9.80665
-"""Standard gravity, used to turn body mass into body weight."""
 
 CALIBRATED_UNITS = ("N", "kPa")
 _BLOCK_BYTES = 32 * 2**20  # float32 working block of the chunked passes
@@ -46,29 +49,8 @@ def _float(value, default: float = float("nan")) -> float:
         return default
 
 
-#: Errors of a plain open that mean "a writer holds this file, or died holding it" (HDF5's file-consistency flags).
-_SWMR_OPEN_HINTS = ("already open for write", "consistency flags", "unable to lock file")
-
-
-def _open(path: Path) -> h5py.File:
-    if not path.exists():
-        raise SessionFileError(f"session file not found: {path}")
-    if path.is_dir():
-        raise SessionFileError(f"{path} is a folder, not a session file")
-    if not h5py.is_hdf5(path):
-        raise SessionFileError(f"{path} is not a treadlab session file (not HDF5)")
-    try:
-        return h5py.File(path, "r")
-    except (OSError, RuntimeError) as exc:
-        first = exc
-    # Only a file whose writer still holds it (or died holding it) goes to the SWMR read path: on a file with
-    # damaged metadata HDF5's SWMR open retries its reads for minutes instead of failing.
-    if not any(k in str(first) for k in _SWMR_OPEN_HINTS):
-        raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({first})") from None
-    try:  # being recorded, or left by a crashed recorder: the SWMR read path opens it
-        return h5py.File(path, "r", swmr=True)
-    except (OSError, RuntimeError) as exc:
-        raise SessionFileError(f"{path} is damaged or truncated and cannot be opened ({exc})") from None
+def _open(path: Path) -> tuple[h5py.File, str]:
+    return open_session_file(path, allow_live=True, allow_crashed=True)
 
 
 def _table(group, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -100,8 +82,68 @@ def _table(group, columns: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-class _DeviceData:
-    """What insoles and mats have in common: the datasets of ``/devices/<name>``, times, gaps, calibration."""
+#: Reader class per device kind (the ``kind`` attribute of ``/devices/<name>``), filled by :func:`register_reader`.
+READERS: dict[str, type] = {}
+
+
+def register_reader(kind: str):
+    """Class decorator: read device groups of ``kind`` with this :class:`DeviceData` subclass.
+
+    A new kind registers its reader in its own module (or a test module), without editing this one::
+
+        @register_reader("thermometer")
+        class ThermometerData(DeviceData):
+            clip_negative = False
+
+            def channel_labels(self):
+                return ["temperature"]
+    """
+    def deco(cls):
+        READERS[kind] = cls
+        return cls
+    return deco
+
+
+def reader_for(kind: str, group) -> type:
+    """The reader class of a device group: the registered one; for files without a ``kind`` attribute a mat when
+    ``raw`` is 3-D, else an insole; any other kind the generic :class:`StreamData` (an external stream).
+    """
+    if kind in READERS:
+        return READERS[kind]
+    if not kind:
+        return READERS["mat"] if ff.RAW in group and group[ff.RAW].ndim == 3 else READERS["insole"]
+    return StreamData
+
+
+class DeviceData:
+    """What every device kind has in common: the datasets of ``/devices/<name>``, times, gaps, calibration.
+
+    Every kind's reader class (registered per kind with :func:`register_reader`) has the same verbs:
+    :meth:`read_calibrated` / :meth:`iter_calibrated` (values in :meth:`channel_units`, one column a channel),
+    :meth:`channel_labels`, :meth:`channel_units`, ``unit`` (the calibration unit), :meth:`read_time`,
+    :meth:`read_raw`. This base class is itself the generic reader: values ``gain * (raw - offset)`` with their
+    sign, channels ``ch01``...
+
+    Attributes
+    ----------
+    name, kind, side, protocol : str
+    rate_hz : float
+    unit : str
+        Calibration unit of the file.
+    attrs : dict
+        Every attribute of the device group (text decoded), including the final counters of a finished file
+        (``lost_samples``, ``crc_errors``, ``drift_ppm``, ``fit_residual_ms``...).
+    counters : dict
+        The recorder's live counters.
+    info : dict
+    n_samples, n_values : int
+    gaps : ndarray, shape (k, 3)
+    """
+
+    #: True for data recorded beside the devices (external streams): :attr:`Session.streams`, not ``devices``.
+    stream = False
+    #: Clip calibrated values at zero (forces, pressures).
+    clip_negative = False
 
     def __init__(self, path: Path, name: str, group: h5py.Group):
         self.path = path
@@ -112,22 +154,27 @@ class _DeviceData:
             self._raw = group[ff.RAW]
             self._time_ds = group[ff.TIME]
             cal = group[ff.CALIBRATION]
-            self.gain = np.asarray(cal["gain"][()], dtype=np.float32).ravel()
-            self.offset = np.asarray(cal["offset"][()], dtype=np.float32).ravel()
-            self.unit = _text(cal.attrs.get("unit", ""))
+            self.gain = np.asarray(cal[ff.CAL_GAIN][()], dtype=np.float32).ravel()
+            self.offset = np.asarray(cal[ff.CAL_OFFSET][()], dtype=np.float32).ravel()
+            self.unit = _text(cal.attrs.get(ff.A_CAL_UNIT, ""))
         except KeyError as exc:
             raise SessionFileError(f"{where} lacks a required dataset ({exc.args[0] if exc.args else exc})") from None
         except OSError as exc:
             raise SessionFileError(f"{where} is damaged ({exc})") from None
-        attrs = group.attrs
-        self.kind = _text(attrs.get("kind", ""))
-        self.side = _text(attrs.get("side", ""))
-        self.protocol = _text(attrs.get("protocol", ""))
-        self.rate_hz = _float(attrs.get("rate_hz"))
+        self.attrs = {k: (_text(v) if isinstance(v, (bytes, str, np.bytes_)) else v) for k, v in group.attrs.items()}
+        attrs = self.attrs
+        self.kind = _text(attrs.get(ff.A_KIND, ""))
+        self.side = _text(attrs.get(ff.A_SIDE, ""))
+        self.protocol = _text(attrs.get(ff.A_PROTOCOL, ""))
+        self.rate_hz = _float(attrs.get(ff.A_RATE_HZ))
         try:
-            self.info = json.loads(_text(attrs.get("info_json", "{}")) or "{}")
+            self.info = json.loads(_text(attrs.get(ff.A_INFO_JSON, "{}")) or "{}")
         except json.JSONDecodeError:
             self.info = {}
+        cnt = group.get(ff.COUNTERS)
+        names = [_text(c) for c in cnt.attrs.get(ff.A_COLUMNS, [])] if cnt is not None else []
+        #: The recorder's live counters (samples, lost_samples, crc_errors, ...), empty when the file has none.
+        self.counters = dict(zip(names, (int(v) for v in cnt[()]))) if names else {}
         n_time = self._time_ds.shape[0]
         self.n_samples = self._written_rows(int(min(self._raw.shape[0], n_time)))
         self.n_values = int(np.prod(self._raw.shape[1:], dtype=np.int64))
@@ -146,7 +193,8 @@ class _DeviceData:
 
     def _written_rows(self, n: int) -> int:
         """Rows up to the last finite time: rows a recorder had allocated but not yet written read as NaN (the
-        datasets' fill value). Reads the time dataset backwards, a block at a time, only as far as needed."""
+        datasets' fill value). Reads the time dataset backwards, a block at a time, only as far as needed.
+        """
         step = 65536
         b = n
         while b > 0:  # one iteration per 64 Ki rows of unwritten tail (usually one)
@@ -173,6 +221,16 @@ class _DeviceData:
         for a in range(start, stop, rows):
             yield a, self._read(self._time_ds, a, min(a + rows, stop)).astype(np.float64)
 
+    def read_time(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Times of rows ``start:stop`` (s, session clock), float64."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        return self._read(self._time_ds, start, stop).astype(np.float64)
+
+    def read_raw(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Raw values of rows ``start:stop`` as stored (counts, the file's dtype), shape (rows, *sample shape)."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        return self._read(self._raw, start, stop)
+
     def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
         try:
             return read_rows(ds, start, stop)  # ds[start:stop], inflated faster
@@ -193,6 +251,36 @@ class _DeviceData:
         except (OSError, ValueError) as exc:
             raise SessionFileError(f"{self.path.name}: /devices/{self.name}/time is damaged ({exc})") from None
 
+    def read_calibrated(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Calibrated values of rows ``start:stop``, shape (rows, channels), in :meth:`channel_units`."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        raw = self._read(self._raw, start, stop).reshape(stop - start, self.n_values)
+        return apply_calibration(raw, self.gain, self.offset, clip=self.clip_negative,
+                                 dtype=np.float32 if self.clip_negative else np.float64)
+
+    def iter_calibrated(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, values)`` blocks of :meth:`read_calibrated` covering ``start:stop`` (~32 MiB each)."""
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        rows = self.block_rows()
+        for a in range(start, stop, rows):
+            yield a, self.read_calibrated(a, min(a + rows, stop))
+
+    def channel_labels(self) -> list[str]:
+        """One label a channel (column of :meth:`read_calibrated`)."""
+        return [f"ch{i + 1:02d}" for i in range(self.n_values)]
+
+    def channel_units(self) -> list[str]:
+        """The unit of every channel of :meth:`read_calibrated`."""
+        return [self.unit or "a.u."] * self.n_values
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"device {self.name!r} (kind {self.kind or '?'})"
+
+    def csv_columns_text(self, columns: list[str]) -> str:
+        """How the CSV export's README describes the value columns."""
+        return ", ".join(f"{c} [{u or '?'}]" for c, u in zip(columns, self.channel_units()))
+
     def block_rows(self) -> int:
         """Rows per block of a chunked pass: about 32 MiB of float32, a whole number of HDF5 chunks."""
         rows = max(1, _BLOCK_BYTES // (4 * max(1, self.n_values)))
@@ -200,11 +288,8 @@ class _DeviceData:
         return max(chunk, rows // chunk * chunk)
 
     def _calibrated_block(self, start: int, stop: int) -> np.ndarray:
-        block = self._read(self._raw, start, stop).reshape(stop - start, self.n_values).astype(np.float32)
-        block -= self.offset
-        block *= self.gain
-        np.maximum(block, 0.0, out=block)
-        return block
+        raw = self._read(self._raw, start, stop).reshape(stop - start, self.n_values)
+        return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def break_indices(self) -> np.ndarray:
         """Sample indices that start a new continuous run: after a sequence gap or a jump in time.
@@ -214,9 +299,9 @@ class _DeviceData:
         ndarray of int
             Sorted indices ``i`` such that no step may span samples ``i - 1`` and ``i``.
         """
-        return self._breaks_from_blocks(self.iter_time())
+        return self.breaks_from_blocks(self.iter_time())
 
-    def _breaks_from_blocks(self, blocks) -> np.ndarray:
+    def breaks_from_blocks(self, blocks) -> np.ndarray:
         """:meth:`break_indices` from ``(first_row, times)`` blocks in order (one pass, bounded memory)."""
         n = self.n_samples
         nominal_s = 1.0 / self.rate_hz if self.rate_hz > 0 else None
@@ -240,7 +325,8 @@ class _DeviceData:
         return idx[(idx > 0) & (idx < n)]
 
 
-class InsoleData(_DeviceData):
+@register_reader("insole")
+class InsoleData(DeviceData):
     """One insole of a session: times, calibrated forces, total force and centre of pressure.
 
     Attributes
@@ -262,17 +348,21 @@ class InsoleData(_DeviceData):
         (time, first missing seq, count) of every sequence jump and reconnection.
     """
 
+    #: Body weight (N) of the session, set by :class:`Session` for calibrated insoles (NaN otherwise): the COP's
+    #: load level.
+    body_weight_n: float = float("nan")
+
     def __init__(self, path: Path, name: str, group: h5py.Group):
         super().__init__(path, name, group)
         lay = group.get(ff.LAYOUT)
         where = f"{path.name}: /devices/{name}/layout"
-        if lay is None or "positions_mm" not in lay:
+        if lay is None or ff.LAYOUT_POSITIONS not in lay:
             raise SessionFileError(f"{where} is missing (insoles need sensel positions)")
-        self.positions_mm = np.asarray(lay["positions_mm"][()], dtype=np.float64).reshape(-1, 2)
-        areas = lay.get("areas_mm2")
+        self.positions_mm = np.asarray(lay[ff.LAYOUT_POSITIONS][()], dtype=np.float64).reshape(-1, 2)
+        areas = lay.get(ff.LAYOUT_AREAS)
         self.areas_mm2 = (np.asarray(areas[()], dtype=np.float64).ravel() if areas is not None
                           else np.ones(self.n_values))
-        self.foot_length_mm = _float(lay.attrs.get("foot_length_mm"))
+        self.foot_length_mm = _float(lay.attrs.get(ff.A_FOOT_LENGTH_MM))
         if len(self.positions_mm) != self.n_values or len(self.areas_mm2) != self.n_values:
             raise SessionFileError(f"{where} describes {len(self.positions_mm)} sensels, the data has {self.n_values}")
         if not np.isfinite(self.foot_length_mm) or self.foot_length_mm <= 0:
@@ -303,6 +393,28 @@ class InsoleData(_DeviceData):
         rows = self.block_rows()
         for a in range(start, stop, rows):
             yield a, self.forces(a, min(a + rows, stop))
+
+    clip_negative = True
+
+    def read_calibrated(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:meth:`forces` (the insole's calibrated values are forces per sensel)."""
+        return self.forces(start, stop)
+
+    def channel_labels(self) -> list[str]:
+        """``s01``, ``s02``... one a sensel."""
+        return [f"s{i + 1:02d}" for i in range(self.n_values)]
+
+    def channel_units(self) -> list[str]:
+        """"N" per sensel when calibrated, else the raw unit."""
+        return ["N" if self.calibrated else (self.unit or "counts")] * self.n_values
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"device {self.name!r}"
+
+    def csv_columns_text(self, columns: list[str]) -> str:
+        """How the CSV export's README describes the value columns."""
+        return f"force per sensel s01.. in {self.channel_units()[0] if self.n_values else 'N'}"
 
     def region_masks(self) -> dict[str, np.ndarray]:
         """Sensels of the heel (first third of foot length) and forefoot (last third) regions."""
@@ -355,16 +467,18 @@ class InsoleData(_DeviceData):
 
     @cached_property
     def cop_mm(self) -> np.ndarray:
-        """Centre of pressure in the foot frame (mm), shape (n, 2); NaN where the foot carries almost nothing."""
-        f = self.total_force_n
-        level = 0.01 * np.percentile(f, 99) if len(f) else 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cop = (self.moments_nmm / f[:, None]).astype(np.float32)
-        cop[f <= max(level, 1e-9)] = np.nan
-        return cop
+        """Centre of pressure in the foot frame (mm), shape (n, 2), every sample in memory.
+
+        NaN where the foot carries less than :func:`~treadlab.analysis.cop.min_load` (5 % of body weight when
+        the session gives one and the insole is calibrated, else 2 % of the 99th percentile of its total force);
+        within the layout's bounds (:func:`~treadlab.analysis.cop.cop_from_sums`).
+        """
+        return cop_from_sums(self._derived[:, :3], min_load(self.body_weight_n, self.total_force_n),
+                             layout_bounds_mm(self.positions_mm))
 
 
-class MatData(_DeviceData):
+@register_reader("mat")
+class MatData(DeviceData):
     """The treadmill pressure mat: frames (rows, cols) on a square grid of ``pitch_mm``.
 
     Attributes
@@ -383,7 +497,7 @@ class MatData(_DeviceData):
             raise SessionFileError(f"{path.name}: /devices/{name}/raw has shape {shape}, a mat needs (n, rows, cols)")
         self.rows, self.cols = int(shape[1]), int(shape[2])
         lay = group.get(ff.LAYOUT)
-        pitch = group.attrs.get("pitch_mm", lay.attrs.get("pitch_mm") if lay is not None else None)
+        pitch = group.attrs.get(ff.A_PITCH_MM, lay.attrs.get(ff.A_PITCH_MM) if lay is not None else None)
         pitch = np.asarray(pitch if pitch is not None else np.nan, dtype=float).ravel()
         self.pitch_mm = float(pitch.mean()) if pitch.size else float("nan")
         if not np.isfinite(self.pitch_mm) or self.pitch_mm <= 0:
@@ -403,11 +517,35 @@ class MatData(_DeviceData):
 
     @property
     def force_factor(self) -> float:
-        """kPa times sensel area in mm^2 / 1000 gives newtons."""
+        """KPa times sensel area in mm^2 / 1000 gives newtons."""
         return self.pitch_mm**2 * 1e-3 if self.unit == "kPa" else 1.0
 
+    clip_negative = True
 
-class StreamData(_DeviceData):
+    def read_calibrated(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:meth:`frames` flattened row-major, shape (rows of data, rows x cols)."""
+        frames = self.frames(start, stop)
+        return frames.reshape(len(frames), -1)
+
+    def channel_labels(self) -> list[str]:
+        """``rRRcCC``, row-major."""
+        return [f"r{r:02d}c{c:02d}" for r in range(self.rows) for c in range(self.cols)]
+
+    def channel_units(self) -> list[str]:
+        """The calibration unit ("kPa") per sensel, or counts."""
+        return [self.unit or "counts"] * self.n_values
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"device {self.name!r}"
+
+    def csv_columns_text(self, columns: list[str]) -> str:
+        """How the CSV export's README describes the value columns."""
+        return f"pressure per sensel, row-major rRRcCC in {self.unit or 'counts'}"
+
+
+@register_reader("lsl")
+class StreamData(DeviceData):
     """An external stream recorded beside our devices (``kind`` "lsl": a Lab Streaming Layer inlet).
 
     Values are in the stream's own unit (``unit``; ``units`` per channel) and keep their sign (EMG, EEG...).
@@ -423,18 +561,27 @@ class StreamData(_DeviceData):
         self.labels = [str(x) for x in self.info.get("labels", [])] or [f"ch{i + 1:02d}" for i in range(self.n_values)]
         self.units = [str(x) for x in self.info.get("units", [])] or [self.unit] * self.n_values
 
+    stream = True
+
     def values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Calibrated values (float64, sign kept), shape (stop - start, channels)."""
-        stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        block = self._read(self._raw, start, stop).reshape(stop - start, self.n_values).astype(np.float64)
-        return (block - self.offset) * self.gain
+        return self.read_calibrated(start, stop)
 
     def iter_values(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_row, values)`` blocks of :meth:`values` covering ``start:stop``."""
-        stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        rows = self.block_rows()
-        for a in range(start, stop, rows):
-            yield a, self.values(a, min(a + rows, stop))
+        return self.iter_calibrated(start, stop)
+
+    def channel_labels(self) -> list[str]:
+        """The stream's channel labels."""
+        return list(self.labels)
+
+    def channel_units(self) -> list[str]:
+        """The stream's channel units."""
+        return list(self.units)
+
+    def csv_source_text(self) -> str:
+        """How the CSV export's README names this data."""
+        return f"external stream {self.name!r} ({self.info.get('name', '')}, {self.info.get('type', '')})"
 
 
 class Session:
@@ -448,12 +595,15 @@ class Session:
     participant, condition, shoe, notes, rig : str
     body_mass_kg, treadmill_speed_mps : float
         NaN when not given.
-    devices : dict of str to InsoleData or MatData
+    devices : dict of str to DeviceData
+        One reader a device group, chosen by its ``kind`` (:data:`READERS`).
     insoles : dict of str to InsoleData
         Keyed by side ("left", "right").
     mats : list of MatData
     streams : dict of str to StreamData
         External streams recorded beside the devices (LSL), not in ``devices``.
+    status : {"complete", "recording", "crashed"}
+        How the file was found (:func:`treadlab.sessionfile.open_session_file`).
     markers : DataFrame
         Columns ``time`` (s, session clock) and ``label``.
     events : DataFrame
@@ -462,13 +612,13 @@ class Session:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._file = _open(self.path)
+        self._file, self.status = _open(self.path)
         try:
             self._load()
         except SessionFileError:
             self._file.close()
             raise
-        except (KeyError, OSError, RuntimeError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        except HDF5_ERRORS as exc:
             # Damaged metadata surfaces from h5py as any of these, deep inside a read.
             self._file.close()
             raise SessionFileError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc})") from None
@@ -478,35 +628,34 @@ class Session:
 
     def _load(self) -> None:
         f = self._file
-        fmt = _text(f.attrs.get("format", ""))
-        if fmt != ff.FORMAT:
-            raise SessionFileError(f"{self.path} is not a treadlab session file (format attribute is {fmt!r})")
-        version = f.attrs.get("format_version")
+        version = f.attrs.get(ff.A_FORMAT_VERSION)
         if _float(version) != ff.FORMAT_VERSION:
             raise SessionFileError(
                 f"{self.path} has session format version {version}; this treadlab reads version {ff.FORMAT_VERSION}"
             )
         self.attrs = {k: (_text(v) if isinstance(v, (bytes, str, np.bytes_)) else v) for k, v in f.attrs.items()}
-        for key in ("participant", "condition", "shoe", "notes", "rig", "created", "start_utc", "software_version"):
+        for key in ff.TEXT_ROOT_ATTRS:
             setattr(self, key, _text(f.attrs.get(key, "")))
-        self.body_mass_kg = _float(f.attrs.get("body_mass_kg"))
-        self.treadmill_speed_mps = _float(f.attrs.get("treadmill_speed_mps"))
+        self.body_mass_kg = _float(f.attrs.get(ff.A_BODY_MASS_KG))
+        self.treadmill_speed_mps = _float(f.attrs.get(ff.A_TREADMILL_SPEED_MPS))
         if ff.DEVICES not in f:
             raise SessionFileError(f"{self.path} has no /devices group (truncated or not a session)")
-        self.devices: dict[str, InsoleData | MatData] = {}
-        self.streams: dict[str, StreamData] = {}
-        for name, group in f[ff.DEVICES].items():
-            kind = _text(group.attrs.get("kind", ""))
-            if kind not in ("", "insole", "mat"):  # external streams (LSL) recorded beside our devices
-                self.streams[name] = StreamData(self.path, name, group)
-            elif kind == "mat" or (not kind and ff.RAW in group and group[ff.RAW].ndim == 3):
-                self.devices[name] = MatData(self.path, name, group)
-            else:
-                self.devices[name] = InsoleData(self.path, name, group)
-        self.insoles = {d.side: d for d in self.devices.values() if isinstance(d, InsoleData) and d.side}
-        self.mats = [d for d in self.devices.values() if isinstance(d, MatData)]
-        self.markers = _table(f.get(ff.MARKERS), ("time", "label"))
-        self.events = _table(f.get(ff.EVENTS), ("time", "source", "level", "text"))
+        self.devices: dict[str, DeviceData] = {}
+        self.streams: dict[str, DeviceData] = {}
+        for name, group in f[ff.DEVICES].items():  # one reader per device group, by its kind (READERS)
+            data = reader_for(_text(group.attrs.get(ff.A_KIND, "")), group)(self.path, name, group)
+            (self.streams if data.stream else self.devices)[name] = data
+        self.insoles = {d.side: d for d in self.of_kind("insole") if d.side}
+        for d in self.insoles.values():
+            d.body_weight_n = self.body_weight_n if d.calibrated else float("nan")
+        self.mats = self.of_kind("mat")
+        self.markers = _table(f.get(ff.MARKERS), ff.MARKER_COLUMNS)
+        self.events = _table(f.get(ff.EVENTS), ff.EVENT_COLUMNS)
+
+    def of_kind(self, kind: str) -> list[DeviceData]:
+        """The devices read by the reader registered for ``kind`` (files without a kind attribute included)."""
+        cls = READERS.get(kind)
+        return [d for d in self.devices.values() if cls is not None and type(d) is cls]
 
     @property
     def gaps(self) -> pd.DataFrame:
@@ -529,7 +678,7 @@ class Session:
         firsts, lasts = [], []
         for d in self.devices.values():
             if d.n_samples:
-                t = d._read(d._time_ds, 0, 1)[0], d._read(d._time_ds, d.n_samples - 1, d.n_samples)[0]
+                t = d.read_time(0, 1)[0], d.read_time(d.n_samples - 1, d.n_samples)[0]
                 firsts.append(float(t[0]))
                 lasts.append(float(t[1]))
         return (min(firsts), max(lasts)) if firsts else (0.0, 0.0)
@@ -552,10 +701,13 @@ class Session:
 
     def refresh(self) -> None:
         """Re-read dataset sizes of a file still being recorded (SWMR); cached signals are recomputed."""
-        if self._file.swmr_mode:
-            for ds in self._file.values():
-                _refresh_tree(ds)
-        self._load()
+        try:
+            if self._file.swmr_mode:
+                for ds in self._file.values():
+                    _refresh_tree(ds)
+            self._load()
+        except HDF5_ERRORS as exc:
+            raise SessionFileError(f"{self.path} is damaged and cannot be read ({type(exc).__name__}: {exc})") from None
 
     def close(self) -> None:
         """Close the file (idempotent)."""

@@ -25,7 +25,8 @@ BLOCK_SAMPLES = 1 << 18
 
 def block_plan(n: int, core_n: int, pad_n: int) -> list[tuple[int, int, int, int]]:
     """Blocks ``(lo, a, b, hi)`` covering ``0..n``: cores ``[a, b)`` tile the samples, ``[lo, hi)`` adds ``pad_n``
-    samples either side. A signal shorter than 1.5 cores is one block (no padding needed)."""
+    samples either side. A signal shorter than 1.5 cores is one block (no padding needed).
+    """
     core_n = max(1, int(core_n))
     if n <= core_n + core_n // 2:
         return [(0, 0, n, n)]

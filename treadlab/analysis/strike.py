@@ -21,18 +21,9 @@ import numpy as np
 import pandas as pd
 
 from treadlab.analysis.ragged import first_true, range_arange, range_max, range_sum
+from treadlab.vocabulary import STRIKE_BOUNDS_PCT, STRIKE_CLASSES, classify_strike
 
 __all__ = ["STRIKE_BOUNDS_PCT", "STRIKE_CLASSES", "StrikeIndex", "classify_strike"]
-
-STRIKE_CLASSES = ("rearfoot", "midfoot", "forefoot")
-STRIKE_BOUNDS_PCT = (100.0 / 3.0, 200.0 / 3.0)
-
-
-def classify_strike(strike_index_pct: np.ndarray) -> np.ndarray:
-    """Class names of strike indices (``""`` for NaN); values outside 0-100 are classed by the nearest class."""
-    si = np.asarray(strike_index_pct, dtype=float)
-    cls = np.array(STRIKE_CLASSES, dtype=object)[np.digitize(np.nan_to_num(si), STRIKE_BOUNDS_PCT)]
-    return np.where(np.isfinite(si), cls, "")
 
 
 class StrikeIndex:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
-from treadlab.analysis.strike import STRIKE_CLASSES
+from treadlab.vocabulary import FEET, STRIKE_CLASSES, json_clean
 
 __all__ = ["FEET", "SUMMARY_METRICS", "json_clean", "metric_stats", "summarize"]
 
-FEET = ("left", "right")
 SUMMARY_METRICS = (
     "strike_index_pct",
     "avlr_bw_s",
@@ -81,20 +78,3 @@ def summarize(steps: pd.DataFrame, *, duration_s: float, extra: dict | None = No
     out["asymmetry_sa_pct"] = {m: symmetry_angle(feet["left"][m]["mean"], feet["right"][m]["mean"])
                                for m in SUMMARY_METRICS}
     return out
-
-
-def json_clean(obj):
-    """A copy of ``obj`` that ``json.dumps`` accepts: numpy scalars to Python, NaN and inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [json_clean(v) for v in obj.tolist()]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj

@@ -1,11 +1,15 @@
-"""Types shared by every driver: the rig's description of a device, and a batch of received samples."""
+"""Types shared by every driver: the rig's description of a device, a batch of received samples, and the
+:class:`Device` interface every driver implements (binary, line, LSL inlet, and any added later).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from treadlab.kinds import Calibration, DeviceDescription
 
 
 @dataclass(frozen=True)
@@ -18,14 +22,16 @@ class DeviceConfig:
         Device name, becomes ``/devices/<name>`` in the session file.
     port : str
         Any port or URL pyserial opens (``/dev/ttyACM0``, ``COM3``, ``socket://host:port``, ``rfc2217://``...).
-    protocol : {"binary", "line"}
-        Device protocol v1, or the line protocol of simple FSR insoles.
+    protocol : str
+        ``"binary"`` (device protocol v1), ``"line"`` (simple FSR insoles), ``"lsl"`` (an external LSL stream),
+        or another registered protocol (:func:`treadlab.drivers.register_protocol`).
     baudrate : int
         Ignored by USB CDC devices and pseudo-terminals, used by UARTs.
     rate_hz : int or None
         Sent with SET_RATE before START (binary); the nominal rate (line, required there).
     kind : str or None
-        Expected kind ("insole" or "mat"); checked against INFO when given. Line devices are insoles.
+        Expected kind (a registered kind: "insole", "mat"...); checked against INFO when given. Line devices are
+        insoles unless the rig says another kind that allows the line protocol.
     side : str or None
         Expected side of an insole ("left" or "right"); required for line devices.
     sensels : int or None
@@ -85,15 +91,6 @@ class SampleBatch:
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Per-sensel calibration: ``value = gain * (raw - offset)`` in ``unit`` ("N" or "kPa")."""
-
-    unit: str
-    gain: np.ndarray
-    offset: np.ndarray
-
-
-@dataclass(frozen=True)
 class PingResult:
     """One PING round trip: host send and receive times (``monotonic_ns``) and the device clock in ticks."""
 
@@ -105,3 +102,62 @@ class PingResult:
     def rtt_ns(self) -> int:
         """Round-trip time."""
         return self.host_recv_ns - self.host_send_ns
+
+
+@runtime_checkable
+class Device(Protocol):
+    """What the acquisition, ``lab devices`` and the app use of a device; every driver implements it.
+
+    Lifecycle: a driver is made (not yet talking) by :func:`treadlab.drivers.connect`, which calls
+    ``identify``, ``set_rate`` (when the rig asks for another rate) and ``get_calibration``; then one reader
+    thread calls ``start``, ``read`` in a loop (with ``send_ping``, ``drain_pongs`` and ``drain_logs`` between
+    reads), ``stop`` and ``close``. Drivers are not thread-safe: one thread at a time.
+
+    Attributes
+    ----------
+    name : str
+        The rig's name of the device.
+    protocol : str
+        The protocol the driver speaks (``"binary"``, ``"line"``, ``"lsl"``...).
+    supports_ping : bool
+        ``send_ping`` gets a PONG back (collected by ``read``, drained by ``drain_pongs``).
+    stats : DeviceStats
+        Counters of this connection (bytes, messages, damaged frames, sequence gaps...).
+    """
+
+    name: str
+    protocol: str
+    supports_ping: bool
+
+    def identify(self, timeout_s: float = 2.0, retries: int = 3) -> dict:
+        """Ask the device who it is, check that against the rig entry, and return INFO."""
+
+    def describe(self) -> DeviceDescription:
+        """The identified device's description (kind, shape, dtype, calibration, layout, clock...)."""
+
+    def set_rate(self, rate_hz: int, timeout_s: float = ...) -> None:
+        """Set the sampling rate (or refuse a rate the device cannot take)."""
+
+    def get_calibration(self, timeout_s: float = ...) -> Calibration:
+        """Read the calibration; the description carries it from then on."""
+
+    def start(self, timeout_s: float = ..., keep_received: bool = False) -> None:
+        """Start streaming; samples received before are dropped unless ``keep_received`` (a reconnection)."""
+
+    def stop(self, timeout_s: float = ...) -> None:
+        """Stop streaming (samples sent before the stop stay readable)."""
+
+    def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
+        """All complete samples received since the last call; raises ``DeviceDisconnectedError`` when gone."""
+
+    def send_ping(self) -> int | None:
+        """Send a PING without waiting (no-op where ``supports_ping`` is False)."""
+
+    def drain_pongs(self) -> list[PingResult]:
+        """PING round trips completed since the last call."""
+
+    def drain_logs(self) -> list[tuple[int, int, str]]:
+        """Device LOG messages since the last call, as ``(host_ns, level, text)``."""
+
+    def close(self) -> None:
+        """Release the transport (safe to call more than once)."""

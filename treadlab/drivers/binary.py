@@ -1,7 +1,10 @@
 """Driver of protocol v1 devices (binary insoles and the pressure mat); see ``docs/protocol.md``.
 
 Commands wait for their answer (ACK, NAK, INFO, CALIBRATION) while DATA may keep arriving: DATA decoded
-meanwhile is kept in a pending buffer and returned by the next :meth:`BinaryDevice.read`, never dropped.
+meanwhile is kept in a pending buffer and returned by the next :meth:`BinaryDevice.read`, never dropped. That
+holds before INFO too (a device that kept streaming across an unplug sends DATA at once): intact DATA received
+before INFO is kept as it came and checked against the layout INFO gives. What came before START is dropped at
+START unless the caller keeps it (``start(keep_received=True)``, a reconnection).
 Decoding is :class:`~treadlab.drivers.protocol.FrameDecoder` (one C call per message) plus one
 ``np.frombuffer`` per read; there is no loop over samples or values.
 """
@@ -11,15 +14,17 @@ from __future__ import annotations
 import collections
 import struct
 import time
+from itertools import compress
 
 import numpy as np
 import serial
 
 from treadlab.drivers import protocol as p
 from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
-from treadlab.drivers.common import DeviceBase, check_info, require_keys, resolve_layout
+from treadlab.drivers.common import ByteStreamDevice, check_info, require_keys, resolve_layout
 from treadlab.drivers.transport import write_bytes
 from treadlab.errors import CommandRejectedError, DeviceTimeoutError, ProtocolError
+from treadlab.kinds import shape_from_info
 
 NAK_CODES = {
     p.NAK_UNKNOWN_COMMAND: "unknown command",
@@ -29,10 +34,13 @@ NAK_CODES = {
 }
 COMMAND_TIMEOUT_S = 1.0
 _MAX_REPLIES = 64
+#: DATA received before INFO is kept up to this many bytes (seconds of the largest mat); beyond it the oldest is
+#: dropped and counted in ``stats.dropped_before_info``.
+MAX_EARLY_BYTES = 32 * 1024 * 1024
 
 
-class BinaryDevice(DeviceBase):
-    """A protocol v1 device (insole or mat) on an open port.
+class BinaryDevice(ByteStreamDevice):
+    """A protocol v1 device of any registered kind (insole, mat...) on an open port.
 
     Parameters
     ----------
@@ -57,6 +65,8 @@ class BinaryDevice(DeviceBase):
         self._pending_counts: list[int] = []
         self._pending_hosts: list[int] = []
         self._replies: collections.deque = collections.deque(maxlen=_MAX_REPLIES)
+        self._early: collections.deque = collections.deque()  # (DATA messages, host_ns) received before INFO
+        self._early_bytes = 0
         self.rates_hz: list[int] = []
 
     # ---------------------------------------------------------------------------- receiving
@@ -69,7 +79,7 @@ class BinaryDevice(DeviceBase):
         data, other = self._decoder.feed(chunk)
         if data:
             if self.info is None:
-                self.stats.dropped_before_info += len(data)
+                self._keep_early(data, host_ns)
             else:
                 self._pending_raws += data
                 self._pending_counts.append(len(data))
@@ -84,6 +94,30 @@ class BinaryDevice(DeviceBase):
         st.short_errors = dec.short_errors
         st.oversize_errors = dec.oversize_errors
         st.malformed = dec.malformed + self._bad_bodies
+
+    def _keep_early(self, data: list[bytes], host_ns: int) -> None:
+        """Keep DATA received before INFO (its size is checked once INFO gives the layout), within a budget."""
+        self._early.append((data, host_ns))
+        self._early_bytes += sum(map(len, data))
+        while self._early_bytes > MAX_EARLY_BYTES:
+            old, _ = self._early.popleft()
+            self._early_bytes -= sum(map(len, old))
+            self.stats.dropped_before_info += len(old)
+
+    def _adopt_early(self, size: int) -> None:
+        """Move the DATA kept before INFO to the pending samples; messages of another size count as malformed."""
+        for data, host_ns in self._early:  # one iteration per read that brought DATA before INFO
+            lens = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+            ok = lens == size
+            good = data if ok.all() else list(compress(data, ok.tolist()))
+            self._bad_bodies += len(data) - len(good)
+            if good:
+                self._pending_raws += good
+                self._pending_counts.append(len(good))
+                self._pending_hosts.append(host_ns)
+        self._early.clear()
+        self._early_bytes = 0
+        self.stats.malformed = self._decoder.stats.malformed + self._bad_bodies
 
     def _dispatch(self, msg_type: int, body: bytes, host_ns: int) -> None:
         try:
@@ -170,7 +204,9 @@ class BinaryDevice(DeviceBase):
         """Ask the device for INFO, check it against the rig file, and set the device attributes.
 
         Garbage already in the input buffer is tolerated (dropped and counted); IDENTIFY is sent up to
-        ``retries`` times within ``timeout_s``.
+        ``retries`` times within ``timeout_s``. Nothing received is thrown away unread: intact DATA that came
+        before INFO (a device still streaming, e.g. after a replug) becomes pending samples once INFO is accepted,
+        for the next :meth:`read`.
 
         Returns
         -------
@@ -188,10 +224,6 @@ class BinaryDevice(DeviceBase):
         """
         attempts = max(1, int(retries))
         body = None
-        try:
-            self.port.reset_input_buffer()
-        except (serial.SerialException, OSError):
-            pass  # the read below reports a vanished port
         for _ in range(attempts):
             try:
                 # A leading 0x00 ends whatever partial frame the device's receiver holds.
@@ -218,14 +250,7 @@ class BinaryDevice(DeviceBase):
             raise ProtocolError(f"{name}: device speaks protocol {info['protocol']!r}, treadlab speaks 1")
         if info["dtype"] not in p.DTYPES:
             raise ProtocolError(f"{name}: INFO dtype {info['dtype']!r} is not one of {sorted(p.DTYPES)}")
-        if info["kind"] == "insole":
-            require_keys(info, ("sensels", "side"), name)
-            shape = (int(info["sensels"]),)
-        elif info["kind"] == "mat":
-            require_keys(info, ("rows", "cols"), name)
-            shape = (int(info["rows"]), int(info["cols"]))
-        else:
-            raise ProtocolError(f"{name}: INFO kind {info['kind']!r} is neither 'insole' nor 'mat'")
+        kind, shape = shape_from_info(info, name)  # an unknown kind is refused here
         check_info(info, self.cfg, name, self.port.port)
         self.info = info
         self.kind = info["kind"]
@@ -237,8 +262,9 @@ class BinaryDevice(DeviceBase):
         self.rate_hz = int(info["rate_hz"])
         self.rates_hz = [int(r) for r in info.get("rates_hz", [])]
         self.serial = None if info.get("serial") is None else str(info["serial"])
-        self.layout = resolve_layout(info.get("layout"), self.n_values, name) if self.kind == "insole" else None
+        self.layout = resolve_layout(info.get("layout"), self.n_values, name) if kind.sensel_layout else None
         self._decoder.data_size = p.data_message_size(self.n_values, info["dtype"])
+        self._adopt_early(self._decoder.data_size)
 
     def set_rate(self, rate_hz: int, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
         """Set the sampling rate (SET_RATE); raises :class:`CommandRejectedError` if the device refuses it."""
@@ -257,10 +283,20 @@ class BinaryDevice(DeviceBase):
             raise ProtocolError(f"{self.name}: bad CALIBRATION: {exc}") from exc
         if self.info is not None and len(gain) != self.n_values:
             raise ProtocolError(f"{self.name}: CALIBRATION has {len(gain)} sensels, the device {self.n_values}")
-        return Calibration(unit=unit, gain=gain, offset=offset)
+        self.calibration = Calibration(unit=unit, gain=gain, offset=offset)
+        return self.calibration
 
-    def start(self, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
-        """Start streaming (START, waits for the ACK)."""
+    def start(self, timeout_s: float = COMMAND_TIMEOUT_S, keep_received: bool = False) -> None:
+        """Start streaming (START, waits for the ACK); DATA that comes while waiting stays pending for :meth:`read`.
+
+        The recording begins at START: DATA received before it (a device left streaming, its stale backlog) is
+        dropped, unless ``keep_received`` (a reconnection: the device streamed on while the port reopened, and
+        those are its next samples).
+        """
+        if not keep_received:
+            self._pending_raws, self._pending_counts, self._pending_hosts = [], [], []
+            self._early.clear()
+            self._early_bytes = 0
         self._command(p.START, b"", p.ACK, timeout_s)
         self._seq.reset()
 

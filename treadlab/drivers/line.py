@@ -1,4 +1,4 @@
-"""Driver of line-protocol insoles: ASCII lines ``t,v1,...,vN`` (``\\n`` or ``\\r\\n``), no commands.
+r"""Driver of line-protocol insoles: ASCII lines ``t,v1,...,vN`` (``\n`` or ``\r\n``), no commands.
 
 The rig file supplies what such a device cannot say about itself (side, sensels, layout, rate, time unit,
 calibration), and :meth:`LineDevice.identify` synthesises an INFO-like dict from it (``protocol: "line"``) so the
@@ -16,8 +16,9 @@ import numpy as np
 import serial
 
 from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
-from treadlab.drivers.common import DeviceBase, resolve_layout
+from treadlab.drivers.common import ByteStreamDevice, resolve_layout
 from treadlab.errors import CommandRejectedError, ConfigError, DeviceMismatchError, DeviceTimeoutError
+from treadlab.kinds import get_kind
 
 TIME_UNITS_HZ = {"ms": 1_000, "us": 1_000_000}
 #: A run of bytes without a newline longer than this is dropped and counted as one bad line.
@@ -59,12 +60,12 @@ def _per_line(mask: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
 
 
 def parse_lines(data: bytes, n_values: int) -> ParsedLines:
-    """Parse complete lines ``t,v1,...,vN`` (``data`` ends with ``\\n``), vectorised over the whole buffer.
+    r"""Parse complete lines ``t,v1,...,vN`` (``data`` ends with ``\n``), vectorised over the whole buffer.
 
     Parameters
     ----------
     data : bytes
-        Whole lines, each ending with ``\\n`` (a ``\\r`` before it is allowed).
+        Whole lines, each ending with ``\n`` (a ``\r`` before it is allowed).
     n_values : int
         Values per line (sensels); a valid line has ``n_values + 1`` fields.
 
@@ -136,7 +137,7 @@ def _slow_parse(tokens: list[bytes], k: int, n_values: int) -> tuple[np.ndarray,
     return num, ok
 
 
-class LineDevice(DeviceBase):
+class LineDevice(ByteStreamDevice):
     """A line-protocol insole on an open port, described by its rig-file entry.
 
     Parameters
@@ -163,8 +164,13 @@ class LineDevice(DeviceBase):
             raise ConfigError(f"{self.name}: line-protocol devices need {', '.join(repr(m) for m in missing)}")
         if cfg.time_unit not in TIME_UNITS_HZ:
             raise ConfigError(f"{self.name}: time_unit must be 'ms' or 'us', not {cfg.time_unit!r}")
+        kind = get_kind(cfg.kind or "insole", self.name)
+        if not kind.line_protocol:
+            raise ConfigError(f"{self.name}: line-protocol devices cannot be of kind {kind.name!r}")
+        self._kind = kind.name
         self._rest = b""
-        self._sync = True  # drop the partial line the port may open in the middle of
+        self._sync = True  # the port may open in the middle of a line: the first one is kept only if it is whole
+        self._head: bytes | None = None
         self._pending: list[tuple[np.ndarray, np.ndarray, int]] = []
         self._next_seq = 0
         self._t_last: int | None = None
@@ -181,6 +187,7 @@ class LineDevice(DeviceBase):
             if nl < 0:
                 self._rest = buf[-MAX_LINE_BYTES:]
                 return
+            self._head = buf[: nl + 1]
             buf = buf[nl + 1 :]
             self._sync = False
         cut = buf.rfind(b"\n")
@@ -200,7 +207,22 @@ class LineDevice(DeviceBase):
         if res.wrong_fields is not None:
             self.wrong_fields = res.wrong_fields
         if len(res.t):
+            if self._head is not None:
+                self._keep_head(res.t[0], host_ns)
             self._pending.append((res.t, res.values, host_ns))
+
+    def _keep_head(self, t_next: int, host_ns: int) -> None:
+        """Keep the first line received if it is whole: it parses and its time is one sample period (within half
+        a period) before the next line's. A line cut at the start has fewer fields or lost leading digits of its
+        time, which puts that time far earlier.
+        """
+        head, self._head = parse_lines(self._head, self.cfg.sensels), None
+        if len(head.t) != 1:
+            return
+        period = TIME_UNITS_HZ[self.cfg.time_unit] / float(self.cfg.rate_hz)
+        if 0.5 * period <= int(t_next) - int(head.t[0]) <= 1.5 * period:
+            self.stats.messages += 1
+            self._pending.append((head.t, head.values, host_ns))
 
     def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
         """One bulk read; all complete lines received since the last call, as a batch (values float32).
@@ -271,7 +293,7 @@ class LineDevice(DeviceBase):
             )
         self.info = {
             "protocol": "line",
-            "kind": "insole",
+            "kind": self._kind,
             "model": "line-protocol insole",
             "serial": cfg.serial,
             "side": cfg.side,
@@ -283,7 +305,7 @@ class LineDevice(DeviceBase):
             "rates_hz": [int(cfg.rate_hz)],
             "layout": cfg.layout,
         }
-        self.kind = "insole"
+        self.kind = self._kind
         self.side = cfg.side
         self.shape = (int(cfg.sensels),)
         self.n_values = int(cfg.sensels)
@@ -308,20 +330,22 @@ class LineDevice(DeviceBase):
         n = int(self.cfg.sensels)
         gain = np.broadcast_to(np.asarray(cal.get("gain", 1.0), dtype=np.float32), (n,)).copy()
         offset = np.broadcast_to(np.asarray(cal.get("offset", 0.0), dtype=np.float32), (n,)).copy()
-        return Calibration(unit=str(cal.get("unit", "N")), gain=gain, offset=offset)
+        self.calibration = Calibration(unit=str(cal.get("unit", "N")), gain=gain, offset=offset)
+        return self.calibration
 
-    def start(self, timeout_s: float = 0.0) -> None:
-        """Mark the start of the recording: drop samples received so far, restart ``seq`` at 0."""
-        self._pending = []
+    def start(self, timeout_s: float = 0.0, keep_received: bool = False) -> None:
+        """Mark the start of the recording: drop samples received so far, restart ``seq`` at 0.
+
+        With ``keep_received`` (a reconnection: the device streamed on while the port reopened) the samples
+        received since the port opened are kept for the next :meth:`read`, numbered from 0.
+        """
+        if not keep_received:
+            self._pending = []
         self._next_seq = 0
         self._seq.reset()
 
     def stop(self, timeout_s: float = 0.0) -> None:
         """Nothing to send: a line device keeps streaming."""
-
-    def send_ping(self) -> None:
-        """Line devices cannot answer PING: does nothing (``drain_pongs`` stays empty)."""
-        return None
 
     def ping(self, timeout_s: float = 0.0) -> PingResult:
         """Line devices cannot answer PING."""

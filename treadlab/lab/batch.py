@@ -22,12 +22,12 @@ from pathlib import Path
 import pandas as pd
 
 from treadlab.errors import ConfigError, LabError, SessionFileError
+from treadlab.vocabulary import FEET
 
 __all__ = ["META_COLUMNS", "analyse_session", "expand_paths", "run_batch", "summary_rows"]
 
 META_COLUMNS = ("file", "participant", "condition", "shoe", "body_mass_kg", "treadmill_speed_mps", "start_utc")
 """Session metadata columns, first in the table (``file`` is the path as given)."""
-FEET = ("left", "right")
 #: Summary keys left out of the table: the analysis parameters (the same for every session of a batch) and the
 #: marker list (its length is kept as ``n_markers``).
 SKIPPED_KEYS = ("parameters", "markers", "feet")

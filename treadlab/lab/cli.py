@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
 from treadlab import __version__
-from treadlab.errors import LabError, SessionFileError
+from treadlab.errors import LabError
 from treadlab.lab import commands
 
 
@@ -25,15 +26,6 @@ def _command_modules() -> list:
     return mods
 
 
-def _raised_in_h5py(exc: BaseException) -> bool:
-    tb = exc.__traceback__
-    while tb is not None:
-        if "h5py" in tb.tb_frame.f_code.co_filename:
-            return True
-        tb = tb.tb_next
-    return False
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lab`` with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -41,39 +33,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"treadlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--log", metavar="FILE",
+                        help="append a log (connections, refusals, reconnections, drops) to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(run_command=mod.run)
     return parser
+
+
+def _log_to(path: str) -> None:
+    """Send treadlab's module loggers (INFO and above) to ``path``."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("treadlab")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lab`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
+    if not getattr(args, "run_command", None):
         parser.print_help()
         return 2
+    if args.log:
+        _log_to(args.log)
     try:
-        return int(args._run(args) or 0)
+        return int(args.run_command(args) or 0)
     except LabError as exc:
         if args.debug:
             raise
         print(f"lab {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (OSError, RuntimeError, KeyError) as exc:
-        # A damaged HDF5 file can fail deep inside a read (an attribute, a chunk): one line, never a traceback.
-        # Other OSErrors (a folder that vanished, a full disk) are user-facing too; other RuntimeErrors are bugs.
-        from_h5py = _raised_in_h5py(exc)
-        if args.debug or not (from_h5py or isinstance(exc, OSError)):
+    except OSError as exc:
+        # A folder that vanished, a full disk: one line. (The readers turn HDF5's errors into SessionFileError
+        # where they read, so a damaged file is a LabError above; any other exception is a bug.)
+        if args.debug:
             raise
-        what = "damaged HDF5 file" if from_h5py else "I/O error"
         target = getattr(args, "file", None) or getattr(exc, "filename", None)
         where = f"{target}: " if target else ""
-        print(f"lab {args.command}: error: {where}{what}: {exc}", file=sys.stderr)
-        return SessionFileError.exit_code if from_h5py else 1
+        print(f"lab {args.command}: error: {where}I/O error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"lab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from treadlab.config import RIGS_DIR
+from treadlab.drivers import protocol_names
 from treadlab.drivers.base import DeviceConfig
 from treadlab.errors import ConfigError
+from treadlab.kinds import get_kind, kind_names
 
 SESSION_KEYS = {
     "body_mass_kg": (int, float),
@@ -173,8 +175,10 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
             raise ConfigError(f"{where}: {key!r} must be {what}, got {value!r}")
         return value
 
-    protocol = get("protocol", str, lambda v: v in ("binary", "line", "lsl"),
-                   "'binary' or 'line' (serial devices), or 'lsl' (a Lab Streaming Layer stream)") or "binary"
+    protocol = get("protocol", str, lambda v: v in protocol_names(),
+                   "'binary' or 'line' (serial devices), or 'lsl' (a Lab Streaming Layer stream)"
+                   + "".join(f", or {p!r}" for p in protocol_names() if p not in ("binary", "line", "lsl"))) \
+        or "binary"
     if protocol == "lsl":
         return _check_lsl_device(entry, where, name, get)
     misplaced = [k for k in LSL_KEYS if k in entry]
@@ -185,7 +189,8 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
         raise ConfigError(f"{where}: missing 'port' (a serial port such as /dev/ttyACM0 or COM3, or a URL)")
     baudrate = get("baudrate", int, lambda v: v > 0, "a positive integer")
     rate_hz = get("rate_hz", int, lambda v: 0 < v < 65536, "an integer 1-65535")
-    kind = get("kind", str, lambda v: v in ("insole", "mat"), "'insole' or 'mat'")
+    device_kinds = [k for k in kind_names() if get_kind(k).rig_kind]
+    kind = get("kind", str, lambda v: v in device_kinds, " or ".join(map(repr, device_kinds)))
     side = get("side", str, lambda v: v in ("left", "right"), "'left' or 'right'")
     sensels = get("sensels", int, lambda v: v > 0, "a positive integer")
     serial = get("serial", str)
@@ -202,11 +207,15 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
         for key in LINE_REQUIRED_KEYS:
             if key not in entry:
                 raise ConfigError(f"{where}: line-protocol devices need {key!r}")
-        if kind == "mat":
-            raise ConfigError(f"{where}: line-protocol devices are insoles, not mats")
-        kind = "insole"
+        line_kinds = [k for k in kind_names() if get_kind(k).line_protocol]
+        if kind is not None and kind not in line_kinds:
+            allowed = " or ".join(k + "s" for k in line_kinds)
+            raise ConfigError(f"{where}: line-protocol devices are {allowed}, not {kind}s")
+        kind = kind or "insole"
         layout = _check_layout(layout, sensels, where)
         calibration = _check_calibration(calibration, sensels, where)
+    if kind is not None:
+        get_kind(kind).check_rig(entry, where)
     return DeviceConfig(
         name=name, port=port, protocol=protocol, baudrate=baudrate or 921600, rate_hz=rate_hz, kind=kind,
         side=side, sensels=sensels, serial=serial, time_unit=time_unit, layout=layout, calibration=calibration,

@@ -6,13 +6,14 @@ pseudo-terminal. :mod:`treadlab.drivers.sim.serve` runs one of these per process
 
 Two devices:
 
-* :class:`BinaryDevice` speaks protocol v1 (:mod:`treadlab.drivers.protocol`): IDENTIFY -> INFO, START/STOP -> ACK,
+* :class:`SimBinaryDevice` speaks protocol v1 (:mod:`treadlab.drivers.protocol`): IDENTIFY -> INFO, START/STOP -> ACK,
   SET_RATE -> ACK or NAK 3, GET_CALIBRATION -> CALIBRATION, PING -> PONG, anything else -> NAK 1; DATA while
   started (nothing after STOP's ACK); LOG at start-up, at START and on injected faults.
-* :class:`LineDevice` streams ASCII lines ``t,v1,...,vN`` from power-up and ignores what it receives.
+* :class:`SimLineDevice` streams ASCII lines ``t,v1,...,vN`` from power-up and ignores what it receives.
 
 Samples are generated in blocks of ``block_ms`` and handed out as they fall due; every sample the device takes
-(sent, lost or corrupted) is recorded as ``(seq, true_time_ns)`` ground truth.
+(sent, lost or corrupted) is recorded as ``(seq, true_time_ns)`` ground truth, and those a self-powered device
+takes while its cable is out (:meth:`SimDevice.drop`) are recorded once more as never sent.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ from treadlab.drivers.sim.spec import (
     layout_sensels,
 )
 
-__all__ = ["BinaryDevice", "DeliveryParams", "DeviceStats", "FaultParams", "LineDevice", "SimDevice", "SimDeviceSpec",
-           "TRUTH_DTYPE", "default_calibration", "layout_sensels", "make_device"]
+__all__ = ["TRUTH_DTYPE", "DeliveryParams", "FaultParams", "SimBinaryDevice", "SimDevice", "SimDeviceSpec",
+           "SimDeviceStats", "SimLineDevice", "default_calibration", "layout_sensels", "make_device"]
 
 TRUTH_DTYPE = np.dtype([("seq", "<u4"), ("t_ns", "<i8")])
 LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR = 10, 20, 30, 40
 
 
 @dataclass
-class DeviceStats:
+class SimDeviceStats:
     """What a simulated device did since the process started."""
 
     samples_n: int = 0
@@ -52,6 +53,7 @@ class DeviceStats:
     overrun_n: int = 0
     commands_n: int = 0
     power_ups_n: int = 0
+    offline_n: int = 0
 
 
 class _Pending:
@@ -112,7 +114,7 @@ class SimDevice:
         self.gain, self.offset = default_calibration(spec, np.random.default_rng([spec.seed, 1]))
         self.source: SignalSource = make_source(spec, runner, self.t_epoch_ns, self.gain, self.offset)
         self.faults = FaultParams(**asdict(spec.faults))
-        self.stats = DeviceStats()
+        self.stats = SimDeviceStats()
         self.clock = DeviceClock(spec.clock_hz, spec.drift_ppm, spec.offset_ticks, self.t_epoch_ns)
         self.rate_hz = spec.rate_hz
         self.running = False
@@ -120,6 +122,7 @@ class SimDevice:
         self._schedule: SampleSchedule | None = None
         self._pending = _Pending()
         self._truth: list[np.ndarray] = []
+        self._offline: list[np.ndarray] = []
 
     # ----------------------------------------------------------------------------------- lifecycle
 
@@ -141,7 +144,8 @@ class SimDevice:
 
     def greeting(self, now_ns: int) -> bytes:
         """What the device says when the host first opens its port: ``garbage_at_start`` random bytes, then
-        a LOG (binary) or a ``#`` comment line (line protocol)."""
+        a LOG (binary) or a ``#`` comment line (line protocol).
+        """
         garbage = self.rng.integers(0, 256, self.faults.garbage_at_start, dtype=np.uint8).tobytes()
         return self.take(now_ns) + garbage + self._greeting(now_ns)
 
@@ -198,6 +202,36 @@ class SimDevice:
             self.stats.samples_n += len(seq)
         return out
 
+    def drop(self, now_ns: int) -> int:
+        """Take the samples due up to ``now_ns`` and throw their bytes away (a self-powered device whose cable is
+        out); they are ground truth like every sample taken, and also kept as never sent (:meth:`pop_offline`).
+
+        Returns
+        -------
+        int
+            Samples dropped.
+        """
+        n_truth, sent_n = len(self._truth), self.stats.sent_n
+        self.take(now_ns)
+        self.stats.sent_n = sent_n  # taken, not sent
+        if len(self._truth) == n_truth:
+            return 0
+        rec = np.concatenate(self._truth[n_truth:])
+        self._offline.append(rec)
+        self.stats.offline_n += len(rec)
+        return len(rec)
+
+    def pop_offline(self) -> np.ndarray:
+        """Records (``TRUTH_DTYPE``) of the samples :meth:`drop` threw away since the last call."""
+        if not self._offline:
+            return np.empty(0, TRUTH_DTYPE)
+        out = np.concatenate(self._offline)
+        self._offline.clear()
+        return out
+
+    def reset_link(self) -> None:
+        """Forget a command half received when the cable went out (a replug of a self-powered device)."""
+
     def prefetch(self, now_ns: int) -> None:
         """Generate the next block ahead of need (the server calls this right after writing, when idle)."""
         if not self.running:
@@ -216,7 +250,7 @@ class SimDevice:
         self.seq_next = int((self.seq_next + k) % 2**32)
         keep = self.rng.random(k) >= self.faults.loss_rate if self.faults.loss_rate > 0 else np.ones(k, bool)
         raw = self.source.raw(t_ns[keep])
-        buf = self._encode(seq[keep], ticks[keep], raw)
+        buf = self._encode(seq[keep], ticks[keep], raw) if keep.any() else b""  # a block may lose every sample
         arr = np.frombuffer(buf, np.uint8)
         ends = np.flatnonzero(arr == self._delimiter) + 1
         flags = np.where(keep, 0, 1).astype(np.uint8)
@@ -275,7 +309,7 @@ class SimDevice:
         return b""
 
 
-class BinaryDevice(SimDevice):
+class SimBinaryDevice(SimDevice):
     """A protocol v1 device (insole or mat)."""
 
     def info(self) -> dict:
@@ -295,16 +329,23 @@ class BinaryDevice(SimDevice):
         return p.encode_log(LOG_INFO, f"{self.spec.model} {self.spec.serial} firmware {self.spec.firmware} ready")
 
     def log(self, level: int, text: str) -> bytes:
+        """A LOG frame."""
         return p.encode_log(level, text)
 
     def set_fault(self, key: str, value: float) -> bytes:
+        """Set a fault switch and announce it in a LOG frame."""
         super().set_fault(key, value)
         return p.encode_log(LOG_WARNING, f"fault injection: {key} = {value:g}")
 
     def _encode(self, seq: np.ndarray, ticks: np.ndarray, raw: np.ndarray) -> bytes:
         return p.encode_data_block(seq, ticks, raw, self.spec.dtype)
 
+    def reset_link(self) -> None:
+        """Forget a half-received command frame (the cable was pulled)."""
+        self._decoder = p.FrameDecoder()
+
     def receive(self, data: bytes, now_ns: int) -> bytes:
+        """Decode host commands; the bytes of the answers."""
         if not hasattr(self, "_decoder"):
             self._decoder = p.FrameDecoder()
         datas, messages = self._decoder.feed(data)
@@ -350,7 +391,7 @@ class BinaryDevice(SimDevice):
         return p.encode_nak(msg_type, p.NAK_UNKNOWN_COMMAND, f"unknown command {p.describe(msg_type)}")
 
 
-class LineDevice(SimDevice):
+class SimLineDevice(SimDevice):
     """A line-protocol insole: ``t,v1,...,vN`` lines from power-up, no commands."""
 
     _delimiter = ord("\n")
@@ -362,6 +403,7 @@ class LineDevice(SimDevice):
         return text.encode("ascii")
 
     def power_up(self, now_ns: int, reset_clock: bool = False) -> bytes:
+        """Start (or restart) the device; the bytes it sends first."""
         out = super().power_up(now_ns, reset_clock)
         self._start_stream(now_ns)
         return out
@@ -387,10 +429,11 @@ class LineDevice(SimDevice):
         return ((line * k) % tuple(table.ravel().tolist())).encode("ascii")
 
     def receive(self, data: bytes, now_ns: int) -> bytes:
+        """A line device ignores the host's bytes; the lines due by ``now_ns``."""
         return self.take(now_ns)
 
 
 def make_device(spec: SimDeviceSpec, t_epoch_ns: int, runner: Any = None) -> SimDevice:
-    """The device logic for ``spec``: a :class:`BinaryDevice` or a :class:`LineDevice`."""
-    cls = BinaryDevice if spec.protocol == "binary" else LineDevice
+    """The device logic for ``spec``: a :class:`SimBinaryDevice` or a :class:`SimLineDevice`."""
+    cls = SimBinaryDevice if spec.protocol == "binary" else SimLineDevice
     return cls(spec, t_epoch_ns, runner)

@@ -15,7 +15,7 @@ third is the impact transient (a gamma-shaped pulse peaking at ``phi_imp``, zero
 
 Definitions (the analysis uses the same; ground truth evaluates them on the noise-free force on a 0.1 ms grid)
 ------------------------------------------------------------------------------------------------------------
-- BW = body_mass_kg * 9.81 N.
+- BW = body_mass_kg * 9.80665 N (standard gravity, :data:`treadlab.vocabulary.G_MPS2`).
 - Impact peak: the first peak of F (``scipy.signal.find_peaks``) within the first :data:`IMPACT_WINDOW_FRAC` of
   stance with a prominence of at least :data:`IMPACT_MIN_PROMINENCE_BW` BW; none (NaN) when there is no such peak.
   Running rearfoot strikes have one; the model's midfoot and forefoot strikes rise monotonically and have none.
@@ -37,7 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import find_peaks
 
-GRAVITY_MPS2 = 9.81
+from treadlab.vocabulary import G_MPS2
+
+GRAVITY_MPS2 = G_MPS2  # standard gravity, as in the analysis
 TRUTH_GRID_S = 1e-4
 IMPACT_WINDOW_FRAC = 0.30
 IMPACT_MIN_PROMINENCE_BW = 0.05

@@ -7,9 +7,8 @@ import math
 from dataclasses import dataclass
 
 from treadlab.errors import ConfigError
+from treadlab.vocabulary import FEET, STRIKE_CLASSES
 
-FEET = ("left", "right")
-STRIKE_CLASSES = ("rearfoot", "midfoot", "forefoot")
 #: Nominal strike index (% of foot length from the heel) of each class (Cavanagh & Lafortune 1980 classes:
 #: rearfoot < 33.3, midfoot 33.3-66.7, forefoot > 66.7).
 NOMINAL_STRIKE_INDEX_PCT = {"rearfoot": 15.0, "midfoot": 50.0, "forefoot": 85.0}

@@ -267,7 +267,11 @@ class SimulatedRig:
             child.events.append(answer)
 
     def unplug(self, name: str, seconds: float | None = None) -> None:
-        """Unplug a device now; replug it (same path, same serial, stopped) after ``seconds`` (None: never)."""
+        """Unplug a device now; replug it (same path, same serial) after ``seconds`` (None: never).
+
+        A bus-powered device comes back power-cycled and stopped; a self-powered one (``spec.self_powered``)
+        streaming on, as if nothing had happened but the samples lost while the cable was out.
+        """
         self.command(name, "unplug" if seconds is None else f"unplug {seconds:g}")
 
     def replug(self, name: str) -> None:
@@ -301,10 +305,11 @@ class SimulatedRig:
 
     def truth(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(seq, true_time_ns)`` of every sample the device has taken (sent or not), as written so far."""
-        path = self.workdir / f"{name}.truth"
-        raw = path.read_bytes()
-        rec = np.frombuffer(raw[: len(raw) // TRUTH_DTYPE.itemsize * TRUTH_DTYPE.itemsize], TRUTH_DTYPE)
-        return rec["seq"].copy(), rec["t_ns"].copy()
+        return _records(self.workdir / f"{name}.truth")
+
+    def offline(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(seq, true_time_ns)`` of the samples a self-powered device took while its cable was out (never sent)."""
+        return _records(self.workdir / f"{name}.offline")
 
     def steps(self) -> Any:
         """The runner's steps (ground truth, ``GaitModel.steps``) as a pandas DataFrame.
@@ -344,6 +349,12 @@ class SimulatedRig:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
+
+def _records(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    raw = path.read_bytes()
+    rec = np.frombuffer(raw[: len(raw) // TRUTH_DTYPE.itemsize * TRUTH_DTYPE.itemsize], TRUTH_DTYPE)
+    return rec["seq"].copy(), rec["t_ns"].copy()
 
 
 def _clock_and_serial(rng: np.random.Generator, tag: str, seed: int) -> dict:

@@ -11,8 +11,12 @@ The process creates a pty (raw mode, slave kept open so the master never reads E
 * the greeting (``garbage_at_start`` random bytes, then a LOG or a ``#`` line) goes out when the host opens the
   port (seen as a change of the slave's termios speed from a sentinel), 0.1 s later so that pyserial's flush on
   open does not eat it, or at once if the host sends a command first;
+* a self-powered device (``spec.self_powered``) goes on sampling while its cable is out: those samples are taken
+  and thrown away, and after a replug its output (DATA included) waits in the FIFO until the greeting's moment
+  (the host opened the port, or sent a command), then goes at once;
 * every sample taken is appended to ``<workdir>/<name>.truth`` as little-endian ``(u4 seq, i8 true_time_ns)``
-  records, written at least every 0.25 s; with ``--steps-horizon-s`` > 0 the runner's steps (``GaitModel.steps``
+  records, written at least every 0.25 s, and those thrown away while unplugged to ``<workdir>/<name>.offline``
+  as well; with ``--steps-horizon-s`` > 0 the runner's steps (``GaitModel.steps``
   plus true ``ic_ns``/``to_ns``) go to ``<workdir>/<name>.steps.csv`` before the first ``READY``.
 
 Control lines on stdin (one per line; each answered ``OK ...`` or ``ERR ...`` on stdout)::
@@ -95,6 +99,7 @@ class DeviceServer:
         self.last_overrun_log_ns = 0
         self._ctl = b""
         self._truth_fd: int | None = None
+        self._offline_fd: int | None = None
 
     # ----------------------------------------------------------------------------------- plug and unplug
 
@@ -116,7 +121,10 @@ class DeviceServer:
         self.ready_ns = None
         self.greeting_at_ns = None
         self.greeted = False
-        self._enqueue(self.device.power_up(now_ns, reset_clock=self.plugs_n > 0), now_ns, data=False)
+        if self.spec.self_powered and self.plugs_n > 0:
+            self.device.reset_link()  # the firmware kept running: no power-up, only a new link
+        else:
+            self._enqueue(self.device.power_up(now_ns, reset_clock=self.plugs_n > 0), now_ns, data=False)
         self.plugs_n += 1
         self.replug_at_ns = None
         self.say(f"READY {self.link}")
@@ -159,8 +167,13 @@ class DeviceServer:
         self.queue += out
 
     def _pump(self, now: int) -> None:
-        """Write the FIFO to the pty if a USB frame has come since the bytes were ready and the link is not stalled."""
+        """Write the FIFO to the pty if a USB frame has come since the bytes were ready and the link is not stalled.
+
+        A self-powered device holds its output until the greeting's moment (nobody reads the link before).
+        """
         if not self.queue or now < self.usb.next_frame_ns(self.ready_ns) or not self.usb.may_send(now):
+            return
+        if self.spec.self_powered and not self.greeted:
             return
         try:
             n = os.write(self.master, self.queue)
@@ -192,8 +205,9 @@ class DeviceServer:
             tmp = self.workdir / f".{self.spec.name}.steps.csv.tmp"
             steps.to_csv(tmp, index=False)
             tmp.replace(self.workdir / f"{self.spec.name}.steps.csv")
-        truth_path = self.workdir / f"{self.spec.name}.truth"
-        self._truth_fd = os.open(truth_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+        self._truth_fd = os.open(self.workdir / f"{self.spec.name}.truth", flags, 0o644)
+        self._offline_fd = os.open(self.workdir / f"{self.spec.name}.offline", flags, 0o644)
         next_truth_ns = t_start + TRUTH_FLUSH_NS
         try:
             self.plug(time.monotonic_ns())
@@ -209,12 +223,15 @@ class DeviceServer:
                     self._enqueue(self.device.take(now), due if due is not None else now)
                     self._pump(now)
                     self.device.prefetch(now)
+                elif self.spec.self_powered:
+                    self.device.drop(now)  # sampling on with the cable out: lost for real
                 self._wait(min(self._next_wake(now), next_truth_ns))
         finally:
             if self.master is not None:
                 self.unplug(time.monotonic_ns(), None)
             self._flush_truth()
             os.close(self._truth_fd)
+            os.close(self._offline_fd)
         self.say("BYE")
         return 0
 
@@ -282,6 +299,9 @@ class DeviceServer:
         rec = self.device.pop_truth()
         if len(rec):
             os.write(self._truth_fd, rec.tobytes())
+        rec = self.device.pop_offline()
+        if len(rec):
+            os.write(self._offline_fd, rec.tobytes())
 
     # ----------------------------------------------------------------------------------- control lines
 

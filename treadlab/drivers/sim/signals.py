@@ -74,7 +74,7 @@ class SignalSource:
         if s.kind == "insole":
             return self.gait.insole_forces(s.side, t_s, self.layout)
         kpa = self.gait.mat_frames(t_s, int(s.rows), int(s.cols), float((s.pitch_mm or [10.0])[0]), s.belt_axis)
-        return (kpa * (self.cell_area_mm2 * 1e-3)).reshape(len(t_s), -1)
+        return (kpa * (self.cell_area_mm2 * 1e-3)).reshape(len(t_s), int(s.rows) * int(s.cols))  # k may be 0
 
     def raw(self, t_ns: np.ndarray) -> np.ndarray:
         """Raw counts, shape (k, n), the device's dtype: ``force / gain + offset``, rounded and clipped."""

@@ -51,7 +51,7 @@ class FaultParams:
 
 @dataclass
 class SimDeviceSpec:
-    """Everything a simulated device process needs; JSON-serialisable (:meth:`to_json`, :meth:`from_json`).
+    r"""Everything a simulated device process needs; JSON-serialisable (:meth:`to_json`, :meth:`from_json`).
 
     Parameters
     ----------
@@ -89,9 +89,14 @@ class SimDeviceSpec:
     decimals : int
         Line devices: 0 sends raw ADC counts, more sends calibrated newtons with that many decimals.
     line_ending : str
-        Line devices: "\\n" or "\\r\\n".
+        Line devices: "\n" or "\r\n".
     block_ms : float
         Values are generated this many milliseconds at a time.
+    self_powered : bool
+        The device has its own power (a battery): an unplug cuts only the link. Its firmware keeps sampling and
+        numbering (seq, clock and rate go on; the samples taken while the cable is out are lost), and after a
+        replug it streams again as soon as the host opens the port, without IDENTIFY or START. False (the
+        default): a bus-powered device, which a replug power-cycles (seq and clock restart, stopped until START).
     seed : int
     delivery : DeliveryParams
     faults : FaultParams
@@ -122,6 +127,7 @@ class SimDeviceSpec:
     decimals: int = 0
     line_ending: str = "\n"
     block_ms: float = 16.0
+    self_powered: bool = False
     seed: int = 0
     delivery: DeliveryParams = field(default_factory=DeliveryParams)
     faults: FaultParams = field(default_factory=FaultParams)

@@ -12,21 +12,17 @@ import sys
 import warnings
 
 from treadlab.analysis import SUMMARY_METRICS, analyze, json_clean
+from treadlab.analysis.api import SOURCES
 from treadlab.errors import StorageError
+from treadlab.vocabulary import METRIC_LABELS, metric_table_label
 
 NAME = "analyze"
 HELP = "analyse a session file: steps, foot strike, loading rates, contact times, left-right asymmetry"
 
-_TABLE = (
-    ("strike_index_pct", "strike index (%)", 0),
-    ("avlr_bw_s", "AVLR (BW/s)", 0),
-    ("vilr_bw_s", "VILR (BW/s)", 0),
-    ("impact_peak_bw", "impact peak (BW)", 2),
-    ("peak_force_bw", "peak force (BW)", 2),
-    ("contact_time_ms", "contact time (ms)", 0),
-    ("flight_time_ms", "flight time (ms)", 0),
-    ("step_time_ms", "step time (ms)", 0),
-)
+#: The metrics of the text summary, in its order; labels and decimals from the one table (treadlab.vocabulary).
+_TABLE = tuple((m, metric_table_label(m), METRIC_LABELS[m][2]) for m in (
+    "strike_index_pct", "avlr_bw_s", "vilr_bw_s", "impact_peak_bw", "peak_force_bw", "contact_time_ms",
+    "flight_time_ms", "step_time_ms"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +39,7 @@ def add_analysis_options(parser) -> None:
     """The analysis options shared by ``lab analyze`` and ``lab batch`` (a parser or an argument group)."""
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
-    parser.add_argument("--source", choices=("insoles", "mat"), default="insoles", help="steps from (default insoles)")
+    parser.add_argument("--source", choices=tuple(SOURCES), default="insoles", help="steps from (default insoles)")
     parser.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
                         help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
     parser.add_argument("--filter-hz", default="auto", metavar="HZ",

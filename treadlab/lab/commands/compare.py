@@ -8,6 +8,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from treadlab.analysis.api import SOURCES
 from treadlab.analysis.compare import Comparison, compare_steps
 from treadlab.errors import ConfigError
 from treadlab.lab.report.collect import SegmentSpec, open_analysis, parse_segment, session_view
@@ -28,7 +29,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="HTML", help="report file (default: AFTER's name with .compare.html)")
     parser.add_argument("--json", action="store_true",
                         help="print the numbers as JSON on standard output (the HTML is written only with --out)")
-    parser.add_argument("--source", choices=("insoles", "mat"),
+    parser.add_argument("--source", choices=tuple(SOURCES),
                         help="analyse the insoles or the mat (default: the insoles when both feet have one)")
     add_band_argument(parser)
 

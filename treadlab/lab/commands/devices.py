@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from treadlab.drivers import DeviceConfig, open_device
+from treadlab.acquisition.clockcheck import TickRateCheck
+from treadlab.drivers import Device, DeviceConfig, connect
 from treadlab.errors import ConfigError, DeviceError, DeviceTimeoutError, LabError, PortNotFoundError
+from treadlab.kinds import get_kind
 from treadlab.lab.rig import load_rig
 
 NAME = "devices"
@@ -43,6 +45,7 @@ class StreamSummary:
     last_values: np.ndarray | None = None
     peak_value: float = 0.0
     logs: list = field(default_factory=list)
+    tick_check: TickRateCheck | None = None
 
     @property
     def rate_hz(self) -> float:
@@ -50,29 +53,25 @@ class StreamSummary:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
 
 
-def describe_info(dev) -> str:
-    """One line summarising a device's INFO."""
-    info = dev.info or {}
-    if dev.kind == "mat":
-        what = f"mat {dev.shape[0]} x {dev.shape[1]} sensels"
-    elif dev.kind == "insole":
-        what = f"insole {dev.side} {dev.n_values} sensels"
-    else:
-        what = f"{dev.kind} stream {info.get('name', '')!r}, {dev.n_values} channels"
+def describe_info(dev: Device) -> str:
+    """One line summarising a device's description."""
+    desc = dev.describe()
+    info = desc.info
+    what = get_kind(desc.kind, desc.name).summary(desc)
     rates = info.get("rates_hz") or []
-    rate_text = f"{dev.rate_hz} Hz" + (f" (supports {', '.join(map(str, rates))})" if len(rates) > 1 else "")
-    if getattr(dev, "host_clock", False):
+    rate_text = f"{desc.rate_hz:g} Hz" + (f" (supports {', '.join(map(str, rates))})" if len(rates) > 1 else "")
+    if desc.host_clock:
         clock = "host clock"
-    elif dev.clock_hz >= 1_000_000:
-        clock = f"clock {dev.clock_hz / 1e6:g} MHz"
+    elif desc.clock_hz >= 1_000_000:
+        clock = f"clock {desc.clock_hz / 1e6:g} MHz"
     else:
-        clock = f"clock {dev.clock_hz} Hz"
+        clock = f"clock {desc.clock_hz:g} Hz"
     bits = [what, str(info.get("dtype", "")), rate_text, clock]
     for key, label in (("model", "model"), ("serial", "serial"), ("firmware", "firmware")):
         if info.get(key):
             bits.append(f"{label} {info[key]}")
-    if dev.layout is not None:
-        bits.append(f"layout {dev.layout.get('name', 'inline')}")
+    if desc.layout is not None:
+        bits.append(f"layout {desc.layout.get('name', 'inline')}")
     return ", ".join(bits)
 
 
@@ -81,15 +80,7 @@ def open_and_start(cfg: DeviceConfig, identify_timeout_s: float = 2.0) -> Stream
     summary = StreamSummary(name=cfg.name, cfg=cfg)
     dev = None
     try:
-        if cfg.protocol == "lsl":  # an external Lab Streaming Layer stream (treadlab.acquisition.lsl_inlet)
-            from treadlab.acquisition.lsl_inlet import open_lsl_device
-
-            dev = open_lsl_device(cfg)
-        else:
-            dev = open_device(cfg)
-        dev.identify(timeout_s=identify_timeout_s)
-        if cfg.rate_hz is not None and cfg.rate_hz != dev.rate_hz:
-            dev.set_rate(cfg.rate_hz)
+        dev = connect(cfg, timeout_s=identify_timeout_s)
         dev.start()
         summary.started_s = time.monotonic()
     except LabError as exc:
@@ -125,6 +116,10 @@ def stream_devices(summaries: list[StreamSummary], seconds: float) -> None:
             s.last_seq = int(batch.seq[-1])
             s.last_values = batch.values[-1]
             s.peak_value = max(s.peak_value, float(batch.values.max()))
+            desc = s.device.describe()
+            if not desc.host_clock:
+                s.tick_check = s.tick_check or TickRateCheck(desc.clock_hz, desc.rate_hz, refit_every_s=np.inf)
+                s.tick_check.update(batch.device_time, batch.host_time_ns / 1e9)
     for s in summaries:
         s.seconds = time.monotonic() - s.started_s if s.device is not None else 0.0  # from its START
         if s.device is None:
@@ -159,6 +154,10 @@ def report_lines(s: StreamSummary) -> list[str]:
     elif dev.protocol == "line":
         line += f" (bad lines {st.bad_lines}, comments {st.comment_lines})"
     lines.append(line)
+    rate = s.tick_check.final() if s.tick_check is not None else None
+    if rate is not None:
+        hint = " (a longer --seconds decides)" if "not yet known" in rate.describe() else ""
+        lines.append(f"  {'WARNING: ' if rate.off else ''}{rate.describe()}{hint}")
     for _, level, text in s.logs[-5:]:
         lines.append(f"  device log [{level}]: {text}")
     if s.problem:

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from treadlab.analysis.api import SOURCES
 from treadlab.lab.report.collect import SegmentSpec, open_analysis, parse_segment, session_view
 from treadlab.lab.report.html import render_session
 from treadlab.lab.report.output import add_band_argument, analysis_warnings, parse_bands, write_text
@@ -21,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="HTML", help="report file (default: FILE with .report.html beside it)")
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="end at this marker")
-    parser.add_argument("--source", choices=("insoles", "mat"),
+    parser.add_argument("--source", choices=tuple(SOURCES),
                         help="analyse the insoles or the mat (default: the insoles when both feet have one)")
     add_band_argument(parser)
 

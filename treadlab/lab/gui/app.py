@@ -35,7 +35,8 @@ def report_function():
 
 def has_display() -> bool:
     """Whether Qt can open a window here (always on Windows and macOS; on Linux a display server or an explicit
-    ``QT_QPA_PLATFORM`` such as ``offscreen``)."""
+    ``QT_QPA_PLATFORM`` such as ``offscreen``).
+    """
     if not sys.platform.startswith("linux"):
         return True
     return any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from treadlab.analysis import cop as copmod
+from treadlab.calibration import apply_calibration
+
 
 class InsoleGeometry:
     """Calibration and sensel layout of one insole, turned into one weight matrix.
@@ -45,9 +48,7 @@ class InsoleGeometry:
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated values (N or kPa), float32, negative readings clipped to zero; shape of ``raw``."""
-        v = (np.asarray(raw, dtype=np.float32) - self.offset) * self.gain
-        np.maximum(v, 0.0, out=v)
-        return v
+        return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def sums(self, raw: np.ndarray) -> np.ndarray:
         """Total force (N) and first moments ``sum(f_i x_i)``, ``sum(f_i y_i)`` (N mm) per sample, shape (k, 3)."""
@@ -68,15 +69,19 @@ class InsoleGeometry:
         cop_mm : ndarray, shape (k, 2)
         """
         m = self.sums(raw)
-        return m[:, 0], cop_from_sums(m, min_force_n)
+        return m[:, 0], self.cop(m, min_force_n)
+
+    def cop(self, sums: np.ndarray, min_force_n: float = 20.0) -> np.ndarray:
+        """:func:`cop_from_sums` within this insole's layout bounds."""
+        return cop_from_sums(sums, min_force_n, copmod.layout_bounds_mm(self.positions_mm))
 
 
-def cop_from_sums(sums: np.ndarray, min_force_n: float = 20.0) -> np.ndarray:
-    """Centre of pressure (mm), shape (k, 2), from :meth:`InsoleGeometry.sums`; NaN below ``min_force_n``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cop = sums[:, 1:3] / sums[:, :1]
-    cop[sums[:, 0] < min_force_n] = np.nan
-    return cop
+def cop_from_sums(sums: np.ndarray, min_force_n: float = 20.0, bounds=None) -> np.ndarray:
+    """Centre of pressure (mm), shape (k, 2), from :meth:`InsoleGeometry.sums`; NaN below ``min_force_n``.
+
+    The analysis' one COP rule (:func:`treadlab.analysis.cop.cop_from_sums`) with the live view's load level.
+    """
+    return copmod.cop_from_sums(sums, min_force_n, bounds, dtype=np.float64)
 
 
 def current_step_slice(total_n: np.ndarray, threshold_n: float) -> slice | None:

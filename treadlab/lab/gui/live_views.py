@@ -130,7 +130,8 @@ class InsoleView(_HeatMapView):
 
     def set_frame(self, values: np.ndarray, cop_mm: np.ndarray | None, recent: np.ndarray | None = None) -> None:
         """Show the newest frame (per-sensel values) over the dimmed peak of the recent ones (``recent``), and
-        the COP points of the current step, shape (k, 2)."""
+        the COP points of the current step, shape (k, 2).
+        """
         if self.raster is None:
             return
         img = self.raster.image(values)

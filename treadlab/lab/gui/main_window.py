@@ -16,12 +16,11 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from treadlab.errors import LabError
-from treadlab.lab.gui import model
+from treadlab.lab.gui import insole_view, mat_view, model  # noqa: F401 - the built-in kinds register their views
 from treadlab.lab.gui.devices_panel import DevicesPanel
-from treadlab.lab.gui.live_views import ForceView, InsoleView, MatView, MetricsView
+from treadlab.lab.gui.kind_views import panel_factories
 from treadlab.lab.gui.session_panel import SessionPanel
 from treadlab.lab.gui.source import LiveSource
-from treadlab.lab.gui.step_metrics import LiveStepMetrics, ToeOffTrigger
 
 #: Asks the technician a yes/no question; returns True for yes. Tests inject their own.
 #: Delay between the window's first show and opening the devices (the first paint is the costliest).
@@ -90,9 +89,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._layouts_version = -1
         self._source_opened = False
         self._last_error = ""
-        self.step_metrics = LiveStepMetrics()
-        self.toe_off = {side: ToeOffTrigger() for side in ("left", "right")}
-        self._traces: dict[str, tuple] = {}
         self.setWindowTitle(f"treadlab — {source.title}")
 
         self.devices = DevicesPanel()
@@ -105,22 +101,15 @@ class MainWindow(QtWidgets.QMainWindow):
         left.setMinimumWidth(500)
         left.setMaximumWidth(620)
 
-        self.force = ForceView(window_s=5.0)
-        self.insoles = {side: InsoleView(side) for side in ("left", "right")}
-        self.mat = MatView()
-        self.metrics = MetricsView()
+        # One panel per registered device kind (its module registers it with kind_views.register_view).
+        self.panels = {kind: factory() for kind, factory in panel_factories().items()}
         right = QtWidgets.QWidget()
-        grid = QtWidgets.QGridLayout(right)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.force, 0, 0, 1, 3)
-        grid.addWidget(self.metrics, 0, 3)
-        grid.addWidget(self.insoles["left"], 1, 0)
-        grid.addWidget(self.insoles["right"], 1, 1)
-        grid.addWidget(self.mat, 1, 2, 1, 2)
-        grid.setRowStretch(0, 2)
-        grid.setRowStretch(1, 3)
-        for col, stretch in enumerate((2, 2, 3, 3)):
-            grid.setColumnStretch(col, stretch)
+        row = QtWidgets.QHBoxLayout(right)
+        row.setContentsMargins(0, 0, 0, 0)
+        for panel in self.panels.values():
+            row.addWidget(panel, int(panel.stretch))
+            for attr, widget in panel.window_attrs().items():  # win.force, win.insoles, win.mat...
+                setattr(self, attr, widget)
 
         splitter = QtWidgets.QSplitter()
         splitter.addWidget(left)
@@ -229,35 +218,27 @@ class MainWindow(QtWidgets.QMainWindow):
         src.poll()
         if src.layouts_version != self._layouts_version:
             self._layouts_version = src.layouts_version
-            for side, positions_mm in src.insole_layouts().items():
-                self.insoles[side].set_layout(positions_mm)
+            for kind, panel in self.panels.items():
+                panel.set_views(src.views_of_kind(kind))
         if t0 >= self._panels_due_s:  # tables and labels change slowly: a few updates per second are enough
             self._panels_due_s = t0 + self._panels_every_s
             self.update_panels()
         now_s = src.now_s()
-        for side in ("left", "right"):
-            trace = src.force_trace(side, self.force.window_s)
-            if trace is not None:
-                self.force.set_trace(side, trace[0], trace[1], now_s)
-                self._traces[side] = trace
-            frame = src.insole_frame(side)
-            if frame is not None:
-                self.insoles[side].set_frame(*frame)
-        mat = src.mat_frames()
-        if mat is not None:
-            self.mat.set_frames(*mat)
-        if t0 >= self._metrics_due_s:
+        slow = t0 >= self._metrics_due_s
+        if slow:
             self._metrics_due_s = t0 + self._metrics_every_s
-            self.update_step_metrics()
+            if not src.recording:
+                for panel in self.panels.values():
+                    panel.set_body_mass(self.session.body_mass.value())
+        for panel in self.panels.values():
+            panel.refresh(now_s, slow)
         self.frames_n += 1
         self.refresh_s_total += time.perf_counter() - t0
 
     def _reset_metrics(self, body_mass_kg: float | None = None) -> None:
-        """New time base (preview <-> capture): forget steps and traces."""
-        self.step_metrics.reset(body_mass_kg)
-        self._traces.clear()
-        for trigger in self.toe_off.values():
-            trigger.reset()
+        """A capture starts or stops: the panels forget their steps (the live view itself goes on)."""
+        for panel in self.panels.values():
+            panel.reset(body_mass_kg)
 
     def update_panels(self) -> None:
         """Device table, elapsed time, file size and write errors."""
@@ -274,22 +255,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.session.set_progress(src.elapsed_s(), src.file_bytes())
             if src.capture_failed():  # e.g. the disk is full: stop now; stop_capture shows the recorder's error
                 self.stop_capture()
-
-    def update_step_metrics(self) -> None:
-        """After each toe-off, add that foot's finished steps (analysis functions on its last 4 s) and show them."""
-        if not self.source.recording:
-            self.step_metrics.body_mass_kg = self.session.body_mass.value()
-        new_n = 0
-        for side in ("left", "right"):
-            trace = self._traces.get(side)
-            if trace is None or not self.toe_off[side].due(*trace):
-                continue
-            window = self.source.insole_window(side, 4.0)
-            if window is not None:
-                new_n += self.step_metrics.update(side, window[0], window[1], window[2],
-                                                  self.source.foot_length_mm(side))
-        if new_n or not self.step_metrics.steps_["left"] and not self.step_metrics.steps_["right"]:
-            self.metrics.set_metrics(self.step_metrics.texts())
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt's name)
         """The first time the window shows, open the devices once the first frame is painted."""

@@ -14,16 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from treadlab import fileformat as ff
 from treadlab.analysis import insoleviews, matviews
-from treadlab.analysis.api import GaitAnalysis, analyze
-from treadlab.analysis.session import read_session
+from treadlab.analysis.api import GaitAnalysis, analyze, default_source
+from treadlab.analysis.session import Session, read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
-from treadlab.lab.report.model import FEET, FootView, SessionView
+from treadlab.lab.report.model import FootView, SessionView
+from treadlab.vocabulary import FEET
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,14 @@ def open_analysis(spec: SegmentSpec, source: str | None = None) -> Iterator[Gait
     Parameters
     ----------
     spec : SegmentSpec
-    source : {"insoles", "mat"} or None
-        None: the insoles when the session has both feet's insoles, else the mat.
+    source : str or None
+        A name of :data:`treadlab.analysis.api.SOURCES`; None: the first the session can give
+        (:func:`~treadlab.analysis.api.default_source`: the insoles when it has both feet's, else the mat).
     """
     session = read_session(spec.path)
     try:
         if source is None:
-            source = "insoles" if all(f in session.insoles for f in FEET) or not session.mats else "mat"
+            source = default_source(session)
         with analyze(session, source=source, from_marker=spec.from_marker, to_marker=spec.to_marker) as ga:
             yield ga
     finally:
@@ -123,8 +123,7 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
         "body_mass_kg": s.body_mass_kg, "duration_s": ga.summary.get("duration_s"),
         "devices": [_device_text(d) for d in s.devices.values()],
     }
-    handle = getattr(s, "_file", None)  # the analysis holds the file open; reuse its handle
-    q = quality(handle if handle is not None else s.path)
+    q = quality(s)
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.steps,
                        feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
                        butterfly_mm=butterfly,
@@ -164,7 +163,8 @@ def to_kpa(unit: str, areas_mm2: np.ndarray) -> np.ndarray | None:
 
 def _mat_views(ga: GaitAnalysis) -> tuple[dict | None, float, np.ndarray | None, list]:
     """Mean footprint per foot (kPa), the butterfly of the segment and the steps the footprints are from (sampled,
-    of all), when the session has a mat."""
+    of all), when the session has a mat.
+    """
     res = getattr(ga, "mat_result", None)
     if res is None or not len(res.steps_):
         return None, 1.0, None, []
@@ -192,36 +192,25 @@ def _date(text: str) -> str:
     return t[:16] + " UTC" if len(t) >= 16 else t
 
 
-def quality(source) -> dict:
+def quality(session: Session) -> dict:
     """Data-quality counters the recorder wrote, summed over devices (None where a file has none).
 
     Parameters
     ----------
-    source : Path or h5py.File
-        The session file, or its already open handle (HDF5 refuses a second open with other flags).
+    session : Session
+        The open session (read through the analysis reader: the final device attributes, gaps).
     """
     out = {"lost_samples": None, "gaps": None, "crc_errors": None, "clock": None}
-    if isinstance(source, h5py.File):
-        return _quality(source, out)
-    with contextlib.suppress(OSError), h5py.File(source, "r", swmr=True, locking=False) as f:
-        return _quality(f, out)
-    return out
-
-
-def _quality(f: h5py.File, out: dict) -> dict:
-    devs = f.get(ff.DEVICES)
-    if devs is None:
-        return out
     lost = crc = gaps = 0
     have = False
     fits = []
-    for name, g in devs.items():
-        a = g.attrs
+    for name, d in {**session.devices, **session.streams}.items():
+        a = d.attrs
         if "lost_samples" in a:
             have = True
             lost += int(a["lost_samples"])
             crc += int(a.get("crc_errors", 0))
-        gaps += int(g[ff.GAPS].shape[0]) if ff.GAPS in g else 0
+        gaps += len(d.gaps)
         res, drift = float(a.get("fit_residual_ms", np.nan)), float(a.get("drift_ppm", np.nan))
         if np.isfinite(res):
             fits.append(f"{name} {drift:+.0f} ppm, residual {res:.2f} ms")

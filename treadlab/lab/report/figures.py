@@ -19,7 +19,8 @@ import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
-FEET = ("left", "right")
+from treadlab.vocabulary import FEET
+
 COLOURS = {"left": "#0072B2", "right": "#D55E00"}
 STRIKE_BANDS = (("rearfoot", 0.0, 100.0 / 3.0, "#e8e8e8"), ("midfoot", 100.0 / 3.0, 200.0 / 3.0, "#f6f6f6"),
                 ("forefoot", 200.0 / 3.0, 100.0, "#e8e8e8"))
@@ -151,7 +152,8 @@ def touchdown_point(mean_path: np.ndarray, touchdown_y_mm: float | None) -> np.n
     """Where to mark touch-down on a (display) mean gait line: at the analysis' strike position along the foot
     (``touchdown_y_mm``, from the mean strike index) and the path's x nearest to it in the first 30% of stance;
     the path's first point when no strike position is known. At the very first samples the load is tiny and the
-    COP is mostly noise, so the path's first point is not where the foot lands."""
+    COP is mostly noise, so the path's first point is not where the foot lands.
+    """
     p = np.asarray(mean_path, dtype=float)
     if touchdown_y_mm is None or not np.isfinite(touchdown_y_mm) or not np.isfinite(p).any():
         return p[0]

@@ -53,7 +53,8 @@ def gait_lines(before_mm: dict[str, np.ndarray], after_mm: dict[str, np.ndarray]
                outline_mm: dict[str, np.ndarray | None], before_td_mm: dict[str, float] | None = None,
                after_td_mm: dict[str, float] | None = None) -> Figure:
     """Mean centre-of-pressure gait line per foot, before (dashed) and after (solid), on the foot outline; dots at
-    touch-down (the mean strike position, see :func:`.figures.touchdown_point`)."""
+    touch-down (the mean strike position, see :func:`.figures.touchdown_point`).
+    """
     fig = _figure(4.2)
     axes = _foot_axes(fig)
     for ax, foot in zip(axes[0], FEET):

@@ -10,8 +10,9 @@ import numpy as np
 from treadlab.analysis.compare import CADENCE, METRICS, STRIKE_CLASSES, Comparison
 from treadlab.lab.report import figures as figs
 from treadlab.lab.report import figures_compare as cfigs
-from treadlab.lab.report.model import FEET, SessionView
+from treadlab.lab.report.model import SessionView
 from treadlab.lab.report.page import DEFAULT_BANDS_PCT, esc, figure, fmt, meta_list, num, page, si_badge
+from treadlab.vocabulary import FEET
 
 #: Metrics of the per-foot table, in order (names as in the analysis summary) -> (label, unit, decimals).
 TABLE_METRICS = METRICS

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-FEET = ("left", "right")
-
 
 @dataclass
 class FootView:

@@ -3,6 +3,7 @@
 A rig file names the stream by any of its name, type and source id (``protocol = "lsl"``, keys ``stream_name``,
 ``stream_type``, ``source_id``). :class:`LslInletDevice` offers the interface the recorder uses for serial
 devices (``identify``, ``start``, ``read`` -> :class:`~treadlab.drivers.base.SampleBatch``, ``stats``, ``close``...),
+on the shared :class:`~treadlab.drivers.common.DeviceBase` (it implements :class:`~treadlab.drivers.base.Device`),
 so a missing stream refuses a required capture (``identify`` raises :class:`~treadlab.errors.DeviceTimeoutError`)
 and a stream that vanishes mid-capture raises :class:`~treadlab.errors.DeviceDisconnectedError` from ``read``, which
 the recorder turns into a gap and a reconnection attempt, as for an unplugged insole.
@@ -20,25 +21,31 @@ String streams (another program's markers, usually irregular-rate) are recorded 
 a sample, one column a channel) with their LSL timestamps in ``device_time``, and the reader thread turns them into
 session markers and events instead of samples (see :mod:`treadlab.acquisition.worker`). No PING pairs are made for
 them: their timestamps are mapped to the session clock directly (``host_clock``).
+
+pylsl is imported lazily (:func:`load_pylsl`): loading liblsl costs a few ms and only LSL users need it.
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import logging
 import time
 
 import numpy as np
 
-from treadlab.acquisition.lsl import _pylsl
 from treadlab.drivers.base import Calibration, DeviceConfig, PingResult, SampleBatch
-from treadlab.drivers.common import DeviceStats, SeqTracker
+from treadlab.drivers.common import DeviceBase
 from treadlab.errors import (
     CommandRejectedError,
     ConfigError,
     DeviceDisconnectedError,
+    DeviceError,
     DeviceMismatchError,
     DeviceTimeoutError,
 )
+
+log = logging.getLogger(__name__)
 
 PROTOCOL = "lsl"
 QUERY_KEYS = {"stream_name": "name", "stream_type": "type", "source_id": "source_id"}
@@ -52,6 +59,24 @@ PONG_INTERVAL_NS = 100_000_000
 MAX_PONGS = 64
 #: How long ``start`` of a string stream waits for LSL's first clock offset (see :meth:`LslInletDevice.start`).
 CLOCK_SYNC_WAIT_S = 2.0
+
+
+def load_pylsl():
+    """Import pylsl (lazily: loading liblsl costs a few ms and is only needed by LSL users).
+
+    Raises
+    ------
+    DeviceError
+        pylsl or liblsl is not installed.
+    """
+    try:
+        import pylsl
+    except (ImportError, OSError, RuntimeError) as exc:  # RuntimeError: pylsl cannot find liblsl
+        raise DeviceError(f"Lab Streaming Layer is not available: {exc}") from exc
+    return pylsl
+
+
+_pylsl = load_pylsl
 
 
 def stream_query(cfg: DeviceConfig) -> dict[str, str]:
@@ -108,7 +133,7 @@ def marker_texts(values: np.ndarray) -> list[str]:
     return [" | ".join(row) for row in np.asarray(values, dtype=object).reshape(len(values), -1).tolist()]
 
 
-class LslInletDevice:
+class LslInletDevice(DeviceBase):
     """An LSL stream as a capture device (one sample = one row of ``channel_count`` values).
 
     Numeric streams are recorded as samples; string streams (``markers`` True) as session markers.
@@ -126,27 +151,22 @@ class LslInletDevice:
     markers = False
 
     def __init__(self, cfg: DeviceConfig) -> None:
-        self.cfg = cfg
-        self.name = cfg.name
+        super().__init__(cfg)
         self.query = stream_query(cfg)
-        self.stats = DeviceStats()
-        self.info: dict | None = None
         self.kind = PROTOCOL
-        self.side: str | None = None
-        self.n_values = 0
-        self.shape: tuple[int, ...] = ()
-        self.dtype: np.dtype | None = None
         self.clock_hz = 1_000_000_000
         self.rate_hz = 0.0
-        self.serial: str | None = None
-        self.layout: dict | None = None
         self.units: list[str] = []
         self.labels: list[str] = []
         self._inlet = None
         self._next_seq = 0
-        self._seq = SeqTracker()
-        self._pongs: list[PingResult] = []
+        self._pongs = collections.deque(maxlen=MAX_PONGS)
         self._next_pong_ns = 0
+
+    @property
+    def where(self) -> str:
+        """The stream query."""
+        return f"LSL {_describe(self.query)}"
 
     # -------------------------------------------------------------------- discovery
     def identify(self, timeout_s: float = 2.0, retries: int = 1) -> dict:
@@ -237,11 +257,13 @@ class LslInletDevice:
     def get_calibration(self, timeout_s: float = 0.0) -> Calibration:
         """Identity calibration; ``unit`` is the channels' unit when they share one (``"a.u."`` otherwise)."""
         unit = self.units[0] if self.units and len(set(self.units)) == 1 and self.units[0] else "a.u."
-        return Calibration(unit=unit, gain=np.ones(self.n_values, np.float32),
-                           offset=np.zeros(self.n_values, np.float32))
+        self.calibration = Calibration(unit=unit, gain=np.ones(self.n_values, np.float32),
+                                       offset=np.zeros(self.n_values, np.float32))
+        return self.calibration
 
-    def start(self, timeout_s: float = 2.0) -> None:
-        """Open the data connection and drop anything buffered so far; ``seq`` restarts at 0.
+    def start(self, timeout_s: float = 2.0, keep_received: bool = False) -> None:
+        """Open the data connection and drop anything buffered so far (not with ``keep_received``, a
+        reconnection); ``seq`` restarts at 0.
 
         For a string stream it also waits (up to :data:`CLOCK_SYNC_WAIT_S`) for LSL's first clock offset: the
         inlet holds the first sample back until it has one (about 0.7 s on loopback), and a marker sent just
@@ -251,7 +273,8 @@ class LslInletDevice:
         pylsl = _pylsl()
         try:
             self._inlet.open_stream(timeout=timeout_s)
-            self._inlet.flush()
+            if not keep_received:
+                self._inlet.flush()
             if self.markers:
                 try:
                     self._inlet.time_correction(timeout=CLOCK_SYNC_WAIT_S)
@@ -286,6 +309,7 @@ class LslInletDevice:
             values, stamps = self._inlet.pull_chunk(timeout=timeout_s, max_samples=MAX_CHUNK_N, min_samples=1,
                                                     as_numpy=True)
         except pylsl.util.LostError:
+            log.warning("%s: LSL stream %s vanished", self.name, _describe(self.query))
             raise DeviceDisconnectedError(f"{self.name}: LSL stream {_describe(self.query)} vanished") from None
         host_ns = time.monotonic_ns()
         if host_ns >= self._next_pong_ns and not self.markers:
@@ -302,12 +326,9 @@ class LslInletDevice:
         device_time = np.round(np.asarray(stamps, dtype=np.float64) * 1e9).astype(np.uint64)
         seq = ((np.arange(k, dtype=np.int64) + self._next_seq) % 2**32).astype(np.uint32)
         self._next_seq = (self._next_seq + k) % 2**32
-        self._seq.update(seq, self.stats)
-        self.stats.samples += k
         self.stats.messages += k
         self.stats.bytes += values.nbytes if not self.markers else sum(map(len, values.ravel().tolist()))
-        return SampleBatch(seq=seq, device_time=device_time, values=values,
-                           host_time_ns=np.full(k, host_ns, dtype=np.int64))
+        return self._batch(seq, device_time, values, np.full(k, host_ns, dtype=np.int64))
 
     def _clock_pong(self, now_ns: int) -> None:
         """Record one exact (host, LSL clock) pair as a PING result; the LSL clock is read between the two."""
@@ -315,26 +336,12 @@ class LslInletDevice:
         send_ns = time.monotonic_ns()
         lsl_ns = int(round(pylsl.local_clock() * 1e9))
         recv_ns = time.monotonic_ns()
-        self._pongs.append(PingResult(send_ns, recv_ns, lsl_ns))
-        del self._pongs[:-MAX_PONGS]
+        self._pongs.append(PingResult(send_ns, recv_ns, lsl_ns))  # the deque keeps the newest MAX_PONGS
         self._next_pong_ns = now_ns + PONG_INTERVAL_NS
-
-    def send_ping(self) -> None:
-        """LSL streams have no PING (clock offsets are LSL's): does nothing."""
-        return None
 
     def ping(self, timeout_s: float = 0.0) -> PingResult:
         """LSL streams have no PING."""
         raise CommandRejectedError(f"{self.name}: LSL streams do not answer PING")
-
-    def drain_pongs(self) -> list[PingResult]:
-        """Clock pairs collected by :meth:`read` since the last call (see the module docstring)."""
-        out, self._pongs = self._pongs, []
-        return out
-
-    def drain_logs(self) -> list[tuple[int, int, str]]:
-        """Always empty."""
-        return []
 
     def close(self) -> None:
         """Close the inlet (safe to call more than once)."""
@@ -345,12 +352,6 @@ class LslInletDevice:
     def _require_inlet(self) -> None:
         if self._inlet is None:
             raise DeviceDisconnectedError(f"{self.name}: LSL stream {_describe(self.query)} is not open")
-
-    def __enter__(self) -> LslInletDevice:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def metadata_json(self) -> str:
         """The stream's description as JSON (what the session file keeps in ``info_json``)."""
