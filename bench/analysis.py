@@ -83,7 +83,9 @@ def tile_file(base: Path, path: Path, minutes: float) -> None:
     import h5py
     import numpy as np
 
-    with h5py.File(base, "r") as src, h5py.File(path, "w", libver="latest") as dst:
+    from treadlab import fileformat as ff
+
+    with h5py.File(base, "r") as src, h5py.File(path, "w", libver=ff.LIBVER) as dst:
         dst.attrs.update(dict(src.attrs))
         for name in ("markers", "events"):
             src.copy(src[name], dst, name=name)

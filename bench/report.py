@@ -5,6 +5,11 @@ insoles at 500 Hz, u16, like the default simulated rig; no mat unless ``--mat``)
 the analysis alone, the whole report (analysis + figures + HTML), and the comparison of two sessions.
 
 Usage: ``python bench/report.py [--minutes 60] [--mat] [--keep DIR]``
+
+``--stress`` times the report of a stress-rig session instead (two 960-sensel insoles at 750 Hz and the
+5,376-sensel mat: the file of ``bench/analysis.py``, written once from the gait model into ``--cache`` and kept;
+about 12 minutes for an hour on the shared machine). Every figure is printed as wall time and CPU time of this
+process: the machine is shared, so compare CPU times, or wall times taken under the same load.
 """
 
 from __future__ import annotations
@@ -28,13 +33,64 @@ from treadlab.lab.commands.report import write_report  # noqa: E402
 from treadlab.lab.report.collect import SegmentSpec  # noqa: E402
 
 
+class _Clock:
+    """Wall and CPU seconds of this process since it was made."""
+
+    def __init__(self) -> None:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+
+    @property
+    def wall_s(self) -> float:
+        return time.perf_counter() - self.wall0
+
+    @property
+    def cpu_s(self) -> float:
+        return time.process_time() - self.cpu0
+
+
+def stress(minutes: float, cache: Path) -> int:
+    """Time the analysis and the whole report of the stress-rig session of ``minutes`` (written once)."""
+    from analysis import make_file  # bench/analysis.py (beside this file): the stress-rig session file
+
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"stress-{minutes:g}min.h5"
+    if not path.exists():
+        clock, part = _Clock(), path.with_suffix(".part")
+        make_file(part, minutes)
+        part.rename(path)
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB) in {clock.wall_s:.0f} s", flush=True)
+    warnings.simplefilter("ignore", UserWarning)
+    with tempfile.TemporaryDirectory(prefix="treadlab-bench-report-") as tmp:
+        clock = _Clock()
+        with analyze(path) as ga:
+            steps_n = len(ga.steps)
+        analysis = (clock.wall_s, clock.cpu_s)
+        clock = _Clock()
+        out = write_report(SegmentSpec(path), Path(tmp) / "report.html")
+        report = (clock.wall_s, clock.cpu_s)
+        size_mb = out.stat().st_size / 1e6
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"stress-rig session: {minutes:g} min, 2 insoles x 960 sensels at 750 Hz + mat 112 x 48 at 120 Hz, "
+          f"{steps_n} steps")
+    print(f"analysis alone        {analysis[0]:6.1f} s wall  {analysis[1]:6.1f} s CPU")
+    print(f"lab report (whole)    {report[0]:6.1f} s wall  {report[1]:6.1f} s CPU   (target < 30 s)   "
+          f"{size_mb:.2f} MB HTML")
+    print(f"peak memory (RSS)     {peak_mb:6.0f} MB")
+    return 0
+
+
 def main() -> int:
     """Print the timings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--mat", action="store_true", help="add the 112 x 48 mat at 120 Hz (large files)")
     ap.add_argument("--keep", metavar="DIR", help="write the files here and keep them")
+    ap.add_argument("--stress", action="store_true", help="the stress-rig session instead (see above)")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "treadlab-bench"),
+                    help="with --stress: folder of the kept session file")
     args = ap.parse_args()
+    if args.stress:
+        return stress(args.minutes, Path(args.cache))
     with tempfile.TemporaryDirectory(prefix="treadlab-bench-report-") as tmp:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)

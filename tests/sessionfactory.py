@@ -157,7 +157,7 @@ def write_session(path: str | Path, runner: RunnerParams, *, duration_s: float =
         writer.stop()
     if writer.error is not None:
         raise writer.error
-    with h5py.File(path, "r+") as f:  # a complete file, without the refit of a real stop (see above)
+    with h5py.File(path, "r+", libver=ff.LIBVER) as f:  # a complete file, without the refit of a real stop (see above)
         f.attrs[ff.A_STATE] = ff.STATE_COMPLETE
         f.attrs[ff.A_DURATION_S] = float(duration_s)
         f.attrs[ff.A_STOP_REASON] = "duration"
@@ -183,7 +183,7 @@ def add_device_group(path: str | Path, name: str, *, kind: str, raw: np.ndarray,
     values = int(np.prod(raw.shape[1:]))
     rate = float(rate_hz if rate_hz is not None else 1.0 / np.median(np.diff(t)))
     info = {"kind": kind, **(info or {})}
-    with h5py.File(path, "r+") as f:
+    with h5py.File(path, "r+", libver=ff.LIBVER) as f:
         g = f.require_group(ff.DEVICES).create_group(name)
         g.attrs.update({ff.A_KIND: kind, ff.A_SIDE: "", ff.A_PROTOCOL: "binary", ff.A_RATE_HZ: rate,
                         ff.A_INFO_JSON: json.dumps(info), ff.A_SERIAL: str(info.get("serial", "")),

@@ -118,7 +118,7 @@ def test_open_while_recording_swmr(tmp_path):
 
     script = textwrap.dedent(f"""
         import sys, time, h5py, numpy as np
-        f = h5py.File({str(p)!r}, "r+", libver="latest")
+        f = h5py.File({str(p)!r}, "r+", libver=("v110", "v110"))
         f.swmr_mode = True
         print("ready", flush=True)
         sys.stdin.readline()

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 FORMAT = "treadlab-session"
 FORMAT_VERSION = 1
+#: HDF5 format bounds of every file treadlab writes or modifies (``h5py.File(..., libver=LIBVER)``). SWMR needs
+#: at least the 1.10 format; ``"latest"`` would let HDF5 2.0 write structures that HDF5 1.10-1.14 cannot read.
+LIBVER = ("v110", "v110")
 
 # Root attributes.
 ROOT_ATTRS = (

@@ -187,7 +187,7 @@ class SessionRecording:
             raise writer.error
         if not writer.broken:
             try:
-                with h5py.File(self.path, "r+") as f:
+                with h5py.File(self.path, "r+", libver=ff.LIBVER) as f:
                     finalize(f, ff.STATE_COMPLETE, reason, duration_s, rel)
             except OSError as exc:
                 writer.broken = True

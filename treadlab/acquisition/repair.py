@@ -141,7 +141,7 @@ def _repair_from(path: str, source: str) -> tuple[str, str]:
     if os.path.exists(tmp):
         os.remove(tmp)  # a previous repair that was itself interrupted
     try:
-        with h5py.File(source, "r", swmr=True) as src, h5py.File(tmp, "x", libver="latest") as dst:
+        with h5py.File(source, "r", swmr=True) as src, h5py.File(tmp, "x", libver=ff.LIBVER) as dst:
             if src.attrs.get(ff.A_FORMAT) != ff.FORMAT:
                 raise SessionFileError(f"{path}: not a treadlab session file")
             _copy_trimmed(src, dst, truncated=source != path)

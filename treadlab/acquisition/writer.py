@@ -99,7 +99,7 @@ def create_session_file(path: str, root_attrs: dict, devices: list[DeviceDescrip
         The path exists or cannot be created.
     """
     try:
-        f = h5py.File(path, "x", libver="latest")
+        f = h5py.File(path, "x", libver=ff.LIBVER)
     except FileExistsError as exc:
         raise StorageError(f"{path}: exists already; session files are never overwritten") from exc
     except OSError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from treadlab.analysis import mat as matmod
 from treadlab.analysis.contacts import ContactDetection
@@ -297,10 +298,13 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     owns = not isinstance(session, Session)
     s = read_session(session) if owns else session
     try:
-        seg = resolve_segment(s.time_range_s, s.markers, start_s=start_s, stop_s=stop_s,
-                              from_marker=from_marker, to_marker=to_marker, where=s.path.name)
-        ga = SOURCES[source].run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
-                                 loading or LoadingRates(), strike or StrikeIndex(), block_samples)
+        # One BLAS thread: the analysis' matrix products are small (five columns, or a banded system), where
+        # BLAS threads only add waiting, and several times over on a shared, loaded machine.
+        with threadpool_limits(limits=1, user_api="blas"):
+            seg = resolve_segment(s.time_range_s, s.markers, start_s=start_s, stop_s=stop_s,
+                                  from_marker=from_marker, to_marker=to_marker, where=s.path.name)
+            ga = SOURCES[source].run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
+                                     loading or LoadingRates(), strike or StrikeIndex(), block_samples)
         return ga if gait == "auto" else ga.with_gait(gait)
     except Exception:
         if owns:

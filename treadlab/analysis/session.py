@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from treadlab import fileformat as ff
+from treadlab.analysis.chunkread import read_rows
 from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.calibration import apply_calibration
 from treadlab.errors import SessionFileError
@@ -232,7 +233,7 @@ class DeviceData:
 
     def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
         try:
-            return ds[start:stop]
+            return read_rows(ds, start, stop)  # ds[start:stop], inflated faster
         except (OSError, ValueError) as exc:
             raise SessionFileError(
                 f"{self.path.name}: /devices/{self.name}/{ds.name.rsplit('/', 1)[-1]} is damaged "

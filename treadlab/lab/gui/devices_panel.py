@@ -76,7 +76,7 @@ class DevicesPanel(QtWidgets.QGroupBox):
             state = self.table.item(r, _STATE)
             state.setText(f"{LIGHT} {row.message}")
             state.setForeground(QtGui.QBrush(QtGui.QColor(row.colour)))
-            self.table.item(r, _RATE).setText(f"{row.rate_hz:.0f} / {row.nominal_hz:.0f}")
+            self.table.item(r, _RATE).setText(row.rate_text)
             self.table.item(r, _LOST).setText(str(row.lost_n))
             self.table.item(r, _CRC).setText(str(row.crc_errors_n))
             self.table.item(r, _DRIFT).setText("–" if row.drift_ppm is None else f"{row.drift_ppm:+.1f}")

@@ -39,7 +39,8 @@ class DeviceRow:
     name : str
         Device name from the rig file.
     kind : str
-        ``"insole"`` or ``"mat"``.
+        ``"insole"``, ``"mat"``, ``"lsl"`` (an external numeric stream) or ``"markers"`` (an external string
+        stream: its samples are session markers, so it has no rate and no live view).
     side : str or None
         ``"left"`` / ``"right"`` for insoles.
     state : str
@@ -73,6 +74,13 @@ class DeviceRow:
     def colour(self) -> str:
         """Colour of the status light."""
         return STATE_COLOURS.get(self.state, "#8a8a8a")
+
+    @property
+    def rate_text(self) -> str:
+        """The samples/s cell: measured against nominal (a string stream has no rate: ``markers``)."""
+        if self.kind == "markers":
+            return "markers"
+        return f"{self.rate_hz:.0f} / {self.nominal_hz:.0f}"
 
     @property
     def message(self) -> str:

@@ -58,7 +58,8 @@ class LiveSource:
         self.ring_s = ring_s
         self.configs = {cfg.name: cfg for cfg in rig.devices}
         self.stream = DeviceStream(rig.devices, ring_s=ring_s, retry_s=1.0)
-        self.views: dict[str, KindView] = {}
+        self.views: dict[str, KindView] = {}  # devices with samples (not the string streams: nothing to draw)
+        self.marker_streams: set[str] = set()  # external LSL string streams: their samples are session markers
         self.layouts_version = 0
         self.recorder_options: dict = {}  # extra recording arguments (min_free_bytes)
         self.last_path: Path | None = None  # the file of the last capture, also when stopping it failed
@@ -261,6 +262,9 @@ class LiveSource:
         mono = time.monotonic()
         workers = self.stream.workers
         for name, w in workers.items():
+            if w.markers:  # another program's markers: recorded as markers, no live view
+                self.marker_streams.add(name)
+                continue
             v = self.views.get(name)
             if v is None or v.desc is not w.desc:  # a device that came (or came back): its view from its kind
                 self.views[name] = v = view_for(w.desc, self.ring_s)
@@ -298,7 +302,7 @@ class LiveSource:
         for name, cfg in self.configs.items():
             v = self.views.get(name)
             nominal = float(v.rate_hz if v is not None else (cfg.rate_hz or 0))
-            kind = v.kind if v is not None else (cfg.kind or "")
+            kind = "markers" if name in self.marker_streams else v.kind if v is not None else (cfg.kind or "")
             side = v.side if v is not None else cfg.side
             lost = crc = 0
             drift = None
@@ -321,6 +325,8 @@ class LiveSource:
             age_s = now_s - v.last_t_s if v is not None and np.isfinite(v.last_t_s) else np.inf
             if reported == "streaming" and v is not None and not np.isfinite(v.last_t_s):
                 age_s = 0.0  # just started: no verdict before the first poll saw samples
+            if name in self.marker_streams:
+                age_s = 0.0  # markers come when they come: silence is no stall
             state = model.classify_state(reported, age_s)
             rate = self._measured_rate_hz(v, mono) if v is not None else 0.0
             rows.append(model.DeviceRow(name, kind, side, state, rate, nominal, int(lost), int(crc), drift,
