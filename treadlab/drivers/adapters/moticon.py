@@ -17,8 +17,8 @@ sequence number, so one is made from the device time and the rate (:class:`~.com
 datagram is a sequence gap like any other; a datagram that does not parse or has another field count is a
 ``bad_lines`` error (counted on both insoles) and never parsed further; a time that does not advance is a
 ``duplicate``. Total force, centre of pressure and the inertial channels are parsed and kept on each batch
-(:attr:`MoticonInsole.last_extras`) but not recorded yet: the session file has no IMU kind until the device-kind
-registry (see ``docs/adapters.md``).
+(:attr:`MoticonInsole.last_extras`) but not recorded yet: the kind registry (:mod:`treadlab.kinds`) has no IMU
+kind yet (see ``docs/adapters.md``).
 """
 
 from __future__ import annotations
