@@ -1,5 +1,6 @@
 """One contract for every device: the binary and line drivers (fakes on real ptys), the LSL inlet (a real
-outlet on loopback) and a simulated device in its own process, all reached through ``drivers.connect``.
+outlet on loopback), a simulated device in its own process and the adapters (Moticon's UDP stream, the willowec
+mat on a pty), all reached through ``drivers.connect``.
 
 The contract is what the acquisition relies on (``treadlab.drivers.base.Device``): ``connect`` returns an
 identified device that describes itself with a registered kind; reads return well-formed batches whose sequence
@@ -10,6 +11,7 @@ stopping leaves earlier samples readable, and closing twice is harmless.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -25,8 +27,10 @@ from treadlab.lab.rig import load_rig
 LAYOUT8 = {"foot_length_mm": 260.0, "positions_mm": [[0.0, 20.0 * i] for i in range(8)], "areas_mm2": [300.0] * 8}
 
 
-def check_device_contract(cfg: DeviceConfig, feed: Callable[[], None] = lambda: None, n: int = 100) -> None:
-    """Connect ``cfg``, read ``n`` samples and check everything a :class:`Device` promises."""
+def check_device_contract(cfg: DeviceConfig, feed: Callable[[], None] = lambda: None,
+                          n: int = 100) -> DeviceDescription:
+    """Connect ``cfg``, read ``n`` samples and check everything a :class:`Device` promises; returns the
+    description."""
     dev = connect(cfg, timeout_s=5.0)
     try:
         assert isinstance(dev, Device)
@@ -73,6 +77,7 @@ def check_device_contract(cfg: DeviceConfig, feed: Callable[[], None] = lambda: 
     finally:
         dev.close()
         dev.close()  # twice: harmless
+    return desc
 
 
 def test_binary_driver_contract():
@@ -121,3 +126,37 @@ def test_simulated_device_contract(tmp_path):
     with SimulatedRig(default.devices[:1], tmp_path / "sim", seed=4) as sim:
         cfg = load_rig(sim.write_rig(tmp_path / "rig.toml")).devices[0]
         check_device_contract(cfg, n=300)
+
+
+def _free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_moticon_adapter_contract(tmp_path):
+    from treadlab.drivers.sim.moticon import MoticonSim
+
+    port = _free_udp_port()
+    rig = tmp_path / "rig.toml"
+    rig.write_text(f'[[device]]\nname = "insole_left"\nprotocol = "moticon"\nport = "udp://127.0.0.1:{port}"\n'
+                   'side = "left"\nrate_hz = 100\n')
+    with MoticonSim(("127.0.0.1", port), rate_hz=100, seed=6):
+        desc = check_device_contract(load_rig(rig).devices[0])
+    assert (desc.kind, desc.side, desc.shape, desc.dtype) == ("insole", "left", (16,), np.dtype(np.float32))
+    assert desc.unit == "kPa" and np.all(desc.calibration.gain == 10.0) and not desc.supports_ping
+    assert desc.layout["name"] == "insole16" and desc.layout["positions_mm"].shape == (16, 2)
+
+
+def test_willowec_adapter_contract(tmp_path):
+    from treadlab.drivers.adapters.willowec import COLS, ROWS
+    from treadlab.drivers.sim.willowec import WillowecMatSim
+
+    with WillowecMatSim(rate_hz=50, seed=7) as sim:
+        desc = check_device_contract(DeviceConfig(name="mat", port=sim.path, protocol="willowec-mat", rate_hz=50,
+                                                  kind="mat", sensels=ROWS * COLS, baudrate=115200))
+    assert (desc.kind, desc.shape, desc.dtype, desc.unit) == ("mat", (ROWS, COLS), np.dtype(np.uint8), "raw")
+    assert desc.layout is None and desc.layout_attrs["rows"] == ROWS and desc.layout_attrs["cols"] == COLS
+    assert desc.layout_data["positions_mm"].shape == (ROWS * COLS, 2) and len(desc.channel_labels) == ROWS * COLS

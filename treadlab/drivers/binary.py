@@ -71,12 +71,21 @@ class BinaryDevice(ByteStreamDevice):
 
     # ---------------------------------------------------------------------------- receiving
 
-    def _pump(self, timeout_s: float) -> None:
-        """One bulk read; DATA goes to the pending buffer, answers to the reply queue, LOG/PONG to theirs."""
+    def _receive(self, timeout_s: float) -> tuple[list[bytes], list[tuple[int, bytes]], int]:
+        """One read of the transport, decoded: ``(DATA messages, other messages as (type, body), host_ns)``.
+
+        The seam of message sources (``udp://``, BLE): they override this to receive whole messages and check
+        them with the same decoder counters; everything after it does not know where the messages came from.
+        """
         chunk, host_ns = self._read_raw(timeout_s)
         if not chunk:
-            return
+            return [], [], host_ns
         data, other = self._decoder.feed(chunk)
+        return data, other, host_ns
+
+    def _pump(self, timeout_s: float) -> None:
+        """One read; DATA goes to the pending buffer, answers to the reply queue, LOG/PONG to theirs."""
+        data, other, host_ns = self._receive(timeout_s)
         if data:
             if self.info is None:
                 self._keep_early(data, host_ns)

@@ -298,20 +298,27 @@ class GattBinaryDevice(BinaryDevice):
         Refuse, at :meth:`identify`, a device whose DATA does not fit one notification at the negotiated MTU.
     """
 
+    _decoder: MessageDecoder
+    port: GattPort
+
     def __init__(self, port: GattPort, cfg: DeviceConfig | None = None, check_mtu: bool = True) -> None:
-        super().__init__(port, cfg)  # type: ignore[arg-type]
+        super().__init__(port, cfg)  # type: ignore[arg-type]  # a message port, with the parts of a port used
         self._decoder = MessageDecoder()
         self._reassembler = Reassembler()
         self.check_mtu = check_mtu
 
-    def _read_raw(self, timeout_s: float) -> tuple[list[bytes], int]:  # type: ignore[override]
+    def _receive(self, timeout_s: float) -> tuple[list[bytes], list[tuple[int, bytes]], int]:
+        """Every notification queued (waiting up to ``timeout_s``), joined into messages and checked by the
+        decoder; a broken message (a part missing or out of order) counts in ``framing_errors``.
+        """
         notes = self.port.recv_notifications(timeout_s)
         host_ns = time.monotonic_ns()
         self.stats.bytes += sum(map(len, notes))
         before = self._reassembler.broken
         messages = self._reassembler.feed(notes) if notes else []
         self._decoder.stats.framing_errors += self._reassembler.broken - before
-        return messages, host_ns
+        data, other = self._decoder.feed_messages(messages)
+        return data, other, host_ns
 
     def _apply_info(self, info: dict) -> None:
         super()._apply_info(info)

@@ -42,13 +42,14 @@ SILENCE_S = 2.0
 
 
 class MessageDecoder(p.FrameDecoder):
-    """:class:`~treadlab.drivers.protocol.FrameDecoder` for whole messages (datagrams, notifications): no COBS.
+    """:class:`~treadlab.drivers.protocol.FrameDecoder` that also takes whole messages (datagrams, notifications).
 
-    :meth:`feed` takes a list of messages instead of bytes and returns the same ``(data, other)``; the counters
-    are the same (``framing_errors`` and ``oversize_errors`` stay 0: there is no framing to break).
+    :meth:`feed_messages` takes a list of messages instead of bytes and returns the same ``(data, other)`` as
+    ``feed``, with the same counters (``framing_errors`` and ``oversize_errors`` stay 0: there is no framing to
+    break). ``feed`` (a COBS byte stream) is the base's, unchanged.
     """
 
-    def feed(self, messages: list[bytes]) -> tuple[list[bytes], list[tuple[int, bytes]]]:  # type: ignore[override]
+    def feed_messages(self, messages: list[bytes]) -> tuple[list[bytes], list[tuple[int, bytes]]]:
         """Check ``messages`` (each ``type | body | crc32``) and return the good ones, like ``FrameDecoder.feed``."""
         if not messages:
             return [], []
@@ -199,14 +200,20 @@ class UdpBinaryDevice(BinaryDevice):
     waiting forever for a device that rebooted and sits stopped.
     """
 
+    _decoder: MessageDecoder
+    port: UdpPort
+
     def __init__(self, port: UdpPort, cfg: DeviceConfig | None = None, silence_s: float | None = None) -> None:
-        super().__init__(port, cfg)  # type: ignore[arg-type]
+        super().__init__(port, cfg)  # type: ignore[arg-type]  # a message port, with the parts of a port used
         self._decoder = MessageDecoder()
         self.silence_s = silence_s
         self._streaming = False
         self._last_rx = time.monotonic()
 
-    def _read_raw(self, timeout_s: float) -> tuple[list[bytes], int]:  # type: ignore[override]
+    def _receive(self, timeout_s: float) -> tuple[list[bytes], list[tuple[int, bytes]], int]:
+        """Every datagram queued (waiting up to ``timeout_s``), checked by the decoder; a silence while
+        streaming longer than the limit raises :class:`DeviceDisconnectedError`.
+        """
         messages = self.port.recv_messages(timeout_s)
         host_ns = time.monotonic_ns()
         now = time.monotonic()
@@ -220,7 +227,8 @@ class UdpBinaryDevice(BinaryDevice):
                 raise DeviceDisconnectedError(
                     f"{self.name}: nothing from {self.port.port} for {limit:g} s while streaming (device off, "
                     "rebooted, or out of network reach)")
-        return messages, host_ns
+        data, other = self._decoder.feed_messages(messages)
+        return data, other, host_ns
 
     def start(self, timeout_s: float = 1.0, keep_received: bool = False) -> None:
         """START (waits for the ACK); from now on a silence of ``silence_s`` is a vanished device."""

@@ -1,5 +1,5 @@
 """What the adapters share: counters for what a format cannot check, sequence numbers made from device times,
-and the plumbing of a device that is not a protocol v1 port (no commands, no PING).
+and the shared base of a device that is not a protocol v1 port (no commands, no PING).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from treadlab.drivers.base import Calibration, PingResult
-from treadlab.drivers.common import DeviceStats
+from treadlab.drivers.common import DeviceBase, DeviceStats
 from treadlab.errors import CommandRejectedError, DeviceTimeoutError
 
 
@@ -69,13 +69,29 @@ class TimeSequencer:
         return (seq % 2**32).astype(np.uint32), keep
 
 
-class ListenOnlyDevice:
-    """The parts of the driver interface a stream-only device (no commands) answers the same way.
+class ListenOnlyDevice(DeviceBase):
+    """A stream-only device (no commands, no PING, no LOG) on the shared :class:`~treadlab.drivers.common.DeviceBase`.
 
-    Subclasses set the device attributes in ``identify`` and implement ``read`` and ``close``.
+    It implements :class:`~treadlab.drivers.base.Device`: ``set_rate`` accepts only the rig's nominal rate,
+    ``get_calibration`` returns the calibration the format implies, ``start``/``stop`` only decide whether
+    received samples are kept (the sender streams all the time); PING, PONG and LOG are the base's no-ops.
+    Counters are :class:`AdapterStats`. Subclasses set the description attributes in ``identify`` (``info``,
+    ``shape``, ``dtype``...), count into :attr:`stats`, return batches through ``_batch`` (the one place
+    sequence gaps are counted), and implement ``read``, ``_discard_queued`` and ``close``. The constructor is
+    cooperative, so a subclass may also derive from :class:`~treadlab.drivers.common.ByteStreamDevice`.
+
+    Attributes
+    ----------
+    started : bool
+        Received samples are kept for ``read`` (between ``start`` and ``stop``).
     """
 
-    supports_ping = False
+    stats: AdapterStats
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stats = AdapterStats()
+        self.started = False
 
     def set_rate(self, rate_hz: int, timeout_s: float = 0.0) -> None:
         """The sender's rate is set in its own software: only the nominal rate of the rig file is accepted."""
@@ -84,7 +100,7 @@ class ListenOnlyDevice:
                                        f"treadlab (rig file says {self.rate_hz} Hz)")
 
     def get_calibration(self, timeout_s: float = 0.0) -> Calibration:
-        """The calibration the format implies (nothing to ask the device)."""
+        """The calibration the format implies (nothing to ask the device); the description carries it."""
         return self.calibration
 
     def start(self, timeout_s: float = 0.0, keep_received: bool = False) -> None:
@@ -93,33 +109,17 @@ class ListenOnlyDevice:
         """
         if not keep_received:
             self._discard_queued()
+            self._seq.reset()
         self.started = True
 
     def stop(self, timeout_s: float = 0.0) -> None:
-        """Stop keeping samples (the sender goes on streaming)."""
+        """Stop keeping samples (the sender goes on streaming; what was kept stays readable)."""
         self.started = False
-
-    def send_ping(self) -> None:
-        """Nothing to send: the device cannot answer PING."""
-        return None
 
     def ping(self, timeout_s: float = 0.0) -> PingResult:
         """Raise :class:`DeviceTimeoutError`: the device cannot answer PING."""
         raise DeviceTimeoutError(f"{self.name}: this device cannot answer PING")
 
-    def drain_pongs(self) -> list[PingResult]:
-        """Always empty: no PING round trips."""
-        return []
-
-    def drain_logs(self) -> list[tuple[int, int, str]]:
-        """Always empty: the device cannot send LOG messages."""
-        return []
-
-    def _discard_queued(self) -> None:  # pragma: no cover - overridden
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def _discard_queued(self) -> None:
+        """Drop the samples received and not yet read (at ``start``)."""
+        raise NotImplementedError

@@ -17,8 +17,8 @@ sequence number, so one is made from the device time and the rate (:class:`~.com
 datagram is a sequence gap like any other; a datagram that does not parse or has another field count is a
 ``bad_lines`` error (counted on both insoles) and never parsed further; a time that does not advance is a
 ``duplicate``. Total force, centre of pressure and the inertial channels are parsed and kept on each batch
-(:attr:`MoticonInsole.last_extras`) but not recorded yet: the session file has no IMU kind until the device-kind
-registry (see ``docs/adapters.md``).
+(:attr:`MoticonInsole.last_extras`) but not recorded yet: the kind registry (:mod:`treadlab.kinds`) has no IMU
+kind yet (see ``docs/adapters.md``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from itertools import compress
 
 import numpy as np
 
-from treadlab.drivers.adapters.common import AdapterStats, ListenOnlyDevice, TimeSequencer
+from treadlab.drivers.adapters.common import ListenOnlyDevice, TimeSequencer
 from treadlab.drivers.base import Calibration, DeviceConfig, SampleBatch
-from treadlab.drivers.common import SeqTracker, resolve_layout
+from treadlab.drivers.common import check_info, resolve_layout
 from treadlab.drivers.message import UdpPort
 from treadlab.drivers.urls import network_address
 from treadlab.errors import ConfigError, DeviceDisconnectedError, DeviceError, DeviceTimeoutError
@@ -180,26 +180,19 @@ class MoticonInsole(ListenOnlyDevice):
     protocol = PROTOCOL
 
     def __init__(self, cfg: DeviceConfig) -> None:
-        self.cfg = cfg
-        self.name = cfg.name
+        super().__init__(cfg)
         self.side = cfg.side
         self.kind = "insole"
         self.rate_hz = int(cfg.rate_hz)
-        self.stats = AdapterStats()
-        self.info: dict | None = None
-        self.serial: str | None = None
         self.n_values = SENSELS
         self.shape = (SENSELS,)
         self.dtype = np.dtype(np.float32)
         self.clock_hz = CLOCK_HZ
-        self.layout = None
-        self.started = False
         self.unit_s = TIME_UNITS_S[cfg.extra.get("time_unit", "s")]
         self.calibration = Calibration(unit="kPa", gain=np.full(SENSELS, KPA_PER_N_CM2, np.float32),
                                        offset=np.zeros(SENSELS, np.float32))
         self.last_extras: dict[str, np.ndarray] = {}
         self._sequencer = TimeSequencer(self.rate_hz)
-        self._seqtrack = SeqTracker()
         self._queue: list[tuple[np.ndarray, np.ndarray, int]] = []
         self._qlock = threading.Lock()
         self._closed = False
@@ -207,8 +200,13 @@ class MoticonInsole(ListenOnlyDevice):
 
     @property
     def port(self) -> UdpPort:
-        """The UDP port object shared by the insoles of this stream."""
+        """The transport: the UDP port object shared by the insoles of this stream."""
         return self._stream.port
+
+    @property
+    def where(self) -> str:
+        """The ``udp://`` URL of the stream."""
+        return self.cfg.port
 
     def take_frames(self, frames: MoticonFrames, host_ns: int, nbytes: int) -> None:
         """Keep this insole's part of a parsed read (called by the shared stream, from either reader's thread)."""
@@ -223,6 +221,7 @@ class MoticonInsole(ListenOnlyDevice):
             self.last_extras = {k: v for k, v in ch.items() if k != "pressure"}
 
     def _discard_queued(self) -> None:
+        """Drop the samples kept and not yet read (both readers may be queueing)."""
         with self._qlock:
             self._queue.clear()
 
@@ -251,6 +250,7 @@ class MoticonInsole(ListenOnlyDevice):
                      "side": self.side, "sensels": SENSELS, "dtype": "f4", "rate_hz": self.rate_hz,
                      "clock_hz": CLOCK_HZ, "unit": "N/cm2", "layout": self.layout["name"],
                      "extras": ["total_force_n", "cop", "acc_g", "gyro_dps"]}
+        check_info(self.info, self.cfg, self.name, self.where)
         return self.info
 
     def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
@@ -272,22 +272,18 @@ class MoticonInsole(ListenOnlyDevice):
         dup = len(t) - int(np.count_nonzero(keep))
         if dup:
             t, values, host = t[keep], values[keep], host[keep]
-        st = self.stats
-        st.duplicates += dup
-        st.unchecked += len(t)
-        st.samples += len(t)
-        self._seqtrack.update(seq, st)
+        self.stats.duplicates += dup
+        self.stats.unchecked += len(t)
+        if len(t) == 0:
+            return None
         ticks = np.maximum(np.round(t * self.unit_s * CLOCK_HZ), 0).astype(np.uint64)
-        return SampleBatch(seq=seq, device_time=ticks.astype(np.uint64), values=values, host_time_ns=host)
+        return self._batch(seq, ticks, values, host)
 
     def close(self) -> None:
         """Close the transport (safe to call more than once)."""
         if not self._closed:
             self._closed = True
             self._stream.detach(self)
-
-    def __repr__(self) -> str:
-        return f"<MoticonInsole {self.name!r} {self.side} on {self.cfg.port}>"
 
 
 def check_rig_entry(entry: dict, where: str, get) -> DeviceConfig:

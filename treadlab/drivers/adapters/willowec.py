@@ -28,9 +28,10 @@ import serial
 
 from treadlab.drivers.adapters.common import AdapterStats, ListenOnlyDevice
 from treadlab.drivers.base import Calibration, DeviceConfig, SampleBatch
-from treadlab.drivers.common import DeviceBase
+from treadlab.drivers.common import ByteStreamDevice, check_info
 from treadlab.drivers.transport import open_port, write_bytes
 from treadlab.errors import ConfigError, DeviceError, DeviceTimeoutError
+from treadlab.fileformat import UNIT_RAW
 
 PROTOCOL = "willowec-mat"
 ROWS, COLS = 56, 28
@@ -58,16 +59,22 @@ def marker_positions(a: np.ndarray) -> np.ndarray:
 class MarkerFramer:
     """Split the mat's byte stream into frames at the markers, numbering frames by stream position.
 
+    Parameters
+    ----------
+    stats : AdapterStats or None
+        Counters to add to (a device passes its own); None: new ones.
+
     Attributes
     ----------
     stats : AdapterStats
-        ``messages`` (frames taken), ``malformed`` (runs of the wrong length, frames with impossible values),
+        The counters it adds to (the device's, or its own when none is given): ``messages`` (frames taken),
+        ``malformed`` (runs of the wrong length, frames with impossible values),
         ``resyncs`` (runs of the wrong length hunted past), ``unchecked``, ``oversize_errors`` (marker-free
         stretches dropped).
     """
 
-    def __init__(self) -> None:
-        self.stats = AdapterStats()
+    def __init__(self, stats: AdapterStats | None = None) -> None:
+        self.stats = AdapterStats() if stats is None else stats
         self._buf = b""
         self._synced = False  # the buffer starts right after a marker
         self._ever_synced = False
@@ -148,13 +155,13 @@ class MarkerFramer:
         return (seq % 2**32).astype(np.uint32), np.ascontiguousarray(frames)
 
 
-class WillowecMat(ListenOnlyDevice, DeviceBase):
-    """The willowec/pressure-mat board on a serial port (USB CDC).
+class WillowecMat(ListenOnlyDevice, ByteStreamDevice):
+    """The willowec/pressure-mat board on a serial port (USB CDC): a 56 x 28 ``mat`` of raw uint8 counts.
 
     Parameters
     ----------
     port : serial.SerialBase
-        Open port (owned from now on).
+        Open port (owned from now on; the base's transport, read by ``_read_raw``).
     cfg : DeviceConfig
         ``protocol = "willowec-mat"`` with the nominal ``rate_hz``.
     """
@@ -162,17 +169,17 @@ class WillowecMat(ListenOnlyDevice, DeviceBase):
     protocol = PROTOCOL
 
     def __init__(self, port: serial.SerialBase, cfg: DeviceConfig) -> None:
-        DeviceBase.__init__(self, port, cfg)
-        self._framer = MarkerFramer()
-        self.stats = self._framer.stats
+        super().__init__(port, cfg)
+        self._framer = MarkerFramer(self.stats)
         self.rate_hz = int(cfg.rate_hz)
         self.kind = "mat"
         self.shape = (ROWS, COLS)
         self.n_values = FRAME_BYTES
         self.dtype = np.dtype(np.uint8)
         self.clock_hz = 1_000_000_000
-        self.calibration: Calibration | None = None  # raw counts: the project's calibration curves are non-linear
-        self.started = False
+        # raw counts (the project's calibration curves are non-linear): the identity, unit "raw"
+        self.calibration = Calibration(unit=UNIT_RAW, gain=np.ones(FRAME_BYTES, np.float32),
+                                       offset=np.zeros(FRAME_BYTES, np.float32))
         self._period_ns = int(1e9 / self.rate_hz)
         self._last_t = -1
         self._queued: list[tuple[np.ndarray, np.ndarray, int]] = []
@@ -187,8 +194,8 @@ class WillowecMat(ListenOnlyDevice, DeviceBase):
         return len(seq)
 
     def _discard_queued(self) -> None:
+        """Drop the frames kept and not yet read."""
         self._queued.clear()
-        self._seq.reset()
 
     def identify(self, timeout_s: float = 2.0, retries: int = 1) -> dict:
         """Send ``start_reading`` and wait for one whole frame between two markers.
@@ -216,6 +223,7 @@ class WillowecMat(ListenOnlyDevice, DeviceBase):
                      "rows": ROWS, "cols": COLS, "pitch_mm": PITCH_MM, "belt_axis": "rows", "dtype": "u8",
                      "adc_bits": 8, "rate_hz": self.rate_hz, "clock_hz": self.clock_hz,
                      "time": "host arrival (the board has no clock)"}
+        check_info(self.info, self.cfg, self.name, self.where)
         return self.info
 
     def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
