@@ -128,8 +128,8 @@ class SimulatedRig:
 
     @classmethod
     def default(cls, workdir: str | os.PathLike, runner: Any = None, seed: int = 0,
-                line_insoles: bool = False) -> SimulatedRig:
-        """Two protocol-v1 insoles ("insole99", u16, 500 Hz) and a 48 x 112 mat at 120 Hz.
+                line_insoles: bool = False, mat: bool = True) -> SimulatedRig:
+        """Two protocol-v1 insoles ("insole99", u16, 500 Hz) and (``mat``) a 48 x 112 mat at 120 Hz.
 
         With ``line_insoles`` the insoles speak the line protocol instead ("insole16", 200 Hz, ms, newtons).
         """
@@ -144,7 +144,9 @@ class SimulatedRig:
                 devs.append(SimDeviceSpec(f"insole_{side}", side=side, layout="insole99", dtype="u16", adc_bits=12,
                                           rate_hz=500, model="treadlab-sim-insole99",
                                           **_clock_and_serial(rng, f"I{side[0].upper()}", seed)))
-        devs.append(_mat_spec(rng, seed))
+        mat_spec = _mat_spec(rng, seed)  # drawn either way: the insoles' clocks and serials do not depend on it
+        if mat:
+            devs.append(mat_spec)
         return cls(devs, workdir, runner, seed)
 
     @classmethod

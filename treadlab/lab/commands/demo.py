@@ -117,9 +117,7 @@ def record(folder: Path, label: str, runner: RunnerParams, condition: str, secon
     run as ``companion``).
     """
     out = folder / f"{label}.h5"
-    sim = SimulatedRig.default(folder / f"sim-{label}", runner=runner, seed=runner.seed)
-    if not mat:
-        sim = SimulatedRig([d for d in sim.devices if d.kind != "mat"], sim.workdir, runner, runner.seed)
+    sim = SimulatedRig.default(folder / f"sim-{label}", runner=runner, seed=runner.seed, mat=mat)
     try:
         sim.start()
     except RuntimeError as exc:  # a simulator process that did not come up: one line, not a traceback
