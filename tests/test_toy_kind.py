@@ -2,8 +2,9 @@
 
 It is described once (:class:`ThermometerKind`: INFO ``channels`` -> shape, its label, its LSL type), served by
 a protocol v1 fake on a real pseudo-terminal (tests/fake_device.py), shown by a live view of its own, and then
-recorded by ``Recorder`` and previewed and recorded by the app, with no edit to treadlab's modules: each layer
-takes it from the registry (``docs/design.md``, "Adding a device kind").
+recorded by ``Recorder``, previewed and recorded by the app, and read and exported through its reader class
+(tests/test_kinds_analysis.py), with no edit to treadlab's modules: each layer takes it from the registry
+(``docs/design.md``, "Adding a device kind").
 """
 
 from __future__ import annotations
@@ -157,3 +158,39 @@ def test_an_unknown_kind_is_one_error_at_connection(tmp_path):
     rig.write_text('[[device]]\nname = "baro"\nport = "/dev/null"\nkind = "barometer"\n')
     with pytest.raises(ConfigError, match="'kind' must be"):
         load_rig(rig)
+
+
+def test_a_recorded_toy_kind_is_read_and_exported(thermometer, monkeypatch, tmp_path):
+    """The whole walk of a new kind: recorded through the real path, then read and exported by its reader class
+    (registered from a test module, as in tests/test_kinds_analysis.py)."""
+    import pandas as pd
+    from test_kinds_analysis import ThermometerData
+
+    from treadlab.analysis import session as sessionmod
+    from treadlab.analysis.export import export_csv
+    from treadlab.analysis.session import read_session
+
+    rig, spec = thermometer
+    out = tmp_path / "thermo.h5"
+    with Recorder(list(rig.devices), {"participant": "T"}, str(out), rig.text) as rec:
+        rec.start()
+        time.sleep(1.0)
+    _check_file(out, spec, 60)
+    monkeypatch.setitem(sessionmod.READERS, "thermometer", ThermometerData)
+    with h5py.File(out, "r") as f:
+        g = f[ff.DEVICES]["thermo"]
+        seq, t_file = g[ff.SEQ][()], g[ff.TIME][()]
+    # the fake's calibration: gain 0.5, offset = the channel's index (0 for the one channel)
+    want = 0.5 * expected_values(seq, 1, "u16")[:, 0].astype(np.float64)
+    with read_session(out) as s:
+        dev = s.devices["thermo"]
+        assert type(dev) is ThermometerData and s.of_kind("thermometer") == [dev]
+        cal = dev.read_calibrated()[:, 0]
+        np.testing.assert_allclose(cal, want)
+        np.testing.assert_array_equal(dev.read_time(), t_file)
+    files = export_csv(out, tmp_path / "csv")
+    assert tmp_path / "csv" / "thermo.csv" in files
+    csv = pd.read_csv(tmp_path / "csv" / "thermo.csv")
+    assert list(csv.columns) == ["time_s", "temperature"] and len(csv) == len(seq)
+    np.testing.assert_allclose(csv["temperature"], cal, rtol=1e-6)
+    np.testing.assert_allclose(csv["time_s"], t_file, atol=1e-6)
