@@ -107,7 +107,9 @@ class FeedbackEngine:
         self.marker = marker
         self.silence_after_s = silence_after_s
         self.stage = METRIC_STAGE[protocol.metric]
-        self.online = {f.foot: OnlineSteps(f.foot, f.foot_length_mm, norm_n) for f in feet}
+        # only the target's stage is computed (contact events are always given: the cadence and the silence)
+        self.online = {f.foot: OnlineSteps(f.foot, f.foot_length_mm, norm_n, stages={self.stage})
+                       for f in feet}
         if "left" in self.online and "right" in self.online:
             OnlineSteps.pair(self.online["left"], self.online["right"])
         self.cues_: list[Cue] = []
