@@ -31,7 +31,7 @@ from treadlab.drivers.sim.gait import RunnerParams
 from treadlab.drivers.sim.rig import SimulatedRig
 from treadlab.feedback.check import match_contacts, percentiles_ms
 from treadlab.feedback.engine import FeedbackEngine
-from treadlab.feedback.live import G_MPS2, FeedbackRun
+from treadlab.feedback.live import G_MPS2, FeedbackRun, on_file_clock
 from treadlab.feedback.protocol import parse_protocol
 from treadlab.feedback.sinks import NullSink, WavSink
 from treadlab.lab.rig import load_rig
@@ -95,7 +95,7 @@ def main() -> None:
                                 lambda: rec.elapsed_s, NullSink())
         rec.start()
         run.start()
-        unsub = rec.subscribe(second.put)
+        unsub = rec.subscribe(on_file_clock(second.put, rec.offset_s))  # batches come on the stream's clock
         second.start()
         wall0 = time.monotonic()
         while rec.elapsed_s < args.seconds:

@@ -86,6 +86,10 @@ class OnlineSteps:
         When the contact and the loading metrics are evaluated, after the live initial contact.
     contact : ContactDetection, optional
         The detection parameters (the offline defaults).
+    stages : set of str, optional
+        The stages whose metrics are computed (default all). A contact event is always given (its values empty
+        when "contact" is not among them); the loading and toe-off events only when asked for. The work of a
+        metric nobody uses (two filters per step for the loading rates) is not done in the path of a cue.
     other : OnlineSteps, optional
         The other foot, for the cadence (set by :meth:`pair`).
 
@@ -101,7 +105,7 @@ class OnlineSteps:
     def __init__(self, foot: str, foot_length_mm: float, norm_n: float, buffer_s: float = 8.0,
                  calibrate_every_s: float = 2.0, cutoff_every_s: float = 30.0, strike_window_ms: float = 15.0,
                  loading_eval_ms: float = 60.0,
-                 contact: ContactDetection | None = None) -> None:
+                 contact: ContactDetection | None = None, stages: set[str] | None = None) -> None:
         self.foot = foot
         self.foot_length_mm = float(foot_length_mm)
         self.norm_n = float(norm_n)
@@ -112,6 +116,7 @@ class OnlineSteps:
         self.strike_window_ms = strike_window_ms
         self.loading_eval_ms = loading_eval_ms
         self.contact = contact or ContactDetection()
+        self.stages = {"contact", "loading", "toeoff"} if stages is None else set(stages)
         self.strike = StrikeIndex(window_ms=strike_window_ms)
         self.loading = LoadingRates()
         self.other: OnlineSteps | None = None
@@ -298,7 +303,8 @@ class OnlineSteps:
                 self._in_contact = True
                 self.last_ic_s_ = ic
                 self._pending.append((ic + self.strike_window_ms * 1e-3, "contact", ic, self.steps_n_))
-                self._pending.append((ic + self.loading_eval_ms * 1e-3, "loading", ic, self.steps_n_))
+                if "loading" in self.stages:
+                    self._pending.append((ic + self.loading_eval_ms * 1e-3, "loading", ic, self.steps_n_))
                 self.steps_n_ += 1
             elif kind == -1 and self._in_contact:
                 t_off = float(_crossing_time(t, xc, np.array([k - 1]), np.array([k]), off)[0])
@@ -307,8 +313,9 @@ class OnlineSteps:
                     continue
                 self._in_contact = False
                 self._last_to_s = to
-                self._pending.append((to, "toeoff", self.last_ic_s_, self.steps_n_ - 1))
-                self._contact_ms[self.steps_n_ - 1] = (to - self.last_ic_s_) * 1e3
+                if "toeoff" in self.stages:
+                    self._pending.append((to, "toeoff", self.last_ic_s_, self.steps_n_ - 1))
+                    self._contact_ms[self.steps_n_ - 1] = (to - self.last_ic_s_) * 1e3
         return events
 
     def _evaluate(self, t_last: float) -> list[StepEvent]:
@@ -319,7 +326,7 @@ class OnlineSteps:
         out = []
         for _, stage, ic, n in sorted(due):  # a few per second
             if stage == "contact":
-                values = self._contact_values(ic)
+                values = self._contact_values(ic) if "contact" in self.stages else {}
             elif stage == "loading":
                 values = self._loading_values(ic)
             else:

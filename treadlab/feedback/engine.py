@@ -1,13 +1,16 @@
 """The feedback engine: step events in, cues out, every cue and phase recorded on the session clock.
 
-:class:`FeedbackEngine` owns one thread. Insole batches are handed to it (:meth:`FeedbackEngine.put`, from the
-recorder's reader threads: a queue append, nothing else); the thread turns them into step events
-(:class:`~treadlab.analysis.online.OnlineSteps`), and as soon as the protocol's target metric of a step is known
-it decides the cue (phase on, off or faded; in band or not), plays it on the sink and hands a cue row to the
-``rows`` callable (the session file's ``/feedback/cues``). It also starts the phases (a ``/feedback/phases`` row
-and a ``phase: <name>`` marker each), sets a band taken from the baseline at the end of the baseline phase,
-schedules the metronome's beats ahead of time at their exact instants (so they do not drift), stops every cue
-when no step has been seen for ``silence_after_s`` (1.5 s), and honours :meth:`mute`.
+:class:`FeedbackEngine` owns two threads, a clock thread and a calibration thread. Insole batches are handed to
+:meth:`FeedbackEngine.put` by the recorder's reader threads, which turn them into step events
+(:class:`~treadlab.analysis.online.OnlineSteps`) right there, under the engine's lock: no hop through a queue to
+another thread, whose wake-up and GIL hand-over made the tail of the latency (docs/feedback.md, "Latency"). As
+soon as the protocol's target metric of a step is known, the reader thread decides the cue (phase on, off or
+faded; in band or not), plays it on the sink and hands a cue row to the ``rows`` callable (the session file's
+``/feedback/cues``). The clock thread does what depends on time alone: it starts the phases (a
+``/feedback/phases`` row and a ``phase: <name>`` marker each), sets a band taken from the baseline at the end of
+the baseline phase, and schedules the metronome's beats ahead of time at their exact instants (so they do not
+drift). Cues stop when no step has been seen for ``silence_after_s`` (1.5 s), and :meth:`mute` is honoured. The
+detectors' periodic refits run in the calibration thread.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ NO_FOOT = 255
 NOT_APPLICABLE = 255
 #: Beats are handed to the sink this long before they are due.
 BEAT_LOOKAHEAD_S = 0.25
+#: Period of the clock thread (phases, baseline band, metronome beats; steps are handled as their samples come).
+TICK_S = 0.005
 
 
 @dataclass
@@ -102,7 +107,9 @@ class FeedbackEngine:
         self.marker = marker
         self.silence_after_s = silence_after_s
         self.stage = METRIC_STAGE[protocol.metric]
-        self.online = {f.foot: OnlineSteps(f.foot, f.foot_length_mm, norm_n) for f in feet}
+        # only the target's stage is computed (contact events are always given: the cadence and the silence)
+        self.online = {f.foot: OnlineSteps(f.foot, f.foot_length_mm, norm_n, stages={self.stage})
+                       for f in feet}
         if "left" in self.online and "right" in self.online:
             OnlineSteps.pair(self.online["left"], self.online["right"])
         self.cues_: list[Cue] = []
@@ -112,7 +119,7 @@ class FeedbackEngine:
         #: Called (from the engine's thread) with the :class:`Cue` of every step the runner may see (cued phases,
         #: not paused): the runner screen.
         self.listeners: list[Callable[[Cue], None]] = []
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._work = threading.Lock()  # the detectors and the cue state: reader threads and the clock thread
         self._cal_q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._cal_thread: threading.Thread | None = None
@@ -132,11 +139,24 @@ class FeedbackEngine:
     # ------------------------------------------------------------------ control (any thread)
 
     def put(self, batch) -> None:
-        """Hand over a recorder batch (``name``, ``time_s``, ``values``); others than the insoles are ignored."""
-        if batch.name in self.feet and len(batch.time_s):
-            host = getattr(batch, "host_time_s", None)
-            self._q.put((batch.name, batch.time_s, batch.values,
-                         float(host[-1]) if host is not None and len(host) else self.clock()))
+        """Take a recorder batch (``name``, ``time_s``, ``values``); others than the insoles are ignored.
+
+        Called from a reader thread, it does the batch's work at once (a few hundred microseconds: the force map
+        and the detector's new samples; a step's metric when it becomes known, and its cue), so a cue leaves in
+        the thread that read the sample completing its metric. Errors are counted, never raised.
+        """
+        if batch.name not in self.feet or not len(batch.time_s):
+            return
+        host = getattr(batch, "host_time_s", None)
+        arrived_s = float(host[-1]) if host is not None and len(host) else self.clock()
+        c0 = time.thread_time()
+        with self._work:
+            try:
+                self._feed(batch.name, batch.time_s, batch.values, arrived_s)
+            except Exception as exc:  # noqa: BLE001 - a bug in feedback must not stop the recording
+                self.errors_ += 1
+                self.last_error_ = exc
+            self.cpu_s_ += time.thread_time() - c0
 
     def notify_contact(self, ic_s: float) -> None:
         """A contact was seen (the engine calls it for every live contact; a step source of its own may too)."""
@@ -172,7 +192,7 @@ class FeedbackEngine:
             self._paused.clear()
 
     def start(self) -> None:
-        """Start the engine thread and its calibration thread (the detectors' periodic refits run there, off the
+        """Start the engine's clock thread and its calibration thread (the detectors' periodic refits run there, off the
         path from a sample to its cue).
         """
         for o in self.online.values():
@@ -242,24 +262,15 @@ class FeedbackEngine:
     # ------------------------------------------------------------------ thread
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item = self._q.get(timeout=0.005)
-            except queue.Empty:
-                item = None
+        while not self._stop.wait(TICK_S):
             c0 = time.thread_time()
-            try:
-                self._tick()
-                while item is not None:  # every batch waiting, then the cues they complete
-                    self._feed(*item)
-                    try:
-                        item = self._q.get_nowait()
-                    except queue.Empty:
-                        item = None
-            except Exception as exc:  # noqa: BLE001 - a bug in feedback must not stop the recording
-                self.errors_ += 1
-                self.last_error_ = exc
-            self.cpu_s_ += time.thread_time() - c0
+            with self._work:
+                try:
+                    self._tick()
+                except Exception as exc:  # noqa: BLE001 - a bug in feedback must not stop the recording
+                    self.errors_ += 1
+                    self.last_error_ = exc
+                self.cpu_s_ += time.thread_time() - c0
 
     def _feed(self, device: str, time_s: np.ndarray, values: np.ndarray, arrived_s: float) -> None:
         fi = self.feet[device]
