@@ -74,6 +74,7 @@ A_COLUMNS = "columns"
 CAL_GAIN = "gain"
 CAL_OFFSET = "offset"
 A_CAL_UNIT = "unit"
+CAL_UNITS = "units"  # per-channel units (imu, force kinds): fixed-length str, one per value
 #: Unit written when a device gives no calibration (identity gain and offset: values are raw counts).
 UNIT_RAW = "raw"
 

@@ -173,6 +173,10 @@ def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
         cal.create_dataset(ff.CAL_GAIN, data=np.ones(d.n_values, np.float32))
         cal.create_dataset(ff.CAL_OFFSET, data=np.zeros(d.n_values, np.float32))
         cal.attrs[ff.A_CAL_UNIT] = ff.UNIT_RAW
+    if d.channel_units:
+        width = max(1, max(len(u.encode("utf-8")) for u in d.channel_units))
+        cal.create_dataset(ff.CAL_UNITS, data=np.asarray([u.encode("utf-8") for u in d.channel_units],
+                                                         dtype=f"S{width}"))
     lay = g.create_group(ff.LAYOUT)
     attrs, data = _geometry(d)
     if d.layout is not None:

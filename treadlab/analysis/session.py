@@ -30,7 +30,7 @@ __all__ = ["G_MPS2", "READERS", "DeviceData", "InsoleData", "MatData", "Session"
            "reader_for", "register_reader"]
 
 
-CALIBRATED_UNITS = ("N", "kPa")
+CALIBRATED_UNITS = ("N", "kPa", "imu", "force")  # "imu"/"force": per-channel units in calibration/units
 _BLOCK_BYTES = 32 * 2**20  # float32 working block of the chunked passes
 
 
@@ -157,6 +157,8 @@ class DeviceData:
             self.gain = np.asarray(cal[ff.CAL_GAIN][()], dtype=np.float32).ravel()
             self.offset = np.asarray(cal[ff.CAL_OFFSET][()], dtype=np.float32).ravel()
             self.unit = _text(cal.attrs.get(ff.A_CAL_UNIT, ""))
+            #: Per-channel units (dataset ``calibration/units``: the imu and force kinds), empty otherwise.
+            self.value_units = [_text(u) for u in cal[ff.CAL_UNITS][()]] if ff.CAL_UNITS in cal else []
         except KeyError as exc:
             raise SessionFileError(f"{where} lacks a required dataset ({exc.args[0] if exc.args else exc})") from None
         except OSError as exc:
@@ -270,7 +272,9 @@ class DeviceData:
         return [f"ch{i + 1:02d}" for i in range(self.n_values)]
 
     def channel_units(self) -> list[str]:
-        """The unit of every channel of :meth:`read_calibrated`."""
+        """The unit of every channel of :meth:`read_calibrated` (``calibration/units`` when the file has them)."""
+        if len(self.value_units) == self.n_values:
+            return list(self.value_units)
         return [self.unit or "a.u."] * self.n_values
 
     def csv_source_text(self) -> str:

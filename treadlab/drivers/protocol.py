@@ -63,7 +63,9 @@ NAK_BAD_ARGUMENT = 2
 NAK_UNSUPPORTED_RATE = 3
 NAK_BUSY = 4
 
-CALIBRATION_UNITS = {0: "N", 1: "kPa"}
+CALIBRATION_UNITS = {0: "N", 1: "kPa", 2: "imu", 3: "force"}
+"""CALIBRATION unit codes: newton or kPa per sensel; ``"imu"`` and ``"force"`` give a unit per channel (g, deg/s,
+uT; N, N·mm, mm, m/s), which the kind derives from the channel name (:meth:`Kind.channel_units`)."""
 DTYPES = {"u8": np.dtype("u1"), "u16": np.dtype("<u2")}
 DATA_HEADER_BYTES = 12  # u32 seq, u64 t
 #: CRC-32/ISO-HDLC residue: crc32(message + its little-endian CRC) is this constant for every message.
@@ -115,8 +117,8 @@ def encode_calibration(unit: str, gain: np.ndarray, offset: np.ndarray) -> bytes
 
     Parameters
     ----------
-    unit : {"N", "kPa"}
-        Unit of the calibrated value (newton per sensel, or kPa).
+    unit : {"N", "kPa", "imu", "force"}
+        Unit of the calibrated value (newton per sensel, kPa, or per channel for the imu and force kinds).
     gain, offset : array_like
         One value per sensel (float32 on the wire).
     """
@@ -394,7 +396,7 @@ def parse_calibration(body: bytes) -> tuple[str, np.ndarray, np.ndarray]:
         raise ValueError("CALIBRATION body shorter than 3 bytes")
     code, n = struct.unpack_from("<BH", body)
     if code not in CALIBRATION_UNITS:
-        raise ValueError(f"CALIBRATION unit code {code} is not 0 (N) or 1 (kPa)")
+        raise ValueError(f"CALIBRATION unit code {code} is not 0 (N), 1 (kPa), 2 (imu) or 3 (force)")
     if len(body) != 3 + 8 * n:
         raise ValueError(f"CALIBRATION body is {len(body)} bytes, expected {3 + 8 * n} for {n} sensels")
     pairs = np.frombuffer(body, dtype="<f4", offset=3).reshape(n, 2)

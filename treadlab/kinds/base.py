@@ -66,6 +66,9 @@ class DeviceDescription:
         The kind's geometry datasets of group ``layout`` when no sensel layout gives them.
     channel_labels : tuple of str
         One label per value (row-major for 2-D shapes).
+    channel_units : tuple of str
+        The calibrated unit of every value when the kind has one per channel (dataset ``calibration/units``;
+        empty when one unit, :attr:`unit`, covers every value).
     markers : bool
         The device's samples are markers (texts), written to ``/markers`` and ``/events``, not to ``/devices``.
     host_clock : bool
@@ -89,6 +92,7 @@ class DeviceDescription:
     layout_attrs: dict = field(default_factory=dict)
     layout_data: dict = field(default_factory=dict)
     channel_labels: tuple[str, ...] = ()
+    channel_units: tuple[str, ...] = ()
     markers: bool = False
     host_clock: bool = False
     supports_ping: bool = False
@@ -140,6 +144,12 @@ class Kind:
     def channel_labels(self, shape: tuple[int, ...], info: dict) -> tuple[str, ...]:
         """One label per value: ``ch01``... unless the kind says otherwise."""
         return tuple(f"ch{i + 1:02d}" for i in range(int(np.prod(shape))))
+
+    def channel_units(self, shape: tuple[int, ...], info: dict, unit: str) -> tuple[str, ...]:
+        """The calibrated unit of every value when the kind has one per channel (``unit`` is the calibration's
+        unit); empty (the default) when ``unit`` covers every value.
+        """
+        return ()
 
     def geometry(self, info: dict, shape: tuple[int, ...], layout: dict | None) -> tuple[dict, dict]:
         """The kind's ``layout`` group attributes and datasets, as ``(attrs, datasets)`` (none by default)."""
