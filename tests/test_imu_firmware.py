@@ -70,6 +70,23 @@ def test_refdev_imu_to_the_reader_bit_exact(firmware_build, tmp_path, channels, 
         assert dev.clipped_samples() == 0  # the synthetic signal stays inside 95 % of full scale
 
 
+def test_lab_devices_names_an_imu_and_its_placement(firmware_build, tmp_path, capsys):
+    from treadlab.lab.cli import main
+
+    with RefDev(firmware_build / "refdev", tmp_path / "imu", "--kind", "imu", "--placement", "trunk",
+                "--rate", "500") as rd:
+        rig = tmp_path / "rig.toml"
+        rig.write_text(f'[[device]]\nname = "trunk_imu"\nport = "{rd.link}"\nkind = "imu"\nplacement = "trunk"\n')
+        code = main(["devices", "--rig", str(rig), "--seconds", "0.5"])
+        wrong = tmp_path / "wrong.toml"
+        wrong.write_text(f'[[device]]\nname = "trunk_imu"\nport = "{rd.link}"\nkind = "imu"\nplacement = "pelvis"\n')
+        code_wrong = main(["devices", "--rig", str(wrong), "--seconds", "0.2"])
+        assert rd.stop() == 0
+    out = capsys.readouterr()
+    assert code == 0 and "imu trunk 6 channels 500 Hz" in out.out
+    assert code_wrong == 3 and "placement is 'trunk', the rig file says 'pelvis'" in out.out + out.err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--placement", "wrist"], "--placement must be pelvis, trunk, tibia_left, tibia_right"),
     (["--channels", "ax,ay,az,gx,gx"], "--channels names a channel twice"),
