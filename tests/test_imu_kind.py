@@ -280,3 +280,31 @@ def test_a_raw_file_whose_range_is_unknown_keeps_counts_for_that_sensor(tmp_path
         assert dev.channel_units() == ["g"] * 3 + ["counts"] * 3 and not dev.calibrated
         np.testing.assert_allclose(dev.read_calibrated()[0], [8.0, 0.0, -8.0, 100, -200, 300])
         assert dev.clipped_samples("gyro") == 0 and math.isnan(dev.clipping_fraction("gyro"))
+
+
+def test_the_fast_clip_mask_is_the_definition_for_any_calibration(tmp_path):
+    """The mask compares counts with per-channel limits; it must equal |gain * (raw - offset)| >= 95 % of range
+    (float64) for every count, at any gain and offset: checked on every count near the limits."""
+    rng = np.random.default_rng(11)
+    info = imu_info(range_g=8, range_dps=500)
+    gain = (np.array([8.0] * 3 + [500.0] * 3) / 32768 * rng.uniform(0.97, 1.03, 6)).astype(np.float32)
+    offset = rng.uniform(-300, 300, 6).astype(np.float32)
+    g64, o64 = gain.astype(np.float64), offset.astype(np.float64)
+    full = np.array([8.0] * 3 + [500.0] * 3)
+    edge = np.ceil(o64 + 0.95 * full / g64).astype(np.int64), np.floor(o64 - 0.95 * full / g64).astype(np.int64)
+    rows = []
+    for j in range(6):
+        for e in (edge[0][j], edge[1][j]):
+            for x in range(e - 3, e + 4):
+                r = np.zeros(6, np.int64)
+                r[j] = np.clip(x, -32768, 32767)
+                rows.append(r)
+    raw = np.array(rows, "<i2")
+    d = _description(info=info)
+    d = DeviceDescription(**{**d.__dict__, "calibration": Calibration("imu", gain, offset)})
+    write_imu_session(tmp_path / "s.h5", [d], {"pelvis_imu": raw})
+    want = np.any(np.abs(g64 * (raw.astype(np.float64) - o64)) >= 0.95 * full, axis=1)
+    with read_session(tmp_path / "s.h5") as s:
+        got = s.devices["pelvis_imu"].clipped_mask()
+    assert want.any() and not want.all()
+    np.testing.assert_array_equal(got, want)
