@@ -44,8 +44,7 @@ def _description(name: str) -> DeviceDescription:
     return DeviceDescription(name=name, kind="imu", protocol="binary", shape=shape, dtype=np.dtype("<i2"),
                              rate_hz=float(rate_hz), clock_hz=1e6, serial=name, info=info,
                              calibration=Calibration("imu", gain, np.zeros(len(channels), np.float32)),
-                             channel_labels=tuple(channels), channel_units=kind.channel_units(shape, info, "imu"),
-                             device_attrs=kind.device_attrs(info, shape))
+                             channel_labels=tuple(channels), channel_units=kind.channel_units(shape, info, "imu"))
 
 
 def write(path: Path, hours: float) -> None:

@@ -46,7 +46,7 @@ def test_a_valid_info_gives_the_shape_labels_units_and_attributes():
     assert kind.channel_labels(shape, imu_info()) == tuple(SIX)
     assert kind.channel_units(shape, imu_info(), "imu") == ("g",) * 3 + ("deg/s",) * 3
     assert kind.channel_units(shape, imu_info(), "raw") == ()  # raw counts: one unit, "raw"
-    attrs = kind.device_attrs(imu_info(), shape)
+    attrs = kind.device_attrs(imu_info())
     assert attrs["placement"] == "pelvis" and attrs["channels"] == SIX
     assert attrs["range_g"] == 16.0 and attrs["range_dps"] == 2000.0 and math.isnan(attrs["range_ut"])
     nine = imu_info(channels=SIX + ["mx", "my", "mz"], range_ut=4900)
@@ -129,7 +129,7 @@ def _description(name="pelvis_imu", info=None, calibration="imu", shape=None):
     return DeviceDescription(
         name=name, kind="imu", protocol="binary", shape=shape, dtype=np.dtype("<i2"), rate_hz=500.0, clock_hz=1e6,
         serial="IMU-1", info=info, calibration=cal, channel_labels=kind.channel_labels(shape, info),
-        channel_units=kind.channel_units(shape, info, unit), device_attrs=kind.device_attrs(info, shape))
+        channel_units=kind.channel_units(shape, info, unit))
 
 
 def write_imu_session(path: Path, descs: list[DeviceDescription], raws: dict[str, np.ndarray],
@@ -176,14 +176,6 @@ def test_the_writer_lays_out_an_imu_group_per_the_contract(tmp_path):
         assert [u.decode() for u in cal["units"][()]] == ["g"] * 3 + ["deg/s"] * 3 + ["uT"] * 3
         for name in ("seq", "device_time", "time", "host_time", "gaps", "clock/segments", "clock/pings"):
             assert name in g
-
-
-def test_the_writer_takes_the_kind_attributes_from_the_kind_when_the_description_has_none(tmp_path):
-    d = _description()
-    bare = DeviceDescription(**{**d.__dict__, "device_attrs": {}})
-    write_imu_session(tmp_path / "s.h5", [bare], {"pelvis_imu": np.zeros((10, 6), "<i2")})
-    with h5py.File(tmp_path / "s.h5", "r") as f:
-        assert f["devices/pelvis_imu"].attrs["placement"] == "pelvis"
 
 
 def test_the_reader_gives_physical_units_from_the_calibration(tmp_path):
