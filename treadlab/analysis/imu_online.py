@@ -47,8 +47,8 @@ from treadlab.analysis.imu.align import (
 from treadlab.analysis.imu.orientation import OrientationFilter
 from treadlab.analysis.online import StepEvent
 
-__all__ = ["IMU_METRIC_STAGE", "ImuChannels", "OnlineImuMetrics", "OnlineSegment", "OnlineTibia", "PTA_WINDOW_S",
-           "pelvic_drop_deg", "peak_in_window"]
+__all__ = ["IMU_METRIC_PLACEMENTS", "IMU_METRIC_STAGE", "ImuChannels", "OnlineImuMetrics", "OnlineSegment",
+           "OnlineTibia", "PTA_WINDOW_S", "online_sensor", "pelvic_drop_deg", "peak_in_window"]
 
 #: The step event after which each IMU metric of a step can be evaluated ("contact": IC; "toeoff": toe-off).
 IMU_METRIC_STAGE = {"pelvic_drop_deg": "toeoff", "pta_g": "contact"}
@@ -349,14 +349,30 @@ class OnlineTibia:
         return peak_in_window(w[:, 0], w[:, 1], ic_s, ic_s + PTA_WINDOW_S) if len(w) else float("nan")
 
 
+def online_sensor(channels: ImuChannels) -> OnlineSegment | OnlineTibia | None:
+    """The online state of one IMU: segment angles (pelvis, trunk: needs a gyroscope) or a tibia's axial
+    acceleration; None for other placements (the feet) or a pelvis without gyroscope.
+    """
+    if channels.placement in ("pelvis", "trunk") and channels.gyro is not None:
+        return OnlineSegment(channels)
+    if channels.placement.startswith("tibia_"):
+        return OnlineTibia(channels)
+    return None
+
+
 class OnlineImuMetrics:
-    """One IMU target metric per step, for the feedback engine: samples in, step events in, values out.
+    """IMU metrics per step (the feedback engine's target, the live view's values): samples in, step events in,
+    values out.
 
     Parameters
     ----------
-    metric : {"pelvic_drop_deg", "pta_g"}
-    imus : list of ImuChannels
-        The rig's IMUs; those of the metric's placements are used.
+    metrics : str or tuple of str
+        Names of :data:`IMU_METRIC_STAGE`.
+    imus : list of ImuChannels, optional
+        The rig's IMUs: those of the metrics' placements get their online state (:func:`online_sensor`).
+    sensors : dict, optional
+        Instead, existing online states: ``{device: (placement, OnlineSegment | OnlineTibia)}`` (the live views
+        own them and feed them; then :meth:`feed` is not used).
 
     Attributes
     ----------
@@ -364,23 +380,29 @@ class OnlineImuMetrics:
         The devices whose batches :meth:`feed` takes.
     """
 
-    def __init__(self, metric: str, imus: list[ImuChannels]) -> None:
-        if metric not in IMU_METRIC_STAGE:
-            raise ValueError(f"not an IMU metric: {metric!r}")
-        self.metric = metric
-        self.stage = IMU_METRIC_STAGE[metric]
-        wanted = IMU_METRIC_PLACEMENTS[metric]
+    def __init__(self, metrics: str | tuple[str, ...], imus: list[ImuChannels] | None = None,
+                 sensors: dict | None = None) -> None:
+        self.metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+        for m in self.metrics:
+            if m not in IMU_METRIC_STAGE:
+                raise ValueError(f"not an IMU metric: {m!r}")
+        wanted = {p for m in self.metrics for p in IMU_METRIC_PLACEMENTS[m]}
         self.sensors: dict[str, OnlineSegment | OnlineTibia] = {}
         self.placement: dict[str, str] = {}
-        for ch in imus:
+        if sensors is not None:
+            for dev, (placement, sensor) in sensors.items():
+                if placement in wanted and placement not in self.placement.values() and sensor is not None:
+                    self.sensors[dev], self.placement[dev] = sensor, placement
+        for ch in imus or []:
             if ch.placement in wanted and ch.placement not in self.placement.values():
-                self.sensors[ch.device] = OnlineSegment(ch) if metric == "pelvic_drop_deg" else OnlineTibia(ch)
-                self.placement[ch.device] = ch.placement
+                sensor = online_sensor(ch)
+                if sensor is not None:
+                    self.sensors[ch.device], self.placement[ch.device] = sensor, ch.placement
         self.devices = set(self.sensors)
-        self._pending: list[tuple[float, str, float, float, int]] = []  # (due_s, foot, ic_s, to_s, step_n)
+        self._pending: list[tuple[float, str, str, float, float, int]] = []  # (due_s, metric, foot, ic, to, n)
 
-    def _sensor(self, foot: str):
-        want = "pelvis" if self.metric == "pelvic_drop_deg" else f"tibia_{foot}"
+    def _sensor(self, metric: str, foot: str):
+        want = "pelvis" if metric == "pelvic_drop_deg" else f"tibia_{foot}"
         for dev, p in self.placement.items():
             if p == want:
                 return self.sensors[dev]
@@ -393,29 +415,28 @@ class OnlineImuMetrics:
 
     def step(self, event: StepEvent) -> list[StepEvent]:
         """A step event of the insoles (contact or toe-off); returns any values now complete."""
-        if event.stage != self.stage:
-            return []
-        if self.stage == "contact":
-            self._pending.append((event.ic_s + PTA_WINDOW_S, event.foot, event.ic_s, np.nan, event.step_n))
-        else:
-            to = event.ic_s + float(event.values.get("contact_time_ms", np.nan)) * 1e-3
-            if np.isfinite(to):
-                self._pending.append((to, event.foot, event.ic_s, to, event.step_n))
+        for m in self.metrics:
+            if event.stage != IMU_METRIC_STAGE[m] or self._sensor(m, event.foot) is None:
+                continue
+            if event.stage == "contact":
+                self._pending.append((event.ic_s + PTA_WINDOW_S, m, event.foot, event.ic_s, np.nan, event.step_n))
+            else:
+                to = event.ic_s + float(event.values.get("contact_time_ms", np.nan)) * 1e-3
+                if np.isfinite(to):
+                    self._pending.append((to, m, event.foot, event.ic_s, to, event.step_n))
         return self.due()
 
     def due(self) -> list[StepEvent]:
-        """Values of the pending steps whose window the IMU data have passed (in order of contact)."""
+        """Values of the pending steps whose window the IMU data have passed (in order of their windows' end)."""
         out, keep = [], []
-        for p in self._pending:  # a few per second
-            due_s, foot, ic, to, n = p
-            s = self._sensor(foot)
-            if s is None:
-                continue  # no sensor for this side: the step has no value
+        for p in sorted(self._pending):  # a few per second
+            due_s, m, foot, ic, to, n = p
+            s = self._sensor(m, foot)
             if s.last_t < due_s:
                 if s.seen_t_ - due_s < STALE_S:  # not ready yet (standing, finding forward): the step is dropped
                     keep.append(p)
                 continue
-            v = s.pelvic_drop(foot, ic, to) if self.metric == "pelvic_drop_deg" else s.pta(ic)
-            out.append(StepEvent(foot, ic, self.stage, {self.metric: v}, s.last_t, n))
+            v = s.pelvic_drop(foot, ic, to) if m == "pelvic_drop_deg" else s.pta(ic)
+            out.append(StepEvent(foot, ic, IMU_METRIC_STAGE[m], {m: v}, s.last_t, n))
         self._pending = keep
         return out
