@@ -99,7 +99,10 @@ class Runner:
         ax = self.ap_amp_mps * w2 * np.sin(2 * (ph - mid))
         # y = S cos(ph - mid): towards the left at left mid-stance
         ay = -(self.ml_amp_mm / 1000.0) * w1 ** 2 * np.cos(ph - mid)
-        return np.stack([ax, ay, az], axis=1) * ramp[:, None]
+        out = np.stack([ax, ay, az], axis=1) * ramp[:, None]
+        for pulse in self.impact_pulses(self.ppa_g, delay_s=0.015, width_s=0.008, base_g=0.0).values():
+            out[:, 2] += pulse * G
+        return out
 
     def vo_truth_mm(self):
         return self.vo_mm
@@ -137,15 +140,20 @@ class Runner:
         t = self.t
         return self.imu(self.trunk_angles_deg(t), 0.6 * self.pelvis_acc_lab_mps2(t), self.mounting("trunk"))
 
-    def impact_pulses(self, peaks_g, delay_s=0.012, width_s=0.006):
-        """Upward impact pulses after every IC of each foot (g): dict foot -> per-sample pulse of that foot."""
+    def impact_pulses(self, peaks_g, delay_s=0.012, width_s=0.006, base_g=1.0):
+        """Upward impact pulses after every IC of each foot (g): dict foot -> per-sample pulse of that foot
+        (amplitude ``peak - base_g``)."""
         t = self.t
         out = {}
+        half = int(6 * width_s * self.rate_hz) + 1
+        offs = np.arange(-half, half + 1)
         for foot, peak in zip(("left", "right"), peaks_g):
-            ic = self.events()[foot][0]
+            centre = self.events()[foot][0] + delay_s
+            rows = np.round(centre * self.rate_hz).astype(np.int64)[:, None] + offs[None, :]
+            ok = (rows >= 0) & (rows < len(t))
             p = np.zeros_like(t)
-            for tc in ic:  # a few dozen pulses
-                p += (peak - 1.0) * np.exp(-0.5 * ((t - tc - delay_s) / width_s) ** 2)
+            vals = (peak - base_g) * np.exp(-0.5 * ((t[np.clip(rows, 0, len(t) - 1)] - centre[:, None]) / width_s) ** 2)
+            np.add.at(p, rows[ok], vals[ok])
             out[foot] = p
         return out
 
