@@ -148,7 +148,7 @@ def test_compare_gives_each_imu_metric_its_change_ci_and_noise_verdict():
     assert comp.change("pta_g", "right").ci_low < -3.0 < comp.change("pta_g", "right").ci_high
     same = comp.change("pelvic_drop_deg", "right")
     assert same.ci_low < 0 < same.ci_high and not same.beyond_noise
-    rot = comp.change("pelvic_rotation_range_deg", "both")
+    rot = comp.change("pelvic_rotation_deg", "both")
     assert rot.ci_low < -3.0 < rot.ci_high and rot.beyond_noise
     # the left-right difference of pelvic drop: +1 before, +3 after (the left side's drop fell 2 deg)
     a = comp.asymmetry["pelvic_drop_deg"]
@@ -170,7 +170,7 @@ def test_the_95_percent_interval_of_a_known_change_covers_it_95_percent_of_the_t
         a = rng.normal(4.5, 1.5, 110)
         c = metric_change("pelvic_drop_deg", "left", b, a)
         hits += c.ci_low < -1.5 < c.ci_high
-        s = stats_change("pelvic_rotation_range_deg", "both", metric_stats(b), metric_stats(a))
+        s = stats_change("pelvic_rotation_deg", "both", metric_stats(b), metric_stats(a))
         hits_stats += s.ci_low < -1.5 < s.ci_high
         # the change of the left-right difference: right side 1 deg higher before, 3 deg after
         tb = pd.DataFrame({"foot": ["left"] * 120 + ["right"] * 120, "pelvic_drop_deg": np.r_[b, b + 1.0
@@ -207,7 +207,7 @@ def test_compare_page_has_the_panel_and_the_obliquity_figure_before_dashed_after
     row = re.search(r'<tr data-panel-metric="pelvic_drop_deg" data-foot="left">(.*?)</tr>', panel).group(1)
     assert f'data-value="{c.ci_low!r}"' in row and f'data-value="{c.ci_high!r}"' in row
     assert '<span class="yes">yes</span>' in row
-    assert 'data-panel-metric="pelvic_rotation_range_deg" data-foot="both"' in panel
+    assert 'data-panel-metric="pelvic_rotation_deg" data-foot="both"' in panel
     assert _png(page, "obliquity").shape[1] > 600
     fig = pfigs.pelvic_obliquity_compare(before.pelvis_obliquity_deg, after.pelvis_obliquity_deg)
     styles = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines() if "stance" in ln.get_label()}

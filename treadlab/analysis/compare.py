@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from treadlab.analysis.gaitclass import summary_gait, summary_rows
+from treadlab.analysis.imu.session import PELVIS_METRICS
 from treadlab.errors import AnalysisError
 from treadlab.vocabulary import (
     FEET,
@@ -173,8 +174,9 @@ def register_metric(name: str, label: str, unit: str, decimals: int, *, asymmetr
 
 for _name, (_label, _unit, _dec) in IMU_METRIC_LABELS.items():
     register_metric(_name, _label, _unit, _dec, asymmetry="difference")
-for _name, (_label, _unit, _dec) in PELVIS_STRIDE_LABELS.items():
-    register_metric(f"pelvic_{_name}", _label, _unit, _dec, asymmetry="difference", summary_path=("pelvis", _name))
+for _name, (_label, _unit, _dec) in PELVIS_STRIDE_LABELS.items():  # named as their per-stride step columns
+    register_metric(PELVIS_METRICS[_name], _label, _unit, _dec, asymmetry="difference",
+                    summary_path=("pelvis", _name))
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -576,7 +578,7 @@ def plain_summary(comp: Comparison) -> list[str]:
 
 
 #: The IMU metrics the plain-language summary speaks of, in order.
-IMU_SENTENCES = ("pelvic_drop_deg", "pelvic_rotation_range_deg", "trunk_lean_deg", "pta_g", "shock_attenuation_pct")
+IMU_SENTENCES = ("pelvic_drop_deg", "pelvic_rotation_deg", "trunk_lean_deg", "pta_g", "shock_attenuation_pct")
 
 
 def _label(metric: str) -> tuple[str, str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from treadlab.analysis.compare import DIFFERENCE_METRICS, METRICS, Comparison, welch_ci
+from treadlab.analysis.imu.session import PELVIS_METRICS
 from treadlab.lab.report import figures as figs
 from treadlab.lab.report import figures_pelvis as pfigs
 from treadlab.lab.report.model import SessionView
@@ -25,7 +26,7 @@ MIN_STRIDES = 100
 #: Per-step metrics of the panel, in order (steps-table columns, ``feet.<side>.<metric>`` in the summary).
 STEP_METRICS = tuple(IMU_METRIC_LABELS)
 #: Per-stride pelvis metrics (``pelvis.<key>``) and their names in :mod:`treadlab.analysis.compare`.
-STRIDE_METRICS = {key: f"pelvic_{key}" for key in PELVIS_STRIDE_LABELS}
+STRIDE_METRICS = {key: PELVIS_METRICS[key] for key in PELVIS_STRIDE_LABELS}
 
 #: What each metric is validated against: the simulator's known answers (the accuracy the tests of the whole
 #: simulated path hold it to: simulated IMUs and insoles, serial, recorder, file, analysis, with per-side pelvic
@@ -36,7 +37,7 @@ VALIDATION: dict[str, tuple[str, str]] = {
                         "a Kalman-filtered sacral IMU reached about 0.3 deg bias against motion capture (24 runners); "
                         "IMU frontal-plane angles vary 0.7-5.0 deg between days; a commercial sacral system failed "
                         "every validity criterion"),
-    "pelvic_rotation_range_deg": ("within 2 deg", "as pelvic drop; transverse-plane angles are the least repeatable"),
+    "pelvic_rotation_deg": ("within 2 deg", "as pelvic drop; transverse-plane angles are the least repeatable"),
     "pelvic_tilt_mean_deg": ("relative to standing (an IMU gives no absolute tilt)",
                              "tilt relative to a standing trial only; absolute tilt needs an anatomical reference"),
     "pelvic_tilt_range_deg": ("within 1.5 deg", "as pelvic drop"),
