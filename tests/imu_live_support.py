@@ -59,15 +59,6 @@ class GaitImu(Runner):
         ang[:, 1] = obl
         return ang
 
-    def impact_pulses(self, peaks_g, delay_s=0.012, width_s=0.006):
-        t = self.t
-        out = {}
-        for foot, peak in zip(("left", "right"), peaks_g):
-            ic = self.events()[foot][0]
-            near = ic[np.searchsorted(ic, t, side="right").clip(1) - 1]
-            out[foot] = (peak - 1.0) * np.exp(-0.5 * ((t - near - delay_s) / width_s) ** 2)
-        return out
-
     def insole_forces(self, foot: str, t: np.ndarray, layout: str = "insole16") -> np.ndarray:
         return self.model.insole_forces(foot, t, load_layout(layout))
 

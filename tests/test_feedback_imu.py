@@ -127,3 +127,52 @@ def test_protocol_files_accept_the_imu_metrics():
     for metric in ("pelvic_drop_deg", "pta_g"):
         p = parse_protocol(PROTOCOL.format(metric=metric, high=5.0), "p.toml")
         assert p.metric == metric and p.in_band(4.0) == 1 and p.in_band(6.0) == 0
+
+
+class _Rec:
+    """What FeedbackRun.attach uses of a recorder."""
+
+    def __init__(self, descriptions: dict) -> None:
+        self.descriptions = descriptions
+        self.meta = {"body_mass_kg": 70.0}
+        self.tables: list = []
+        self.elapsed_s = 0.0
+
+    def put_rows(self, group, columns):
+        return True
+
+    def mark(self, label, time_s=None):
+        return 0.0
+
+
+def _insole(foot: str):
+    from treadlab.drivers.layouts import load_layout
+    from treadlab.kinds import Calibration, DeviceDescription
+
+    lay = load_layout("insole16")
+    n = len(lay.positions_mm)
+    return DeviceDescription(name=f"insole_{foot}", kind="insole", side=foot, protocol="binary", rate_hz=200.0,
+                             clock_hz=1e6, shape=(n,), dtype=np.dtype("<f4"), info={},
+                             calibration=Calibration("N", np.ones(n, np.float32), np.zeros(n, np.float32)),
+                             layout={"positions_mm": lay.positions_mm, "areas_mm2": lay.areas_mm2,
+                                     "foot_length_mm": lay.foot_length_mm})
+
+
+def test_a_run_takes_the_rig_s_imus_and_refuses_a_target_without_its_sensor():
+    from imu_files import ACC3, ACC6, imu_description
+
+    from treadlab.errors import ConfigError
+    from treadlab.feedback.live import FeedbackRun
+
+    feet = {f"insole_{f}": _insole(f) for f in ("left", "right")}
+    pelvis = imu_description("pelvis_imu", "pelvis", ACC6, 500.0)
+    tibia = imu_description("tl_imu", "tibia_left", ACC3, 1000.0)
+    drop = parse_protocol(PROTOCOL.format(metric="pelvic_drop_deg", high=5.0), "p.toml")
+    with pytest.raises(ConfigError, match="needs an IMU placed on the pelvis in the rig"):
+        FeedbackRun(drop).attach(_Rec({**feet, "tl_imu": tibia}))
+    run = FeedbackRun(drop).attach(_Rec({**feet, "pelvis_imu": pelvis, "tl_imu": tibia}))
+    assert run.engine.imu.devices == {"pelvis_imu"}
+    ch = run.engine.imu.sensors["pelvis_imu"].channels
+    assert ch.acc == (0, 1, 2) and ch.gyro == (3, 4, 5) and ch.gain[0] == pytest.approx(16.0 / 32768)
+    pta = FeedbackRun(parse_protocol(PROTOCOL.format(metric="pta_g", high=9.0), "p.toml"))
+    assert pta.attach(_Rec({**feet, "pelvis_imu": pelvis, "tl_imu": tibia})).engine.imu.devices == {"tl_imu"}
