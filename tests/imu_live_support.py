@@ -64,3 +64,33 @@ class SimRunner:
         j = np.where(np.abs(ic[j - 1] - ic_s) < np.abs(ic[j] - ic_s), j - 1, j)
         v = part[column].to_numpy()[j]
         return np.where(np.abs(ic[j] - ic_s) <= tol_s, v, np.nan)
+
+
+def write_sim_session(path, sim: SimRunner, t0: float = 0.5) -> None:
+    """A complete session file of ``sim``'s IMU boards (each at its own rate) through the real writer."""
+    import h5py
+    from imu_files import imu_description
+
+    from treadlab import fileformat as ff
+    from treadlab.acquisition.writer import SessionWriter, create_session_file
+
+    descs = {n: imu_description(n, b.placement, list(b.sensor.channels), b.sensor.rate_hz, b.sensor.range_g,
+                                b.sensor.range_dps) for n, b in sim.boards.items()}
+    root = {ff.A_FORMAT: ff.FORMAT, ff.A_FORMAT_VERSION: ff.FORMAT_VERSION, "start_monotonic_ns": np.int64(10**12),
+            "participant": "sim", "condition": "test", ff.A_BODY_MASS_KG: sim.params.body_mass_kg,
+            ff.A_TREADMILL_SPEED_MPS: 3.0}
+    writer = SessionWriter(create_session_file(str(path), root, list(descs.values())), max_items=1 << 16,
+                           max_bytes=1 << 34)
+    writer.start()
+    try:
+        for n, b in sim.boards.items():
+            for a in range(0, len(b.raw), 20000):  # a few large batches
+                s = slice(a, a + 20000)
+                t = t0 + b.t[s]
+                seq = np.arange(len(b.raw))[s].astype("u4")
+                assert writer.put_samples(n, seq, np.round(t * 1e6).astype("u8"), t, t + 0.002, b.raw[s])
+    finally:
+        writer.stop()
+    assert writer.error is None
+    with h5py.File(path, "r+", libver=ff.LIBVER) as f:
+        f.attrs[ff.A_STATE] = ff.STATE_COMPLETE
