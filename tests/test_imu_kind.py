@@ -267,3 +267,16 @@ def test_clipping_uses_the_calibrated_value_and_the_stated_range(tmp_path):
     write_imu_session(tmp_path / "s.h5", [d], {"a": raw})
     with read_session(tmp_path / "s.h5") as s:
         assert s.devices["a"].clipped_mask(sensor="acc").tolist() == [False, True, True]
+
+
+def test_a_raw_file_whose_range_is_unknown_keeps_counts_for_that_sensor(tmp_path):
+    """A file written without CALIBRATION and without a gyroscope range (not a protocol v1 device): the
+    accelerometer in g from its range, the gyroscope left in counts and said so."""
+    info = imu_info(range_dps=None)
+    raw = np.array([[16384, 0, -16384, 100, -200, 300]], "<i2")
+    write_imu_session(tmp_path / "s.h5", [_description(info=info, calibration=None)], {"pelvis_imu": raw})
+    with read_session(tmp_path / "s.h5") as s:
+        dev = s.devices["pelvis_imu"]
+        assert dev.channel_units() == ["g"] * 3 + ["counts"] * 3 and not dev.calibrated
+        np.testing.assert_allclose(dev.read_calibrated()[0], [8.0, 0.0, -8.0, 100, -200, 300])
+        assert dev.clipped_samples("gyro") == 0 and math.isnan(dev.clipping_fraction("gyro"))

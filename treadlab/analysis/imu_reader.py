@@ -21,6 +21,8 @@ import numpy as np
 
 from treadlab.analysis.export import register_c3d_channels
 from treadlab.analysis.session import DeviceData, _text, register_reader
+from treadlab.calibration import apply_calibration
+from treadlab.errors import SessionFileError
 from treadlab.kinds import Calibration
 from treadlab.kinds import imu as k
 
@@ -76,9 +78,17 @@ class ImuData(DeviceData):
         self.has_mag = all(c in self.channels for c in k.MAG)
         self._full_scale = np.array([self._range_of_channel(c) for c in self.channels])
         stated = {**info, k.A_RANGE_G: self.range_g, k.A_RANGE_DPS: self.range_dps, k.A_RANGE_UT: self.range_ut}
-        self._gain64, self._offset64 = k.physical_scale(self.channels, stated,
-                                                        Calibration(self.unit, self.gain, self.offset))
-        self._gain32, self._offset32 = self._gain64.astype(np.float32), self._offset64.astype(np.float32)
+        gain, offset = k.physical_scale(self.channels, stated, Calibration(self.unit, self.gain, self.offset))
+        #: Channels in physical units (False: counts, a raw file whose sensor range is unknown).
+        self.physical = np.isfinite(gain)
+        gain = np.where(self.physical, gain, self.gain)
+        offset = np.where(self.physical, offset, self.offset)
+        # The calibration in use (the file's, or from the full scale): read_calibrated is gain * (raw - offset).
+        self.gain, self.offset = gain.astype(np.float32), offset.astype(np.float32)
+        self._gain64, self._offset64 = gain.astype(np.float64), offset.astype(np.float64)
+        if acc_missing := [c for c in k.ACC if c not in self.channels]:
+            raise SessionFileError(f"{path.name}: /devices/{name} is an imu without {' '.join(acc_missing)} "
+                                   f"(channels {' '.join(self.channels)})")
 
     def _range_of_channel(self, name: str) -> float:
         letter = name[:1]
@@ -92,14 +102,13 @@ class ImuData(DeviceData):
 
     @property
     def calibrated(self) -> bool:
-        """True when the values are physical: a CALIBRATION of unit "imu", or every range known."""
-        return self.unit == k.UNIT_IMU or bool(np.all(np.isfinite(self._gain64)))
+        """True when every value is physical: a CALIBRATION of unit "imu", or every sensor's range known."""
+        return bool(np.all(self.physical))
 
     # ------------------------------------------------------------------------------------------ values
 
     def _physical(self, raw: np.ndarray, cols: list[int]) -> np.ndarray:
-        sub = raw[:, cols].astype(np.float32)
-        return (sub - self._offset32[cols]) * self._gain32[cols]
+        return apply_calibration(raw[:, cols], self.gain[cols], self.offset[cols])  # float32, signed
 
     def _raw2d(self, start: int, stop: int | None) -> np.ndarray:
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
@@ -143,8 +152,10 @@ class ImuData(DeviceData):
         return list(self.channels)
 
     def channel_units(self) -> list[str]:
-        """``g``, ``deg/s`` or ``uT`` per channel (the reader converts raw counts through the ranges too)."""
-        return [k.SENSOR_UNITS.get(c[:1], "a.u.") for c in self.channels]
+        """``g``, ``deg/s`` or ``uT`` per channel (raw counts are converted through the ranges; "counts" where a
+        raw file's range is unknown).
+        """
+        return [k.SENSOR_UNITS.get(c[:1], "a.u.") if ok else "counts" for c, ok in zip(self.channels, self.physical)]
 
     def csv_source_text(self) -> str:
         """How the CSV export's README names this data."""
@@ -171,7 +182,7 @@ class ImuData(DeviceData):
         cols = self._clip_columns(sensor)
         if not cols:
             return np.zeros(len(raw), bool)
-        values = (raw[:, cols].astype(np.float64) - self._offset64[cols]) * self._gain64[cols]
+        values = apply_calibration(raw[:, cols], self._gain64[cols], self._offset64[cols], dtype=np.float64)
         return np.any(np.abs(values) >= k.CLIP_FRACTION * self._full_scale[cols], axis=1)
 
     def clipped_samples(self, sensor: str = "any") -> int:

@@ -131,6 +131,9 @@ class Kind:
         INFO's or the rig's ``layout`` names a sensel layout (``config/layouts``) for this kind.
     rig_kind : bool
         A rig entry may say ``kind = "<name>"`` (an external LSL stream is named by its protocol instead).
+    signed : bool
+        Calibrated values keep their sign (an imu's acceleration); False: forces and pressures, whose values below
+        the offset are noise shown and published as 0.
     rig_keys : tuple of str
         Keys a rig entry of this kind may give beyond the generic ones (an imu's ``placement``); the rig loader
         accepts them (after :meth:`check_rig`) and the driver checks each against the device's INFO at connection,
@@ -145,6 +148,7 @@ class Kind:
     sensel_layout = False
     rig_kind = True
     rig_keys: tuple[str, ...] = ()
+    signed = False
 
     def check_info(self, info: dict, where: str) -> None:
         """Check INFO beyond the presence of :attr:`info_keys` (called before :meth:`shape`); raise

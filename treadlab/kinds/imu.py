@@ -123,6 +123,7 @@ class ImuKind(Kind):
     # motion-capture type is "MoCap". The channel labels (ax ... mz) and units say what each channel is.
     lsl_type = "MoCap"
     rig_keys = ("placement",)
+    signed = True
 
     def check_info(self, info: dict, where: str) -> None:
         """The contract's checks (:func:`validate_info`)."""

@@ -137,9 +137,10 @@ def load_rig(path: str | Path) -> Rig:
 
 
 def _may_share_port(a: DeviceConfig, b: DeviceConfig) -> bool:
-    """Two entries of an adapter whose one stream carries several devices (two insoles, told by side)."""
+    """Two entries of an adapter whose one stream carries several devices (insoles, imus: by kind and side)."""
     adapter = ADAPTERS.get(a.protocol)
-    return a.protocol == b.protocol and adapter is not None and adapter.shared_port and a.side != b.side
+    return (a.protocol == b.protocol and adapter is not None and adapter.shared_port
+            and (a.kind, a.side) != (b.kind, b.side))
 
 
 def _check_session(table: Any, label: str) -> dict:

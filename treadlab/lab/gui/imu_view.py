@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 
 from treadlab.acquisition.ring import RingBuffer
+from treadlab.calibration import apply_calibration
 from treadlab.kinds import DeviceDescription
 from treadlab.kinds import imu as k
 from treadlab.lab.gui.kind_views import KindView, register_view
@@ -47,12 +48,13 @@ class ImuLiveView(KindView):
 
     def physical(self, raw: np.ndarray) -> np.ndarray:
         """Raw values (k, n) in g, deg/s, uT, with their sign (float64)."""
-        return (np.asarray(raw, np.float64) - self.zero) * self.scale
+        return apply_calibration(raw, self.scale, self.zero, dtype=np.float64)
 
     def take(self, t: np.ndarray, values: np.ndarray) -> None:
         """Keep the newest samples' acceleration and angular rate."""
         super().take(t, values)
-        phys = self.physical(values[:, self._cols_shown])
+        phys = apply_calibration(values[:, self._cols_shown], self.scale[self._cols_shown],
+                                 self.zero[self._cols_shown], dtype=np.float64)
         self.ring.append(t, np.column_stack([t, phys]))
 
     def window(self, last_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
