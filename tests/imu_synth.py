@@ -100,9 +100,34 @@ class Runner:
         # y = S cos(ph - mid): towards the left at left mid-stance
         ay = -(self.ml_amp_mm / 1000.0) * w1 ** 2 * np.cos(ph - mid)
         out = np.stack([ax, ay, az], axis=1) * ramp[:, None]
-        for pulse in self.impact_pulses(self.ppa_g, delay_s=0.015, width_s=0.008, base_g=0.0).values():
-            out[:, 2] += pulse * G
+        out[:, 2] += self._hat(t, second=True) * G
         return out
+
+    PPA_DELAY_S = 0.015
+    PPA_WIDTH_S = 0.008
+
+    def _hat(self, t, second):
+        """The pelvis impact: a position dip -A s^2 exp(-u^2/2) at each IC + delay, whose second derivative is the
+        acceleration pulse A (1 - u^2) exp(-u^2/2) (peak A g; no net change of velocity or position)."""
+        out = np.zeros_like(t)
+        s = self.PPA_WIDTH_S
+        half = int(6 * s * self.rate_hz) + 1
+        offs = np.arange(-half, half + 1)
+        for foot, amp in zip(("left", "right"), self.ppa_g):
+            centre = self.events()[foot][0] + self.PPA_DELAY_S
+            rows = np.round(centre * self.rate_hz).astype(np.int64)[:, None] + offs[None, :]
+            ok = (rows >= 0) & (rows < len(t))
+            u = (t[np.clip(rows, 0, len(t) - 1)] - centre[:, None]) / s
+            vals = amp * ((1 - u * u) if second else -(s * s)) * np.exp(-0.5 * u * u)
+            np.add.at(out, rows[ok], vals[ok])
+        return out
+
+    def pelvis_z_m(self, t):
+        """True vertical position of the pelvis (m): the step's oscillation plus the impact dips."""
+        ph = self._phase(t)
+        mid = np.pi * self.duty
+        z = -(self.vo_mm / 2000.0) * np.cos(2 * (ph - mid)) * self._ramp(t)
+        return z + self._hat(t, second=False) * G
 
     def vo_truth_mm(self):
         return self.vo_mm

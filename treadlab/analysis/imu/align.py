@@ -40,7 +40,7 @@ from treadlab.errors import AnalysisError
 from treadlab.vocabulary import G_MPS2
 
 __all__ = ["ANGLE_NAMES", "StandingReference", "find_standing", "forward_angle_rad", "heading_stabilised",
-           "remove_heading", "segment_angles", "segment_frame", "standing_reference", "still_periods",
+           "product_matrix", "remove_heading", "segment_angles", "segment_frame", "standing_reference", "still_periods",
            "tentative_frame", "up_from_quat"]
 
 #: Columns of :func:`segment_angles`.
@@ -250,8 +250,23 @@ def segment_angles(quat: np.ndarray, frame: np.ndarray) -> np.ndarray:
         Columns :data:`ANGLE_NAMES`; the rotation still holds the (arbitrary, drifting) heading: see
         :func:`remove_heading`.
     """
-    r = Rotation.from_quat(np.asarray(quat, dtype=np.float64)) * Rotation.from_matrix(frame)
-    return r.as_euler("ZXY", degrees=True)
+    q = np.asarray(quat, dtype=np.float64) @ product_matrix(Rotation.from_matrix(frame)).T
+    return Rotation.from_quat(q).as_euler("ZXY", degrees=True)
+
+
+def product_matrix(p: Rotation, side: str = "right") -> np.ndarray:
+    """The 4x4 matrix ``M`` with ``M @ q.as_quat()`` the quaternion of ``q * p`` (``side="right"``) or ``p * q``
+    (``"left"``), scalar-last, for every ``q``.
+
+    The quaternion product is linear in ``q``: the columns of ``M`` are scipy's products of ``p`` with the four
+    unit quaternions, and one matrix product then composes a whole array with ``p`` (much faster than a
+    ``Rotation`` product of arrays).
+    """
+    cols = []
+    for e in np.eye(4):  # four products
+        r = Rotation.from_quat(e)
+        cols.append((r * p if side == "right" else p * r).as_quat(canonical=False))
+    return np.stack(cols, axis=1)
 
 
 def remove_heading(rotation_deg: np.ndarray, rate_hz: float, window_s: float = 2.0,

@@ -45,8 +45,8 @@ def _lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float) -> np.ndarray:
 
 
 def _period_samples(x: np.ndarray, rate_hz: float, lo_hz: float, hi_hz: float) -> float:
-    """The dominant period (samples) of ``x`` between two frequencies (a spectrum of at most 2^20 samples)."""
-    seg = np.asarray(x[: 1 << 20], dtype=np.float64)
+    """The dominant period (samples) of ``x`` between two frequencies (a spectrum of at most 2^18 samples)."""
+    seg = np.asarray(x[: 1 << 18], dtype=np.float64)
     seg = seg - seg.mean()
     spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
     f = np.fft.rfftfreq(len(seg), 1.0 / rate_hz)

@@ -15,8 +15,10 @@ Definitions (``docs/analysis.md``, "Inertial sensors"):
 - :func:`range_mean`, :func:`range_ptp`: mean and range (tilt per stride, trunk lean per step).
 - :func:`vertical_oscillation_mm`: the vertical acceleration (gravity removed) integrated twice over the step
   (IC to the other foot's next IC, one period of the vertical motion on a treadmill): acceleration less its
-  mean over the step (the velocity returns to its start), velocity less its mean (the position returns to its
-  start), position less its least-squares line (what drift remains); the peak-to-peak of that position.
+  mean over the step (the velocity returns to its start: a constant error, such as gravity leaking through a
+  small orientation error, is removed), velocity less its mean (the position returns to its start: the unknown
+  initial velocity, and a linear drift of the acceleration, are removed); the peak-to-peak of that position.
+  No line is fitted to the position: over one period a fitted line is not zero and would distort it.
 - :func:`window_peak`: the largest value in a window and where it is (PTA, PPA).
 - :func:`shock_attenuation_pct`: ``(1 - ppa / pta) * 100``.
 """
@@ -183,14 +185,7 @@ def vertical_oscillation_mm(acc_vertical_g: np.ndarray, rate_hz: float, first: n
         acc = acc - (seg_sum(acc) / np.maximum(m, 1))[owner]
         vel = seg_cumsum(acc) * dt
         vel = vel - (seg_sum(vel) / np.maximum(m, 1))[owner]
-        pos = seg_cumsum(vel) * dt
-        u = (idx - a[owner]).astype(np.float64)
-        su, sp, suu, sup = seg_sum(u), seg_sum(pos), seg_sum(u * u), seg_sum(u * pos)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            den = m * suu - su * su
-            slope = np.where(den > 0, (m * sup - su * sp) / den, 0.0)
-            icpt = (sp - slope * su) / np.maximum(m, 1)
-        pos = pos - (icpt[owner] + slope[owner] * u)
+        pos = seg_cumsum(vel) * dt  # returns to its start: the velocity's mean over the step is zero
         hi = np.full(len(a), np.nan)
         lo = np.full(len(a), np.nan)
         hi[nonempty] = np.maximum.reduceat(pos, bnd)

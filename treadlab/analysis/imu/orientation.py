@@ -27,6 +27,7 @@ import numpy as np
 import vqf
 from scipy.spatial.transform import Rotation
 
+from treadlab.analysis.imu.align import product_matrix
 from treadlab.errors import ConfigError
 from treadlab.vocabulary import G_MPS2
 
@@ -243,7 +244,7 @@ def orientation_blocks(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]]
         q = offline_quat(*read(lo, hi), rate_hz, settings)
         if tail is not None:
             k = min(len(tail), len(q))
-            q = (_heading_offset(tail[:k], q[:k]) * Rotation.from_quat(q)).as_quat()
+            q = q @ product_matrix(_heading_offset(tail[:k], q[:k]), side="left").T
         yield a, q[a - lo:b - lo]
         tail = q[max(0, b - pad) - lo:]
         a = b

@@ -6,7 +6,9 @@
 1. the standing period (:func:`~treadlab.analysis.imu.align.still_periods` over the first ``STAND_SEARCH_S`` of
    the recording, or around a marker named ``standing``, or a :class:`StandingReference` from a separate standing
    recording, :func:`standing_from_device`);
-2. the orientation (offline VQF in overlapping blocks, :func:`~treadlab.analysis.imu.orientation.orientation_blocks`);
+2. the orientation (offline VQF in overlapping blocks, :func:`~treadlab.analysis.imu.orientation.orientation_blocks`),
+   at about ``ORIENTATION_RATE_HZ``: the gyroscope's and accelerometer's means over groups of samples (the
+   gyroscope's mean is its integral over the group), interpolated back to every sample;
 3. the segment frame (vertical from standing, forward from the running) and per sample: the Cardan angles
    (rotation with the heading removed, obliquity, tilt), the earth-vertical and the forward/left accelerations
    (g), the acceleration along the segment's own z axis (g, gravity included; the shank's long axis on a tibia).
@@ -29,6 +31,7 @@ from scipy.spatial.transform import Rotation
 from treadlab.analysis.imu import align as al
 from treadlab.analysis.imu.orientation import BLOCK_CORE_S, BLOCK_PAD_S, VqfSettings, orientation_blocks
 from treadlab.errors import AnalysisError
+from treadlab.kinds.imu import CLIP_FRACTION
 
 __all__ = ["STAND_SEARCH_S", "ImuSignals", "process_imu", "standing_from_device"]
 
@@ -39,6 +42,9 @@ MARKER_SEARCH_S = 30.0
 #: Below this forward-direction strength (:func:`~treadlab.analysis.imu.align.forward_angle_rad`) the running
 #: direction is reported as unreliable.
 FORWARD_MIN_STRENGTH = 0.1
+#: The orientation filter runs at about this rate (the gyroscope and accelerometer averaged over groups of
+#: samples; the pelvis's orientation has no content near it, and the filter is several times faster).
+ORIENTATION_RATE_HZ = 100.0
 
 
 @dataclass
@@ -173,58 +179,102 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
     if n < 5 * rate:
         raise AnalysisError(f"imu {dev.name!r} has {n} samples: too short to analyse")
     time_s = dev.read_time(0, n)
-    clipped = _clipped_rows(dev, n)
-    quat = None
-    if dev.has_gyro:
-        quat = np.empty((n, 4), dtype=np.float32)
-
-        def read(a: int, b: int):
-            _, acc, gyro = _read_all(dev, a, b)
-            return gyro, acc
-
-        for a, q in orientation_blocks(read, n, rate, settings, block_core_s, block_pad_s):
-            quat[a:a + len(q)] = q
+    limits = _clip_limits(dev)
+    fac = max(1, int(rate // ORIENTATION_RATE_HZ)) if dev.has_gyro else 1
+    acc_all, clipped, gyro_d, acc_d = _read_pass(dev, n, fac, limits)
     if standing is None:
         a, b, source = _standing_rows(dev, time_s, marker_s)
-        _, acc_s, gyro_s = _read_all(dev, a, b)
-        standing = al.standing_reference(acc_s, time_s[a:b], None if quat is None else quat[a:b], gyro_s, source)
-    frame0 = al.tentative_frame(standing.up_sensor)
-    run = time_s > standing.stop_s + running_mask_after_s
-    acc_axial = np.empty(n, dtype=np.float32)
-    if quat is None:
-        acc_lab = np.empty((n, 3), dtype=np.float32)
-        for a, _t, acc, _g in dev.iter_imu(0, n):  # one iteration per block
-            acc_lab[a:a + len(acc)] = acc @ frame0
-            acc_axial[a:a + len(acc)] = acc @ standing.acc_up_sensor
+    if not dev.has_gyro:
+        if standing is None:
+            standing = al.standing_reference(acc_all[a:b], time_s[a:b], None, None, source)
+        frame0 = al.tentative_frame(standing.up_sensor)
+        run = time_s > standing.stop_s + running_mask_after_s
+        acc_axial = (acc_all @ standing.acc_up_sensor).astype(np.float32)
+        acc_lab = (acc_all @ frame0).astype(np.float32)
+        del acc_all
         phi, strength = al.forward_angle_rad(acc_lab, rate, run)
         frame = _turn(frame0, phi)
         acc_lab[:] = _rotate_xy(acc_lab, -phi if np.isfinite(phi) else 0.0)
         angles = None
     else:
-        ang0 = np.empty(n, dtype=np.float64)
-        for a in range(0, n, 1 << 18):  # blocks of 2^18 samples: bounded temporaries
-            ang0[a:a + (1 << 18)] = al.segment_angles(quat[a:a + (1 << 18)], frame0)[:, 0]
-        heading = al.remove_heading(ang0, rate)[1]
-        acc_lab = np.empty((n, 3), dtype=np.float32)
-        for a, _t, acc, _g in dev.iter_imu(0, n):  # one iteration per block
-            b = a + len(acc)
-            acc_lab[a:b] = al.heading_stabilised(quat[a:b], acc, heading[a:b])
-            acc_axial[a:b] = acc @ standing.up_sensor
-        phi, strength = al.forward_angle_rad(acc_lab, rate, run)
+        # Orientation at ~ORIENTATION_RATE_HZ: the gyroscope averaged over each group of fac samples (its
+        # integral over the group), the accelerometer likewise; sample k of the decimated series is the
+        # orientation at the end of its group.
+        rate_d = rate / fac
+        nd = len(gyro_d)
+        quat_d = np.empty((nd, 4))
+        for a0, q in orientation_blocks(lambda a1, b1: (gyro_d[a1:b1], acc_d[a1:b1]), nd, rate_d, settings,
+                                        block_core_s, block_pad_s):
+            quat_d[a0:a0 + len(q)] = q
+        _continuous_sign(quat_d)
+        t_d = time_s[np.arange(nd) * fac + fac - 1]
+        if standing is None:
+            da, db = a // fac, max(a // fac + 1, b // fac)
+            standing = al.standing_reference(acc_all[a:b], time_s[a:b], quat_d[da:db], gyro_d[da:db], source)
+        frame0 = al.tentative_frame(standing.up_sensor)
+        run_d = t_d > standing.stop_s + running_mask_after_s
+        acc_axial = (acc_all @ standing.up_sensor).astype(np.float32)
+        heading_d = al.remove_heading(al.segment_angles(quat_d, frame0)[:, 0], rate_d)[1]
+        stab_d = al.heading_stabilised(quat_d, acc_d, heading_d)
+        phi, strength = al.forward_angle_rad(stab_d, rate_d, run_d)
+        del stab_d
         phi = phi if np.isfinite(phi) else 0.0
         frame = _turn(frame0, phi)
-        acc_lab[:] = _rotate_xy(acc_lab, -phi)
+        ang_d = al.segment_angles(quat_d, frame)
+        ang_d[:, 0] = al.remove_heading(ang_d[:, 0], rate_d)[0]
         angles = np.empty((n, 3), dtype=np.float32)
-        for a in range(0, n, 1 << 18):  # blocks of 2^18 samples
-            angles[a:a + (1 << 18)] = al.segment_angles(quat[a:a + (1 << 18)], frame)
-        del quat
-        angles[:, 0] = al.remove_heading(angles[:, 0], rate)[0]
+        for j in range(3):  # three angles
+            angles[:, j] = np.interp(time_s, t_d, ang_d[:, j])
+        del ang_d
+        acc_lab = acc_all  # turned in place, a block at a time
+        step = 1 << 18
+        for a0 in range(0, n, step):  # blocks of 2^18 samples: bounded temporaries
+            b0 = min(n, a0 + step)
+            q = _interp_quat(time_s[a0:b0], t_d, quat_d)
+            h = np.interp(time_s[a0:b0], t_d, heading_d) + np.rad2deg(phi)
+            acc_lab[a0:b0] = al.heading_stabilised(q, acc_all[a0:b0], h)
+        del quat_d
     info = {"standing": standing.to_dict(), "forward_strength": float(strength),
             "forward_reliable": bool(strength >= FORWARD_MIN_STRENGTH), "has_gyro": bool(dev.has_gyro),
             "clipped_samples": int(len(clipped)), "placement": dev.placement,
             "vqf": (settings or VqfSettings()).vqf_params() if dev.has_gyro else None}
     return ImuSignals(dev.name, dev.placement, rate, time_s, bool(dev.has_gyro), standing, frame, float(strength),
                       angles, acc_lab, acc_axial, clipped, info)
+
+
+def _read_pass(dev, n: int, fac: int, limits):
+    """One pass over the raw data: every acceleration (float32), the clipped rows, and the gyroscope and
+    acceleration averaged over groups of ``fac`` samples (float64; None without a gyroscope).
+    """
+    acc_all = np.empty((n, 3), dtype=np.float32)
+    clipped = []
+    nd = n // fac
+    gyro_d = np.empty((nd, 3)) if dev.has_gyro else None
+    acc_d = np.empty((nd, 3)) if dev.has_gyro else None
+    rows = max(fac, (1 << 18) // fac * fac)
+    for a in range(0, n, rows):  # one iteration per block of 2^18 rows
+        _, acc, gyro = _read_all(dev, a, min(n, a + rows))
+        acc_all[a:a + len(acc)] = acc
+        clipped.append(np.flatnonzero(_clipping(acc, gyro, limits)) + a)
+        if gyro is not None:
+            k = len(acc) // fac
+            d0 = a // fac
+            gyro_d[d0:d0 + k] = gyro[:k * fac].reshape(k, fac, 3).mean(axis=1)
+            acc_d[d0:d0 + k] = acc[:k * fac].reshape(k, fac, 3).mean(axis=1)
+    return acc_all, np.concatenate(clipped).astype(np.int64), gyro_d, acc_d
+
+
+def _continuous_sign(q: np.ndarray) -> None:
+    """Flip quaternions (in place) so that consecutive ones are on the same side (q and -q are one rotation)."""
+    flip = np.sum(q[1:] * q[:-1], axis=1) < 0
+    sign = np.concatenate([[1.0], np.where(np.cumsum(flip) % 2 == 1, -1.0, 1.0)])
+    q *= sign[:, None]
+
+
+def _interp_quat(t: np.ndarray, t_d: np.ndarray, q_d: np.ndarray) -> np.ndarray:
+    """Quaternions at times ``t`` by normalised linear interpolation of ``q_d`` (sign-continuous) at ``t_d``."""
+    q = np.stack([np.interp(t, t_d, q_d[:, j]) for j in range(4)], axis=1)  # four components
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
 def _turn(frame0: np.ndarray, phi: float) -> np.ndarray:
@@ -242,11 +292,18 @@ def _rotate_xy(v: np.ndarray, angle: float) -> np.ndarray:
     return out
 
 
-def _clipped_rows(dev, n: int) -> np.ndarray:
-    """Rows at 95% of full scale or more (acc or gyro), a block at a time."""
-    mask_of = getattr(dev, "clipped_mask", None)
-    if mask_of is None:
-        return np.empty(0, dtype=np.int64)
-    rows = dev.block_rows() if hasattr(dev, "block_rows") else 1 << 18
-    parts = [np.flatnonzero(mask_of(a, min(a + rows, n))) + a for a in range(0, n, rows)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+def _clip_limits(dev) -> tuple[float, float]:
+    """Clipping levels of the accelerometer (g) and gyroscope (deg/s): 95% of full scale (inf when unknown)."""
+    out = []
+    for key in ("range_g", "range_dps"):
+        v = float(getattr(dev, key, float("nan")))
+        out.append(CLIP_FRACTION * v if np.isfinite(v) and v > 0 else np.inf)
+    return out[0], out[1]
+
+
+def _clipping(acc: np.ndarray, gyro: np.ndarray | None, limits: tuple[float, float]) -> np.ndarray:
+    """Samples at 95% of full scale or more on any accelerometer or gyroscope axis."""
+    hit = np.any(np.abs(acc) >= limits[0], axis=1)
+    if gyro is not None:
+        hit |= np.any(np.abs(gyro) >= limits[1], axis=1)
+    return hit

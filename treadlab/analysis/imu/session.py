@@ -92,7 +92,7 @@ def session_signals(session, options: ImuOptions | None = None) -> dict[str, Imu
     """Every imu of the session processed (:func:`process_imu`), by placement; cached per session and options."""
     opts = options or ImuOptions()
     cached = _CACHE.get(session)
-    if cached is not None and cached[0] == id(opts):
+    if cached is not None and cached[0] == opts:
         return cached[1]
     marker_s = None
     if len(session.markers) and opts.standing_marker in set(session.markers["label"]):
@@ -104,7 +104,7 @@ def session_signals(session, options: ImuOptions | None = None) -> dict[str, Imu
             out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref)
         else:
             raise AnalysisError(f"imu standing for {placement!r} must be a StandingReference, got {type(ref).__name__}")
-    _CACHE[session] = (id(opts), out)
+    _CACHE[session] = (opts, out)
     return out
 
 

@@ -67,7 +67,8 @@ with the earth's field B (19.5 uT horizontal at 40 deg from the running directio
 :class:`~treadlab.drivers.sim.imu_sensor.ImuSensor`'s.
 
 Ground truth (:meth:`ImuModel.truth_steps`, :meth:`ImuModel.truth_strides`) evaluates the contract's definitions
-on the noise-free functions on fine grids (steps: 2001 points; strides: 4001; the 100 ms shock window: 0.1 ms).
+on the noise-free functions on fine grids (a step: 801 points, about 0.45 ms; a stride: 1601; the 100 ms shock
+window: 0.2 ms; a smooth function's extreme on such a grid is within 1e-3 of its own).
 """
 
 from __future__ import annotations
@@ -200,10 +201,13 @@ class ImuModel:
         The rig's gait model; None builds one around ``[start_s, start_s + duration_s]``.
     duration_s, start_s : float
         Window of the model when ``gait`` is None (default 60 s).
+    window_s : (float, float) or None
+        Keep only the steps within 3 s of this window (a long-running device builds one model per window; every
+        value is a function of the steps around it, so windows agree).
     """
 
     def __init__(self, params: RunnerParams | None = None, gait=None, duration_s: float | None = None,
-                 start_s: float = 0.0) -> None:
+                 start_s: float = 0.0, window_s: tuple[float, float] | None = None) -> None:
         from treadlab.drivers.sim.change import gait_model
 
         self.params = params if params is not None else RunnerParams()
@@ -215,7 +219,7 @@ class ImuModel:
         tm = base.step_timing
         self._stand_end = tm["stand_end_s"]
         self.standing = bool(np.isfinite(self._stand_end[0]))
-        self._build_rows(tm, base.step_time_s)
+        self._build_rows(tm, base.step_time_s, window_s)
         self._build_values(gait)
         self._build_strides()
         self._pulse_pelvis = self._pelvis_pulse_amplitudes()
@@ -224,7 +228,7 @@ class ImuModel:
 
     # ------------------------------------------------------------------------------------------ set-up
 
-    def _build_rows(self, tm: dict, step_time_s: float) -> None:
+    def _build_rows(self, tm: dict, step_time_s: float, window_s: tuple[float, float] | None) -> None:
         k, foot, ic, to = tm["k"], tm["foot"], tm["ic_s"], tm["to_s"]
         walking, speed = tm["walking"], tm["speed_mps"]
         self._n_virtual = 0
@@ -240,7 +244,16 @@ class ImuModel:
             self._n_virtual = 2
         if len(ic) < 4:
             raise ValueError("the IMU model needs at least four steps in its window")
+        if self.standing:
+            self._body_fade = (self._stand_end[0], float(ic[self._n_virtual + 1]))
+            self._foot_fade = [(self._stand_end[f], float(ic[self._n_virtual + f])) for f in (0, 1)]
         nxt = np.append(ic[1:], ic[-1] + (ic[-1] - ic[-2]))
+        if window_s is not None:
+            a = max(int(np.searchsorted(ic, window_s[0] - _MARGIN_S)) - 2, 0)
+            b = min(int(np.searchsorted(ic, window_s[1] + _MARGIN_S)) + 2, len(ic))
+            if self.standing and a > 0:
+                self._n_virtual = 0
+            k, foot, ic, to, walking, speed, nxt = (x[a:b] for x in (k, foot, ic, to, walking, speed, nxt))
         self.k, self.foot, self.ic, self.to = k, foot.astype(np.int64), ic, to
         self.s = nxt - ic  # step duration (to the next contact of the other foot)
         self.walking = np.asarray(walking, dtype=bool)
@@ -251,9 +264,6 @@ class ImuModel:
         # Phase rate at each contact: one step per mean of the two steps around it (the warped phase is C2).
         prev = np.concatenate([self.s[:1], self.s[:-1]])
         self._rate = 2.0 / (prev + self.s)
-        if self.standing:
-            self._body_fade = (self._stand_end[0], float(ic[self._n_virtual + 1]))
-            self._foot_fade = [(self._stand_end[f], float(ic[self._n_virtual + f])) for f in (0, 1)]
 
     def _values_of(self, p: RunnerParams) -> dict[str, np.ndarray]:
         """Per-row amplitudes of the runner ``p`` (deg, mm, g)."""
@@ -528,7 +538,8 @@ class ImuModel:
     # --------------------------------------------------------------------------------------- ground truth
 
     def _real_rows(self, t_lo: float | None, t_hi: float | None, ahead: int) -> np.ndarray:
-        rows = np.arange(self._n_virtual, len(self.k) - ahead - 1)
+        rows = np.arange(0, len(self.k) - ahead - 1)
+        rows = rows[self.k[rows] >= 0] if self.standing else rows
         lo = self.ic[0] + _MARGIN_S if t_lo is None else t_lo
         hi = self.ic[-1] - _MARGIN_S if t_hi is None else t_hi
         return rows[(self.ic[rows] >= lo) & (self.ic[rows] < hi)]
@@ -552,15 +563,15 @@ class ImuModel:
         for a in range(0, len(rows), chunk):
             r = rows[a:a + chunk]
             sl = slice(a, a + len(r))
-            stance = self._grid(self.ic[r], self.to[r], 2001)
+            stance = self._grid(self.ic[r], self.to[r], 801)
             obl = self._pelvis_base(stance.ravel())[1].v.reshape(stance.shape)
             cols["pelvic_drop_deg"][sl] = np.degrees((self.sigma[r][:, None] * obl).max(axis=1))
-            step = self._grid(self.ic[r], self.ic[r + 1], 2001)
+            step = self._grid(self.ic[r], self.ic[r + 1], 801)
             tilt = self._trunk(step.ravel()).theta.v.reshape(step.shape)
             cols["trunk_lean_deg"][sl] = np.degrees(np.trapezoid(tilt, dx=1.0, axis=1) / (step.shape[1] - 1))
             z = self._pelvis(step.ravel()).pos[2].v.reshape(step.shape)
             cols["vertical_oscillation_mm"][sl] = np.ptp(z, axis=1) * 1e3
-            shock = self._grid(self.ic[r], self.ic[r] + SHOCK_WINDOW_S, 1001)
+            shock = self._grid(self.ic[r], self.ic[r] + SHOCK_WINDOW_S, 501)
             ppa = self._pelvis(shock.ravel()).specific_force_g()[:, 2].reshape(shock.shape)
             cols["ppa_g"][sl] = ppa.max(axis=1)
             pta = np.empty(len(r))
@@ -584,7 +595,7 @@ class ImuModel:
         ``pelvic_tilt_mean_deg`` and ``pelvic_tilt_range_deg`` (mean and range of the tilt over the stride).
         """
         rows = self._real_rows(t_lo, t_hi, 2)
-        n_grid = 4001
+        n_grid = 1601
         x = np.linspace(-1.0, 1.0, n_grid)
         rot = np.empty(len(rows))
         tmean = np.empty(len(rows))
