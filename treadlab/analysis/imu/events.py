@@ -22,9 +22,10 @@ Pelvis (a sacral sensor; :func:`pelvis_events`):
   alternate in fewer than 70% of the steps), the obliquity's alternation (the pelvis is higher on the stance
   side in most runners: positive obliquity in a left stance) votes instead, and ``foot_method`` says so.
 
-Tibia (:func:`tibia_events`): initial contact is the onset of the shank's axial impact, as for the pelvis (each
-stride's largest axial rise, found between swing phases at least ``0.55`` of the median stride apart); the
-tibia gives no toe-off here (NaN; with a pelvis sensor its toe-off is used).
+Tibia (:func:`tibia_events`): initial contact is the onset of the shank's axial impact, as for the pelvis: each
+stride's sharpest axial rise (the peaks of the slope, at least ``0.55`` of the median stride apart and above 30%
+of the recording's 99.5th percentile slope: the swing's accelerations can be larger than a soft landing's but
+are slow); the tibia gives no toe-off here (NaN; with a pelvis sensor its toe-off is used).
 """
 
 from __future__ import annotations
@@ -245,8 +246,12 @@ def tibia_events(time_s: np.ndarray, acc_axial_g: np.ndarray, rate_hz: float,
     period = _period_samples(smooth[first:], rate_hz, 0.6, 2.2)
     if not np.isfinite(period):
         return np.empty(0)
-    peaks, _ = find_peaks(ax[first:], distance=max(1, int(0.55 * period)), prominence=1.0)
-    peaks = peaks + first
+    # Impacts are the sharpest rises of the stride (hundreds of g/s); the swing's accelerations, however large,
+    # are slow: look for the peaks of the slope, not of the acceleration.
+    slope = np.gradient(_lowpass(ax, rate_hz, IMPACT_LP_HZ)) * rate_hz
+    level = 0.3 * float(np.percentile(slope[first:], 99.5)) if len(slope) > first else np.inf
+    peaks, _ = find_peaks(slope[first:], distance=max(1, int(0.55 * period)), height=level)
+    peaks = peaks + first + 1
     if len(peaks) == 0:
         return np.empty(0)
     ic = impact_onsets(ax, rate_hz, peaks, max(3, int(0.05 * rate_hz)))

@@ -136,9 +136,11 @@ def _standing_rows(dev, time_s: np.ndarray, marker_s: float | None) -> tuple[int
     periods = al.still_periods(acc, rate, gyro)
     try:
         a, b = al.find_standing(periods, t, marker_s)
-    except AnalysisError as exc:
-        where = "at the start" if marker_s is None else f"around the 'standing' marker at {marker_s:.1f} s"
-        raise AnalysisError(f"imu {dev.name!r}: {exc.args[0].split(': ', 1)[-1]} ({where})") from None
+    except AnalysisError:
+        where = (f"in its first {STAND_SEARCH_S:g} s" if marker_s is None
+                 else f"around the 'standing' marker at {marker_s:.1f} s")
+        raise AnalysisError(f"imu {dev.name!r}: no standing period {where} (no still period of at least 3 s); "
+                            "stand still at the start, mark one 'standing', or give a standing recording") from None
     return lo + a, lo + b, source
 
 
