@@ -63,7 +63,10 @@ class ImuSignals:
     forward_strength : float
         How clearly the running showed its direction (0-1; below 0.1 the forward direction is a guess).
     angles_deg : ndarray of float32, shape (n, 3) or None
-        Rotation (heading removed), obliquity, tilt (``align.ANGLE_NAMES``); None without gyroscope.
+        Rotation (unwrapped, the heading included: the per-stride metrics remove each stride's line), obliquity,
+        tilt (``align.ANGLE_NAMES``); None without gyroscope. :meth:`rotation_deg` has the heading removed.
+    heading_t_s, heading_deg : ndarray
+        The heading (the moving mean of the rotation over 2 s) at about ``ORIENTATION_RATE_HZ``.
     acc_lab_g : ndarray of float32, shape (n, 3)
         Forward, left, vertical specific force (g; vertical 1 at rest) in the heading-stabilised frame (without
         gyroscope: the segment frame fixed to the body).
@@ -88,6 +91,16 @@ class ImuSignals:
     acc_axial_g: np.ndarray
     clipped_rows: np.ndarray
     info: dict = field(default_factory=dict)
+    heading_t_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    heading_deg: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def rotation_deg(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
+        """The pelvis's rotation about its heading (deg) for samples ``start:stop`` (None without gyroscope)."""
+        if self.angles_deg is None:
+            return None
+        stop = self.n_samples if stop is None else stop
+        return (self.angles_deg[start:stop, 0]
+                - np.interp(self.time_s[start:stop], self.heading_t_s, self.heading_deg)).astype(np.float32)
 
     @property
     def n_samples(self) -> int:
@@ -123,9 +136,11 @@ def _standing_rows(dev, time_s: np.ndarray, marker_s: float | None) -> tuple[int
     periods = al.still_periods(acc, rate, gyro)
     try:
         a, b = al.find_standing(periods, t, marker_s)
-    except AnalysisError as exc:
-        where = "at the start" if marker_s is None else f"around the 'standing' marker at {marker_s:.1f} s"
-        raise AnalysisError(f"imu {dev.name!r}: {exc.args[0].split(': ', 1)[-1]} ({where})") from None
+    except AnalysisError:
+        where = (f"in its first {STAND_SEARCH_S:g} s" if marker_s is None
+                 else f"around the 'standing' marker at {marker_s:.1f} s")
+        raise AnalysisError(f"imu {dev.name!r}: no standing period {where} (no still period of at least 3 s); "
+                            "stand still at the start, mark one 'standing', or give a standing recording") from None
     return lo + a, lo + b, source
 
 
@@ -149,7 +164,8 @@ def standing_from_device(dev, settings: VqfSettings | None = None, marker_s: flo
 
 def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | None = None,
                 standing: al.StandingReference | None = None, running_mask_after_s: float = 2.0,
-                block_core_s: float = BLOCK_CORE_S, block_pad_s: float = BLOCK_PAD_S) -> ImuSignals:
+                block_core_s: float = BLOCK_CORE_S, block_pad_s: float = BLOCK_PAD_S,
+                orientation: bool = True) -> ImuSignals:
     """Segment signals of one sensor (see the module notes).
 
     Parameters
@@ -164,6 +180,8 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
         The forward direction is estimated from the samples this long after the standing period's end.
     block_core_s, block_pad_s : float
         Orientation blocks (:func:`~treadlab.analysis.imu.orientation.orientation_blocks`).
+    orientation : bool
+        False: treat the sensor as accelerometer-only (the tibiae: their metrics need no orientation).
 
     Returns
     -------
@@ -180,11 +198,13 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
         raise AnalysisError(f"imu {dev.name!r} has {n} samples: too short to analyse")
     time_s = dev.read_time(0, n)
     limits = _clip_limits(dev)
-    fac = max(1, int(rate // ORIENTATION_RATE_HZ)) if dev.has_gyro else 1
-    acc_all, clipped, gyro_d, acc_d = _read_pass(dev, n, fac, limits)
+    use_gyro = bool(dev.has_gyro and orientation)
+    fac = max(1, int(rate // ORIENTATION_RATE_HZ)) if use_gyro else 1
+    acc_all, clipped, gyro_d, acc_d = _read_pass(dev, n, fac, limits, use_gyro)
+    heading_t, heading = np.empty(0), np.empty(0)
     if standing is None:
         a, b, source = _standing_rows(dev, time_s, marker_s)
-    if not dev.has_gyro:
+    if not use_gyro:
         if standing is None:
             standing = al.standing_reference(acc_all[a:b], time_s[a:b], None, None, source)
         frame0 = al.tentative_frame(standing.up_sensor)
@@ -221,7 +241,8 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
         phi = phi if np.isfinite(phi) else 0.0
         frame = _turn(frame0, phi)
         ang_d = al.segment_angles(quat_d, frame)
-        ang_d[:, 0] = al.remove_heading(ang_d[:, 0], rate_d)[0]
+        ang_d[:, 0] = np.rad2deg(np.unwrap(np.deg2rad(ang_d[:, 0])))
+        heading_t, heading = t_d, al.remove_heading(ang_d[:, 0], rate_d)[1]
         angles = np.empty((n, 3), dtype=np.float32)
         for j in range(3):  # three angles
             angles[:, j] = np.interp(time_s, t_d, ang_d[:, j])
@@ -235,28 +256,28 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
             acc_lab[a0:b0] = al.heading_stabilised(q, acc_all[a0:b0], h)
         del quat_d
     info = {"standing": standing.to_dict(), "forward_strength": float(strength),
-            "forward_reliable": bool(strength >= FORWARD_MIN_STRENGTH), "has_gyro": bool(dev.has_gyro),
+            "forward_reliable": bool(strength >= FORWARD_MIN_STRENGTH), "orientation": use_gyro,
             "clipped_samples": int(len(clipped)), "placement": dev.placement,
-            "vqf": (settings or VqfSettings()).vqf_params() if dev.has_gyro else None}
-    return ImuSignals(dev.name, dev.placement, rate, time_s, bool(dev.has_gyro), standing, frame, float(strength),
-                      angles, acc_lab, acc_axial, clipped, info)
+            "vqf": (settings or VqfSettings()).vqf_params() if use_gyro else None}
+    return ImuSignals(dev.name, dev.placement, rate, time_s, use_gyro, standing, frame, float(strength),
+                      angles, acc_lab, acc_axial, clipped, info, heading_t, heading)
 
 
-def _read_pass(dev, n: int, fac: int, limits):
+def _read_pass(dev, n: int, fac: int, limits, use_gyro: bool):
     """One pass over the raw data: every acceleration (float32), the clipped rows, and the gyroscope and
     acceleration averaged over groups of ``fac`` samples (float64; None without a gyroscope).
     """
     acc_all = np.empty((n, 3), dtype=np.float32)
     clipped = []
     nd = n // fac
-    gyro_d = np.empty((nd, 3)) if dev.has_gyro else None
-    acc_d = np.empty((nd, 3)) if dev.has_gyro else None
+    gyro_d = np.empty((nd, 3)) if use_gyro else None
+    acc_d = np.empty((nd, 3)) if use_gyro else None
     rows = max(fac, (1 << 18) // fac * fac)
     for a in range(0, n, rows):  # one iteration per block of 2^18 rows
         _, acc, gyro = _read_all(dev, a, min(n, a + rows))
         acc_all[a:a + len(acc)] = acc
         clipped.append(np.flatnonzero(_clipping(acc, gyro, limits)) + a)
-        if gyro is not None:
+        if use_gyro:
             k = len(acc) // fac
             d0 = a // fac
             gyro_d[d0:d0 + k] = gyro[:k * fac].reshape(k, fac, 3).mean(axis=1)

@@ -101,7 +101,8 @@ def session_signals(session, options: ImuOptions | None = None) -> dict[str, Imu
     for placement, dev in _imus(session).items():  # one iteration per sensor (at most four)
         ref = opts.standing.get(placement)
         if isinstance(ref, StandingReference) or ref is None:
-            out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref)
+            out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref,
+                                         orientation=not placement.startswith("tibia"))
         else:
             raise AnalysisError(f"imu standing for {placement!r} must be a StandingReference, got {type(ref).__name__}")
     _CACHE[session] = (opts, out)
