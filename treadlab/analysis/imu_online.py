@@ -180,6 +180,9 @@ class OnlineSegment:
     frame_ : ndarray (3, 3) or None
         The segment frame in sensor coordinates once ready.
     forward_strength_ : float
+    ready_s_ : float
+        Time of the sample with which the frame was found (NaN before); angles are given from the start of the
+        running used to find it.
     """
 
     def __init__(self, channels: ImuChannels, keep_s: float = 10.0, forward_s: float = 10.0,
@@ -195,6 +198,7 @@ class OnlineSegment:
         self.standing_ = None
         self.frame_: np.ndarray | None = None
         self.forward_strength_ = float("nan")
+        self.ready_s_ = float("nan")
         # t, acc (3), gyro (3), quat (4): the raw stream until ready
         self._raw = _Buffer(11, max(60.0, 2 * (STANDING_MIN_S + forward_s)))
         self._angles = _Buffer(4, keep_s)  # t, rotation (heading removed), obliquity, tilt
@@ -224,6 +228,7 @@ class OnlineSegment:
             if len(run) and run[-1, 0] - run[0, 0] >= self.forward_s:
                 self._find_forward(run)
                 if self.state_ == "ready":
+                    self.ready_s_ = float(run[-1, 0])
                     return self._add_angles(run[:, 0], run[:, 7:11])
         return 0
 
@@ -297,6 +302,8 @@ class OnlineTibia:
     ----------
     up_sensor_ : ndarray (3,) or None
         The shank's long axis in sensor coordinates (from the first still period of at least 3 s).
+    ready_s_ : float
+        Time of the first axial sample (NaN before).
     """
 
     def __init__(self, channels: ImuChannels, keep_s: float = 10.0) -> None:
@@ -307,6 +314,7 @@ class OnlineTibia:
         self._axial = _Buffer(2, keep_s)
         self._checked_at = -np.inf
         self.seen_t_ = -np.inf
+        self.ready_s_ = float("nan")
 
     def feed(self, time_s: np.ndarray, raw: np.ndarray) -> int:
         """Take a block; returns how many axial samples it gave (0 until the standing axis is known)."""
@@ -330,6 +338,7 @@ class OnlineTibia:
         a, b = ended[0]
         self.up_sensor_ = standing_reference(r[a:b, 1:4], r[a:b, 0]).acc_up_sensor
         after = r[b:]
+        self.ready_s_ = float(r[b, 0])
         self._axial.append(np.column_stack([after[:, 0], after[:, 1:4] @ self.up_sensor_]))
         return len(after)
 
