@@ -103,6 +103,19 @@ def test_a_cue_fires_when_pelvic_drop_exceeds_the_target(drop_run):
         j = int(np.argmin(np.abs(near[:, 0] - c.ic)))
         assert abs(near[j, 0] - c.ic) < 0.03 and c.decided_s >= near[j, 1] - 0.03
     assert not [c for c in eng.cues_ if c.phase == 0]  # the baseline phase has no feedback
+    assert "imu:" not in eng.status_line()  # aligned: nothing to wait for
+
+
+def test_the_status_line_says_what_an_imu_waits_for():
+    sim = SimRunner(RUNNER, 8.0, ("pelvis",))
+    feet, _ = insole_feet()
+    clock = FakeClock()
+    eng = FeedbackEngine(parse_protocol(PROTOCOL.format(metric="pelvic_drop_deg", high=5.0), "t"), feet, 700.0,
+                         clock, imus=[b.channels() for b in sim.boards.values()])
+    assert eng.status_line().endswith("imu: pelvis_imu stand still")
+    b = sim.boards["pelvis_imu"]
+    eng._feed("pelvis_imu", b.t, b.raw, 8.0)  # 5 s standing, then running: the forward direction needs 10 s
+    assert eng.status_line().endswith("imu: pelvis_imu run")
 
 
 def test_a_cue_fires_on_the_side_whose_peak_tibial_acceleration_exceeds_the_target():

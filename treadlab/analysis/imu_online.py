@@ -422,6 +422,15 @@ class OnlineImuMetrics:
         self.sensors[device].feed(time_s, raw)
         return self.due()
 
+    def sensor_state(self, device: str) -> str:
+        """What a sensor waits for: "stand still" (the first still 3 s), "run" (10 s of running for the forward
+        direction) or "ready".
+        """
+        s = self.sensors[device]
+        if isinstance(s, OnlineSegment):
+            return {"standing": "stand still", "forward": "run"}.get(s.state_, "ready")
+        return "ready" if s.up_sensor_ is not None else "stand still"
+
     def step(self, event: StepEvent) -> list[StepEvent]:
         """A step event of the insoles (contact or toe-off); returns any values now complete."""
         for m in self.metrics:

@@ -267,7 +267,15 @@ class FeedbackEngine:
         band = f"in band {share:.0%} of {n} steps" if math.isfinite(share) else f"{n} steps"
         mute = "  MUTED" if self.muted else ""
         return (f"  feedback: phase {ph.name} ({on})  {int(left // 60)}:{int(left % 60):02d} left  {band}  "
-                f"target {p.metric} {p.band_text()}{mute}")
+                f"target {p.metric} {p.band_text()}{mute}{self._imu_status()}")
+
+    def _imu_status(self) -> str:
+        """``  imu: pelvis_imu stand still`` while an IMU of the target is not aligned yet (no values until then)."""
+        if self.imu is None:
+            return ""
+        waiting = [f"{d} {self.imu.sensor_state(d)}" for d in sorted(self.imu.devices)
+                   if self.imu.sensor_state(d) != "ready"]
+        return f"  imu: {', '.join(waiting)}" if waiting else ""
 
     # ------------------------------------------------------------------ thread
 
