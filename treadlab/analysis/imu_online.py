@@ -229,6 +229,7 @@ class OnlineSegment:
                 self._find_forward(run)
                 if self.state_ == "ready":
                     self.ready_s_ = float(run[-1, 0])
+                    self._raw = None  # the raw stream is not kept once aligned
                     return self._add_angles(run[:, 0], run[:, 7:11])
         return 0
 
@@ -339,6 +340,7 @@ class OnlineTibia:
         self.up_sensor_ = standing_reference(r[a:b, 1:4], r[a:b, 0]).acc_up_sensor
         after = r[b:]
         self.ready_s_ = float(r[b, 0])
+        self._raw = None  # not kept once the axis is known
         self._axial.append(np.column_stack([after[:, 0], after[:, 1:4] @ self.up_sensor_]))
         return len(after)
 
