@@ -12,6 +12,7 @@ from treadlab.analysis import imu_reader  # noqa: F401 - kind "imu" registers it
 from treadlab.analysis.api import FootSignals, GaitAnalysis, InsoleScaleWarning, analyze
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.contacts import ContactDetection
+from treadlab.analysis.imu import session as _imu_session  # noqa: F401 - the IMU enricher and source "imu"
 from treadlab.analysis.mat import MatAnalysis, match_steps
 from treadlab.analysis.metrics import LoadingRates, lowpass, stance_curves
 from treadlab.analysis.segments import Segment, resolve_segment

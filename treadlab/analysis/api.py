@@ -33,8 +33,8 @@ from treadlab.analysis.timing import add_timing
 from treadlab.errors import AnalysisError, ConfigError
 from treadlab.vocabulary import FEET
 
-__all__ = ["SOURCES", "AnalysisSource", "FootSignals", "GaitAnalysis", "InsoleScaleWarning", "analyze",
-           "default_source", "register_source"]
+__all__ = ["ENRICHERS", "SOURCES", "AnalysisSource", "FootSignals", "GaitAnalysis", "InsoleScaleWarning",
+           "StepEnricher", "analyze", "default_source", "register_enricher", "register_source"]
 
 SCALE_TOLERANCE = 0.15
 
@@ -111,12 +111,15 @@ class GaitAnalysis:
     norm_n : float
         The force that is 1 BW in every ``*_bw`` metric.
     warnings : list of str
+    enrichments : dict
+        Per registered :class:`StepEnricher` that ran: its state (what it attached to the steps came from).
     """
 
     def __init__(self, session: Session, source: str, all_steps: pd.DataFrame, signals: dict, segment: Segment,
                  info: dict, owns_session: bool = False, mat_result=None, store: SignalStore | None = None,
-                 gait: str = "auto"):
+                 gait: str = "auto", enrichments: dict | None = None):
         self.session = session
+        self.enrichments = dict(enrichments or {})
         self.gait = gait
         self._store = store  # per-sample signals on disk; owned by the analysis analyze() made, not by selections
         self.source = source
@@ -145,11 +148,14 @@ class GaitAnalysis:
                                    for r in session.markers.itertuples() if segment.contains(r.time)]
         if mat_result is not None:
             self.summary["mat"] = mat_result.summary(segment)
+        for name, state in self.enrichments.items():  # one iteration per enricher (a few)
+            ENRICHERS[name].summarize(self, state)
 
     def with_gait(self, gait: str) -> GaitAnalysis:
         """The same analysis whose summary averages ``gait`` (it takes over this one's files: use it instead)."""
         return GaitAnalysis(self.session, self.source, self.all_steps, self.signals, self.segment, self.info,
-                            self._owns, mat_result=self.mat_result, store=self._store, gait=gait)
+                            self._owns, mat_result=self.mat_result, store=self._store, gait=gait,
+                            enrichments=self.enrichments)
 
     # Segments ---------------------------------------------------------------------------------------------
     def select(self, start_s: float | None = None, stop_s: float | None = None, *, from_marker: str | None = None,
@@ -158,7 +164,7 @@ class GaitAnalysis:
         seg = resolve_segment(self.session.time_range_s, self.session.markers, start_s=start_s, stop_s=stop_s,
                               from_marker=from_marker, to_marker=to_marker, where=self.session.path.name)
         return GaitAnalysis(self.session, self.source, self.all_steps, self.signals, seg, self.info,
-                            mat_result=self.mat_result, gait=self.gait)
+                            mat_result=self.mat_result, gait=self.gait, enrichments=self.enrichments)
 
     @property
     def markers(self) -> pd.DataFrame:
@@ -252,7 +258,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
             filter_cutoff_hz: float | str | None = "auto", contact: ContactDetection | None = None,
             loading: LoadingRates | None = None, strike: StrikeIndex | None = None,
             start_s: float | None = None, stop_s: float | None = None, from_marker: str | None = None,
-            to_marker: str | None = None, block_samples: int = BLOCK_SAMPLES, gait: str = "auto") -> GaitAnalysis:
+            to_marker: str | None = None, block_samples: int = BLOCK_SAMPLES, gait: str = "auto",
+            options: dict | None = None) -> GaitAnalysis:
     """Analyse a session: steps of both feet, metrics, summary.
 
     Parameters
@@ -303,8 +310,16 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         with threadpool_limits(limits=1, user_api="blas"):
             seg = resolve_segment(s.time_range_s, s.markers, start_s=start_s, stop_s=stop_s,
                                   from_marker=from_marker, to_marker=to_marker, where=s.path.name)
-            ga = SOURCES[source].run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
-                                     loading or LoadingRates(), strike or StrikeIndex(), block_samples)
+            src = SOURCES[source]
+            extra = {"options": options or {}} if src.takes_options else {}
+            ga = src.run(s, seg, owns, normalise, filter_cutoff_hz, contact or ContactDetection(),
+                         loading or LoadingRates(), strike or StrikeIndex(), block_samples, **extra)
+            try:
+                ga = _enrich(ga, options or {})
+            except BaseException:
+                if ga._store is not None:  # noqa: SLF001 - the analysis made here owns its store
+                    ga._store.close()  # noqa: SLF001
+                raise
         return ga if gait == "auto" else ga.with_gait(gait)
     except Exception:
         if owns:
@@ -423,6 +438,8 @@ class AnalysisSource:
     name: str
     run: Callable
     available: Callable[[Session], bool]
+    #: The source's ``run`` takes ``options=`` (the ``options`` dict of :func:`analyze`).
+    takes_options: bool = False
 
 
 #: The analysis sources, in order of preference when a report chooses one (:func:`default_source`).
@@ -441,3 +458,51 @@ register_source(AnalysisSource("mat", _analyze_mat, lambda s: bool(s.mats)))
 def default_source(session: Session) -> str:
     """The first source of :data:`SOURCES` the session can give (the first one when none can)."""
     return next((name for name, src in SOURCES.items() if src.available(session)), next(iter(SOURCES)))
+
+
+@dataclass(frozen=True)
+class StepEnricher:
+    """Adds per-step columns (and summary keys) from other devices to the steps of any source.
+
+    A new kind's analysis registers one (:func:`register_enricher`); :func:`analyze` runs every enricher whose
+    ``available(session)`` is true after the source found the steps, in registration order.
+
+    Attributes
+    ----------
+    name : str
+    available : callable
+        ``available(session) -> bool``.
+    enrich : callable
+        ``enrich(session, all_steps, source, options) -> (all_steps, state)``: the steps with the new columns
+        (NaN where the devices do not cover a step), and whatever the summary needs later (``ga.enrichments``).
+    summarize : callable
+        ``summarize(ga, state)``: add keys to ``ga.summary`` (and attributes to ``ga``) for the steps of
+        ``ga.summary_steps``; run for every :class:`GaitAnalysis` made from the analysis (selections too).
+    """
+
+    name: str
+    available: Callable[[Session], bool]
+    enrich: Callable
+    summarize: Callable
+
+
+#: The step enrichers, in the order they run.
+ENRICHERS: dict[str, StepEnricher] = {}
+
+
+def register_enricher(enricher: StepEnricher) -> None:
+    """Add a step enricher (a new kind's own analysis module calls this)."""
+    ENRICHERS[enricher.name] = enricher
+
+
+def _enrich(ga: GaitAnalysis, options: dict) -> GaitAnalysis:
+    """The analysis with every available enricher's columns added (the same object when none applies)."""
+    steps, states = ga.all_steps, {}
+    for name, e in ENRICHERS.items():  # one iteration per enricher (a few)
+        if e.available(ga.session):
+            steps, states[name] = e.enrich(ga.session, steps, ga.source, options.get(name))
+    if not states:
+        return ga
+    return GaitAnalysis(ga.session, ga.source, _order(steps), ga.signals, ga.segment, ga.info,
+                        ga._owns, mat_result=ga.mat_result, store=ga._store, gait=ga.gait,  # noqa: SLF001
+                        enrichments=states)

@@ -80,6 +80,10 @@ class ScheduledGait:
         u = rnd.uniform(rnd.key(self.params.seed, _STREAM), np.asarray(k, np.int64))
         return u < self.share_after(ic_s)
 
+    def uses_after(self, k: np.ndarray, ic_s: np.ndarray) -> np.ndarray:
+        """Per step (number ``k``, initial contact ``ic_s``): does it follow the "after" parameters."""
+        return self._after_k(k, ic_s)
+
     def _sample_after(self, foot: str | None, t_s: np.ndarray) -> np.ndarray:
         """Per sample: does it belong to an "after" step (the foot's latest contact; either foot's for None)."""
         m = self.before

@@ -408,6 +408,17 @@ class GaitModel:
         """Initial contact of every step row (s)."""
         return self._ic
 
+    @property
+    def step_timing(self) -> dict:
+        """Timing arrays of every step row, for models that move with the steps (the simulated IMUs).
+
+        Keys: ``k``, ``foot`` (0 left, 1 right), ``ic_s``, ``to_s``, ``walking`` (bool), ``speed_mps`` (belt),
+        ``stand_end_s`` (per foot; -inf without standing) and ``first_ic_s`` (initial contact of step 0).
+        """
+        return {"k": self._k, "foot": self._foot, "ic_s": self._ic, "to_s": self._to,
+                "walking": self._gait.astype(str) == "walking", "speed_mps": self._speed_mm_s / 1e3,
+                "stand_end_s": self._stand_end.copy(), "first_ic_s": float(self._first_ic)}
+
     def latest_step(self, foot: str | None, t_s: np.ndarray) -> np.ndarray:
         """Row of the latest initial contact at or before each instant (of ``foot``, or of either foot for None;
         -1 before the first).

@@ -79,6 +79,14 @@ class RunnerParams:
     stand_s, walk_s : float
         The session starts with ``stand_s`` of standing on the still belt (both feet loaded, weight shifting), then
         ``walk_s`` of walking at ``walk_cadence_spm``, ``walk_contact_time_ms`` and ``walk_speed_mps``, then runs.
+    pelvic_drop_left_deg, pelvic_drop_right_deg, pelvic_rotation_deg, pelvic_tilt_deg, pelvic_tilt_range_deg,
+    trunk_lean_deg, vertical_oscillation_mm, pta_left_g, pta_right_g, shock_attenuation_left_pct,
+    shock_attenuation_right_pct, heading_wander_deg : float
+        The body seen by simulated IMUs (:mod:`treadlab.drivers.sim.imu_model`, running values; walking scales
+        them): contralateral pelvic drop in the stance of each foot, pelvic rotation range per stride, pelvic tilt
+        mean (anterior positive, relative to standing) and range, trunk forward lean, vertical oscillation of the
+        pelvis per step, peak tibial acceleration per side (g along the shank, gravity included), shock
+        attenuation from tibia to pelvis per side, and the slow wander of the runner's heading (amplitude).
     """
 
     speed_mps: float = 3.0
@@ -107,6 +115,19 @@ class RunnerParams:
     walk_cadence_spm: float = 110.0
     walk_contact_time_ms: float = 650.0
     walk_speed_mps: float = 1.3
+    # ---- simulated IMUs (drivers/sim/imu_model.py)
+    pelvic_drop_left_deg: float = 5.0
+    pelvic_drop_right_deg: float = 5.0
+    pelvic_rotation_deg: float = 10.0
+    pelvic_tilt_deg: float = 4.0
+    pelvic_tilt_range_deg: float = 5.0
+    trunk_lean_deg: float = 8.0
+    vertical_oscillation_mm: float = 80.0
+    pta_left_g: float = 8.0
+    pta_right_g: float = 8.0
+    shock_attenuation_left_pct: float = 65.0
+    shock_attenuation_right_pct: float = 65.0
+    heading_wander_deg: float = 3.0
 
     def __post_init__(self) -> None:
         ranges = {
@@ -129,6 +150,18 @@ class RunnerParams:
             "walk_cadence_spm": (40.0, 200.0),
             "walk_contact_time_ms": (200.0, 2500.0),
             "walk_speed_mps": (0.2, 3.0),
+            "pelvic_drop_left_deg": (0.0, 20.0),
+            "pelvic_drop_right_deg": (0.0, 20.0),
+            "pelvic_rotation_deg": (0.0, 40.0),
+            "pelvic_tilt_deg": (-20.0, 30.0),
+            "pelvic_tilt_range_deg": (0.0, 20.0),
+            "trunk_lean_deg": (-15.0, 40.0),
+            "vertical_oscillation_mm": (5.0, 200.0),
+            "pta_left_g": (1.5, 60.0),
+            "pta_right_g": (1.5, 60.0),
+            "shock_attenuation_left_pct": (0.0, 95.0),
+            "shock_attenuation_right_pct": (0.0, 95.0),
+            "heading_wander_deg": (0.0, 20.0),
         }
         for name, (lo, hi) in ranges.items():
             value = getattr(self, name)

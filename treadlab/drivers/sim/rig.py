@@ -128,10 +128,13 @@ class SimulatedRig:
 
     @classmethod
     def default(cls, workdir: str | os.PathLike, runner: Any = None, seed: int = 0,
-                line_insoles: bool = False, mat: bool = True) -> SimulatedRig:
-        """Two protocol-v1 insoles ("insole99", u16, 500 Hz) and (``mat``) a 48 x 112 mat at 120 Hz.
+                line_insoles: bool = False, mat: bool = True, imus: tuple[str, ...] = (),
+                insoles: bool = True) -> SimulatedRig:
+        """Two protocol-v1 insoles ("insole99", u16, 500 Hz), (``mat``) a 48 x 112 mat at 120 Hz, and an IMU
+        for each placement in ``imus`` (:func:`imu_spec`).
 
-        With ``line_insoles`` the insoles speak the line protocol instead ("insole16", 200 Hz, ms, newtons).
+        With ``line_insoles`` the insoles speak the line protocol instead ("insole16", 200 Hz, ms, newtons);
+        ``insoles=False`` leaves them out (an IMU-only rig). Adding IMUs changes no other device's clock or serial.
         """
         rng = np.random.default_rng([seed, 5])
         devs = []
@@ -147,16 +150,22 @@ class SimulatedRig:
         mat_spec = _mat_spec(rng, seed)  # drawn either way: the insoles' clocks and serials do not depend on it
         if mat:
             devs.append(mat_spec)
+        if not insoles:
+            devs = [d for d in devs if d.kind != "insole"]
+        devs += imu_specs(imus, seed)
         return cls(devs, workdir, runner, seed)
 
     @classmethod
     def stress(cls, workdir: str | os.PathLike, runner: Any = None, seed: int = 0) -> SimulatedRig:
-        """Two 960-sensel insoles (u8) at 750 Hz and the 5,376-sensel mat at 120 Hz."""
+        """Two 960-sensel insoles (u8) at 750 Hz, the 5,376-sensel mat at 120 Hz and the four IMUs (pelvis and
+        trunk at 500 Hz, the shanks at 1000 Hz).
+        """
         rng = np.random.default_rng([seed, 5])
         devs = [SimDeviceSpec(f"insole_{side}", side=side, layout="insole960", dtype="u8", adc_bits=8, rate_hz=750,
                               model="treadlab-sim-insole960", **_clock_and_serial(rng, f"H{side[0].upper()}", seed))
                 for side in ("left", "right")]
         devs.append(_mat_spec(rng, seed))
+        devs += imu_specs(IMU_PLACEMENTS, seed)
         return cls(devs, workdir, runner, seed)
 
     # ----------------------------------------------------------------------------------- lifecycle
@@ -329,6 +338,49 @@ class SimulatedRig:
 
         return steps_table(make_gait(self.runner), self.t_epoch_ns, elapsed_s + 10.0)
 
+    def imu_truth(self, until_s: float | None = None) -> tuple[Any, Any]:
+        """Ground truth of the simulated IMUs (``ImuModel.truth_steps`` and ``truth_strides``) up to ``until_s``
+        on the session clock (default: the time elapsed since :meth:`start`), with true times ``ic_ns``/``to_ns``
+        and ``start_ns``/``stop_ns`` (monotonic_ns) added. Computed here from the rig's runner: the device
+        processes use the same model and steps.
+        """
+        from treadlab.drivers.sim.change import gait_model
+        from treadlab.drivers.sim.imu_model import ImuModel
+        from treadlab.drivers.sim.params import RunnerParams
+
+        if until_s is None:
+            if self.t_epoch_ns is None:
+                raise RuntimeError("start the SimulatedRig before asking for its IMU truth (or give until_s)")
+            until_s = (time.monotonic_ns() - self.t_epoch_ns) / 1e9
+        runner = self.runner if self.runner is not None else RunnerParams()
+        model = ImuModel(runner, gait_model(runner, until_s + 10.0), window_s=(0.0, until_s))
+        steps, strides = model.truth_steps(0.0, until_s), model.truth_strides(0.0, until_s)
+        epoch = self.t_epoch_ns or 0
+        for table, cols in ((steps, ("ic_s", "to_s")), (strides, ("start_s", "stop_s"))):
+            for col in cols:
+                table.insert(table.columns.get_loc(col) + 1, col[:-2] + "_ns",
+                             epoch + np.round(table[col].to_numpy() * 1e9).astype(np.int64))
+        return steps, strides
+
+    def imu_boards(self) -> dict[str, dict]:
+        """Ground truth of each IMU board (``ImuSensor`` as a dict: misalignment, biases, noise, ranges)."""
+        from treadlab.drivers.sim.imu_source import sensor_of
+
+        return {d.name: dataclasses.asdict(sensor_of(d)) for d in self.devices if d.kind == "imu"}
+
+    def write_imu_truth(self, until_s: float | None = None) -> list[Path]:
+        """Write ``imu_steps.csv``, ``imu_strides.csv`` and ``imu_boards.json`` to the work folder (none without
+        IMUs); returns the paths.
+        """
+        if not any(d.kind == "imu" for d in self.devices):
+            return []
+        steps, strides = self.imu_truth(until_s)
+        paths = [self.workdir / "imu_steps.csv", self.workdir / "imu_strides.csv", self.workdir / "imu_boards.json"]
+        steps.to_csv(paths[0], index=False)
+        strides.to_csv(paths[1], index=False)
+        paths[2].write_text(json.dumps(self.imu_boards(), indent=1))
+        return paths
+
     # ----------------------------------------------------------------------------------- rig file
 
     def write_rig(self, path: str | os.PathLike, body_mass_kg: float | None = None,
@@ -373,11 +425,35 @@ def _mat_spec(rng: np.random.Generator, seed: int) -> SimDeviceSpec:
                          **_clock_and_serial(rng, "MT", seed))
 
 
+#: Placements of the simulated IMUs (``lab simulate --imu``), in the stress preset's order.
+IMU_PLACEMENTS = ("pelvis", "trunk", "tibia_left", "tibia_right")
+
+
+def imu_specs(placements, seed: int) -> list[SimDeviceSpec]:
+    """Protocol-v1 IMUs ``imu_<placement>``: i16 ``ax ay az gx gy gz``, +-16 g (+-32 g on a shank), +-2000 deg/s,
+    500 Hz (1000 Hz on a shank), each with its own clock drift, offset, serial and seed (drawn per placement, so a
+    subset gets the same boards as the full set).
+    """
+    out = []
+    for placement in placements:
+        if placement not in IMU_PLACEMENTS:
+            raise ValueError(f"unknown IMU placement {placement!r}; known: {', '.join(IMU_PLACEMENTS)}")
+        rng = np.random.default_rng([seed, 17, IMU_PLACEMENTS.index(placement)])
+        tag = {"pelvis": "PV", "trunk": "TK", "tibia_left": "SL", "tibia_right": "SR"}[placement]
+        tibia = placement.startswith("tibia")
+        out.append(SimDeviceSpec(f"imu_{placement}", kind="imu", placement=placement, dtype="i16", adc_bits=16,
+                                 rate_hz=1000 if tibia else 500, rates_hz=[100, 200, 250, 500, 1000],
+                                 model="treadlab-sim-imu", **_clock_and_serial(rng, tag, seed)))
+    return out
+
+
 def _device_entry(spec: SimDeviceSpec, port: str) -> dict:
     entry: dict[str, Any] = {"name": spec.name, "port": port, "protocol": spec.protocol, "rate_hz": spec.rate_hz,
                              "kind": spec.kind}
     if spec.kind == "insole":
         entry.update(side=spec.side, sensels=spec.n_values)
+    if spec.kind == "imu":
+        entry["placement"] = spec.placement
     if spec.protocol == "binary":
         entry["serial"] = spec.serial
         return entry
@@ -421,4 +497,4 @@ def _runner_value(runner: Any, key: str, default: float) -> float:
     return float(getattr(runner, key, default) or default)
 
 
-__all__ = ["SimulatedRig", "SimDeviceSpec", "DeliveryParams", "FaultParams"]
+__all__ = ["IMU_PLACEMENTS", "DeliveryParams", "FaultParams", "SimDeviceSpec", "SimulatedRig", "imu_specs"]

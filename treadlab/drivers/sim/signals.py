@@ -86,6 +86,10 @@ class SignalSource:
 def make_source(spec: Any, runner: RunnerParams | None, t_epoch_ns: int, gain: np.ndarray,
                 offset: np.ndarray) -> SignalSource:
     """The value source of one simulated device."""
+    if spec.kind == "imu":
+        from treadlab.drivers.sim.imu_source import ImuSource
+
+        return ImuSource(spec, make_gait(runner), t_epoch_ns, runner)
     return SignalSource(spec, make_gait(runner), t_epoch_ns, gain, offset)
 
 

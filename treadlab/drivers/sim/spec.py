@@ -57,7 +57,7 @@ class SimDeviceSpec:
     ----------
     name : str
         Device name; its port is ``<workdir>/<name>``.
-    kind : {"insole", "mat"}
+    kind : {"insole", "mat", "imu"}
     protocol : {"binary", "line"}
     side : {"left", "right"} or None
         Insoles only.
@@ -69,13 +69,22 @@ class SimDeviceSpec:
         Mats: sensel pitch ``[row, col]``.
     belt_axis : {"rows", "cols"}
         Mats: which index runs along the belt (as in ``GaitModel.mat_frames``).
+    placement : {"pelvis", "trunk", "tibia_left", "tibia_right"} or None
+        IMUs only: the segment it is worn on.
+    channels : list of str or None
+        IMUs: wire order (default ``ax ay az gx gy gz``, plus ``mx my mz`` with ``imu["magnetometer"]``).
+    range_g, range_dps, range_ut : float or None
+        IMUs: full scales (default 16 g, or 32 g on a shank; 2000 deg/s; 1300 uT).
+    imu : dict or None
+        IMUs: the board's errors, keyword arguments of :meth:`~treadlab.drivers.sim.imu_sensor.ImuSensor.random`
+        (``max_misalignment_deg``, ``max_gyro_bias_dps``, ``max_accel_bias_g``, ``noise``, ``magnetometer``).
     rate_hz : int
         Sampling rate after power-up.
     rates_hz : list of int
         Rates accepted by SET_RATE.
     clock_hz : int
         Device clock tick rate (line devices: derived from ``time_unit``).
-    dtype : {"u8", "u16"}
+    dtype : {"u8", "u16", "i16"}
     adc_bits : int
     drift_ppm, offset_ticks : float, int
         Device clock against true time (see :class:`~treadlab.drivers.sim.clock.DeviceClock`).
@@ -111,6 +120,12 @@ class SimDeviceSpec:
     cols: int | None = None
     pitch_mm: list[float] | None = None
     belt_axis: str = "rows"
+    placement: str | None = None
+    channels: list[str] | None = None
+    range_g: float | None = None
+    range_dps: float | None = None
+    range_ut: float | None = None
+    imu: dict | None = None
     rate_hz: int = 500
     rates_hz: list[int] = field(default_factory=lambda: [50, 100, 120, 200, 250, 500, 750, 1000])
     clock_hz: int = 1_000_000
@@ -137,7 +152,7 @@ class SimDeviceSpec:
             self.delivery = DeliveryParams(**self.delivery)
         if isinstance(self.faults, dict):
             self.faults = FaultParams(**self.faults)
-        checks = {"kind": ("insole", "mat"), "protocol": ("binary", "line"), "dtype": ("u8", "u16"),
+        checks = {"kind": ("insole", "mat", "imu"), "protocol": ("binary", "line"), "dtype": ("u8", "u16", "i16"),
                   "time_unit": ("ms", "us"), "belt_axis": ("rows", "cols")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
@@ -147,6 +162,8 @@ class SimDeviceSpec:
             raise ValueError(f"SimDeviceSpec {self.name!r}: a mat needs rows and cols")
         if self.kind == "insole" and self.side not in ("left", "right"):
             raise ValueError(f"SimDeviceSpec {self.name!r}: an insole needs side 'left' or 'right'")
+        if self.kind == "imu":
+            self._check_imu()
         if self.protocol == "line" and self.kind != "insole":
             raise ValueError(f"SimDeviceSpec {self.name!r}: line devices are insoles")
         if self.protocol == "line":
@@ -161,6 +178,28 @@ class SimDeviceSpec:
         if self.kind == "insole":
             self.n_values  # noqa: B018 - an unknown layout raises ConfigError here, not in the device process
 
+    def _check_imu(self) -> None:
+        from treadlab.drivers.sim.imu_sensor import ALL_CHANNELS, PLACEMENTS
+
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"SimDeviceSpec {self.name!r}: an imu needs placement one of {PLACEMENTS}, "
+                             f"got {self.placement!r}")
+        if self.dtype != "i16":
+            raise ValueError(f"SimDeviceSpec {self.name!r}: an imu sends dtype 'i16', got {self.dtype!r}")
+        extra = set(self.imu or {}) - {"max_misalignment_deg", "max_gyro_bias_dps", "max_accel_bias_g", "noise",
+                                       "magnetometer"}
+        if extra:
+            raise ValueError(f"SimDeviceSpec {self.name!r}: unknown imu settings {sorted(extra)}")
+        if self.channels is None:
+            mag = bool((self.imu or {}).get("magnetometer", False))
+            self.channels = list(ALL_CHANNELS if mag else ALL_CHANNELS[:6])
+        if self.range_g is None:
+            self.range_g = 32.0 if self.placement.startswith("tibia") else 16.0
+        if self.range_dps is None:
+            self.range_dps = 2000.0
+        if self.range_ut is None:
+            self.range_ut = 1300.0
+
     @property
     def fifo_bytes(self) -> int:
         """Size of the device's output FIFO (``delivery.fifo_bytes``, or 64 KiB / 0.25 s of DATA)."""
@@ -174,6 +213,8 @@ class SimDeviceSpec:
         """Values per sample: sensels of an insole, rows * cols of a mat."""
         if self.kind == "mat":
             return int(self.rows) * int(self.cols)
+        if self.kind == "imu":
+            return len(self.channels)
         return layout_sensels(self.layout)
 
     def to_json(self) -> str:
@@ -204,6 +245,10 @@ def default_calibration(spec: SimDeviceSpec, rng: np.random.Generator) -> tuple[
     """
     n = spec.n_values
     cal = spec.calibration or {}
+    if spec.kind == "imu":  # int16 counts of the full scale, offset 0 (ImuSensor.gain)
+        full = {"a": spec.range_g, "g": spec.range_dps, "m": spec.range_ut}
+        gain = np.array([full[c[0]] / 32768.0 for c in spec.channels])
+        return gain.astype(np.float32), np.zeros(n, np.float32)
     full = 2 ** spec.adc_bits - 1
     if "gain" in cal:
         gain = np.broadcast_to(np.asarray(cal["gain"], dtype=np.float64), (n,)).copy()

@@ -72,7 +72,7 @@ def compare_files(before: SegmentSpec, after: SegmentSpec, out: Path | None = No
         else:
             ga_b = stack.enter_context(open_analysis(before, source))
             ga_a = stack.enter_context(open_analysis(after, source))
-        comp = compare_steps(ga_b.steps, ga_a.steps)
+        comp = compare_steps(ga_b.steps, ga_a.steps, summaries=(ga_b.summary, ga_a.summary))
         text = None
         if html:
             text = render_compare(session_view(ga_b, before.label), session_view(ga_a, after.label), comp, bands_pct)

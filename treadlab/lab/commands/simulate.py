@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from treadlab.drivers.sim.params import RunnerParams
-from treadlab.drivers.sim.rig import SimulatedRig
+from treadlab.drivers.sim.rig import IMU_PLACEMENTS, SimulatedRig
 from treadlab.errors import ConfigError, DeviceError
 
 NAME = "simulate"
@@ -38,6 +38,19 @@ _RUNNER_OPTIONS = {  # option dest -> RunnerParams field
     "walk_cadence": "walk_cadence_spm",
     "walk_speed": "walk_speed_mps",
     "seed": "seed",
+    # simulated IMUs (--imu)
+    "pelvic_drop_left": "pelvic_drop_left_deg",
+    "pelvic_drop_right": "pelvic_drop_right_deg",
+    "pelvic_rotation": "pelvic_rotation_deg",
+    "pelvic_tilt": "pelvic_tilt_deg",
+    "pelvic_tilt_range": "pelvic_tilt_range_deg",
+    "trunk_lean": "trunk_lean_deg",
+    "vertical_oscillation": "vertical_oscillation_mm",
+    "pta_left": "pta_left_g",
+    "pta_right": "pta_right_g",
+    "shock_attenuation_left": "shock_attenuation_left_pct",
+    "shock_attenuation_right": "shock_attenuation_right_pct",
+    "heading_wander": "heading_wander_deg",
 }
 
 
@@ -46,7 +59,7 @@ def add_arguments(parser: Any) -> None:
     g = parser.add_argument_group("rig")
     g.add_argument("--preset", choices=("default", "stress"), default="default",
                    help="default: two 99-sensel insoles at 500 Hz + a 48x112 mat at 120 Hz; "
-                        "stress: two 960-sensel insoles at 750 Hz + the mat")
+                        "stress: two 960-sensel insoles at 750 Hz + the mat + the four IMUs")
     g.add_argument("--line-insoles", action="store_true",
                    help="insoles speak the line protocol (16 sensels, 200 Hz, CSV lines) instead of protocol v1")
     g.add_argument("--rig-out", type=Path, default=None, metavar="RIG",
@@ -54,6 +67,28 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--workdir", type=Path, default=None,
                    help="folder for the port links and ground truth (default: a new temporary folder)")
     g.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
+    i = parser.add_argument_group("inertial sensors (IMUs)")
+    i.add_argument("--imu", default=None, metavar="PLACEMENTS",
+                   help="add IMUs, comma-separated: pelvis,trunk,tibia_left,tibia_right (or 'all'); 500 Hz "
+                        "(shanks 1000 Hz), i16 ax ay az gx gy gz; ground truth in imu_steps.csv and imu_strides.csv")
+    i.add_argument("--imu-only", action="store_true", help="no insoles and no mat: only the --imu devices")
+    i.add_argument("--imu-mag", action="store_true", help="the IMUs also send a magnetometer (mx my mz)")
+    i.add_argument("--imu-misalignment", type=float, default=None, metavar="DEG",
+                   help="largest random mounting misalignment of each board (10)")
+    i.add_argument("--imu-gyro-bias", type=float, default=None, metavar="DPS",
+                   help="largest constant gyroscope bias of each board (1.0)")
+    i.add_argument("--pelvic-drop-left", type=float, help="pelvic drop in left stance, deg (5)")
+    i.add_argument("--pelvic-drop-right", type=float, help="pelvic drop in right stance, deg (5)")
+    i.add_argument("--pelvic-rotation", type=float, help="pelvic rotation range per stride, deg (10)")
+    i.add_argument("--pelvic-tilt", type=float, help="mean anterior pelvic tilt relative to standing, deg (4)")
+    i.add_argument("--pelvic-tilt-range", type=float, help="pelvic tilt range per stride, deg (5)")
+    i.add_argument("--trunk-lean", type=float, help="forward trunk lean relative to standing, deg (8)")
+    i.add_argument("--vertical-oscillation", type=float, help="vertical oscillation of the pelvis, mm (80)")
+    i.add_argument("--pta-left", type=float, help="peak tibial acceleration, left, g (8)")
+    i.add_argument("--pta-right", type=float, help="peak tibial acceleration, right, g (8)")
+    i.add_argument("--shock-attenuation-left", type=float, help="tibia-to-pelvis shock attenuation, left, %% (65)")
+    i.add_argument("--shock-attenuation-right", type=float, help="... right, %% (65)")
+    i.add_argument("--heading-wander", type=float, help="slow wander of the runner's heading, deg (3)")
     r = parser.add_argument_group("runner")
     r.add_argument("--speed", type=float, help="belt speed, m/s (3.0)")
     r.add_argument("--cadence", type=float, help="steps per minute (170)")
@@ -85,15 +120,47 @@ def _runner(args: Any) -> RunnerParams:
     return RunnerParams(**given)  # raises GaitParamsError (a ConfigError) with the parameter's name
 
 
+def _imu_placements(args: Any) -> tuple[str, ...]:
+    if args.imu is None:
+        if args.imu_only:
+            raise ConfigError("--imu-only needs --imu PLACEMENTS")
+        return ()
+    names = IMU_PLACEMENTS if args.imu.strip() == "all" else tuple(x.strip() for x in args.imu.split(",") if x.strip())
+    bad = [x for x in names if x not in IMU_PLACEMENTS]
+    if bad or not names or len(set(names)) != len(names):
+        raise ConfigError(f"--imu {args.imu!r}: expected distinct placements of {', '.join(IMU_PLACEMENTS)} "
+                          "(comma-separated) or 'all'")
+    return names
+
+
 def _build_rig(args: Any, workdir: Path) -> SimulatedRig:
     runner = _runner(args)
     seed = args.seed or 0
+    imus = _imu_placements(args)
     if args.preset == "stress":
         if args.line_insoles:
             raise ConfigError("--line-insoles works with --preset default only")
+        if imus or args.imu_only:
+            raise ConfigError("--preset stress has the four IMUs already; --imu and --imu-only are for the default")
         rig = SimulatedRig.stress(workdir, runner, seed)
     else:
-        rig = SimulatedRig.default(workdir, runner, seed, line_insoles=args.line_insoles)
+        rig = SimulatedRig.default(workdir, runner, seed, line_insoles=args.line_insoles, mat=not args.imu_only,
+                                   imus=imus, insoles=not args.imu_only)
+    board = {}
+    for key, flag, value in (("max_misalignment_deg", "--imu-misalignment", args.imu_misalignment),
+                             ("max_gyro_bias_dps", "--imu-gyro-bias", args.imu_gyro_bias)):
+        if value is not None:
+            if not 0.0 <= value <= 90.0:
+                raise ConfigError(f"{flag} must be in 0..90, got {value:g}")
+            board[key] = value
+    if args.imu_mag:
+        board["magnetometer"] = True
+    for spec in rig.devices:
+        if spec.kind == "imu" and board:
+            spec.imu = {**(spec.imu or {}), **board}
+            if args.imu_mag:
+                spec.channels = None
+                spec.__post_init__()
     for name, value in (("--corrupt-rate", args.corrupt_rate), ("--loss-rate", args.loss_rate)):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{name} must be in [0, 1), got {value:g}")
@@ -140,7 +207,7 @@ def run(args: Any) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot write rig file {rig_out}: {exc.strerror}") from None
         for spec in rig.devices:
-            what = f"{spec.kind} {spec.side or ''}".strip()
+            what = f"{spec.kind} {spec.side or spec.placement or ''}".strip()
             print(f"{spec.name:<14} {rig.ports[spec.name]}  ({what}, {spec.protocol}, {spec.rate_hz} Hz, "
                   f"serial {spec.serial})", flush=True)
         print(f"rig file: {rig_out}", flush=True)
@@ -149,7 +216,11 @@ def run(args: Any) -> int:
         _wait(rig, stop, args.seconds)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        elapsed_s = (time.monotonic_ns() - rig.t_epoch_ns) / 1e9 if rig.t_epoch_ns is not None else 0.0
         codes = rig.stop(check=False)
+        if elapsed_s > 0 and any(d.kind == "imu" for d in rig.devices):
+            for path in rig.write_imu_truth(elapsed_s):
+                print(f"imu ground truth: {path}", flush=True)
     bad = {name: code for name, code in codes.items() if code != 0}
     if bad:
         raise DeviceError(f"simulated devices ended badly (exit codes {bad}); see the logs in {workdir}")

@@ -276,6 +276,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._layouts_version = src.layouts_version
             for kind, panel in self.panels.items():
                 panel.set_views(src.views_of_kind(kind))
+            for panel in self.panels.values():  # a panel that also reads other kinds' views (the imus: steps)
+                if hasattr(panel, "set_all_views"):
+                    panel.set_all_views(list(src.views.values()))
         if t0 >= self._panels_due_s:  # tables and labels change slowly: a few updates per second are enough
             self._panels_due_s = t0 + self._panels_every_s
             self.update_panels()

@@ -128,7 +128,16 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.summary_steps,
                        feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
                        butterfly_mm=butterfly, butterfly_note=note, markers=markers,
-                       retraining=retraining_doc(s.path, ga.steps))
+                       retraining=retraining_doc(s.path, ga.steps), pelvis_obliquity_deg=_pelvis_obliquity(ga))
+
+
+def _pelvis_obliquity(ga: GaitAnalysis) -> dict | None:
+    """Mean pelvic obliquity over the stride per stance side, when the analysis has a pelvis IMU."""
+    curves = getattr(ga, "pelvic_obliquity_curves", None)
+    if curves is None:
+        return None
+    out = curves() if callable(curves) else curves
+    return {f: np.asarray(c, dtype=float) for f, c in (out or {}).items() if c is not None} or None
 
 
 def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:
