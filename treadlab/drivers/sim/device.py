@@ -310,7 +310,7 @@ class SimDevice:
 
 
 class SimBinaryDevice(SimDevice):
-    """A protocol v1 device (insole or mat)."""
+    """A protocol v1 device (insole, mat or instrumented treadmill)."""
 
     def info(self) -> dict:
         """The INFO object of this device."""
@@ -320,6 +320,11 @@ class SimBinaryDevice(SimDevice):
                 "rates_hz": [int(r) for r in s.rates_hz], "clock_hz": int(s.clock_hz)}
         if s.kind == "insole":
             info.update(side=s.side, sensels=s.n_values, layout=s.layout)
+        elif s.kind == "force":
+            from treadlab.drivers.sim.treadmill import TreadmillParams, force_info
+
+            info.update(force_info(TreadmillParams.from_any(s.treadmill)))
+            del info["adc_bits"]
         else:
             info.update(rows=int(s.rows), cols=int(s.cols), pitch_mm=list(s.pitch_mm or [10.0, 10.0]),
                         belt_axis=s.belt_axis)
@@ -382,7 +387,8 @@ class SimBinaryDevice(SimDevice):
             self.rate_hz = rate
             return out + p.encode_ack(p.SET_RATE)
         if msg_type == p.GET_CALIBRATION:
-            return p.encode_calibration((self.spec.calibration or {}).get("unit", "N"), self.gain, self.offset)
+            unit = "force" if self.spec.kind == "force" else "N"  # a treadmill: a unit per channel (code 3)
+            return p.encode_calibration((self.spec.calibration or {}).get("unit", unit), self.gain, self.offset)
         if msg_type == p.PING:
             if len(body) != 8:
                 return p.encode_nak(p.PING, p.NAK_BAD_ARGUMENT, f"PING body is {len(body)} bytes, not 8")

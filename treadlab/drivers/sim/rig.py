@@ -128,10 +128,12 @@ class SimulatedRig:
 
     @classmethod
     def default(cls, workdir: str | os.PathLike, runner: Any = None, seed: int = 0,
-                line_insoles: bool = False, mat: bool = True) -> SimulatedRig:
+                line_insoles: bool = False, mat: bool = True, treadmill: str | None = None) -> SimulatedRig:
         """Two protocol-v1 insoles ("insole99", u16, 500 Hz) and (``mat``) a 48 x 112 mat at 120 Hz.
 
         With ``line_insoles`` the insoles speak the line protocol instead ("insole16", 200 Hz, ms, newtons).
+        With ``treadmill`` ("single" or "split") an instrumented treadmill ``treadmill`` is added
+        (:func:`treadmill_spec`).
         """
         rng = np.random.default_rng([seed, 5])
         devs = []
@@ -147,6 +149,8 @@ class SimulatedRig:
         mat_spec = _mat_spec(rng, seed)  # drawn either way: the insoles' clocks and serials do not depend on it
         if mat:
             devs.append(mat_spec)
+        if treadmill is not None:
+            devs.append(treadmill_spec(treadmill, seed))
         return cls(devs, workdir, runner, seed)
 
     @classmethod
@@ -373,6 +377,21 @@ def _mat_spec(rng: np.random.Generator, seed: int) -> SimDeviceSpec:
                          **_clock_and_serial(rng, "MT", seed))
 
 
+def treadmill_spec(belts: str = "single", seed: int = 0, name: str = "treadmill", **kw: Any) -> SimDeviceSpec:
+    """A simulated instrumented treadmill (kind "force", protocol v1, i32, 1000 Hz): ``Fx Fy Fz Mx My Mz
+    belt_speed`` per belt (:mod:`treadlab.drivers.sim.treadmill`); ``kw`` overrides spec fields (``treadmill``
+    takes the :class:`~treadlab.drivers.sim.treadmill.TreadmillParams` as a dict).
+    """
+    rng = np.random.default_rng([seed, 17])  # its own stream: adding a treadmill changes no other device
+    args: dict[str, Any] = {"kind": "force", "dtype": "i32", "rate_hz": 1000,
+                            "rates_hz": [100, 200, 250, 300, 500, 1000, 2000], "model": f"treadlab-sim-treadmill-{belts}",
+                            "treadmill": {"belts": belts}, **_clock_and_serial(rng, "TM", seed)}
+    args.update(kw)
+    if "treadmill" in kw:
+        args["treadmill"] = {"belts": belts, **kw["treadmill"]}
+    return SimDeviceSpec(name, **args)
+
+
 def _device_entry(spec: SimDeviceSpec, port: str) -> dict:
     entry: dict[str, Any] = {"name": spec.name, "port": port, "protocol": spec.protocol, "rate_hz": spec.rate_hz,
                              "kind": spec.kind}
@@ -421,4 +440,4 @@ def _runner_value(runner: Any, key: str, default: float) -> float:
     return float(getattr(runner, key, default) or default)
 
 
-__all__ = ["SimulatedRig", "SimDeviceSpec", "DeliveryParams", "FaultParams"]
+__all__ = ["SimulatedRig", "SimDeviceSpec", "DeliveryParams", "FaultParams", "treadmill_spec"]

@@ -85,7 +85,11 @@ class SignalSource:
 
 def make_source(spec: Any, runner: RunnerParams | None, t_epoch_ns: int, gain: np.ndarray,
                 offset: np.ndarray) -> SignalSource:
-    """The value source of one simulated device."""
+    """The value source of one simulated device (a treadmill's: :class:`~treadlab.drivers.sim.treadmill.ForceSignalSource`)."""
+    if spec.kind == "force":
+        from treadlab.drivers.sim.treadmill import ForceSignalSource
+
+        return ForceSignalSource(spec, make_gait(runner), t_epoch_ns, gain, offset)
     return SignalSource(spec, make_gait(runner), t_epoch_ns, gain, offset)
 
 

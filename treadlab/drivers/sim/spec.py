@@ -57,7 +57,8 @@ class SimDeviceSpec:
     ----------
     name : str
         Device name; its port is ``<workdir>/<name>``.
-    kind : {"insole", "mat"}
+    kind : {"insole", "mat", "force"}
+        ``"force"``: a simulated instrumented treadmill (:mod:`treadlab.drivers.sim.treadmill`).
     protocol : {"binary", "line"}
     side : {"left", "right"} or None
         Insoles only.
@@ -75,7 +76,10 @@ class SimDeviceSpec:
         Rates accepted by SET_RATE.
     clock_hz : int
         Device clock tick rate (line devices: derived from ``time_unit``).
-    dtype : {"u8", "u16"}
+    dtype : {"u8", "u16", "i32", "f32"}
+        Insoles and mats ``u8``/``u16``; treadmills ``i32`` (counts) or ``f32`` (calibrated values).
+    treadmill : dict or None
+        Treadmills: :class:`~treadlab.drivers.sim.treadmill.TreadmillParams` as a dict (belts, outputs, noise).
     adc_bits : int
     drift_ppm, offset_ticks : float, int
         Device clock against true time (see :class:`~treadlab.drivers.sim.clock.DeviceClock`).
@@ -111,6 +115,7 @@ class SimDeviceSpec:
     cols: int | None = None
     pitch_mm: list[float] | None = None
     belt_axis: str = "rows"
+    treadmill: dict | None = None
     rate_hz: int = 500
     rates_hz: list[int] = field(default_factory=lambda: [50, 100, 120, 200, 250, 500, 750, 1000])
     clock_hz: int = 1_000_000
@@ -137,7 +142,8 @@ class SimDeviceSpec:
             self.delivery = DeliveryParams(**self.delivery)
         if isinstance(self.faults, dict):
             self.faults = FaultParams(**self.faults)
-        checks = {"kind": ("insole", "mat"), "protocol": ("binary", "line"), "dtype": ("u8", "u16"),
+        checks = {"kind": ("insole", "mat", "force"), "protocol": ("binary", "line"),
+                  "dtype": ("i32", "f32") if self.kind == "force" else ("u8", "u16"),
                   "time_unit": ("ms", "us"), "belt_axis": ("rows", "cols")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
@@ -147,6 +153,10 @@ class SimDeviceSpec:
             raise ValueError(f"SimDeviceSpec {self.name!r}: a mat needs rows and cols")
         if self.kind == "insole" and self.side not in ("left", "right"):
             raise ValueError(f"SimDeviceSpec {self.name!r}: an insole needs side 'left' or 'right'")
+        if self.kind == "force":
+            from treadlab.drivers.sim.treadmill import TreadmillParams
+
+            self.treadmill = TreadmillParams.from_any(self.treadmill).as_dict()  # a bad value raises ValueError
         if self.protocol == "line" and self.kind != "insole":
             raise ValueError(f"SimDeviceSpec {self.name!r}: line devices are insoles")
         if self.protocol == "line":
@@ -171,7 +181,12 @@ class SimDeviceSpec:
 
     @property
     def n_values(self) -> int:
-        """Values per sample: sensels of an insole, rows * cols of a mat."""
+        """Values per sample: sensels of an insole, rows * cols of a mat, channels of a treadmill."""
+        if self.kind == "force":
+            from treadlab.drivers.sim.treadmill import TreadmillParams, channel_names
+
+            tp = TreadmillParams.from_any(self.treadmill)
+            return len(channel_names(tp.belts, tp.outputs))
         if self.kind == "mat":
             return int(self.rows) * int(self.cols)
         return layout_sensels(self.layout)
@@ -202,6 +217,10 @@ def default_calibration(spec: SimDeviceSpec, rng: np.random.Generator) -> tuple[
     Made-up gains put the full ADC range at about twice the largest force a sensel should see, with a +/-5 %
     spread between sensels; offsets are a few counts.
     """
+    if spec.kind == "force":
+        from treadlab.drivers.sim.treadmill import force_calibration
+
+        return force_calibration(spec, rng)
     n = spec.n_values
     cal = spec.calibration or {}
     full = 2 ** spec.adc_bits - 1

@@ -323,3 +323,58 @@ class TreadmillModel:
 def _plain(gait: Any) -> Any:
     """The plain GaitModel of a runner (the "before" model of a runner who changes; timing is shared)."""
     return gait.before if hasattr(gait, "before") else gait
+
+
+#: Counts per calibrated unit of an i32 treadmill: 0.01 N, 0.1 N·mm, 0.01 mm, 0.1 mm/s per count.
+I32_GAIN = {"F": 0.01, "M": 0.1, "C": 0.01, "b": 1e-4}
+
+
+def force_calibration(spec: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (gain, offset) of a simulated treadmill: float32 devices send calibrated values (1, 0); i32
+    devices counts of :data:`I32_GAIN` with an amplifier zero offset of up to +-2000 counts (the spec's
+    ``calibration`` overrides either).
+    """
+    names = channel_names(TreadmillParams.from_any(spec.treadmill).belts, TreadmillParams.from_any(
+        spec.treadmill).outputs)
+    n = len(names)
+    cal = spec.calibration or {}
+    if spec.dtype == "f32":
+        gain, offset = np.ones(n), np.zeros(n)
+    else:
+        gain = np.array([I32_GAIN[c[0]] for c in names])
+        offset = np.round(rng.uniform(-2000, 2000, n))
+    if "gain" in cal:
+        gain = np.broadcast_to(np.asarray(cal["gain"], dtype=np.float64), (n,)).copy()
+    if "offset" in cal:
+        offset = np.broadcast_to(np.asarray(cal["offset"], dtype=np.float64), (n,)).copy()
+    return gain.astype(np.float32), offset.astype(np.float32)
+
+
+class ForceSignalSource:
+    """Raw values of a simulated treadmill at given true times (the interface of
+    :class:`~treadlab.drivers.sim.signals.SignalSource`: ``gait``, ``session_s``, ``raw``).
+    """
+
+    def __init__(self, spec: Any, gait: Any, t_epoch_ns: int, gain: np.ndarray, offset: np.ndarray) -> None:
+        self.spec = spec
+        self.gait = gait
+        self.t_epoch_ns = int(t_epoch_ns)
+        self.model = TreadmillModel(gait, spec.treadmill, seed=spec.seed)
+        self.gain = gain.astype(np.float64)
+        self.offset = offset.astype(np.float64)
+
+    def session_s(self, t_ns: np.ndarray) -> np.ndarray:
+        """True times (monotonic_ns) on the gait model's clock (s)."""
+        return (np.asarray(t_ns, np.int64) - self.t_epoch_ns) / 1e9
+
+    def forces(self, t_ns: np.ndarray) -> np.ndarray:
+        """Calibrated channel values (N, N·mm, mm, m/s), shape (k, channels)."""
+        return self.model.values(self.session_s(t_ns))
+
+    def raw(self, t_ns: np.ndarray) -> np.ndarray:
+        """What the device sends: float32 values, or i32 counts ``value / gain + offset`` (rounded, clipped)."""
+        values = self.forces(t_ns)
+        if self.spec.dtype == "f32":
+            return values.astype("<f4")
+        counts = np.round(values / self.gain + self.offset)
+        return np.clip(counts, -(2**31), 2**31 - 1).astype("<i4")
