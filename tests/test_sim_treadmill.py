@@ -154,3 +154,21 @@ def test_force_info_and_wire_values():
     t_s = dev.pop_truth()["t_ns"] / 1e9
     expect = dev.source.model.values(t_s)
     np.testing.assert_allclose(gain * (raw.astype(np.float64) - offset), expect, atol=0.6 * gain.max())
+
+
+def test_standing_then_running_and_a_runner_who_changes():
+    g = gait_model(RunnerParams(stand_s=3.0, seed=1, change={"start_s": 5.0, "stop_s": 6.0,
+                                                             "after": {"strike_left": "forefoot"}}), 20.0)
+    t = np.arange(0.0, 12.0, DT_S)
+    v = _clean(gait=g).plates(t)
+    standing = t < 2.5
+    np.testing.assert_allclose(v["Fz"][standing], g.bw_n, rtol=1e-9)  # both feet on the plate carry the body
+    assert np.all(v["belt_speed"][standing] == 0) and np.all(v["Fx"][standing] == 0)
+    np.testing.assert_allclose(v["Fz"], g.vertical_force("left", t) + g.vertical_force("right", t), atol=1e-9)
+    steps = g.steps[(g.steps.foot == "left") & (g.steps.ic_s > 7) & (g.steps.to_s < 11.5)]
+    model = _clean(gait=g)
+    after = g.after if hasattr(g, "after") else g
+    for _, s in steps.iterrows():  # after the change: forefoot strikes, from the "after" model's landing
+        cop = model.foot("left", np.array([s.ic_s + 1e-6])).cop[0]
+        assert (cop[0] - s.y_mm) / g.params.foot_length_mm * 100 == pytest.approx(s.strike_index_pct, abs=0.01)
+        assert s.strike_class == "forefoot" and after is not g

@@ -384,7 +384,8 @@ def treadmill_spec(belts: str = "single", seed: int = 0, name: str = "treadmill"
     """
     rng = np.random.default_rng([seed, 17])  # its own stream: adding a treadmill changes no other device
     args: dict[str, Any] = {"kind": "force", "dtype": "i32", "rate_hz": 1000,
-                            "rates_hz": [100, 200, 250, 300, 500, 1000, 2000], "model": f"treadlab-sim-treadmill-{belts}",
+                            "rates_hz": [100, 200, 250, 300, 500, 1000, 2000],
+                            "model": f"treadlab-sim-treadmill-{belts}",
                             "treadmill": {"belts": belts}, **_clock_and_serial(rng, "TM", seed)}
     args.update(kw)
     if "treadmill" in kw:

@@ -85,7 +85,9 @@ class SignalSource:
 
 def make_source(spec: Any, runner: RunnerParams | None, t_epoch_ns: int, gain: np.ndarray,
                 offset: np.ndarray) -> SignalSource:
-    """The value source of one simulated device (a treadmill's: :class:`~treadlab.drivers.sim.treadmill.ForceSignalSource`)."""
+    """The value source of one simulated device (a treadmill's is a
+    :class:`~treadlab.drivers.sim.treadmill.ForceSignalSource`).
+    """
     if spec.kind == "force":
         from treadlab.drivers.sim.treadmill import ForceSignalSource
 

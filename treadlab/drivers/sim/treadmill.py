@@ -114,6 +114,7 @@ class TreadmillParams:
         return cls(**dict(value))
 
     def as_dict(self) -> dict:
+        """The parameters as a dict (a spec's JSON)."""
         return asdict(self)
 
 
@@ -187,45 +188,43 @@ class TreadmillModel:
         t = np.asarray(t_s, dtype=np.float64)
         if hasattr(self.gait, "before"):  # a runner who changes: each sample from its step's model
             a, b = self._foot_plain(self.gait.before, 0, foot, t), self._foot_plain(self.gait.after, 1, foot, t)
-            use = self.gait._sample_after(foot, t)
+            use = self.gait.sample_after(foot, t)
             pick = lambda x, y: np.where(use.reshape((-1,) + (1,) * (x.ndim - 1)), y, x)  # noqa: E731
             return _Foot(pick(a.fz, b.fz), pick(a.cop, b.cop), pick(a.fx, b.fx), pick(a.fy, b.fy))
         return self._foot_plain(self.gait, 0, foot, t)
 
     def _foot_plain(self, m: Any, which: int, foot: str, t: np.ndarray) -> _Foot:
         fz = m.vertical_force(foot, t)
-        cop = self.belt_cop_mm(m, foot, t)
+        row, cop = self._belt_cop(m, foot, t)
         fx = np.zeros(t.shape)
         fy = np.zeros(t.shape)
-        row, contact, _ = m._locate(foot, t)
+        contact = row >= 0
         if np.any(contact):
-            r = row[contact]
-            x_com = self._com_x(m, which, foot, r)
+            x_com = self._com_x(m, which, foot, row[contact])
             h = self.com_height_mm
             fx[contact] = fz[contact] * (x_com - cop[contact, 0]) / h
             fy[contact] = fz[contact] * (0.0 - cop[contact, 1]) / h
         return _Foot(fz, cop, fx, fy)
 
     @staticmethod
-    def belt_cop_mm(m: Any, foot: str, t: np.ndarray) -> np.ndarray:
+    def belt_cop_mm(m: Any, foot: str, t_s: np.ndarray) -> np.ndarray:
         """COP of ``foot`` in the treadmill frame (mm; x forward, y left; NaN in swing) of a plain GaitModel.
 
         In stance the foot lies where the step landed and moves backwards with the belt; standing feet stand on
-        the still belt with the heel half a foot behind the centre, as on the simulated mat.
+        the still belt with the heel half a foot behind the centre, as on the simulated mat
+        (:meth:`GaitModel.heel_on_belt`).
         """
+        return TreadmillModel._belt_cop(m, foot, np.asarray(t_s, dtype=np.float64))[1]
+
+    @staticmethod
+    def _belt_cop(m: Any, foot: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cop_f = m.cop(foot, t)  # (k, 2): x lateral, y from the heel
         sign = 1.0 if foot == "right" else -1.0
-        L = m.params.foot_length_mm
-        heel_along = np.full(t.shape, -L / 2.0)
-        heel_across = np.full(t.shape, sign * m.params.step_width_mm / 2.0)
-        row, contact, _ = m._locate(foot, t)
-        r = row[contact]
-        heel_along[contact] = m._heel_y[r] - m._speed_mm_s[r] * (t[contact] - m._ic[r])
-        heel_across[contact] = m._heel_x[r]
+        row, heel = m.heel_on_belt(foot, t)  # along (forward), across (to the right)
         out = np.empty((t.size, 2))
-        out[:, 0] = heel_along + cop_f[:, 1]
-        out[:, 1] = -(heel_across + sign * cop_f[:, 0])
-        return out  # NaN where cop_f is NaN (swing)
+        out[:, 0] = heel[:, 0] + cop_f[:, 1]
+        out[:, 1] = -(heel[:, 1] + sign * cop_f[:, 0])
+        return row, out  # NaN where cop_f is NaN (swing)
 
     def _com_x(self, m: Any, which: int, foot: str, rows: np.ndarray) -> np.ndarray:
         """Force-weighted mean COP ``x`` of the stance of each step row (zero anterior-posterior impulse)."""
@@ -241,7 +240,7 @@ class TreadmillModel:
             uniq = np.unique(rows[need])
             nodes, weights = np.polynomial.legendre.leggauss(_QUAD_N)
             u = 0.5 * (nodes + 1.0)
-            t = (m._ic[uniq][:, None] + u[None, :] * m._ct[uniq][:, None]).ravel()
+            t = (m.step_ic_s[uniq][:, None] + u[None, :] * m.step_contact_s[uniq][:, None]).ravel()
             fz = m.vertical_force(foot, t).reshape(len(uniq), _QUAD_N)
             x = self.belt_cop_mm(m, foot, t)[:, 0].reshape(len(uniq), _QUAD_N)
             x = np.where(np.isfinite(x), x, 0.0)
@@ -261,7 +260,7 @@ class TreadmillModel:
         m = _plain(self.gait)
         t = np.asarray(t_s, dtype=np.float64)
         row = m.latest_step(None, t)
-        return np.where(row >= 0, m._speed_mm_s[np.clip(row, 0, None)] / 1e3, 0.0)
+        return np.where(row >= 0, m.step_speed_mps[np.clip(row, 0, None)], 0.0)
 
     def plates(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
         """Noise-free channels by wire name (see :attr:`channels`), each shape (k,)."""
@@ -309,7 +308,7 @@ class TreadmillModel:
             period = 60.0 + 60.0 * ph[: len(self.channels)]
             out = out + amp * np.sin(2.0 * np.pi * (t[:, None] / period + ph[len(self.channels):]))
         if self.params.outputs == "cop":  # the low-load cut applies to what the device measured
-            for p, suffix in enumerate([""] if self.params.belts == "single" else ["_l", "_r"]):
+            for suffix in [""] if self.params.belts == "single" else ["_l", "_r"]:
                 low = out[:, self.channels.index("Fz" + suffix)] < COP_MIN_FZ_N
                 for c in ("COPx", "COPy"):
                     out[low, self.channels.index(c + suffix)] = 0.0
