@@ -117,7 +117,13 @@ def test_cop_outputs_and_the_low_load_cut(running):
     loaded = mom["Fz"] >= COP_MIN_FZ_N
     np.testing.assert_allclose(cop["COPx"][loaded], -mom["My"][loaded] / mom["Fz"][loaded])
     np.testing.assert_allclose(cop["COPy"][loaded], mom["Mx"][loaded] / mom["Fz"][loaded])
-    assert np.all(cop["COPx"][~loaded] == 0)
+    assert np.all(cop["COPx"][~loaded] == 0)  # the plate's centre (single belt: the treadmill's)
+    split = _clean("split", "cop", gait=g).plates(t)
+    split_m = _clean("split", gait=g).plates(t)
+    on = split_m["Fz_r"] >= COP_MIN_FZ_N
+    origin_r = TreadmillModel(g, {"belts": "split"}).origin_mm[1]
+    np.testing.assert_allclose(split["COPy_r"][on], origin_r[1] + split_m["Mx_r"][on] / split_m["Fz_r"][on])
+    assert np.all(split["COPy_r"][~on] == origin_r[1]) and origin_r[1] < 0  # the right belt: -y
     noisy = TreadmillModel(g, {"outputs": "cop"}, seed=1).values(t)
     ch = channel_names("single", "cop")
     assert np.all(noisy[noisy[:, ch.index("Fz")] < COP_MIN_FZ_N, ch.index("COPx")] == 0)

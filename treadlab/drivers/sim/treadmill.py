@@ -8,7 +8,8 @@ Frame (the plate frame of every belt, named in INFO ``axes``): ``x`` forward (th
 towards -x), ``y`` to the runner's left, ``z`` up; forces are the ground reaction on the runner (``Fz`` > 0 under
 load). The treadmill frame has its origin at the centre of the running surface; each plate's origin is the
 centre of its top surface, at ``origin_mm`` in the treadmill frame, and its moments are taken about that point,
-so ``COPx = -My / Fz`` and ``COPy = Mx / Fz`` (no plate-surface offset) in the plate frame.
+so ``COPx = ox - My / Fz`` and ``COPy = oy + Mx / Fz`` (no plate-surface offset); the COP channels are in the
+treadmill frame, as ``origin_mm`` (``ox, oy, 0``) is.
 
 Forces of one foot (noise-free)
 -------------------------------
@@ -29,7 +30,7 @@ Forces of one foot (noise-free)
 
 A plate sums the feet on it (single belt: both; split belts: the left foot on the left belt ``_l``, the right on
 ``_r``), per channel: ``Fx Fy Fz``, ``Mx = sum(COPy Fz)``, ``My = -sum(COPx Fz)``, ``Mz``, ``COPx``/``COPy`` (the
-force-weighted mean; 0 below :data:`COP_MIN_FZ_N`, as a device's low-load cut) and ``belt_speed`` (m/s, the step's
+force-weighted mean; the plate's centre below :data:`COP_MIN_FZ_N`, as a device's low-load cut) and ``belt_speed`` (m/s, the step's
 nominal speed; 0 while standing).
 
 Device values add Gaussian noise per channel (SD ``noise_n`` for forces, ``noise_n`` x :data:`MOMENT_ARM_NOISE_MM`
@@ -285,8 +286,8 @@ class TreadmillModel:
                 mz += cx * feet[f].fy - cy * feet[f].fx
             loaded = fz >= COP_MIN_FZ_N
             with np.errstate(invalid="ignore", divide="ignore"):
-                copx = np.where(loaded, -my / fz, 0.0)
-                copy = np.where(loaded, mx / fz, 0.0)
+                copx = np.where(loaded, ox - my / fz, ox)
+                copy = np.where(loaded, oy + mx / fz, oy)
             values = {"Fx": fx, "Fy": fy, "Fz": fz, "Mx": mx, "My": my, "Mz": mz, "COPx": copx, "COPy": copy,
                       "belt_speed": speed}
             for c in CHANNEL_SETS[self.params.outputs]:
@@ -310,8 +311,9 @@ class TreadmillModel:
         if self.params.outputs == "cop":  # the low-load cut applies to what the device measured
             for suffix in [""] if self.params.belts == "single" else ["_l", "_r"]:
                 low = out[:, self.channels.index("Fz" + suffix)] < COP_MIN_FZ_N
-                for c in ("COPx", "COPy"):
-                    out[low, self.channels.index(c + suffix)] = 0.0
+                p = 1 if suffix == "_r" else 0
+                for i, c in enumerate(("COPx", "COPy")):
+                    out[low, self.channels.index(c + suffix)] = self.origin_mm[p, i]
         return out
 
     def _channel_scale(self, force: float, cop: float, speed: float) -> np.ndarray:
