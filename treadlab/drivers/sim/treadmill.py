@@ -30,8 +30,8 @@ Forces of one foot (noise-free)
 
 A plate sums the feet on it (single belt: both; split belts: the left foot on the left belt ``_l``, the right on
 ``_r``), per channel: ``Fx Fy Fz``, ``Mx = sum(COPy Fz)``, ``My = -sum(COPx Fz)``, ``Mz``, ``COPx``/``COPy`` (the
-force-weighted mean; the plate's centre below :data:`COP_MIN_FZ_N`, as a device's low-load cut) and ``belt_speed`` (m/s, the step's
-nominal speed; 0 while standing).
+force-weighted mean; the plate's centre below :data:`COP_MIN_FZ_N`, as a device's low-load cut) and
+``belt_speed`` (m/s, the step's nominal speed; 0 while standing).
 
 Device values add Gaussian noise per channel (SD ``noise_n`` for forces, ``noise_n`` x :data:`MOMENT_ARM_NOISE_MM`
 for moments, ``noise_cop_mm``, ``noise_speed_mps``), a pure function of the seed, the channel and the sample
