@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 
 from treadlab.acquisition.ring import RingBuffer
+from treadlab.analysis.forceviews import PlateAxes, plate_load_and_cop
 from treadlab.calibration import apply_calibration
 from treadlab.kinds import DeviceDescription
 from treadlab.lab.gui.kind_views import KindView, register_view
@@ -24,13 +25,6 @@ from treadlab.lab.gui.live_views import _peak_level
 COP_MIN_N = 50.0
 BELT_COLOURS = {"": "#2ca02c", "_l": "#1f77b4", "_r": "#d62728"}
 BELT_NAMES = {"": "belt", "_l": "left belt", "_r": "right belt"}
-_AXES = ("x", "y", "z")
-
-
-def _axis(text: str) -> tuple[int, float]:
-    s = str(text).strip().lower()
-    sign = -1.0 if s.startswith("-") else 1.0
-    return _AXES.index(s.lstrip("+-")), sign
 
 
 class PlateMap:
@@ -50,49 +44,23 @@ class PlateMap:
     """
 
     def __init__(self, labels, info: dict) -> None:
-        labels = [str(c) for c in labels]
+        self.labels = [str(c) for c in labels]
         self.suffixes = ["_l", "_r"] if info.get("belts") == "split" else [""]
-        axes = info.get("axes") or {"vertical": "z", "forward": "x"}
-        v, self.v_sign = _axis(axes.get("vertical", "z"))
-        f, self.f_sign = _axis(axes.get("forward", "x"))
-        right = np.cross(self.f_sign * np.eye(3)[f], self.v_sign * np.eye(3)[v])
-        r = int(np.argmax(np.abs(right)))
-        self.r_sign = float(np.sign(right[r]))
-        a, b = (v + 1) % 3, (v + 2) % 3  # (a, b, v) cyclic: COP_a = -M_b / F_v, COP_b = M_a / F_v
+        self.axes = PlateAxes(info.get("axes"))
         origin = np.asarray(info.get("origin_mm", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(-1, 3)
-        origin = np.where(np.isfinite(origin), origin, 0.0)
         self.plates = []
         for i, s in enumerate(self.suffixes):
-            def col(name, s=s):
-                return labels.index(name + s) if name + s in labels else None
-            fz = col(f"F{_AXES[v]}")
-            cop = (col(f"COP{_AXES[f]}"), col(f"COP{_AXES[r]}"))
-            mom = {ax: col(f"M{_AXES[ax]}") for ax in (a, b)}
-            self.plates.append({"fz": fz, "cop": cop, "m": mom, "o": origin[min(i, len(origin) - 1)]})
-        self.v, self.f, self.r, self.a, self.b = v, f, r, a, b
+            chans = {c[: len(c) - len(s)]: c for c in self.labels if not s or c.endswith(s)}
+            self.plates.append((chans, origin[min(i, len(origin) - 1)]))
 
     def derive(self, values: np.ndarray) -> np.ndarray:
         """Vertical load (N, positive under load), COP right and forward (mm) per plate: shape (k, plates * 3);
         COP NaN below :data:`COP_MIN_N` or without COP or moment channels.
         """
-        k = len(values)
-        out = np.full((k, 3 * len(self.plates)), np.nan)
-        for i, p in enumerate(self.plates):
-            if p["fz"] is None:
-                continue
-            fz = values[:, p["fz"]].astype(np.float64)
-            out[:, 3 * i] = self.v_sign * fz
-            pos = np.full((k, 3), np.nan)
-            if p["cop"][0] is not None and p["cop"][1] is not None:
-                pos[:, self.f] = values[:, p["cop"][0]]
-                pos[:, self.r] = values[:, p["cop"][1]]
-            elif p["m"][self.a] is not None and p["m"][self.b] is not None:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    pos[:, self.a] = p["o"][self.a] - values[:, p["m"][self.b]] / fz
-                    pos[:, self.b] = p["o"][self.b] + values[:, p["m"][self.a]] / fz
-            low = ~(self.v_sign * fz >= COP_MIN_N)
-            out[:, 3 * i + 1] = np.where(low, np.nan, self.r_sign * pos[:, self.r])
-            out[:, 3 * i + 2] = np.where(low, np.nan, self.f_sign * pos[:, self.f])
+        cols = {c: values[:, i] for i, c in enumerate(self.labels)}
+        out = np.empty((len(values), 3 * len(self.plates)))
+        for i, (chans, origin) in enumerate(self.plates):
+            out[:, 3 * i: 3 * i + 3] = np.column_stack(plate_load_and_cop(cols, chans, self.axes, origin, COP_MIN_N))
         return out
 
 
