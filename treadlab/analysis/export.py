@@ -263,6 +263,8 @@ def _mat_c3d(mat, index: int, grid: C3dGrid) -> list[tuple[str, str, np.ndarray]
 
 #: The kind whose devices set the C3D time base (and whose gaps become events).
 C3D_TIME_BASE_KIND = "insole"
+#: Without insoles, the first of these kinds that has samples sets it (a force-plate or treadmill session).
+C3D_TIME_BASE_FALLBACK = ("force",)
 #: C3D analog channels per device kind: ``channels(device, index_within_kind, grid) -> [(label, unit, row)]``.
 #: A new kind adds its function here from its own module (see :func:`register_c3d_channels`).
 C3D_CHANNELS: dict = {"insole": _insole_c3d, "mat": _mat_c3d}
@@ -277,12 +279,12 @@ def _step_events(session: Session) -> pd.DataFrame:
     """Initial contacts and toe-offs of both insoles as C3D events ("Foot Strike", "Foot Off"), as analysed by
     :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed.
     """
-    from treadlab.analysis.api import analyze
+    from treadlab.analysis.api import analyze, default_source
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scale warnings belong to `lab analyze`, not to an export
-            with analyze(session) as ga:
+            with analyze(session, source=default_source(session)) as ga:
                 steps = ga.all_steps
     except LabError:
         return pd.DataFrame({"time_s": [], "label": [], "context": []})
@@ -314,9 +316,14 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
     AnalysisError
         The session has no insole with samples.
     """
-    insoles = [d for d in session.of_kind(C3D_TIME_BASE_KIND) if d.n_samples > 1]
+    base_kind = C3D_TIME_BASE_KIND
+    insoles = [d for d in session.of_kind(base_kind) if d.n_samples > 1]
+    for kind in C3D_TIME_BASE_FALLBACK:  # no insoles: a force session's plates set the time base
+        if insoles:
+            break
+        base_kind, insoles = kind, [d for d in session.of_kind(kind) if d.n_samples > 1]
     if not insoles:
-        raise AnalysisError(f"{session.path.name} has no insole samples to export to C3D")
+        raise AnalysisError(f"{session.path.name} has no insole or force samples to export to C3D")
     rate = float(rate_hz or max(d.rate_hz for d in insoles if np.isfinite(d.rate_hz)))
     ends = [d.times_at(np.array([0, d.n_samples - 1])) for d in insoles]
     t0 = min(float(e[0]) for e in ends)
@@ -331,7 +338,7 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
                 labels.append(label)
                 units.append(unit)
                 rows.append(row)
-            if kind == C3D_TIME_BASE_KIND and len(d.gaps):
+            if kind == base_kind and len(d.gaps):
                 events.append(pd.DataFrame({"time_s": d.gaps[:, 0], "label": "gap",
                                             "context": d.side.capitalize() or "General"}))
     if step_events:
