@@ -8,6 +8,7 @@ the algorithm objects :class:`ContactDetection`, :class:`LoadingRates`, :class:`
 
 from __future__ import annotations
 
+from treadlab.analysis import force  # noqa: E402,F401,I001  (registers the "force" analysis source)
 from treadlab.analysis.api import FootSignals, GaitAnalysis, InsoleScaleWarning, analyze
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.contacts import ContactDetection
