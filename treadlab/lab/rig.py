@@ -23,6 +23,7 @@ from treadlab.kinds import get_kind, kind_names
 SESSION_KEYS = {
     "body_mass_kg": (int, float),
     "treadmill_speed_mps": (int, float),
+    "foot_length_mm": (int, float),  # the strike index of force plates needs it (insoles know their own)
     "participant": str,
     "condition": str,
     "shoe": str,
@@ -154,9 +155,9 @@ def _check_session(table: Any, label: str) -> dict:
             raise ConfigError(f"{label}: [session]: unknown key {key!r}; allowed: {', '.join(SESSION_KEYS)}")
         if isinstance(value, bool) or not isinstance(value, SESSION_KEYS[key]):
             raise ConfigError(f"{label}: [session]: {key} must be a {_type_name(SESSION_KEYS[key])}, got {value!r}")
-        if key.endswith(("_kg", "_mps")) and not value > 0:
+        if key.endswith(("_kg", "_mps", "_mm")) and not value > 0:
             raise ConfigError(f"{label}: [session]: {key} must be positive, got {value!r}")
-        out[key] = float(value) if key.endswith(("_kg", "_mps")) else value
+        out[key] = float(value) if key.endswith(("_kg", "_mps", "_mm")) else value
     return out
 
 

@@ -346,6 +346,8 @@ class SimulatedRig:
         lines = [f"# Rig file of simulated devices in {self.workdir} (written by treadlab SimulatedRig).", "",
                  "[session]", f"body_mass_kg = {_toml(float(mass))}",
                  f"treadmill_speed_mps = {_toml(float(speed))}"]
+        if any(d.kind == "force" for d in self.devices):  # a force plate's strike index needs the foot length
+            lines.append(f"foot_length_mm = {_toml(float(_runner_value(self.runner, 'foot_length_mm', 260.0)))}")
         for spec in self.devices:
             lines += ["", "[[device]]"]
             lines += [f"{k} = {_toml(v)}" for k, v in _device_entry(spec, self.ports[spec.name]).items()]

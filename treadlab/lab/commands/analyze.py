@@ -39,7 +39,8 @@ def add_analysis_options(parser) -> None:
     """The analysis options shared by ``lab analyze`` and ``lab batch`` (a parser or an argument group)."""
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
-    parser.add_argument("--source", choices=tuple(SOURCES), default="insoles", help="steps from (default insoles)")
+    parser.add_argument("--source", choices=(*SOURCES, "auto"), default="insoles",
+                        help="steps from (default insoles; auto: the first of insoles, mat, force the file has)")
     parser.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
                         help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
     parser.add_argument("--filter-hz", default="auto", metavar="HZ",
