@@ -6,6 +6,8 @@ simulator's ground truth (the rig's steps CSV).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import h5py
@@ -143,3 +145,82 @@ def test_force_analysis_of_the_recording_meets_the_known_answers(which, request)
     assert summary["asymmetry_si_pct"]["avlr_bw_s"] == pytest.approx(asym_true, abs=3.0)
     total = sum(whole.values())
     assert np.mean(total) == pytest.approx(bw, rel=0.05)  # the plate carries the body over whole strides
+
+
+# --------------------------------------------------------------------------------------------- reports and exports
+
+
+def _page_json(html_path):
+    import re
+
+    text = html_path.read_text()
+    m = re.search(r'<script type="application/json" id="treadlab-data">(.*?)</script>', text, re.S)
+    return text, json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def test_report_compare_and_batch_on_force_sessions(single, split, tmp_path, capsys):
+    from treadlab.lab import cli
+
+    before, after = single[0], split[0]
+    assert cli.main(["report", str(before), "--out", str(tmp_path / "r.html")]) == 0
+    text, doc = _page_json(tmp_path / "r.html")
+    for fig in ("fig-force", "fig-butterfly", "fig-strike", "fig-overtime"):  # force curves, COP on the belt...
+        assert f'id="{fig}"' in text
+    assert "Measured by the force plate under the belt" in text
+    summary = doc  # the page embeds the summary as `lab analyze --json` prints it
+    assert summary["source"] == "force"
+    feet = summary["feet"]
+    assert feet["left"]["strike_counts"]["rearfoot"] > 0 and feet["right"]["strike_counts"]["forefoot"] > 0
+    assert feet["left"]["avlr_bw_s"]["mean"] > 1.5 * feet["right"]["avlr_bw_s"]["mean"]  # rearfoot loads faster
+    assert cli.main(["compare", str(before), str(after), "--out", str(tmp_path / "c.html")]) == 0
+    text, doc = _page_json(tmp_path / "c.html")
+    assert doc["before"]["source"] == doc["after"]["source"] == "force"
+    assert doc["after"]["belts"] == "split" and 'id="fig-force"' in text and 'id="fig-distributions"' in text
+    assert doc["after"]["feet"]["left"]["strike_counts"]["midfoot"] > 0
+    assert doc["changes"] and doc["strike"]  # what changed, strike shares before and after
+    csv = tmp_path / "study.csv"
+    res = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "batch", str(before), str(after), "--source",
+                          "auto", "--workers", "1", "--no-progress", "--out", str(csv)],
+                         capture_output=True, text=True, timeout=300)  # its own process: Dask's threads stay there
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(csv)
+    assert len(table) == 4 and set(table["source"]) == {"force"} and table["error"].isna().all()
+    with analyze(before, source="force") as ga:
+        want = ga.summary["feet"]["left"]["avlr_bw_s"]["mean"]
+    got = table[(table["file"] == str(before)) & (table["foot"] == "left")]["avlr_bw_s_mean"].iat[0]
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_csv_and_c3d_export_of_a_split_belt_session(split, tmp_path):
+    import ezc3d
+
+    from treadlab.lab import cli
+
+    path = split[0]
+    assert cli.main(["export", str(path), "--to", "csv", "--out", str(tmp_path / "csv")]) == 0
+    table = pd.read_csv(tmp_path / "csv" / "treadmill.csv")
+    readme = (tmp_path / "csv" / "README.txt").read_text()
+    assert list(table.columns) == ["time_s", *channel_names("split")]
+    assert "Mx_l [N·mm]" in readme and "belt_speed_r [m/s]" in readme
+    with read_session(path) as s:
+        d = s.devices["treadmill"]
+        values, t = d.read_calibrated(), d.time
+    np.testing.assert_allclose(table[channel_names("split")].to_numpy(), values, rtol=1e-6, atol=1e-3)
+    assert cli.main(["export", str(path), "--to", "c3d", "--out", str(tmp_path / "x.c3d")]) == 0
+    c3d = ezc3d.c3d(str(tmp_path / "x.c3d"))
+    analog = c3d["parameters"]["ANALOG"]
+    labels, units = analog["LABELS"]["value"], analog["UNITS"]["value"]
+    assert labels == [f"{b}{p}" for p in (1, 2) for b in ("Fx", "Fy", "Fz", "Mx", "My", "Mz", "BeltSpeed")]
+    assert units[:7] == ["N", "N", "N", "Nmm", "Nmm", "Nmm", "m/s"]
+    rate = float(analog["RATE"]["value"][0])
+    data = c3d["data"]["analogs"][0]
+    t0 = float(c3d["parameters"]["TREADLAB"]["TIME0_S"]["value"][0])
+    grid = t0 + np.arange(data.shape[1]) / rate
+    assert rate == 1000.0 and t0 == pytest.approx(t[0])
+    names = channel_names("split")
+    for label, name in (("Fz1", "Fz_l"), ("My2", "My_r"), ("BeltSpeed2", "belt_speed_r")):
+        want = np.interp(grid, t, values[:, names.index(name)])
+        np.testing.assert_allclose(data[labels.index(label)], want, rtol=1e-5,
+                                   atol=1e-6 * np.abs(want).max())  # C3D analogs are float32
+    events = c3d["parameters"]["EVENT"]["LABELS"]["value"]
+    assert events.count("Foot Strike") > 20  # the force analysis' contacts
