@@ -224,3 +224,27 @@ def test_csv_and_c3d_export_of_a_split_belt_session(split, tmp_path):
                                    atol=1e-6 * np.abs(want).max())  # C3D analogs are float32
     events = c3d["parameters"]["EVENT"]["LABELS"]["value"]
     assert events.count("Foot Strike") > 20  # the force analysis' contacts
+
+
+def test_lab_simulate_treadmill_writes_a_force_rig_that_lab_devices_reads(tmp_path):
+    work = tmp_path / "sim"
+    sim = subprocess.Popen([sys.executable, "-m", "treadlab.lab.cli", "simulate", "--treadmill", "split",
+                            "--workdir", str(work), "--seconds", "30"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        rig = work / "rig.toml"
+        deadline = time.monotonic() + 30.0
+        while not rig.exists() and time.monotonic() < deadline and sim.poll() is None:
+            time.sleep(0.1)
+        assert rig.exists(), sim.stderr.read() if sim.poll() is not None else "no rig file"
+        text = rig.read_text()
+        assert 'kind = "force"' in text and "foot_length_mm = 260.0" in text
+        res = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "devices", "--rig", str(rig)],
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "force split belts (left, right), 14 channels" in res.stdout
+        assert "insole" in res.stdout and "mat" in res.stdout  # the treadmill comes beside the default rig
+    finally:
+        sim.terminate()
+        out, err = sim.communicate(timeout=30)
+    assert sim.returncode == 0, err
