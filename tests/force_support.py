@@ -93,7 +93,7 @@ def write_c3d(path: Path, gait: Gait | None = None, *, plate_type: int = 2, volt
     centres = [np.array([1000.0, 0.0, 0.0]), np.array([1000.0, -600.0, 0.0])][:plates]
     channels = []
     labels = []
-    for i, centre in enumerate(centres):  # one iteration per plate
+    for i in range(plates):  # one iteration per plate; only the first is loaded
         load = 1.0 if i == 0 else 0.0
         fz, fx = s["Fz"][:n] * load, s["Fx"][:n] * load
         dx = (s["COPx"][:n] - 0.0) * load
@@ -119,9 +119,9 @@ def write_c3d(path: Path, gait: Gait | None = None, *, plate_type: int = 2, volt
                                            CHAR)
     c["data"]["analogs"] = analogs
     corners = np.zeros((3, 4, plates))
+    half = np.array([[1, 1, 0], [-1, 1, 0], [-1, -1, 0], [1, -1, 0]]) * [length / 2, width / 2, 0]
     for i, ce in enumerate(centres):
-        corners[:, :, i] = np.array([[ce[0] + length / 2, ce[1] + width / 2, 0], [ce[0] - length / 2, ce[1] + width / 2, 0],
-                                     [ce[0] - length / 2, ce[1] - width / 2, 0], [ce[0] + length / 2, ce[1] - width / 2, 0]]).T
+        corners[:, :, i] = (ce + half).T
     fp = {"__METADATA__": {"DESCRIPTION": "", "IS_LOCKED": False},
           "USED": _p(np.array([plates if used is None else used]), INT),
           "TYPE": _p(np.array([plate_type] * plates), INT),
