@@ -291,9 +291,10 @@ def _devices(src: ForceSource, axes: dict, split: bool) -> list[_Device]:
                 "plates": [int(m) + 1 for m in members]}
         kind = get_kind("force")
         try:
-            shape = kind.shape(info)
+            kind.check_info(info, src.path)
         except ProtocolError as exc:
-            raise ImportFileError(f"{src.path}: {exc}") from None
+            raise ImportFileError(str(exc)) from None
+        shape = kind.shape(info)
         n = shape[0]
         desc = DeviceDescription(
             name=name, kind="force", protocol="import", shape=shape, dtype=np.dtype("<f4"), rate_hz=src.rate_hz,

@@ -8,6 +8,7 @@ the algorithm objects :class:`ContactDetection`, :class:`LoadingRates`, :class:`
 
 from __future__ import annotations
 
+from treadlab.analysis import imu_reader  # noqa: F401 - kind "imu" registers its reader and C3D channels
 from treadlab.analysis.api import FootSignals, GaitAnalysis, InsoleScaleWarning, analyze
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.contacts import ContactDetection

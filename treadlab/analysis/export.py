@@ -10,7 +10,9 @@ column's unit and the session metadata.
 
 C3D: analog channels on one uniform time base (the fastest insole's rate, from the first insole sample):
 ``<Side>Fz`` total force (N), ``<Side>COPx`` and ``<Side>COPy`` centre of pressure (mm, foot frame: x
-medio-lateral, y heel to toe; 0 while the foot is unloaded) for each insole, and ``MatFz`` (N) when there is a mat.
+medio-lateral, y heel to toe; 0 while the foot is unloaded) for each insole, and ``MatFz`` (N) when there is a mat;
+other kinds add theirs (:func:`register_c3d_channels`: the imus' ``<device>_ax``... in g, deg/s, uT). A session
+without insoles takes its time base from those kinds' devices.
 Markers become events (context ``General``), sequence gaps ``gap`` events, and the analysed steps ``Foot Strike`` /
 ``Foot Off`` events (context ``Left``/``Right``). No 3-D points. The session time of
 frame 0 is the parameter ``TREADLAB:TIME0_S``.
@@ -300,7 +302,8 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
     session : Session
         An open session with at least one insole.
     rate_hz : float or None
-        Frame rate; default the fastest insole's nominal rate.
+        Frame rate; default the fastest insole's nominal rate (without insoles: the fastest device's of the
+        kinds in :data:`C3D_CHANNELS`, e.g. the imus).
     step_events : bool
         Add each step's initial contact and toe-off ("Foot Strike", "Foot Off", context Left/Right) from the
         analysis; skipped silently when the session has no analysable steps.
@@ -315,8 +318,11 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
         The session has no insole with samples.
     """
     insoles = [d for d in session.of_kind(C3D_TIME_BASE_KIND) if d.n_samples > 1]
+    if not insoles:  # no insole (an imu-only session): the devices of the other exported kinds set the time base
+        insoles = [d for kind in C3D_CHANNELS for d in session.of_kind(kind) if d.n_samples > 1]
     if not insoles:
-        raise AnalysisError(f"{session.path.name} has no insole samples to export to C3D")
+        raise AnalysisError(f"{session.path.name} has no insole samples (nor of another kind C3D exports) "
+                            "to export to C3D")
     rate = float(rate_hz or max(d.rate_hz for d in insoles if np.isfinite(d.rate_hz)))
     ends = [d.times_at(np.array([0, d.n_samples - 1])) for d in insoles]
     t0 = min(float(e[0]) for e in ends)

@@ -66,7 +66,7 @@ NAK_BUSY = 4
 CALIBRATION_UNITS = {0: "N", 1: "kPa", 2: "imu", 3: "force"}
 """CALIBRATION unit codes: newton or kPa per sensel; ``"imu"`` and ``"force"`` give a unit per channel (g, deg/s,
 uT; N, N·mm, mm, m/s), which the kind derives from the channel name (:meth:`Kind.channel_units`)."""
-DTYPES = {"u8": np.dtype("u1"), "u16": np.dtype("<u2")}
+DTYPES = {"u8": np.dtype("u1"), "u16": np.dtype("<u2"), "i16": np.dtype("<i2")}
 DATA_HEADER_BYTES = 12  # u32 seq, u64 t
 #: CRC-32/ISO-HDLC residue: crc32(message + its little-endian CRC) is this constant for every message.
 _CRC_RESIDUE = 0x2144DF1C
