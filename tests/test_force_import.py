@@ -339,3 +339,14 @@ def test_subprocess_exit_code_info_and_repair(tmp_path):
     r = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "repair", str(out)], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and out.read_bytes() == before
+
+
+def test_body_mass_far_from_the_force_is_a_warning_in_the_output_and_the_events(tmp_path, capsys):
+    src = write_c3d(tmp_path / "run.c3d", Gait(mass_kg=70.0))
+    assert _lab(src, "--out", tmp_path / "run.h5", "--body-mass", 90) == 0
+    assert "WARNING: that is -21% from --body-mass 90 kg" in capsys.readouterr().out
+    with read_session(tmp_path / "run.h5") as s:
+        warn = s.events[s.events["level"] == 30]
+        assert len(warn) == 1 and warn["source"].iloc[0] == "import" and "-21%" in warn["text"].iloc[0]
+    assert _lab(src, "--out", tmp_path / "ok.h5", "--body-mass", 71) == 0
+    assert "WARNING" not in capsys.readouterr().out

@@ -355,7 +355,10 @@ def _write(tmp: str, src: ForceSource, devices: list[_Device], analog: DeviceDes
                 _append_block(h5, "analog", a, src.analog.rate_hz, vals[a:a + BLOCK_ROWS])
         if src.markers:
             append_markers(h5, [m[0] for m in src.markers], [m[1] for m in src.markers])
-        append_events(h5, [0.0] * len(notes), ["import"] * len(notes), [INFO] * len(notes), notes)
+        if rows:
+            notes += _weight_notes(fv_sum / rows, meta.get("body_mass_kg"))
+        levels = [WARNING if n.startswith("WARNING") else INFO for n in notes]
+        append_events(h5, [0.0] * len(notes), ["import"] * len(notes), levels, notes)
         h5.flush()
     finally:
         h5.close()
@@ -370,6 +373,16 @@ def _write(tmp: str, src: ForceSource, devices: list[_Device], analog: DeviceDes
                 b = min(a + BLOCK_ROWS, n_rows)
                 g[ff.TIME][a:b] = np.arange(a, b, dtype=np.int64) / d.rate_hz
     return rows, fv_sum / rows
+
+
+def _weight_notes(mean_fv: float, body_mass_kg: float | None) -> list[str]:
+    """What the mean vertical force says about the runner's weight, and a warning when it is far from the mass."""
+    mass = mean_fv / G_MPS2
+    out = [f"mean vertical force over the whole file {mean_fv:.0f} N = {mass:.1f} kg"]
+    if body_mass_kg and abs(mass / body_mass_kg - 1) > 0.05:
+        out.append(f"WARNING: that is {100 * (mass / body_mass_kg - 1):+.0f}% from --body-mass {body_mass_kg:g} kg "
+                   "(the analysis' force_body_mass_kg counts whole strides only)")
+    return out
 
 
 def _chain(*iterators):
@@ -449,11 +462,6 @@ def import_file(path: str, out: str | None = None, options: ImportOptions | None
         os.remove(tmp)  # left by an import that was killed: never a session file
     try:
         rows, mean_fv = _write(tmp, src, devices, analog, meta, notes)
-        mass = mean_fv / G_MPS2
-        notes.append(f"mean vertical force over the whole file {mean_fv:.0f} N = {mass:.1f} kg")
-        if opts.body_mass_kg and abs(mass / opts.body_mass_kg - 1) > 0.05:
-            notes.append(f"WARNING: that is {100 * (mass / opts.body_mass_kg - 1):+.0f}% from --body-mass "
-                         f"{opts.body_mass_kg:g} kg (the analysis' force_body_mass_kg counts whole strides only)")
         _place(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
