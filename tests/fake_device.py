@@ -47,6 +47,7 @@ class FakeSpec:
     silent: bool = False  # never answers
     log_on_start: str = "started"
     info_extra: dict = field(default_factory=dict)
+    cal_unit: str = "N"  # CALIBRATION unit ("imu" for an imu fake: gain 0.5, offset = the channel's index)
 
     @property
     def n_values(self) -> int:
@@ -113,7 +114,7 @@ class FakeBinaryLogic:
                     out.append(p.encode_nak(p.SET_RATE, p.NAK_UNSUPPORTED_RATE, f"rate {rate} Hz not supported"))
             elif msg_type == p.GET_CALIBRATION:
                 n = spec.n_values
-                out.append(p.encode_calibration("N", np.full(n, 0.5), np.arange(n, dtype=np.float32)))
+                out.append(p.encode_calibration(spec.cal_unit, np.full(n, 0.5), np.arange(n, dtype=np.float32)))
             elif msg_type == p.PING:
                 (host_ns,) = struct.unpack("<Q", body)
                 out.append(p.encode_pong(host_ns, self.ticks(time.monotonic_ns())))

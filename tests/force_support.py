@@ -54,18 +54,15 @@ class Gait:
         """Forces (N), COP (mm, belt-centre frame: +x forward, +y left, +z up) and which foot, per sample."""
         n = int(round(self.seconds * self.rate_hz))
         t = np.arange(n) / self.rate_hz
-        fz = np.zeros(n)
-        fx = np.zeros(n)
-        copx = np.zeros(n)
-        copy = np.zeros(n)
-        for k, ic in enumerate(self.ics()):  # one iteration per step (test data only)
-            m = (t >= ic) & (t < ic + self.contact_s)
-            ph = (t[m] - ic) / self.contact_s
-            fz[m] = self.peak_bw * self.mass_kg * G_MPS2 * np.sin(np.pi * ph)
-            fx[m] = -0.15 * self.mass_kg * G_MPS2 * np.sin(2 * np.pi * ph)
-            x_heel = 300.0 - self.speed_mps * 1000.0 * (t[m] - ic)
-            copx[m] = x_heel + self.roll_mm * ph
-            copy[m] = (1 if k % 2 == 0 else -1) * self.step_width_mm / 2
+        ics = self.ics()
+        k = np.searchsorted(ics, t, side="right") - 1  # the last contact that began at or before each sample
+        since = t - ics[np.maximum(k, 0)]
+        m = (k >= 0) & (since < self.contact_s)
+        ph = np.where(m, since / self.contact_s, 0.0)
+        fz = np.where(m, self.peak_bw * self.mass_kg * G_MPS2 * np.sin(np.pi * ph), 0.0)
+        fx = np.where(m, -0.15 * self.mass_kg * G_MPS2 * np.sin(2 * np.pi * ph), 0.0)
+        copx = np.where(m, 300.0 - self.speed_mps * 1000.0 * since + self.roll_mm * ph, 0.0)
+        copy = np.where(m, np.where(k % 2 == 0, 1.0, -1.0) * self.step_width_mm / 2, 0.0)
         return {"t": t, "Fx": fx, "Fy": np.zeros(n), "Fz": fz, "COPx": copx, "COPy": copy}
 
 
@@ -93,7 +90,7 @@ def write_c3d(path: Path, gait: Gait | None = None, *, plate_type: int = 2, volt
     centres = [np.array([1000.0, 0.0, 0.0]), np.array([1000.0, -600.0, 0.0])][:plates]
     channels = []
     labels = []
-    for i, centre in enumerate(centres):  # one iteration per plate
+    for i in range(plates):  # one iteration per plate; only the first is loaded
         load = 1.0 if i == 0 else 0.0
         fz, fx = s["Fz"][:n] * load, s["Fx"][:n] * load
         dx = (s["COPx"][:n] - 0.0) * load
@@ -119,9 +116,9 @@ def write_c3d(path: Path, gait: Gait | None = None, *, plate_type: int = 2, volt
                                            CHAR)
     c["data"]["analogs"] = analogs
     corners = np.zeros((3, 4, plates))
+    half = np.array([[1, 1, 0], [-1, 1, 0], [-1, -1, 0], [1, -1, 0]]) * [length / 2, width / 2, 0]
     for i, ce in enumerate(centres):
-        corners[:, :, i] = np.array([[ce[0] + length / 2, ce[1] + width / 2, 0], [ce[0] - length / 2, ce[1] + width / 2, 0],
-                                     [ce[0] - length / 2, ce[1] - width / 2, 0], [ce[0] + length / 2, ce[1] - width / 2, 0]]).T
+        corners[:, :, i] = (ce + half).T
     fp = {"__METADATA__": {"DESCRIPTION": "", "IS_LOCKED": False},
           "USED": _p(np.array([plates if used is None else used]), INT),
           "TYPE": _p(np.array([plate_type] * plates), INT),

@@ -351,11 +351,24 @@ int main(int argc, char **argv)
         d.kind = TL_KIND_IMU;
         d.unit = TL_UNIT_IMU;
         d.dtype = TL_I16;
+        static const char *const placements[] = {"pelvis", "trunk", "tibia_left", "tibia_right", "foot_left",
+                                                 "foot_right"};
+        uint8_t j, acc = 0;
         for (tok = strtok_r(channel_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             if (d.n_channels == MAX_CHANNELS || strlen(tok) != 2 || !strchr("agm", tok[0]) || !strchr("xyz", tok[1]))
                 die("--channels takes names from ax ay az gx gy gz mx my mz");
+            for (j = 0; j < d.n_channels; j++)
+                if (!strcmp(channels[j], tok))
+                    die("--channels names a channel twice");
+            acc += tok[0] == 'a';
             channels[d.n_channels++] = tok;
         }
+        if (acc != 3)
+            die("--channels must contain ax ay az");
+        for (j = 0; j < sizeof placements / sizeof placements[0] && strcmp(placements[j], d.placement); j++)
+            ;
+        if (j == sizeof placements / sizeof placements[0])
+            die("--placement must be pelvis, trunk, tibia_left, tibia_right, foot_left or foot_right");
         d.channels = channels;
     } else {
         die("--kind must be insole, mat or imu");

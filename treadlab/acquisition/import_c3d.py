@@ -67,6 +67,43 @@ def _check_platforms(c, path: str, extract_error: Exception | None) -> list[int]
     return types
 
 
+def _check_size(path: str) -> None:
+    """A truncated file: fewer bytes than the frames its header announces need (ezc3d reads what is there and
+    shortens its own copy of the header, so the file's header is read here).
+    """
+    import os
+
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if len(head) < 20:
+        return
+    try:
+        big = _param_block_processor(path, head) == 86  # MIPS (big-endian); 84 Intel and 85 DEC little-endian
+    except (OSError, IndexError, ValueError):
+        big = False
+    words = np.frombuffer(head[:20], dtype=">u2" if big else "<u2")
+    n_points, n_analog, first, last = (int(w) for w in words[1:5])
+    scale = float(np.frombuffer(head[12:16], dtype=">f4" if big else "<f4")[0])
+    start = int(words[8])
+    if last >= 65535 or last < first or start < 2:
+        return  # long trials count their frames elsewhere (POINT:FRAMES); ezc3d's own checks apply
+    word = 4 if scale < 0 else 2
+    need = (start - 1) * 512 + (last - first + 1) * (n_points * 4 + n_analog) * word
+    have = os.path.getsize(path)
+    if have < need:
+        raise ImportFileError(f"{path}: the C3D file is truncated ({have} bytes; its header announces "
+                              f"{last - first + 1} frames, {need} bytes)")
+
+
+def _param_block_processor(path: str, head: bytes) -> int:
+    """The processor type byte of the parameter section (84 Intel, 85 DEC, 86 MIPS)."""
+    block = head[0]
+    with open(path, "rb") as fh:
+        fh.seek((block - 1) * 512)
+        p = fh.read(4)
+    return p[3]
+
+
 def _factor(unit: str, table: dict, what: str, path: str) -> float:
     key = str(unit or "").strip().lower().replace(" ", "")
     if not key:
@@ -114,6 +151,7 @@ def read_c3d(path: str) -> ForceSource:
         cannot use, units it cannot convert, no analog samples.
     """
     c, extract_error = _load(path)
+    _check_size(path)
     types = _check_platforms(c, path, extract_error)
     platforms = c["data"].get("platform") or []
     if not platforms:

@@ -141,7 +141,12 @@ def _rate(t: np.ndarray, time_is_index: bool, rate_hz: float | None, where: str)
         if rate_hz:
             return float(rate_hz)
         raise ImportFileError(f"{where}: Time does not increase over the first rows; give --rate-hz")
-    est = (len(t) - 1) / float(t[-1] - t[0])
+    step = float(np.median(np.diff(t)))
+    if not step > 0:
+        raise ImportFileError(f"{where}: Time does not increase over the first rows")
+    est = (len(t) - 1) / float(t[-1] - t[0])  # more precise than one rounded step, unless rows are missing
+    if abs(est * step - 1.0) > 0.01:
+        est = 1.0 / step
     if rate_hz:
         if abs(est / rate_hz - 1.0) > 0.01:
             raise ImportFileError(f"{where}: Time steps at {est:.6g} Hz, not at --rate-hz {rate_hz:g}")
@@ -190,6 +195,8 @@ def _blocks(path: str, sep: str, usecols: list[int], names: list[str], factor: d
             except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
                 raise ImportFileError(f"{where}: after line {row + 1}: {_first_line(exc)} (every value must be a "
                                       "number)") from None
+            if df.empty:
+                continue
             arr = df.to_numpy(dtype=np.float64)
             cols = dict(zip(file_order, arr.T))
             t = cols.pop("Time") * factor.get("Time", 1.0)

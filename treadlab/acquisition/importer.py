@@ -29,7 +29,8 @@ from treadlab.kinds import Calibration, DeviceDescription, get_kind
 from treadlab.kinds.force import AXES, allowed_channels, parse_axis, right_axis
 from treadlab.vocabulary import G_MPS2
 
-__all__ = ["ImportOptions", "ImportResult", "find_axes", "import_file", "sniff_format"]
+__all__ = ["ImportOptions", "ImportResult", "check_newtons", "find_axes", "find_forward", "find_vertical",
+           "import_file", "sniff_format"]
 
 FORMATS = ("c3d", "text")
 TEXT_SUFFIXES = (".txt", ".tsv", ".csv", ".dat", ".tab")
@@ -151,57 +152,74 @@ def _axis_text(letter: str, sign: float) -> str:
     return ("-" if sign < 0 else "") + letter
 
 
-def find_axes(src: ForceSource, vertical: str | None = None, forward: str | None = None) -> tuple[dict, list[str]]:
-    """The plate-frame axes ``{"vertical": ..., "forward": ...}``: as given, else found from the first block.
-
-    Vertical: the axis whose mean force (summed over the plates) is at least three times that of the others,
-    signed so that the runner pushes down (the reaction force points up). Forward: the horizontal axis along
-    which the centre of pressure moves in stance, faster than across it (a belt carries the foot backwards),
-    pointing the other way.
+def find_vertical(src: ForceSource, given: str | None = None) -> tuple[tuple[str, float], list[str]]:
+    """The vertical axis ``(letter, sign)``: as given, else the axis whose mean force (summed over the plates) is
+    at least three times that of the others, signed so that the runner pushes down (the reaction points up).
 
     Raises
     ------
     ImportFileError
-        An axis that is not x, y, z with a sign; vertical equal to forward; a given vertical along which the force
-        pulls; an axis that cannot be found (the message says which and how to give it).
+        Not an axis letter with a sign; a given vertical along which the force pulls; no axis carries a weight.
     """
-    notes = []
     where = src.path
-    try:
-        given_v = parse_axis(vertical, "--vertical") if vertical else None
-        given_f = parse_axis(forward, "--forward") if forward else None
-    except ValueError as exc:
-        raise ImportFileError(f"{where}: {exc}") from None
-    if given_v:
-        v = given_v
+    if given:
+        try:
+            v = parse_axis(given, "--vertical")
+        except ValueError as exc:
+            raise ImportFileError(f"{where}: {exc}") from None
         mean = float(np.nanmean(vertical_total([p.first for p in src.plates], *v)))
         if mean < 0:
             flip = _axis_text(v[0], -v[1])
+            hint = f"--vertical={flip}" if flip.startswith("-") else f"--vertical {flip}"
             raise ImportFileError(f"{where}: the force along {_axis_text(*v)} averages {mean:.0f} N: with --vertical "
-                                  f"{vertical} the runner would pull on the plate (--vertical {flip}?)")
+                                  f"{given} the runner would pull on the plate ({hint}?)")
+        return v, []
+    v = _vertical(src.plates, where)
+    if v is None:
+        raise ImportFileError(f"{where}: neither the vertical axis nor the forward axis can be found from the data "
+                              "(no axis carries a body weight); give --vertical and --forward, e.g. --vertical z "
+                              "--forward x")
+    return v, [f"vertical axis {_axis_text(*v)} (it carries the body weight)"]
+
+
+def find_forward(src: ForceSource, vertical: tuple[str, float], given: str | None = None
+                 ) -> tuple[tuple[str, float], list[str]]:
+    """The forward axis ``(letter, sign)``: as given, else the horizontal axis along which the centre of pressure
+    moves in stance, faster than across it (a belt carries the stance foot backwards), pointing the other way.
+
+    Raises
+    ------
+    ImportFileError
+        Not an axis letter with a sign; the same axis as the vertical; no such motion in the data.
+    """
+    where = src.path
+    notes = []
+    if given:
+        try:
+            f = parse_axis(given, "--forward")
+        except ValueError as exc:
+            raise ImportFileError(f"{where}: {exc}") from None
     else:
-        v = _vertical(src.plates, where)
-        if v is None:
-            fwd = "" if given_f else " nor the forward axis"
-            raise ImportFileError(f"{where}: neither the vertical axis{fwd} can be found from the data (no axis "
-                                  "carries a body weight); give --vertical (and --forward), e.g. --vertical z")
-        notes.append(f"vertical axis {_axis_text(*v)} (it carries the body weight)")
-    if given_f:
-        f = given_f
-    else:
-        f = _forward(src, v)
+        f = _forward(src, vertical)
         if f is None:
             raise ImportFileError(f"{where}: the forward axis cannot be found from the data (no belt carries the "
                                   "centre of pressure backwards in stance, or the file has no centre of pressure); "
                                   "give --forward, e.g. --forward x")
         notes.append(f"forward axis {_axis_text(*f)} (the belt carries the centre of pressure along "
                      f"{_axis_text(f[0], -f[1])} in stance)")
-    if f[0] == v[0]:
-        raise ImportFileError(f"{where}: vertical and forward are the same axis ({v[0]})")
-    return {"vertical": _axis_text(*v), "forward": _axis_text(*f)}, notes
+    if f[0] == vertical[0]:
+        raise ImportFileError(f"{where}: vertical and forward are the same axis ({f[0]})")
+    return f, notes
 
 
-def check_newtons(src: ForceSource, axes: dict) -> tuple[float, str]:
+def find_axes(src: ForceSource, vertical: str | None = None, forward: str | None = None) -> tuple[dict, list[str]]:
+    """``{"vertical": ..., "forward": ...}`` from :func:`find_vertical` and :func:`find_forward`, and notes."""
+    v, notes = find_vertical(src, vertical)
+    f, more = find_forward(src, v, forward)
+    return {"vertical": _axis_text(*v), "forward": _axis_text(*f)}, notes + more
+
+
+def check_newtons(src: ForceSource, vertical: tuple[str, float]) -> tuple[float, str]:
     """Check the forces against a person's weight (the file's unit labels are not trusted); returns the
     99th percentile of the summed vertical force and a note.
 
@@ -210,8 +228,7 @@ def check_newtons(src: ForceSource, axes: dict) -> tuple[float, str]:
     ImportFileError
         The vertical force is no person's weight in newtons (volts, kN, counts...).
     """
-    v = parse_axis(axes["vertical"])
-    fv = vertical_total([p.first for p in src.plates], *v)
+    fv = vertical_total([p.first for p in src.plates], *vertical)
     p99 = float(np.nanpercentile(fv, 99)) if np.isfinite(fv).any() else float("nan")
     lo, hi = PLAUSIBLE_P99_N
     if not (lo <= p99 <= hi):
@@ -274,9 +291,10 @@ def _devices(src: ForceSource, axes: dict, split: bool) -> list[_Device]:
                 "plates": [int(m) + 1 for m in members]}
         kind = get_kind("force")
         try:
-            shape = kind.shape(info)
+            kind.check_info(info, src.path)
         except ProtocolError as exc:
-            raise ImportFileError(f"{src.path}: {exc}") from None
+            raise ImportFileError(str(exc)) from None
+        shape = kind.shape(info)
         n = shape[0]
         desc = DeviceDescription(
             name=name, kind="force", protocol="import", shape=shape, dtype=np.dtype("<f4"), rate_hz=src.rate_hz,
@@ -337,7 +355,10 @@ def _write(tmp: str, src: ForceSource, devices: list[_Device], analog: DeviceDes
                 _append_block(h5, "analog", a, src.analog.rate_hz, vals[a:a + BLOCK_ROWS])
         if src.markers:
             append_markers(h5, [m[0] for m in src.markers], [m[1] for m in src.markers])
-        append_events(h5, [0.0] * len(notes), ["import"] * len(notes), [INFO] * len(notes), notes)
+        if rows:
+            notes += _weight_notes(fv_sum / rows, meta.get("body_mass_kg"))
+        levels = [WARNING if n.startswith("WARNING") else INFO for n in notes]
+        append_events(h5, [0.0] * len(notes), ["import"] * len(notes), levels, notes)
         h5.flush()
     finally:
         h5.close()
@@ -352,6 +373,16 @@ def _write(tmp: str, src: ForceSource, devices: list[_Device], analog: DeviceDes
                 b = min(a + BLOCK_ROWS, n_rows)
                 g[ff.TIME][a:b] = np.arange(a, b, dtype=np.int64) / d.rate_hz
     return rows, fv_sum / rows
+
+
+def _weight_notes(mean_fv: float, body_mass_kg: float | None) -> list[str]:
+    """What the mean vertical force says about the runner's weight, and a warning when it is far from the mass."""
+    mass = mean_fv / G_MPS2
+    out = [f"mean vertical force over the whole file {mean_fv:.0f} N = {mass:.1f} kg"]
+    if body_mass_kg and abs(mass / body_mass_kg - 1) > 0.05:
+        out.append(f"WARNING: that is {100 * (mass / body_mass_kg - 1):+.0f}% from --body-mass {body_mass_kg:g} kg "
+                   "(the analysis' force_body_mass_kg counts whole strides only)")
+    return out
 
 
 def _chain(*iterators):
@@ -416,8 +447,11 @@ def import_file(path: str, out: str | None = None, options: ImportOptions | None
     if fmt == "c3d" and opts.rate_hz and abs(opts.rate_hz / src.rate_hz - 1) > 1e-6:
         raise ImportFileError(f"{path}: the C3D file samples its force plates at {src.rate_hz:g} Hz, not at "
                               f"--rate-hz {opts.rate_hz:g}")
-    axes, axis_notes = find_axes(src, opts.vertical, opts.forward)
-    _, unit_note = check_newtons(src, axes)
+    v, axis_notes = find_vertical(src, opts.vertical)
+    _, unit_note = check_newtons(src, v)  # before the forward axis: forces in volts have no body weight
+    f, more = find_forward(src, v, opts.forward)
+    axes = {"vertical": _axis_text(*v), "forward": _axis_text(*f)}
+    axis_notes += more
     devices = _devices(src, axes, opts.split_belts)
     analog = _analog_device(src)
     notes = [*src.notes, *axis_notes, unit_note]
@@ -428,11 +462,6 @@ def import_file(path: str, out: str | None = None, options: ImportOptions | None
         os.remove(tmp)  # left by an import that was killed: never a session file
     try:
         rows, mean_fv = _write(tmp, src, devices, analog, meta, notes)
-        mass = mean_fv / G_MPS2
-        notes.append(f"mean vertical force over the whole file {mean_fv:.0f} N = {mass:.1f} kg")
-        if opts.body_mass_kg and abs(mass / opts.body_mass_kg - 1) > 0.05:
-            notes.append(f"WARNING: that is {100 * (mass / opts.body_mass_kg - 1):+.0f}% from --body-mass "
-                         f"{opts.body_mass_kg:g} kg (the analysis' force_body_mass_kg counts whole strides only)")
         _place(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

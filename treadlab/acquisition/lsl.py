@@ -119,6 +119,10 @@ class StreamSpec:
         (negative values set to 0, as the session reader does).
     labels : tuple of str
         Channel labels (default: the kind's, see :mod:`treadlab.kinds`).
+    units : tuple of str
+        One unit a channel when the kind has per-channel units (an imu's g, deg/s); empty: :attr:`unit` for all.
+    clip : bool
+        Publish negative calibrated values as 0 (forces, pressures); False for signed kinds (:attr:`Kind.signed`).
     """
 
     device: str
@@ -134,6 +138,8 @@ class StreamSpec:
     gain: np.ndarray | None = field(default=None, compare=False)
     offset: np.ndarray | None = field(default=None, compare=False)
     labels: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    clip: bool = True
 
     @property
     def name(self) -> str:
@@ -192,7 +198,8 @@ def spec_of_device(desc: DeviceDescription) -> StreamSpec | None:
                       shape=shape if len(shape) == 2 else None, pitch_mm=pitch_mm,
                       gain=None if cal is None else np.asarray(cal.gain, dtype=np.float32).ravel(),
                       offset=None if cal is None else np.asarray(cal.offset, dtype=np.float32).ravel(),
-                      labels=tuple(desc.channel_labels))
+                      labels=tuple(desc.channel_labels), units=tuple(desc.channel_units),
+                      clip=not get_kind(desc.kind, desc.name).signed)
 
 
 def make_stream_info(spec: StreamSpec):
@@ -235,7 +242,7 @@ def make_stream_info(spec: StreamSpec):
     for i, label in enumerate(spec.channel_labels()):
         ch = chans.append_child("channel")
         ch.append_child_value("label", label)
-        ch.append_child_value("unit", spec.unit)
+        ch.append_child_value("unit", spec.units[i] if len(spec.units) == spec.n_values else spec.unit)
         ch.append_child_value("type", ctype)
         if positions is not None:
             loc = ch.append_child("location_mm")
@@ -452,7 +459,7 @@ class LslPublisher:
                     return
                 spec = self.specs[device]
                 if spec.gain is not None:
-                    vals = apply_calibration(vals, spec.gain, spec.offset, clip=True)
+                    vals = apply_calibration(vals, spec.gain, spec.offset, clip=spec.clip)
                 push_stamped(outlet, vals, time_s + self.clock_origin_s)
                 with self._lock:
                     self.stats.samples_n[device] = self.stats.samples_n.get(device, 0) + len(vals)

@@ -8,7 +8,7 @@ the algorithm objects :class:`ContactDetection`, :class:`LoadingRates`, :class:`
 
 from __future__ import annotations
 
-from treadlab.analysis import force, force_export  # noqa: F401 - register the "force" source and C3D channels
+from treadlab.analysis import force, force_export, imu_reader  # noqa: F401 - kinds register sources, readers, C3D
 from treadlab.analysis.api import FootSignals, GaitAnalysis, InsoleScaleWarning, analyze
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.contacts import ContactDetection

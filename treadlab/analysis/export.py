@@ -10,7 +10,9 @@ column's unit and the session metadata.
 
 C3D: analog channels on one uniform time base (the fastest insole's rate, from the first insole sample):
 ``<Side>Fz`` total force (N), ``<Side>COPx`` and ``<Side>COPy`` centre of pressure (mm, foot frame: x
-medio-lateral, y heel to toe; 0 while the foot is unloaded) for each insole, and ``MatFz`` (N) when there is a mat.
+medio-lateral, y heel to toe; 0 while the foot is unloaded) for each insole, and ``MatFz`` (N) when there is a mat;
+other kinds add theirs (:func:`register_c3d_channels`: the imus' ``<device>_ax``... in g, deg/s, uT). A session
+without insoles takes its time base from those kinds' devices.
 Markers become events (context ``General``), sequence gaps ``gap`` events, and the analysed steps ``Foot Strike`` /
 ``Foot Off`` events (context ``Left``/``Right``). No 3-D points. The session time of
 frame 0 is the parameter ``TREADLAB:TIME0_S``.
@@ -263,8 +265,6 @@ def _mat_c3d(mat, index: int, grid: C3dGrid) -> list[tuple[str, str, np.ndarray]
 
 #: The kind whose devices set the C3D time base (and whose gaps become events).
 C3D_TIME_BASE_KIND = "insole"
-#: Without insoles, the first of these kinds that has samples sets it (a force-plate or treadmill session).
-C3D_TIME_BASE_FALLBACK = ("force",)
 #: C3D analog channels per device kind: ``channels(device, index_within_kind, grid) -> [(label, unit, row)]``.
 #: A new kind adds its function here from its own module (see :func:`register_c3d_channels`).
 C3D_CHANNELS: dict = {"insole": _insole_c3d, "mat": _mat_c3d}
@@ -302,7 +302,8 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
     session : Session
         An open session with at least one insole.
     rate_hz : float or None
-        Frame rate; default the fastest insole's nominal rate.
+        Frame rate; default the fastest insole's nominal rate (without insoles: the fastest device's of the
+        kinds in :data:`C3D_CHANNELS`, e.g. the imus).
     step_events : bool
         Add each step's initial contact and toe-off ("Foot Strike", "Foot Off", context Left/Right) from the
         analysis; skipped silently when the session has no analysable steps.
@@ -316,14 +317,12 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
     AnalysisError
         The session has no insole with samples.
     """
-    base_kind = C3D_TIME_BASE_KIND
-    insoles = [d for d in session.of_kind(base_kind) if d.n_samples > 1]
-    for kind in C3D_TIME_BASE_FALLBACK:  # no insoles: a force session's plates set the time base
-        if insoles:
-            break
-        base_kind, insoles = kind, [d for d in session.of_kind(kind) if d.n_samples > 1]
+    insoles = [d for d in session.of_kind(C3D_TIME_BASE_KIND) if d.n_samples > 1]
+    if not insoles:  # no insole (an imu-only session): the devices of the other exported kinds set the time base
+        insoles = [d for kind in C3D_CHANNELS for d in session.of_kind(kind) if d.n_samples > 1]
     if not insoles:
-        raise AnalysisError(f"{session.path.name} has no insole or force samples to export to C3D")
+        raise AnalysisError(f"{session.path.name} has no insole samples (nor of another kind C3D exports) "
+                            "to export to C3D")
     rate = float(rate_hz or max(d.rate_hz for d in insoles if np.isfinite(d.rate_hz)))
     ends = [d.times_at(np.array([0, d.n_samples - 1])) for d in insoles]
     t0 = min(float(e[0]) for e in ends)
@@ -338,7 +337,7 @@ def c3d_analogs(session: Session, rate_hz: float | None = None, *, step_events: 
                 labels.append(label)
                 units.append(unit)
                 rows.append(row)
-            if kind == base_kind and len(d.gaps):
+            if kind == C3D_TIME_BASE_KIND and len(d.gaps):
                 events.append(pd.DataFrame({"time_s": d.gaps[:, 0], "label": "gap",
                                             "context": d.side.capitalize() or "General"}))
     if step_events:

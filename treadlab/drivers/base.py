@@ -46,6 +46,11 @@ class DeviceConfig:
         Line devices: ``{unit, gain, offset}`` with scalars or per-sensel lists.
     required : bool
         A required device that is missing refuses the capture; an optional one is skipped with a warning.
+    extra : dict
+        Protocol-specific settings (an LSL stream's query, an adapter's options).
+    expect : dict
+        INFO values the rig file expects beyond the generic keys: the entry's kind's own rig keys
+        (:attr:`treadlab.kinds.Kind.rig_keys`, e.g. an imu's ``placement``); checked by ``identify`` like ``side``.
     """
 
     name: str
@@ -62,6 +67,7 @@ class DeviceConfig:
     calibration: dict | None = None
     required: bool = True
     extra: dict = field(default_factory=dict)
+    expect: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ class SeqTracker:
 
 
 def check_info(info: dict, cfg: DeviceConfig | None, name: str, port: str) -> None:
-    """Check INFO against what the rig file says (kind, side, sensels, serial).
+    """Check INFO against what the rig file says (kind, side, sensels, serial, and the kind's own rig keys).
 
     Raises
     ------
@@ -141,7 +141,8 @@ def check_info(info: dict, cfg: DeviceConfig | None, name: str, port: str) -> No
     """
     if cfg is None:
         return
-    checks = [("kind", cfg.kind), ("side", cfg.side), ("sensels", cfg.sensels), ("serial", cfg.serial)]
+    checks = [("kind", cfg.kind), ("side", cfg.side), ("sensels", cfg.sensels), ("serial", cfg.serial),
+              *cfg.expect.items()]  # a kind's own rig keys (Kind.rig_keys: an imu's placement)
     for key, expected in checks:
         if expected is None:
             continue
@@ -252,7 +253,8 @@ class DeviceBase:
             name=self.name, kind=self.kind, protocol=self.protocol, shape=shape, dtype=np.dtype(self.dtype),
             rate_hz=float(self.rate_hz), clock_hz=float(self.clock_hz), serial=self.serial or "",
             side=self.side or "", info=self.info, calibration=self.calibration, layout=self.layout,
-            layout_attrs=attrs, layout_data=data, channel_labels=kind.channel_labels(shape, self.info),
+            layout_attrs=attrs, layout_data=data, device_attrs=kind.device_attrs(self.info, shape),
+            channel_labels=kind.channel_labels(shape, self.info),
             channel_units=kind.channel_units(shape, self.info, self.calibration.unit if self.calibration else "raw"),
             markers=self.markers, host_clock=self.host_clock, supports_ping=self.supports_ping)
 

@@ -64,6 +64,9 @@ class DeviceDescription:
         ``belt_axis``).
     layout_data : dict of ndarray
         The kind's geometry datasets of group ``layout`` when no sensel layout gives them.
+    device_attrs : dict
+        The kind's own attributes of group ``/devices/<name>`` (:meth:`Kind.device_attrs`: an imu's
+        ``placement``, ``channels``, ``range_g``...).
     channel_labels : tuple of str
         One label per value (row-major for 2-D shapes).
     channel_units : tuple of str
@@ -91,6 +94,7 @@ class DeviceDescription:
     layout: dict | None = None
     layout_attrs: dict = field(default_factory=dict)
     layout_data: dict = field(default_factory=dict)
+    device_attrs: dict = field(default_factory=dict)
     channel_labels: tuple[str, ...] = ()
     channel_units: tuple[str, ...] = ()
     markers: bool = False
@@ -127,6 +131,13 @@ class Kind:
         INFO's or the rig's ``layout`` names a sensel layout (``config/layouts``) for this kind.
     rig_kind : bool
         A rig entry may say ``kind = "<name>"`` (an external LSL stream is named by its protocol instead).
+    signed : bool
+        Calibrated values keep their sign (an imu's acceleration); False: forces and pressures, whose values below
+        the offset are noise shown and published as 0.
+    rig_keys : tuple of str
+        Keys a rig entry of this kind may give beyond the generic ones (an imu's ``placement``); the rig loader
+        accepts them (after :meth:`check_rig`) and the driver checks each against the device's INFO at connection,
+        as it checks ``side``.
     """
 
     name = ""
@@ -136,6 +147,13 @@ class Kind:
     line_protocol = False
     sensel_layout = False
     rig_kind = True
+    rig_keys: tuple[str, ...] = ()
+    signed = False
+
+    def check_info(self, info: dict, where: str) -> None:
+        """Check INFO beyond the presence of :attr:`info_keys` (called before :meth:`shape`); raise
+        :class:`~treadlab.errors.ProtocolError` naming the device (``where``) and the problem. Nothing by default.
+        """
 
     def shape(self, info: dict) -> tuple[int, ...]:
         """Shape of one sample from INFO (keys :attr:`info_keys` are present)."""
@@ -155,9 +173,9 @@ class Kind:
         """The kind's ``layout`` group attributes and datasets, as ``(attrs, datasets)`` (none by default)."""
         return {}, {}
 
-    def device_attrs(self, info: dict) -> dict:
-        """Attributes of the device group ``/devices/<name>`` the kind adds from INFO (a force device's
-        ``channels``, ``belts``, ``axes``...); none by default. Written by the session writer at creation.
+    def device_attrs(self, info: dict, shape: tuple[int, ...]) -> dict:
+        """The kind's own attributes of group ``/devices/<name>`` (an imu's ``placement``, ``channels``, ranges);
+        none by default. Names must not be those every device has (``kind``, ``side``, ``shape``...).
         """
         return {}
 
@@ -227,13 +245,9 @@ def shape_from_info(info: dict, where: str) -> tuple[Kind, tuple[int, ...]]:
     missing = [k for k in kind.info_keys if k not in info]
     if missing:
         raise ProtocolError(f"{where}: INFO lacks {', '.join(missing)} (a {kind.name} sends them)")
+    kind.check_info(info, where)
     try:
         shape = tuple(int(s) for s in kind.shape(info))
-    except UnknownKindError:
-        raise
-    except ProtocolError as exc:  # the kind's own check of its INFO keys: name the device
-        raise ProtocolError(f"{where}: {exc}" if where and not str(exc).startswith(f"{where}:") else str(exc)) \
-            from None
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"{where}: INFO of a {kind.name} gives no usable shape ({exc})") from exc
     if not shape or min(shape) <= 0:

@@ -185,9 +185,15 @@ class ForceKind(Kind):
     info_keys = ("dtype", "channels", "belts", "origin_mm", "size_mm", "axes")
     lsl_type = "ForcePlate"
 
+    signed = True  # forces along the belt, moments and COP have a sign
+
+    def check_info(self, info: dict, where: str) -> None:
+        """Every force INFO key (:func:`check_force_info`): one :class:`ProtocolError` per defect."""
+        check_force_info(info, where)
+
     def shape(self, info: dict) -> tuple[int, ...]:
-        """``(n_channels,)`` after checking every force INFO key (:func:`check_force_info`)."""
-        return (len(check_force_info(info)["channels"]),)
+        """``(n_channels,)``."""
+        return (len(info["channels"]),)
 
     def channel_labels(self, shape: tuple[int, ...], info: dict) -> tuple[str, ...]:
         """The channel names, in wire order."""
@@ -199,7 +205,7 @@ class ForceKind(Kind):
             return ()
         return tuple(channel_unit(split_name(str(c), info.get("belts", "single"))[0]) for c in info["channels"])
 
-    def device_attrs(self, info: dict) -> dict:
+    def device_attrs(self, info: dict, shape: tuple[int, ...]) -> dict:
         """``channels``, ``belts``, ``origin_mm``, ``size_mm``, ``axes`` (JSON text) of ``/devices/<name>``;
         ``source_file`` and ``source_format`` of an imported file.
         """

@@ -141,9 +141,10 @@ def load_rig(path: str | Path) -> Rig:
 
 
 def _may_share_port(a: DeviceConfig, b: DeviceConfig) -> bool:
-    """Two entries of an adapter whose one stream carries several devices (two insoles, told by side)."""
+    """Two entries of an adapter whose one stream carries several devices (insoles, imus: by kind and side)."""
     adapter = ADAPTERS.get(a.protocol)
-    return a.protocol == b.protocol and adapter is not None and adapter.shared_port and a.side != b.side
+    return (a.protocol == b.protocol and adapter is not None and adapter.shared_port
+            and (a.kind, a.side) != (b.kind, b.side))
 
 
 def _check_session(table: Any, label: str) -> dict:
@@ -173,7 +174,12 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
         raise ConfigError(f"{where}: 'name' must be a name of letters, digits, '_' or '-' starting with a letter "
                           f"(it becomes /devices/<name> in the session file), got {name!r}")
     where = f"{where} ({name!r})"
-    unknown = sorted(set(entry) - set(DEVICE_KEYS))
+    unknown = sorted(set(entry) - set(DEVICE_KEYS) - set(_kind_rig_keys(entry.get("kind"))))
+    owners = {k: [n for n in kind_names() if k in get_kind(n).rig_keys] for k in unknown}
+    if unknown and all(owners.values()):  # keys of another kind (an imu's placement without kind = "imu")
+        raise ConfigError(f"{where}: {', '.join(map(repr, unknown))} only appl{'ies' if len(unknown) == 1 else 'y'} "
+                          f"to kind = {' or '.join(repr(n) for n in sorted({n for v in owners.values() for n in v}))} "
+                          "entries (say the entry's kind)")
     if unknown:
         raise ConfigError(f"{where}: unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(DEVICE_KEYS)}")
 
@@ -230,13 +236,20 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
         kind = kind or "insole"
         layout = _check_layout(layout, sensels, where)
         calibration = _check_calibration(calibration, sensels, where)
+    expect = {}
     if kind is not None:
         get_kind(kind).check_rig(entry, where)
+        expect = {k: entry[k] for k in get_kind(kind).rig_keys if k in entry}  # checked against INFO, like side
     return DeviceConfig(
         name=name, port=port, protocol=protocol, baudrate=baudrate or 921600, rate_hz=rate_hz, kind=kind,
         side=side, sensels=sensels, serial=serial, time_unit=time_unit, layout=layout, calibration=calibration,
-        required=True if required is None else required,
+        required=True if required is None else required, expect=expect,
     )
+
+
+def _kind_rig_keys(kind: Any) -> tuple[str, ...]:
+    """The rig keys of a registered kind (none for anything else: the kind check names the problem)."""
+    return get_kind(kind).rig_keys if isinstance(kind, str) and kind in kind_names() else ()
 
 
 def _check_lsl_device(entry: dict, where: str, name: str, get) -> DeviceConfig:

@@ -7,18 +7,20 @@ desktop software sends one datagram per sample of both insoles: ASCII numbers se
     time  L.acc[3] L.gyro[3] L.cop[2] L.pressure[16] L.total_force  R.acc[3] R.gyro[3] R.cop[2] R.pressure[16]
     R.total_force
 
-A rig file has one entry per insole, both on the same ``udp://:PORT`` (the datagrams carry both feet), with
+A rig file has one entry per insole, all on the same ``udp://:PORT`` (the datagrams carry both feet), with
 ``side``, the app's ``rate_hz`` and optionally a ``layout`` of the 16 sensors. Each entry becomes a 16-sensel
-insole (float32 pressure in N/cm², calibration to kPa); one socket is shared by the two entries
-(:class:`_SharedStream`, reference-counted, no thread of its own: whichever device reads first receives for both).
+insole (float32 pressure in N/cm², calibration to kPa); an entry with ``kind = "imu"`` becomes the inertial sensor
+of that insole (:class:`MoticonImu`: an imu worn at ``foot_<side>``, channels ``ax ay az gx gy gz``, float32 in g
+and deg/s as sent). One socket is shared by every entry of the stream (:class:`_SharedStream`, reference-counted,
+no thread of its own: whichever device reads first receives for all).
 
 What the format cannot say is handled and counted: there is no CRC, so every sample is ``unchecked``; there is no
 sequence number, so one is made from the device time and the rate (:class:`~.common.TimeSequencer`) and a missing
 datagram is a sequence gap like any other; a datagram that does not parse or has another field count is a
 ``bad_lines`` error (counted on both insoles) and never parsed further; a time that does not advance is a
-``duplicate``. Total force, centre of pressure and the inertial channels are parsed and kept on each batch
-(:attr:`MoticonInsole.last_extras`) but not recorded yet: the kind registry (:mod:`treadlab.kinds`) has no IMU
-kind yet (see ``docs/adapters.md``).
+``duplicate``. Total force and centre of pressure are parsed and kept on each batch
+(:attr:`MoticonInsole.last_extras`) but not recorded (the insole's own sensels give both); the inertial channels
+are recorded by the imu entries (see ``docs/adapters.md``).
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ KPA_PER_N_CM2 = 10.0
 TIME_UNITS_S = {"s": 1.0, "ms": 1e-3}
 CLOCK_HZ = 1_000_000  # device time is stored in microseconds
 DEFAULT_LAYOUT = "insole16"
-RIG_KEYS = ("name", "port", "protocol", "side", "rate_hz", "layout", "time_unit", "required")
+RIG_KEYS = ("name", "port", "protocol", "kind", "side", "rate_hz", "layout", "time_unit", "required", "placement")
+KINDS = ("insole", "imu")
+#: The inertial channels of each insole, in the order they are recorded (acceleration in g, angular rate in deg/s).
+IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ class _SharedStream:
     def __init__(self, url: str) -> None:
         self.url = url
         self.port = UdpPort(url, listen=True)
-        self.users: dict[str, MoticonInsole] = {}
+        self.users: dict[tuple[str, str], MoticonInsole] = {}  # by (kind, side)
         self.lock = threading.Lock()
 
     @classmethod
@@ -136,17 +141,19 @@ class _SharedStream:
             stream = _STREAMS.get(key)
             if stream is None:
                 stream = _STREAMS[key] = cls(url)
-            if dev.side in stream.users:
-                raise ConfigError(f"{dev.name}: the {dev.side} insole of {url} is open already "
-                                  f"(device {stream.users[dev.side].name!r})")
-            stream.users[dev.side] = dev
+            user = (dev.kind, dev.side)
+            if user in stream.users:
+                raise ConfigError(f"{dev.name}: the {dev.side} {dev.what} of {url} is open already "
+                                  f"(device {stream.users[user].name!r})")
+            stream.users[user] = dev
         return stream
 
     def detach(self, dev: MoticonInsole) -> None:
         key = network_address(self.url, listen=True)[:2]
         with _STREAMS_LOCK:
-            if self.users.get(dev.side) is dev:
-                del self.users[dev.side]
+            user = (dev.kind, dev.side)
+            if self.users.get(user) is dev:
+                del self.users[user]
             if not self.users and _STREAMS.get(key) is self:
                 del _STREAMS[key]
                 self.port.close()
@@ -178,11 +185,13 @@ class MoticonInsole(ListenOnlyDevice):
     """
 
     protocol = PROTOCOL
+    #: The kind of device this entry of the stream is.
+    what = "insole"
 
     def __init__(self, cfg: DeviceConfig) -> None:
         super().__init__(cfg)
         self.side = cfg.side
-        self.kind = "insole"
+        self.kind = self.what  # "insole" or "imu": the shared stream keys its devices by (kind, side)
         self.rate_hz = int(cfg.rate_hz)
         self.n_values = SENSELS
         self.shape = (SENSELS,)
@@ -217,8 +226,12 @@ class MoticonInsole(ListenOnlyDevice):
             self.stats.messages += len(frames.t)
             if self.info is None or not self.started:
                 return
-            self._queue.append((frames.t, ch["pressure"].astype(np.float32), host_ns))
+            self._queue.append((frames.t, self._values(ch), host_ns))
             self.last_extras = {k: v for k, v in ch.items() if k != "pressure"}
+
+    def _values(self, ch: dict[str, np.ndarray]) -> np.ndarray:
+        """What this device records of its side's channels: the 16 pressures (float32, N/cm²)."""
+        return ch["pressure"].astype(np.float32)
 
     def _discard_queued(self) -> None:
         """Drop the samples kept and not yet read (both readers may be queueing)."""
@@ -245,13 +258,17 @@ class MoticonInsole(ListenOnlyDevice):
         if self.stats.messages == 0:
             raise DeviceError(f"{self.name}: datagrams on {self.cfg.port} are not the OpenGo text stream "
                               f"({self.stats.bad_lines} did not have {FIELDS} numbers)")
-        self.layout = resolve_layout(self.cfg.layout or DEFAULT_LAYOUT, SENSELS, self.name)
-        self.info = {"protocol": PROTOCOL, "kind": "insole", "model": "Moticon OpenGo (desktop UDP stream)",
-                     "side": self.side, "sensels": SENSELS, "dtype": "f4", "rate_hz": self.rate_hz,
-                     "clock_hz": CLOCK_HZ, "unit": "N/cm2", "layout": self.layout["name"],
-                     "extras": ["total_force_n", "cop", "acc_g", "gyro_dps"]}
+        self.info = self._describe_stream()
         check_info(self.info, self.cfg, self.name, self.where)
         return self.info
+
+    def _describe_stream(self) -> dict:
+        """INFO of this device of the stream (the sender sends none: treadlab writes it)."""
+        self.layout = resolve_layout(self.cfg.layout or DEFAULT_LAYOUT, SENSELS, self.name)
+        return {"protocol": PROTOCOL, "kind": "insole", "model": "Moticon OpenGo (desktop UDP stream)",
+                "side": self.side, "sensels": SENSELS, "dtype": "f4", "rate_hz": self.rate_hz,
+                "clock_hz": CLOCK_HZ, "unit": "N/cm2", "layout": self.layout["name"],
+                "extras": ["total_force_n", "cop"]}
 
     def read(self, timeout_s: float = 0.05) -> SampleBatch | None:
         """All samples of this insole received since the last call (None when there are none)."""
@@ -286,6 +303,34 @@ class MoticonInsole(ListenOnlyDevice):
             self._stream.detach(self)
 
 
+class MoticonImu(MoticonInsole):
+    """The inertial sensor of one insole of the stream (a rig entry with ``kind = "imu"``): kind "imu", placement
+    ``foot_<side>``, channels ``ax ay az gx gy gz`` as sent (float32, g and deg/s; calibration "imu", gain 1).
+
+    The stream does not state the sensor's full scale, so ``range_g`` and ``range_dps`` are not known (NaN in the
+    file) and clipping is not counted.
+    """
+
+    what = "imu"
+
+    def __init__(self, cfg: DeviceConfig) -> None:
+        super().__init__(cfg)
+        n = len(IMU_CHANNELS)
+        self.n_values = n
+        self.shape = (n,)
+        self.calibration = Calibration(unit="imu", gain=np.ones(n, np.float32), offset=np.zeros(n, np.float32))
+
+    def _values(self, ch: dict[str, np.ndarray]) -> np.ndarray:
+        """Acceleration then angular rate (float32, g and deg/s)."""
+        return np.hstack([ch["acc"], ch["gyro"]]).astype(np.float32)
+
+    def _describe_stream(self) -> dict:
+        self.layout = None
+        return {"protocol": PROTOCOL, "kind": "imu", "model": "Moticon OpenGo (desktop UDP stream), insole IMU",
+                "side": self.side, "placement": f"foot_{self.side}", "channels": list(IMU_CHANNELS),
+                "dtype": "f4", "rate_hz": self.rate_hz, "clock_hz": CLOCK_HZ, "unit": "g, deg/s"}
+
+
 def check_rig_entry(entry: dict, where: str, get) -> DeviceConfig:
     """Validate a ``protocol = "moticon"`` rig entry (see ``docs/rig.md``)."""
     misplaced = sorted(set(entry) - set(RIG_KEYS))
@@ -301,12 +346,24 @@ def check_rig_entry(entry: dict, where: str, get) -> DeviceConfig:
         network_address(port, listen=True)
     except DeviceError as exc:
         raise ConfigError(f"{where}: port: {exc}") from exc
+    kind = get("kind", str, lambda v: v in KINDS, "'insole' (the default) or 'imu' (the insole's inertial sensor)") \
+        or "insole"
     side = get("side", str, lambda v: v in ("left", "right"), "'left' or 'right'")
     rate_hz = get("rate_hz", int, lambda v: 0 < v <= 1000, "an integer 1-1000 (the rate set in the OpenGo app)")
     for key, value in (("side", side), ("rate_hz", rate_hz)):
         if value is None:
             raise ConfigError(f"{where}: Moticon insoles need {key!r}")
     layout = get("layout", (str, dict), None, "a layout name or table")
+    # rig.py lets placement through for imu entries only
+    get("placement", str, lambda v: v == f"foot_{side}", f"'foot_{side}' (the {side} insole's imu)")
+    if kind == "imu":
+        if layout is not None:
+            raise ConfigError(f"{where}: 'layout' does not apply to the insole's imu")
+        time_unit = get("time_unit", str, lambda v: v in TIME_UNITS_S, "'s' or 'ms' (unit of the time field)")
+        required = get("required", bool)
+        return DeviceConfig(name=entry["name"], port=port, protocol=PROTOCOL, rate_hz=rate_hz, kind="imu",
+                            side=side, required=True if required is None else required,
+                            extra={"time_unit": time_unit or "s"}, expect={"placement": f"foot_{side}"})
     time_unit = get("time_unit", str, lambda v: v in TIME_UNITS_S, "'s' or 'ms' (unit of the time field)")
     required = get("required", bool)
     if layout is not None:
@@ -320,8 +377,8 @@ def check_rig_entry(entry: dict, where: str, get) -> DeviceConfig:
 
 
 def open_moticon(cfg: DeviceConfig, timeout_s: float = 0.05) -> MoticonInsole:
-    """The insole of a ``protocol = "moticon"`` rig entry (not yet identified)."""
+    """The insole, or its imu (``kind = "imu"``), of a ``protocol = "moticon"`` rig entry (not yet identified)."""
     try:
-        return MoticonInsole(cfg)
+        return MoticonImu(cfg) if cfg.kind == "imu" else MoticonInsole(cfg)
     except DeviceError as exc:
         raise type(exc)(f"{cfg.name}: {exc}") from exc
