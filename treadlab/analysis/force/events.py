@@ -3,7 +3,8 @@
 Contacts (:class:`ForceContacts`): a hysteresis on the zero-lag low-passed vertical force (4th-order Butterworth,
 ``cutoff_hz`` 50 Hz, forwards and backwards): a contact starts when the force rises above ``on_n`` and lasts until
 it falls below ``off_n``. Initial contact and toe-off are the crossings of ``off_n`` (linear interpolation between
-samples), moved back (IC) and forward (TO) along the edge to zero force (:meth:`ForceContacts._to_zero`). Contacts shorter than ``min_stance_ms`` (100 ms) are kept but flagged ("short_contact").
+samples), moved back (IC) and forward (TO) along the edge to zero force (:meth:`ForceContacts._to_zero`).
+Contacts shorter than ``min_stance_ms`` (100 ms) are kept but flagged ("short_contact").
 
 Which foot (:func:`assign_feet`), on one belt: contacts alternate strictly within a run; a run ends at a break in
 the data or at an interval between initial contacts longer than ``reset_factor`` (1.5) x the median one. In each run
