@@ -12,6 +12,7 @@ from treadlab.analysis import force  # noqa: E402,F401,I001  (registers the "for
 from treadlab.analysis.api import FootSignals, GaitAnalysis, InsoleScaleWarning, analyze
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.contacts import ContactDetection
+from treadlab.analysis.force_reader import ForceData, ForcePlate  # registers the "force" reader
 from treadlab.analysis.mat import MatAnalysis, match_steps
 from treadlab.analysis.metrics import LoadingRates, lowpass, stance_curves
 from treadlab.analysis.segments import Segment, resolve_segment
@@ -32,7 +33,7 @@ from treadlab.analysis.timing import add_timing
 __all__ = [
     "G_MPS2", "STRIKE_BOUNDS_PCT", "STRIKE_CLASSES", "SUMMARY_METRICS",
     "ContactDetection", "DeviceData", "FootSignals", "GaitAnalysis", "InsoleData", "InsoleScaleWarning",
-    "LoadingRates", "StreamData", "register_reader",
+    "LoadingRates", "StreamData", "register_reader", "ForceData", "ForcePlate",
     "MatAnalysis", "MatData", "Segment", "Session", "StrikeIndex",
     "add_timing", "analyze", "classify_strike", "json_clean", "lowpass", "match_steps", "read_session",
     "resolve_segment", "stance_curves", "summarize", "symmetry_angle", "symmetry_index",

@@ -155,6 +155,12 @@ class Kind:
         """The kind's ``layout`` group attributes and datasets, as ``(attrs, datasets)`` (none by default)."""
         return {}, {}
 
+    def device_attrs(self, info: dict) -> dict:
+        """Attributes of the device group ``/devices/<name>`` the kind adds from INFO (a force device's
+        ``channels``, ``belts``, ``axes``...); none by default. Written by the session writer at creation.
+        """
+        return {}
+
     def summary(self, desc: DeviceDescription) -> str:
         """What ``lab devices`` says the device is, e.g. ``insole left 16 sensels``."""
         return f"{self.name} {desc.n_values} values"
@@ -223,6 +229,11 @@ def shape_from_info(info: dict, where: str) -> tuple[Kind, tuple[int, ...]]:
         raise ProtocolError(f"{where}: INFO lacks {', '.join(missing)} (a {kind.name} sends them)")
     try:
         shape = tuple(int(s) for s in kind.shape(info))
+    except UnknownKindError:
+        raise
+    except ProtocolError as exc:  # the kind's own check of its INFO keys: name the device
+        raise ProtocolError(f"{where}: {exc}" if where and not str(exc).startswith(f"{where}:") else str(exc)) \
+            from None
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"{where}: INFO of a {kind.name} gives no usable shape ({exc})") from exc
     if not shape or min(shape) <= 0:
