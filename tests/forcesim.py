@@ -4,7 +4,7 @@ A single-belt plate carries both feet: vertical force ``F_L + F_R`` plus white n
 of each foot carried back with the belt from where its heel landed (``GaitModel.steps``' ``y_mm``). Split belts
 give each foot its own plate. The horizontal force is a braking-then-propulsive sine (it matters only for the
 centre of pressure from moments). The channels follow the plate frame of ``docs/analysis.md``: x forward, z up,
-y to the runner's left, moments about ``origin_mm`` below the surface centre.
+y to the runner's left, moments about the frame's origin, the surface centre at ``ORIGIN_MM`` (45 mm above).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from treadlab.drivers.sim.gait import GaitModel, RunnerParams
 
 __all__ = ["ORIGIN_MM", "simulate_plate"]
 
-ORIGIN_MM = (0.0, 0.0, -45.0)
+ORIGIN_MM = (0.0, 0.0, 45.0)  # surface centre 45 mm above the moments' origin
 
 
 def _foot(model: GaitModel, foot: str, t: np.ndarray, speed_mm_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,8 +34,7 @@ def _channels(f, fwd, right, noise, suffix, u_phase) -> dict:
     fx = -0.15 * f * np.sin(2 * np.pi * u_phase)  # braking then propulsion
     fz = f + noise
     # Plate frame: x forward, y left, z up; COP (x = fwd, y = -right) on the surface, origin below it.
-    ox, oy, oz = ORIGIN_MM
-    rx, ry, rz = fwd - ox, -right - oy, -oz
+    rx, ry, rz = fwd, -right, ORIGIN_MM[2]
     fy = np.zeros_like(f)
     mx = ry * fz - rz * fy
     my = rz * fx - rx * fz
