@@ -32,12 +32,12 @@ from treadlab.drivers.sim.gait import RunnerParams  # noqa: E402
 from treadlab.lab.cli import main as lab  # noqa: E402
 
 SCENARIOS = {
-    "rearfoot 3.5 m/s, LR asym +12%": dict(strike_left="rearfoot", strike_right="rearfoot", speed_mps=3.5,
-                                           loading_rate_asym_pct=12.0),
-    "midfoot 3.0 m/s": dict(strike_left="midfoot", strike_right="midfoot", speed_mps=3.0),
-    "forefoot 4.5 m/s, LR asym -8%": dict(strike_left="forefoot", strike_right="forefoot", speed_mps=4.5,
-                                          cadence_spm=180, contact_time_ms=200, loading_rate_asym_pct=-8.0),
-    "mixed R rearfoot / L forefoot": dict(strike_left="forefoot", strike_right="rearfoot", speed_mps=3.5),
+    "rearfoot 3.5 m/s, LR asym +12%": {"strike_left": "rearfoot", "strike_right": "rearfoot", "speed_mps": 3.5,
+                                           "loading_rate_asym_pct": 12.0},
+    "midfoot 3.0 m/s": {"strike_left": "midfoot", "strike_right": "midfoot", "speed_mps": 3.0},
+    "forefoot 4.5 m/s, LR asym -8%": {"strike_left": "forefoot", "strike_right": "forefoot", "speed_mps": 4.5,
+                                          "cadence_spm": 180, "contact_time_ms": 200, "loading_rate_asym_pct": -8.0},
+    "mixed R rearfoot / L forefoot": {"strike_left": "forefoot", "strike_right": "rearfoot", "speed_mps": 3.5},
 }
 
 
@@ -71,8 +71,9 @@ def known_answers(seconds: float, rate_hz: float) -> None:
             r = (m[col] / tr[col]).to_numpy()
             a = symmetry_index(*(m.loc[m["foot"] == f, col].mean() for f in ("left", "right")))
             b = symmetry_index(*(tr.loc[tr["foot"] == f, col].mean() for f in ("left", "right")))
-            print(f"      {col}: ratio median {np.median(r):.3f}, |err| p95 {np.percentile(np.abs(r - 1), 95) * 100:.1f}%;"
-                  f" asymmetry {a:+.1f} vs truth {b:+.1f} ({a - b:+.1f} pts)")
+            p95 = np.percentile(np.abs(r - 1), 95) * 100
+            print(f"      {col}: ratio median {np.median(r):.3f}, |err| p95 {p95:.1f}%; "
+                  f"asymmetry {a:+.1f} vs truth {b:+.1f} ({a - b:+.1f} pts)")
 
 
 def timing(minutes: float, rate_hz: float) -> None:
