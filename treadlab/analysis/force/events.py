@@ -3,8 +3,8 @@
 Contacts (:class:`ForceContacts`): a hysteresis on the zero-lag low-passed vertical force (4th-order Butterworth,
 ``cutoff_hz`` 50 Hz, forwards and backwards): a contact starts when the force rises above ``on_n`` and lasts until
 it falls below ``off_n``. Initial contact and toe-off are the crossings of ``off_n`` (linear interpolation between
-samples), moved back (IC) and forward (TO) along the edge to zero force by a straight line through the crossings of
-``off_n`` and ``on_n``. Contacts shorter than ``min_stance_ms`` (100 ms) are kept but flagged ("short_contact").
+samples), moved back (IC) and forward (TO) along the edge to zero force (:meth:`ForceContacts._to_zero`).
+Contacts shorter than ``min_stance_ms`` (100 ms) are kept but flagged ("short_contact").
 
 Which foot (:func:`assign_feet`), on one belt: contacts alternate strictly within a run; a run ends at a break in
 the data or at an interval between initial contacts longer than ``reset_factor`` (1.5) x the median one. In each run
@@ -108,21 +108,51 @@ class ForceContacts:
         return self
 
     def _to_zero(self, t, x, first, stop, ic, to) -> tuple[np.ndarray, np.ndarray]:
-        """IC and TO moved to zero force along the line through the ``off_n`` and ``on_n`` crossings."""
+        """IC and TO moved to zero force along each edge.
+
+        Rising edge: a straight line through the crossings of ``off_n`` and ``sqrt(off_n on_n)`` (a heel's impact
+        steepens the edge above, so higher levels would overshoot). Falling edge: a power law ``F ~ (t0 - t)^p``
+        with ``p`` pooled over the contacts: the median ratio of the times between the crossings of ``off_n``,
+        ``on_n`` and ``on_n^2 / off_n`` (levels in a constant ratio) gives it by a grid search over 0.8 .. 4
+        (a straight line when fewer than 6 contacts have all three crossings).
+        """
+        out = []
+        for rising in (True, False):  # the two edges, each vectorised over every contact
+            # Rising: levels off_n, sqrt(off_n on_n), on_n (an impact steepens the edge above on_n); falling:
+            # off_n, on_n, on_n^2 / off_n.
+            ratio = self.on_n / max(self.off_n, 1e-9)
+            a = np.sqrt(ratio) if rising else ratio
+            t_off = ic if rising else to
+            t_on = self._edge_time(t, x, first, stop, self.off_n * a, rising)
+            t_hi = self._edge_time(t, x, first, stop, self.off_n * a * a, rising)
+            d1 = np.abs(t_on - t_off)
+            d2 = np.abs(t_hi - t_on)
+            ok = np.isfinite(d1) & np.isfinite(d2) & (d1 > 0) & (d2 > 0)
+            power = 1.0
+            if ok.sum() >= 6 and not rising:
+                grid = np.linspace(0.8, 4.0, 161)
+                g = (a ** (1 / grid) - 1) / (a ** (2 / grid) - a ** (1 / grid))
+                power = float(grid[np.argmin(np.abs(g - float(np.median(d1[ok] / d2[ok]))))])
+            lead = np.where(np.isfinite(d1), d1, 0.0) / (a ** (1.0 / power) - 1.0)
+            out.append(t_off - lead if rising else t_off + lead)
+            setattr(self, "rise_power_" if rising else "fall_power_", power)
+        return out[0], out[1]
+
+    @staticmethod
+    def _edge_time(t, x, first, stop, level, rising) -> np.ndarray:
+        """First upward (``rising``) or last downward crossing of ``level`` within each stance; NaN if none."""
         n = len(x)
-        above = x >= self.on_n
+        above = x >= level
         idx = np.arange(n)
-        up = range_max(np.where(above, -idx, -n), first, stop)  # first sample above on_n: -max(-i)
-        i_up = (-up).astype(np.int64)
-        dn = range_max(np.where(above, idx, -1), first, stop).astype(np.int64)  # last sample above on_n
-        ratio = self.off_n / max(self.on_n - self.off_n, 1e-9)
-        ok_up = (i_up > first) & (i_up < stop)
-        t_up = _crossing(t, x, np.clip(i_up - 1, 0, n - 2), self.on_n)
-        ic2 = np.where(ok_up, ic - ratio * np.clip(t_up - ic, 0.0, None), ic)
-        ok_dn = (dn >= first) & (dn < stop - 1)
-        t_dn = _crossing(t, x, np.clip(dn, 0, n - 2), self.on_n)
-        to2 = np.where(ok_dn, to + ratio * np.clip(to - t_dn, 0.0, None), to)
-        return ic2, to2
+        if rising:
+            i = (-range_max(np.where(above, -idx, -n), first, stop)).astype(np.int64)  # first sample above
+            ok = (i > first) & (i < stop)
+            tc = _crossing(t, x, np.clip(i - 1, 0, n - 2), level)
+        else:
+            i = range_max(np.where(above, idx, -1), first, stop).astype(np.int64)  # last sample above
+            ok = (i >= first) & (i < stop - 1)
+            tc = _crossing(t, x, np.clip(i, 0, n - 2), level)
+        return np.where(ok, tc, np.nan)
 
 
 def assign_feet(ic_s: np.ndarray, lateral_mm: np.ndarray, breaks_s: np.ndarray | None = None,

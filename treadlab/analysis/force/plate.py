@@ -12,11 +12,11 @@ names which of its axes is vertical (up) and which points the way the runner fac
 - ``belt_speed_mps`` when the plate reports it.
 
 Frames. The rightward direction is ``forward x vertical`` (a right-handed plate frame: with x forward and z up,
-right is -y). Moments are taken about the point ``origin_mm``, given relative to the centre of the plate's top
-surface in the plate frame (for a transducer 40 mm below the surface centre: ``(0, 0, -40)``); the centre of
-pressure lies on the surface, so with ``r = COP - origin`` and ``r_v = -origin_v``, ``M = r x F`` gives the two
-horizontal components of ``r``. The centre of pressure is relative to the surface centre; with ``size_mm`` (the
-surface's extent along the plate's horizontal axes, in x, y, z order) a COP outside the surface is not trusted.
+right is -y). As the force kind defines it (:mod:`treadlab.kinds.force`), ``origin_mm`` is the centre of the plate's
+top surface in the frame of the COP channels, and the moments are taken about that frame's origin: the centre of
+pressure ``r`` lies on the surface (``r_v = origin_v``), and ``M = r x F`` gives its two horizontal components,
+in the same frame as COP channels would be. ``size_mm`` (length along the forward axis, width across) bounds the
+surface around ``origin_mm``: a COP off the plate is not trusted.
 """
 
 from __future__ import annotations
@@ -87,62 +87,57 @@ class PlateSignals:
     cop_bounds_mm: tuple | None = None
 
 
-def _channel(ch: dict, axis: int, prefix: str, suffix: str) -> np.ndarray | None:
-    return ch.get(f"{prefix}{_LETTERS[axis]}{suffix}")
+def _get(ch: dict, prefix: str, axis: int) -> np.ndarray | None:
+    v = ch.get(f"{prefix}{_LETTERS[axis]}")
+    return None if v is None else np.asarray(v, dtype=np.float64)
 
 
-def plate_signals(time_s: np.ndarray, channels: dict, axes: PlateAxes, suffix: str = "",
-                  origin_mm=None, size_mm=None) -> PlateSignals:
-    """The belt's signals from its channels (a dict name -> array; names ``Fx``, ``Mx``, ``COPx``... + ``suffix``).
+def plate_signals(time_s: np.ndarray, channels: dict, axes: PlateAxes, origin_mm=None, size_mm=None,
+                  belt_speed_mps: np.ndarray | None = None) -> PlateSignals:
+    """One belt's signals from its channels (a dict base name ``Fx``, ``Mx``, ``COPx``... -> array).
 
-    With all three forces and the two horizontal moments the centre of pressure comes from the moments (about
-    ``origin_mm``); otherwise from the two horizontal COP channels (NaN or anything at low load: it is weighted by
-    the vertical force). Raises :class:`AnalysisError` when neither set is there.
+    The centre of pressure comes from the two horizontal COP channels when the plate sends them (NaN or anything
+    at low load: it is weighted by the vertical force), else from all three forces and the two horizontal moments.
+    Raises :class:`AnalysisError` when neither set is there.
     """
     v, vs = axes.vertical
     f_i, f_s = axes.forward
     r_i, r_s = axes.right
-    fv = _channel(channels, v, "F", suffix)
+    fv = _get(channels, "F", v)
     if fv is None:
-        raise AnalysisError(f"force plate has no vertical force channel F{_LETTERS[v]}{suffix}")
-    fv = np.asarray(fv, dtype=np.float64)
-    origin = np.zeros(3) if origin_mm is None else np.asarray(origin_mm, dtype=np.float64).ravel()[:3]
-    forces = [_channel(channels, i, "F", suffix) for i in range(3)]
-    moments = [_channel(channels, i, "M", suffix) for i in range(3)]
+        raise AnalysisError(f"force plate has no vertical force channel F{_LETTERS[v]}")
+    origin = np.full(3, np.nan) if origin_mm is None else np.asarray(origin_mm, dtype=np.float64).ravel()[:3]
+    forces = [_get(channels, "F", i) for i in range(3)]
+    moments = [_get(channels, "M", i) for i in range(3)]
     horiz = [i for i in range(3) if i != v]
-    _from_cop = False
-    if all(x is not None for x in forces) and all(moments[i] is not None for i in horiz):
-        r_v = -origin[v]
-        first = {}
-        for a in horiz:  # the two horizontal axes: r_a * F_v from M = r x F (b the third axis)
+    first = {}
+    cops = {a: _get(channels, "COP", a) for a in horiz}
+    has_cop = all(c is not None for c in cops.values())
+    if not has_cop and all(x is not None for x in forces) and all(moments[i] is not None for i in horiz):
+        r_v = float(np.nan_to_num(origin[v]))  # the surface's height in the moments' frame
+        for a in horiz:  # r_a * F_v from M = r x F (b the third axis)
             b = 3 - a - v
             if (a, b, v) in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):  # M_b = r_v F_a - r_a F_v
-                first[a] = r_v * np.asarray(forces[a], float) - np.asarray(moments[b], float)
+                first[a] = r_v * forces[a] - moments[b]
             else:  # (b, a, v) cyclic: M_b = r_a F_v - r_v F_a
-                first[a] = np.asarray(moments[b], float) + r_v * np.asarray(forces[a], float)
-            first[a] = first[a] + origin[a] * fv
+                first[a] = moments[b] + r_v * forces[a]
     else:
-        cops = {a: _channel(channels, a, "COP", suffix) for a in horiz}
-        missing = [f"COP{_LETTERS[a]}{suffix}" for a, c in cops.items() if c is None]
+        missing = [f"COP{_LETTERS[a]}" for a, c in cops.items() if c is None]
         if missing:
             raise AnalysisError("force plate gives neither forces and moments nor a centre of pressure "
                                 f"(missing {', '.join(missing)})")
-        first = {a: np.nan_to_num(np.asarray(c, dtype=np.float64)) * fv for a, c in cops.items()}
-        _from_cop = True
+        first = {a: np.nan_to_num(c) * fv for a, c in cops.items()}
     bounds = None
-    if size_mm is not None and not _from_cop:  # the surface, centred on 0 (COP from moments only)
-        size = np.asarray(size_mm, dtype=np.float64).ravel()
-        if size.size >= 2:
-            ext = {a: size[a] if size.size == 3 else size[k] for k, a in enumerate(horiz)}
-            if all(np.isfinite(e) and e > 0 for e in ext.values()):
-                bounds = tuple((-ext[i] / 2.0, ext[i] / 2.0) for i in (f_i, r_i))  # symmetric: signs do not matter
-    speed = channels.get(f"belt_speed{suffix}")
+    size = None if size_mm is None else np.asarray(size_mm, dtype=np.float64).ravel()
+    if size is not None and size.size >= 2 and np.isfinite(size[:2]).all() and np.isfinite(origin[[f_i, r_i]]).all():
+        c_f, c_r = f_s * origin[f_i], r_s * origin[r_i]  # the surface centre, forward and rightward
+        bounds = ((c_f - size[0] / 2.0, c_f + size[0] / 2.0), (c_r - size[1] / 2.0, c_r + size[1] / 2.0))
     return PlateSignals(
         time_s=np.asarray(time_s, dtype=np.float64),
         fz_n=vs * fv,
         m_fwd_nmm=f_s * vs * first[f_i],
         m_lat_nmm=r_s * vs * first[r_i],
-        belt_speed_mps=None if speed is None else np.asarray(speed, dtype=np.float64),
+        belt_speed_mps=None if belt_speed_mps is None else np.asarray(belt_speed_mps, dtype=np.float64),
         cop_bounds_mm=bounds,
     )
 

@@ -17,6 +17,7 @@ from treadlab.analysis.force.events import ForceContacts, assign_feet, crossover
 from treadlab.analysis.force.plate import PlateAxes, PlateSignals, cop_mm, plate_signals
 from treadlab.analysis.force.strike import ForceStrikeIndex
 from treadlab.analysis.gaitclass import QUALITY_OK, QUALITY_SHORT
+from treadlab.analysis.insolepass import AVLR_CUTOFF_FACTOR
 from treadlab.analysis.metrics import LoadingRates, lowpass, step_force_metrics
 from treadlab.analysis.ragged import range_sum
 from treadlab.analysis.session import Session
@@ -29,8 +30,8 @@ __all__ = ["BODY_MASS_TOLERANCE", "LOADING_CUTOFF_HZ", "ForceBodyMassWarning", "
 
 #: The force's body mass and the given one may differ by this fraction before a warning.
 BODY_MASS_TOLERANCE = 0.05
-#: Default zero-lag low-pass (4th order) of the vertical force for loading rates and contacts (FORCE-NOTES).
-LOADING_CUTOFF_HZ = 50.0
+#: Default zero-lag low-pass (4th order) of the vertical force for loading rates ("auto"; docs/analysis.md).
+LOADING_CUTOFF_HZ = 100.0
 _KINETIC = ("impact_peak_bw", "impact_peak_s", "avlr_bw_s", "vilr_bw_s", "peak_force_bw", "peak_force_s",
             "impulse_bw_s", "strike_index_pct")
 
@@ -41,66 +42,19 @@ class ForceBodyMassWarning(UserWarning):
 
 def force_devices(s: Session) -> list:
     """The session's force devices (kind "force"), split-belt ones first, then by name."""
-    devs = [d for d in list(s.devices.values()) + list(s.streams.values()) if d.kind == "force"]
-    return sorted(devs, key=lambda d: (_belts(d) != "split", d.name))
-
-
-def _belts(d) -> str:
-    b = getattr(d, "belts", None) or d.attrs.get("belts", "single")
-    return str(b.decode() if isinstance(b, bytes) else b)
-
-
-def _attr(d, name, default=None):
-    v = getattr(d, name, None)
-    if v is None:
-        v = d.attrs.get(name, default)
-    if isinstance(v, (str, bytes)) and name == "axes":
-        import json
-
-        v = json.loads(v.decode() if isinstance(v, bytes) else v)
-    return v
-
-
-def _channel_names(d) -> list[str]:
-    names = getattr(d, "channels", None)
-    if names is None:
-        names = d.attrs.get("channels", [])
-    if isinstance(names, (str, bytes)):
-        names = (names.decode() if isinstance(names, bytes) else names).replace(",", " ").split()
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-
-
-def _read_channels(d, names: list[str]) -> dict:
-    """The channels ``names`` of the whole recording, float64 (the reader's ``read_channels`` when it has one)."""
-    if hasattr(d, "read_channels"):
-        got = d.read_channels(names, 0, d.n_samples)
-        return {k: np.asarray(v, dtype=np.float64) for k, v in got.items()}
-    all_names = _channel_names(d)
-    values = d.read_calibrated(0, d.n_samples)
-    return {n: np.asarray(values[:, all_names.index(n)], dtype=np.float64) for n in names}
+    return sorted(s.of_kind("force"), key=lambda d: (d.belts != "split", d.name))
 
 
 def _belt_signals(d) -> dict[str, PlateSignals]:
-    """Per belt ("single", or "left" and "right") the plate signals of device ``d``."""
-    names = _channel_names(d)
-    axes = PlateAxes.from_axes(_attr(d, "axes", {}) or {})
+    """Per belt ("single", or "left" and "right") the plate signals of force device ``d`` (one read)."""
+    axes = PlateAxes.from_axes(d.axes)
     t = d.read_time(0, d.n_samples)
-    ch = _read_channels(d, names)
-    origin = _attr(d, "origin_mm")
-    size = _attr(d, "size_mm")
-    origin = None if origin is None else np.asarray(origin, dtype=np.float64).reshape(-1, 3)
-    size = None if size is None else np.asarray(size, dtype=np.float64)
-    size = None if size is None else size.reshape(origin.shape[0] if origin is not None and size.size % origin.shape[0]
-                                                  == 0 else 1, -1)
-    if _belts(d) == "split":
-        out = {}
-        for i, (foot, suffix) in enumerate((("left", "_l"), ("right", "_r"))):
-            o = None if origin is None else origin[min(i, len(origin) - 1)]
-            z = None if size is None else size[min(i, len(size) - 1)]
-            out[foot] = plate_signals(t, ch, axes, suffix, o, z)
-        return out
-    return {"single": plate_signals(t, ch, axes, "", None if origin is None else origin[0],
-                                    None if size is None else size[0])}
+    ch = d.read_channels(list(d.channels), 0, d.n_samples)
+    out = {}
+    for plate in d.plates():  # one or two belts
+        base = {b: ch[name] for b, name in plate.channels.items()}
+        out[plate.belt] = plate_signals(t, base, axes, plate.origin_mm, plate.size_mm, base.get("belt_speed"))
+    return out
 
 
 def _belt_travel_mm(t: np.ndarray, speed_mps: np.ndarray | None, nominal_mps: float) -> np.ndarray:
@@ -155,7 +109,10 @@ def force_steps(sig: PlateSignals, breaks: np.ndarray, bw_n: float, norm_n: floa
     rows = np.flatnonzero(ok)
     if len(rows):
         fo, so, ico, too = first[rows], stop[rows], ic[rows], to[rows]
-        lr = loading.compute(t, force_bw, fo, so, ico, too)
+        # As for insoles: the impact peak and AVLR from a less filtered force (AVLR_CUTOFF_FACTOR x the cutoff).
+        avlr_bw = lowpass(t, fz, AVLR_CUTOFF_FACTOR * loading_cutoff_hz, breaks) / norm_n if loading_cutoff_hz \
+            else force_bw
+        lr = loading.compute(t, force_bw, fo, so, ico, too, avlr_force_bw=avlr_bw)
         table.loc[rows, "impact_peak_bw"] = lr.impact_peak_bw_
         table.loc[rows, "impact_peak_s"] = lr.impact_peak_s_
         table.loc[rows, "avlr_bw_s"] = lr.avlr_bw_s_
