@@ -3,9 +3,12 @@ centre of pressure of each plate in the runner's frame, and the centre-of-pressu
 
 Coordinates (``docs/reports.md``): *forward* is the runner's direction (against the belt), *right* the runner's
 right, both from the device's ``axes`` (vertical and forward axis with a sign; right = forward x vertical). The
-COP comes from the plate's ``COP`` channels (in the frame of ``origin_mm``) or, without them, from its moments
-about the plate's surface centre: with ``(a, b, v)`` the plate axes in cyclic order and ``v`` vertical,
-``COP_a = o_a - M_b / F_v`` and ``COP_b = o_b + M_a / F_v``. It is defined only where the plate carries at least
+COP comes from the plate's ``COP`` channels or, without them, from its forces and moments, both in the frame of
+``origin_mm`` (the force kind's definition: ``origin_mm`` is the plate's surface centre in that frame, and the
+moments are taken about the frame's origin, as :mod:`treadlab.analysis.force.plate` reads them): the COP lies on
+the surface, ``r_v = o_v``, and with ``(a, b, v)`` the axes in cyclic order and ``v`` vertical, ``M = r x F``
+gives ``COP_a = (o_v F_a - M_b) / F_v`` and ``COP_b = (M_a + o_v F_b) / F_v``. It is defined only where the plate
+carries at least
 :data:`MIN_LOAD_N` (the force analysis filters first and asks for 10 % of body weight; a picture need not).
 Pure numpy, vectorised; reading is chunked (``ForceData.iter_force``).
 """
@@ -73,7 +76,8 @@ def plate_load_and_cop(values: dict, channels: dict, axes: PlateAxes, origin_mm,
         The plate's base name -> device channel name (``{"Fz": "Fz_l", ...}``).
     axes : PlateAxes
     origin_mm : array_like, shape (3,)
-        The plate's surface centre (NaN: unknown, taken as 0).
+        The plate's surface centre in the frame of the COP channels and the moments (NaN: unknown, taken as 0);
+        only its vertical component (the surface's height) enters the COP from moments.
     min_load_n : float
         COP is NaN below this load.
 
@@ -97,9 +101,13 @@ def plate_load_and_cop(values: dict, channels: dict, axes: PlateAxes, origin_mm,
         pos[:, axes.r] = values[channels[n["COPr"]]]
     elif n["Ma"] in channels and n["Mb"] in channels:
         a, b = (axes.v + 1) % 3, (axes.v + 2) % 3
+        ma = np.asarray(values[channels[n["Ma"]]], np.float64)
+        mb = np.asarray(values[channels[n["Mb"]]], np.float64)
+        fa, fb = (np.asarray(values[channels[c]], np.float64) if c in channels else 0.0
+                  for c in (f"F{_AXES[a]}", f"F{_AXES[b]}"))
         with np.errstate(divide="ignore", invalid="ignore"):
-            pos[:, a] = o[a] - np.asarray(values[channels[n["Mb"]]], np.float64) / fv
-            pos[:, b] = o[b] + np.asarray(values[channels[n["Ma"]]], np.float64) / fv
+            pos[:, a] = (o[axes.v] * fa - mb) / fv
+            pos[:, b] = (ma + o[axes.v] * fb) / fv
     low = ~(load >= min_load_n)
     right = np.where(low, np.nan, axes.r_sign * pos[:, axes.r])
     forward = np.where(low, np.nan, axes.f_sign * pos[:, axes.f])

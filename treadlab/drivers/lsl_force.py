@@ -34,7 +34,7 @@ import numpy as np
 from treadlab.drivers.base import Calibration, DeviceConfig, SampleBatch
 from treadlab.drivers.lsl import LslInletDevice
 from treadlab.errors import ConfigError, DeviceMismatchError, ProtocolError
-from treadlab.kinds import get_kind
+from treadlab.kinds import shape_from_info
 
 __all__ = ["FORCE_RIG_KEYS", "LslForceDevice", "check_force_entry", "force_map_info"]
 
@@ -100,9 +100,9 @@ def check_force_entry(entry: dict, where: str) -> dict:
     mapping = _channel_map(entry.get("channels"), where)
     info = force_map_info({**entry, "_map": mapping})
     try:
-        get_kind("force", where).shape(info)  # the force kind checks its INFO keys
+        shape_from_info(info, where)  # the force kind checks its INFO keys
     except ProtocolError as exc:
-        raise ConfigError(f"{where}: {str(exc).replace('INFO ', '')}") from None
+        raise ConfigError(str(exc).replace("INFO ", "")) from None
     return {"force_map": mapping, "force_info": info}
 
 

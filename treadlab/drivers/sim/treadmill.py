@@ -6,10 +6,10 @@ clock, so the treadmill's contacts are the insoles' contacts and the ground trut
 
 Frame (the plate frame of every belt, named in INFO ``axes``): ``x`` forward (the runner faces +x; the belt moves
 towards -x), ``y`` to the runner's left, ``z`` up; forces are the ground reaction on the runner (``Fz`` > 0 under
-load). The treadmill frame has its origin at the centre of the running surface; each plate's origin is the
-centre of its top surface, at ``origin_mm`` in the treadmill frame, and its moments are taken about that point,
-so ``COPx = ox - My / Fz`` and ``COPy = oy + Mx / Fz`` (no plate-surface offset); the COP channels are in the
-treadmill frame, as ``origin_mm`` (``ox, oy, 0``) is.
+load). The treadmill frame has its origin at the centre of the running surface, on the surface; each plate's
+``origin_mm`` is the centre of its top surface in that frame (the force kind's definition: the frame of the COP
+channels), and every plate's moments are taken about the treadmill frame's origin (as the force analysis reads
+them), so ``COPx = -My / Fz`` and ``COPy = Mx / Fz`` in the treadmill frame, for either belt.
 
 Forces of one foot (noise-free)
 -------------------------------
@@ -26,10 +26,10 @@ Forces of one foot (noise-free)
   centre line; ``x_com`` of each step is the force-weighted mean of its COP's ``x`` (Gauss-Legendre quadrature over
   the stance), so every step's anterior-posterior impulse is zero (braking, then propulsion: constant belt speed).
   Standing feet carry no horizontal force.
-- Free moment ``Tz`` = 0, so ``Mz = COPx Fy - COPy Fx`` about the plate origin.
+- Free moment ``Tz`` = 0, so ``Mz = sum(x Fy - y Fx)`` over the feet on the plate.
 
 A plate sums the feet on it (single belt: both; split belts: the left foot on the left belt ``_l``, the right on
-``_r``), per channel: ``Fx Fy Fz``, ``Mx = sum(COPy Fz)``, ``My = -sum(COPx Fz)``, ``Mz``, ``COPx``/``COPy`` (the
+``_r``), per channel: ``Fx Fy Fz``, ``Mx = sum(y Fz)``, ``My = -sum(x Fz)``, ``Mz``, ``COPx``/``COPy`` (the
 force-weighted mean; the plate's centre below :data:`COP_MIN_FZ_N`, as a device's low-load cut) and
 ``belt_speed`` (m/s, the step's nominal speed; 0 while standing).
 
@@ -278,16 +278,16 @@ class TreadmillModel:
             mx = np.zeros(t.shape)
             my = np.zeros(t.shape)
             mz = np.zeros(t.shape)
-            for f in on:
-                cx = np.nan_to_num(feet[f].cop[:, 0] - ox)
-                cy = np.nan_to_num(feet[f].cop[:, 1] - oy)
+            for f in on:  # moments about the treadmill frame's origin (on the surface)
+                cx = np.nan_to_num(feet[f].cop[:, 0])
+                cy = np.nan_to_num(feet[f].cop[:, 1])
                 mx += cy * feet[f].fz
                 my -= cx * feet[f].fz
                 mz += cx * feet[f].fy - cy * feet[f].fx
             loaded = fz >= COP_MIN_FZ_N
             with np.errstate(invalid="ignore", divide="ignore"):
-                copx = np.where(loaded, ox - my / fz, ox)
-                copy = np.where(loaded, oy + mx / fz, oy)
+                copx = np.where(loaded, -my / fz, ox)
+                copy = np.where(loaded, mx / fz, oy)
             values = {"Fx": fx, "Fy": fy, "Fz": fz, "Mx": mx, "My": my, "Mz": mz, "COPx": copx, "COPy": copy,
                       "belt_speed": speed}
             for c in CHANNEL_SETS[self.params.outputs]:
