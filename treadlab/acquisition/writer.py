@@ -225,6 +225,38 @@ def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
     ds[n:] = rows
 
 
+def append_samples(h5: h5py.File, name: str, seq: np.ndarray, device_time: np.ndarray, time_s: np.ndarray,
+                   host_s: np.ndarray, raw: np.ndarray) -> int:
+    """Append rows to device ``name`` of a file from :func:`create_session_file`, in the calling thread; returns
+    the device's rows. The writer thread appends with it; ``lab import`` writes a whole file with it.
+    """
+    g = h5[ff.DEVICES][name]
+    for key, arr in zip((ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME, ff.RAW), (seq, device_time, time_s, host_s,
+                                                                                 raw)):
+        _append(g[key], arr)
+    return g[ff.SEQ].shape[0]
+
+
+def append_markers(h5: h5py.File, times_s, labels) -> None:
+    """Append markers (session-clock times, label texts cut to the format's size) to ``/markers``."""
+    g = h5[ff.MARKERS]
+    label_dt = h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES)
+    _append(g["time"], np.asarray(times_s, dtype=np.float64))
+    _append(g["label"], np.array([_text(x, ff.MARKER_LABEL_BYTES) if isinstance(x, str) else x for x in labels],
+                                 dtype=label_dt))
+
+
+def append_events(h5: h5py.File, times_s, sources, levels, texts) -> None:
+    """Append rows to ``/events`` (texts cut to the format's sizes)."""
+    g = h5[ff.EVENTS]
+    cut = [(_text(s, ff.EVENT_SOURCE_BYTES) if isinstance(s, str) else s,
+            _text(t, ff.EVENT_TEXT_BYTES) if isinstance(t, str) else t) for s, t in zip(sources, texts)]
+    _append(g["time"], np.asarray(times_s, dtype=np.float64))
+    _append(g["source"], np.array([c[0] for c in cut], dtype=h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES)))
+    _append(g["level"], np.asarray(levels, dtype=np.uint8))
+    _append(g["text"], np.array([c[1] for c in cut], dtype=h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES)))
+
+
 class SessionWriter:
     """Owner of the writer thread of one session file.
 
@@ -470,28 +502,16 @@ class SessionWriter:
         devs = self.h5[ff.DEVICES]
         done_bytes = sum(b[4].nbytes + 28 * len(b[0]) for bs in samples.values() for b in bs)
         for name, batches in samples.items():
-            g = devs[name]
-            cols = list(zip(*batches))
-            for key, arrs in zip((ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME, ff.RAW), cols):
-                _append(g[key], np.concatenate(arrs))
-            self.rows_written[name] = g[ff.SEQ].shape[0]
+            self.rows_written[name] = append_samples(self.h5, name, *(np.concatenate(c) for c in zip(*batches)))
         with self._bytes_lock:
             self._queued_bytes -= done_bytes
         where = {"g": ff.GAPS, "c": ff.CLOCK_SEGMENTS, "p": ff.CLOCK_PINGS}
         for (name, kind), rows in tables.items():
             _append(devs[name][where[kind]], np.concatenate(rows))
         if markers:
-            g = self.h5[ff.MARKERS]
-            _append(g["time"], np.array([m[0] for m in markers]))
-            label_dt = h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES)
-            _append(g["label"], np.array([m[1] for m in markers], dtype=label_dt))
+            append_markers(self.h5, [m[0] for m in markers], [m[1] for m in markers])
         if events:
-            g = self.h5[ff.EVENTS]
-            t, src, lvl, txt = zip(*events)
-            _append(g["time"], np.array(t))
-            _append(g["source"], np.array(src, dtype=h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES)))
-            _append(g["level"], np.array(lvl, dtype=np.uint8))
-            _append(g["text"], np.array(txt, dtype=h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES)))
+            append_events(self.h5, *zip(*events))
         for group, parts in table_rows.items():  # one iteration per table group and column
             g = self.h5[group]
             for col in parts[0]:

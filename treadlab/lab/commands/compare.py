@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the numbers as JSON on standard output (the HTML is written only with --out)")
     parser.add_argument("--source", choices=tuple(SOURCES),
-                        help="analyse the insoles or the mat (default: the insoles when both feet have one)")
+                        help="insoles, mat or force (default: the first of these the file has)")
     add_band_argument(parser)
 
 

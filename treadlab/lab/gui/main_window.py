@@ -16,7 +16,13 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from treadlab.errors import LabError
-from treadlab.lab.gui import imu_view, insole_view, mat_view, model  # noqa: F401 - the built-in kinds register their views
+from treadlab.lab.gui import (  # noqa: F401 - the built-in kinds register their views
+    force_view,
+    imu_view,
+    insole_view,
+    mat_view,
+    model,
+)
 from treadlab.lab.gui.devices_panel import DevicesPanel
 from treadlab.lab.gui.feedback_panel import MUTE_SHORTCUT, FeedbackPanel
 from treadlab.lab.gui.kind_views import panel_factories
