@@ -205,7 +205,7 @@ class ForceKind(Kind):
             return ()
         return tuple(channel_unit(split_name(str(c), info.get("belts", "single"))[0]) for c in info["channels"])
 
-    def device_attrs(self, info: dict, shape: tuple[int, ...]) -> dict:
+    def device_attrs(self, info: dict) -> dict:
         """``channels``, ``belts``, ``origin_mm``, ``size_mm``, ``axes`` (JSON text) of ``/devices/<name>``;
         ``source_file`` and ``source_format`` of an imported file.
         """
