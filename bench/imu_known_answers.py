@@ -35,8 +35,10 @@ SCENARIOS = {
 
 
 def run(name: str, sc: dict, duration_s: float, folder: Path, seed: int) -> dict:
+    import numpy as np
     from imu_files import sim_session
     from imu_truth import known_answers, print_figures
+    from scipy.spatial.transform import Rotation
 
     from treadlab.analysis import analyze
     from treadlab.drivers.sim.gait import RunnerParams
@@ -44,7 +46,7 @@ def run(name: str, sc: dict, duration_s: float, folder: Path, seed: int) -> dict
     params = RunnerParams(stand_s=8.0, seed=seed, **sc["params"])
     path = folder / f"s{seed}.h5"
     t0 = time.perf_counter()
-    model, _, _ = sim_session(path, params, duration_s,
+    model, _, sensors = sim_session(path, params, duration_s,
                               placements=sc.get("placements", ("pelvis", "trunk", "tibia_left", "tibia_right")),
                               insoles=sc["insoles"], seed=seed)
     t1 = time.perf_counter()
@@ -53,6 +55,10 @@ def run(name: str, sc: dict, duration_s: float, folder: Path, seed: int) -> dict
         fig = known_answers(ga.steps, model, 0.5 + params.stand_s + 4.0, 0.5 + duration_s - 2.0)
         ic = ga.summary.get("imu", {}).get("ic_diff_ms")
     print_figures(f"{name} ({duration_s:g} s; written in {t1 - t0:.1f} s, analysed in {t2 - t1:.1f} s)", fig)
+    boards = ", ".join(
+        f"{p} {np.degrees(Rotation.from_matrix(np.asarray(b.misalignment)).magnitude()):.1f} deg / "
+        f"{np.linalg.norm(b.gyro_bias_dps):.2f} deg/s" for p, b in sensors.items())
+    print(f"  boards (mounting misalignment / gyro bias): {boards}")
     if ic:
         print("  IMU - insole IC (rig self-check): " + ", ".join(f"{k} {v['median_ms']:+.1f} ms (n {v['n']})"
                                                                   for k, v in ic.items()))
