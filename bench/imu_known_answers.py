@@ -29,6 +29,9 @@ SCENARIOS = {
                                                             "trunk_lean_deg": 12.0, "pta_left_g": 12.0}},
     "pelvis alone, drop 6/4 deg": {"insoles": False, "source": "imu", "placements": ("pelvis",),
                                       "params": {"pelvic_drop_left_deg": 6.0, "pelvic_drop_right_deg": 4.0}},
+    "4 IMUs alone, every board 10 deg misaligned, drop 7/3": {
+        "insoles": False, "source": "imu", "misalignment_deg": 10.0,
+        "params": {"pelvic_drop_left_deg": 7.0, "pelvic_drop_right_deg": 3.0, "heading_wander_deg": 8.0}},
     "pelvis alone, slow cadence, drop 5/5 deg": {"insoles": False, "source": "imu", "placements": ("pelvis",),
                                                     "params": {"cadence_spm": 150.0, "speed_mps": 2.6}},
 }
@@ -48,7 +51,7 @@ def run(name: str, sc: dict, duration_s: float, folder: Path, seed: int) -> dict
     t0 = time.perf_counter()
     model, _, sensors = sim_session(path, params, duration_s,
                               placements=sc.get("placements", ("pelvis", "trunk", "tibia_left", "tibia_right")),
-                              insoles=sc["insoles"], seed=seed)
+                              insoles=sc["insoles"], seed=seed, misalignment_deg=sc.get("misalignment_deg"))
     t1 = time.perf_counter()
     with analyze(path, source=sc["source"]) as ga:
         t2 = time.perf_counter()
