@@ -88,11 +88,19 @@ def _imus(session) -> dict:
     return out
 
 
+def _same_options(a: ImuOptions, b: ImuOptions) -> bool:
+    """Options that give the same signals (standing references, which hold arrays, by identity)."""
+    if a is b:
+        return True
+    return (a.vqf == b.vqf and a.standing_marker == b.standing_marker and a.standing.keys() == b.standing.keys()
+            and all(a.standing[k] is b.standing[k] for k in a.standing))
+
+
 def session_signals(session, options: ImuOptions | None = None) -> dict[str, ImuSignals]:
     """Every imu of the session processed (:func:`process_imu`), by placement; cached per session and options."""
     opts = options or ImuOptions()
     cached = _CACHE.get(session)
-    if cached is not None and cached[0] == opts:
+    if cached is not None and _same_options(cached[0], opts):
         return cached[1]
     marker_s = None
     if len(session.markers) and opts.standing_marker in set(session.markers["label"]):
