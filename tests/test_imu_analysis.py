@@ -227,3 +227,17 @@ def test_known_answers_of_a_constructed_runner(tmp_path):
         x = r.rotation_amp_deg * np.sin(u + phase)
         want = np.ptp(x - np.polyval(np.polyfit(u, x, 1), u))
         assert part["pelvic_rotation_deg"].median() == pytest.approx(want, abs=0.4)
+
+
+def test_an_imu_without_standing_does_not_stop_the_insole_analysis(tmp_path):
+    """Insoles and a pelvis IMU whose recording has no still period: the steps and insole metrics are there, the
+    IMU columns NaN, the reason in the warnings and under imu.devices."""
+    params = RunnerParams(stand_s=0.0, seed=5)
+    sim_session(tmp_path / "s.h5", params, 20.0, placements=("pelvis",), insoles=True, seed=5)
+    with analyze(tmp_path / "s.h5") as ga:
+        assert len(ga.steps) > 20 and ga.steps["avlr_bw_s"].notna().any()
+        assert ga.steps["pelvic_drop_deg"].isna().all()
+        assert "no standing period" in ga.summary["imu"]["devices"]["pelvis_imu"]["error"]
+        assert any("no standing period" in w for w in ga.summary["warnings"])
+    with pytest.raises(AnalysisError, match="no standing period"):
+        analyze(tmp_path / "s.h5", source="imu").close()
