@@ -29,7 +29,7 @@ def imu_description(name: str, placement: str, channels: list[str], rate_hz: flo
     return DeviceDescription(
         name=name, kind="imu", protocol="binary", shape=shape, dtype=np.dtype("<i2"), rate_hz=float(rate_hz),
         clock_hz=1e6, serial=name, info=info, calibration=cal, channel_labels=kind.channel_labels(shape, info),
-        channel_units=kind.channel_units(shape, info, "imu"), device_attrs=kind.device_attrs(info, shape))
+        channel_units=kind.channel_units(shape, info, "imu"))
 
 
 def to_raw(desc: DeviceDescription, acc_g: np.ndarray, gyro_dps: np.ndarray | None) -> np.ndarray:

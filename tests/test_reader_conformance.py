@@ -23,7 +23,8 @@ from treadlab.drivers.sim.gait import RunnerParams
 from treadlab.errors import SessionFileError
 
 #: Device name in the file -> the kind its group carries.
-KINDS = {"insole_left": "insole", "mat": "mat", "emg": "lsl", "imu": "imu-not-registered", "pelvis_imu": "imu"}
+KINDS = {"insole_left": "insole", "mat": "mat", "emg": "lsl", "imu": "imu-not-registered", "pelvis_imu": "imu",
+         "plate": "force"}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,10 @@ def every_kind(tmp_path_factory):
                      time_s=t, gain=np.array([16.0] * 3 + [2000.0] * 3) / 32768, offset=np.arange(6.0), unit="imu",
                      info={"channels": ["ax", "ay", "az", "gx", "gy", "gz"], "placement": "pelvis", "range_g": 16,
                            "range_dps": 2000, "dtype": "i16"})
+    add_device_group(path, "plate", kind="force", raw=rng.normal(0, 300, (400, 4)).astype("f4"), time_s=t,
+                     gain=np.array([2.0, 2.0, 1.0, 1.0]), offset=np.array([0.5, 0.0, 0.0, 3.0]), unit="force",
+                     info={"dtype": "f32", "channels": ["Fx", "Fz", "COPx", "COPy"], "belts": "single",
+                           "origin_mm": [0, 0, 0], "size_mm": [1800, 500], "axes": {"vertical": "z", "forward": "x"}})
     return path
 
 

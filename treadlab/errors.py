@@ -68,6 +68,14 @@ class SessionFileError(LabError):
     exit_code = 4
 
 
+class ImportFileError(LabError):
+    """A file given to ``lab import`` cannot be imported: empty, damaged, unsupported, without the needed columns
+    or force platforms, axes that cannot be found, forces not in newtons.
+    """
+
+    exit_code = 4
+
+
 class StorageError(LabError):
     """The capture cannot be written: path exists, folder not writable, disk full, write failed."""
 

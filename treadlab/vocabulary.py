@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-__all__ = ["FEET", "G_MPS2", "METRIC_LABELS", "STRIKE_BOUNDS_PCT", "STRIKE_CLASSES", "classify_strike",
-           "json_clean", "metric_table_label"]
+__all__ = ["FEET", "G_MPS2", "IMU_METRIC_LABELS", "METRIC_LABELS", "PELVIS_STRIDE_LABELS", "STRIKE_BOUNDS_PCT",
+           "STRIKE_CLASSES", "classify_strike", "json_clean", "metric_table_label"]
 
 FEET = ("left", "right")
 
@@ -69,3 +69,26 @@ def json_clean(obj):
     if isinstance(obj, (np.floating, float)):
         return float(obj) if math.isfinite(obj) else None
     return obj
+
+
+# ------------------------------------------------------------------------------------------------ IMU metrics
+
+#: Per-step metrics of the inertial sensors (pelvis, trunk, tibiae; issue 14), steps-table columns and
+#: ``feet.<side>.<metric>`` in the summary: column -> (label, unit, decimals). Their left-right asymmetry is a
+#: difference (R - L, in the metric's unit), not a symmetry index: a pelvic drop of 1 and 3 degrees is not "100 %".
+IMU_METRIC_LABELS: dict[str, tuple[str, str, int]] = {
+    "pelvic_drop_deg": ("pelvic drop", "deg", 1),
+    "trunk_lean_deg": ("trunk lean", "deg", 1),
+    "vertical_oscillation_mm": ("vertical oscillation", "mm", 0),
+    "pta_g": ("peak tibial acceleration", "g", 1),
+    "ppa_g": ("peak pelvis acceleration", "g", 1),
+    "shock_attenuation_pct": ("shock attenuation", "%", 0),
+}
+
+#: Per-stride pelvis metrics of the summary (``pelvis.<key>``: mean, sd, n over strides): key -> (label, unit,
+#: decimals).
+PELVIS_STRIDE_LABELS: dict[str, tuple[str, str, int]] = {
+    "rotation_range_deg": ("pelvic rotation range", "deg", 1),
+    "tilt_mean_deg": ("pelvic tilt, mean", "deg", 1),
+    "tilt_range_deg": ("pelvic tilt range", "deg", 1),
+}

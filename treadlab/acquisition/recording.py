@@ -40,6 +40,7 @@ def root_attributes(meta: dict, rig_text: str, start_ns: int) -> dict:
         "treadmill_speed_mps": float(meta.get("treadmill_speed_mps") or np.nan),
         "shoe": str(meta.get("shoe") or ""), "notes": str(meta.get("notes") or ""),
         "rig": rig_text,
+        **({"foot_length_mm": float(meta["foot_length_mm"])} if meta.get("foot_length_mm") else {}),
     }
 
 

@@ -152,12 +152,10 @@ def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
     g.attrs[ff.A_SERIAL] = d.serial or ""
     g.attrs[ff.A_CLOCK_HZ] = float(d.clock_hz)
     g.attrs[ff.A_SHAPE] = np.asarray(d.shape, dtype=np.int64)
+    for k, v in _device_attrs(d).items():  # the kind's own attributes (a force device's channels, belts, axes...)
+        g.attrs[k] = v
     for k in ff.FINAL_DEVICE_ATTRS:
         g.attrs[k] = np.nan if k in ("drift_ppm", "fit_residual_ms", "achieved_rate_hz") else 0
-    for k, v in _device_attrs(d).items():  # the kind's own attributes (an imu's placement, channels, ranges)
-        if k in g.attrs:
-            raise ValueError(f"{d.name}: kind {d.kind!r} attribute {k!r} would replace a device attribute")
-        g.attrs[k] = v
     row_bytes = max(1, d.n_values * np.dtype(d.dtype).itemsize)
     rows = int(max(1, min(4096, _CHUNK_BYTES // row_bytes)))
     g.create_dataset(ff.RAW, shape=(0, *d.shape), maxshape=(None, *d.shape), chunks=(rows, *d.shape),
@@ -203,6 +201,14 @@ def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
     cnt.attrs[ff.A_COLUMNS] = list(ff.COUNTER_COLUMNS)
 
 
+def _device_attrs(d: DeviceDescription) -> dict:
+    """The registered kind's attributes of the device group (:meth:`Kind.device_attrs`); none for an unknown kind."""
+    try:
+        return get_kind(d.kind, d.name).device_attrs(d.info)
+    except UnknownKindError:  # a kind this process does not know (a test factory's)
+        return {}
+
+
 def _geometry(d: DeviceDescription) -> tuple[dict, dict]:
     """The kind's ``layout`` attributes and datasets: the description's, else its registered kind's."""
     if d.layout_attrs or d.layout_data:
@@ -213,20 +219,42 @@ def _geometry(d: DeviceDescription) -> tuple[dict, dict]:
         return {}, {}
 
 
-def _device_attrs(d: DeviceDescription) -> dict:
-    """The kind's attributes of the device group: the description's, else its registered kind's."""
-    if d.device_attrs:
-        return d.device_attrs
-    try:
-        return get_kind(d.kind, d.name).device_attrs(d.info, tuple(d.shape))
-    except UnknownKindError:  # a kind this process does not know: none
-        return {}
-
-
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
     n = ds.shape[0]
     ds.resize(n + len(rows), axis=0)
     ds[n:] = rows
+
+
+def append_samples(h5: h5py.File, name: str, seq: np.ndarray, device_time: np.ndarray, time_s: np.ndarray,
+                   host_s: np.ndarray, raw: np.ndarray) -> int:
+    """Append rows to device ``name`` of a file from :func:`create_session_file`, in the calling thread; returns
+    the device's rows. The writer thread appends with it; ``lab import`` writes a whole file with it.
+    """
+    g = h5[ff.DEVICES][name]
+    for key, arr in zip((ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME, ff.RAW), (seq, device_time, time_s, host_s,
+                                                                                 raw)):
+        _append(g[key], arr)
+    return g[ff.SEQ].shape[0]
+
+
+def append_markers(h5: h5py.File, times_s, labels) -> None:
+    """Append markers (session-clock times, label texts cut to the format's size) to ``/markers``."""
+    g = h5[ff.MARKERS]
+    label_dt = h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES)
+    _append(g["time"], np.asarray(times_s, dtype=np.float64))
+    _append(g["label"], np.array([_text(x, ff.MARKER_LABEL_BYTES) if isinstance(x, str) else x for x in labels],
+                                 dtype=label_dt))
+
+
+def append_events(h5: h5py.File, times_s, sources, levels, texts) -> None:
+    """Append rows to ``/events`` (texts cut to the format's sizes)."""
+    g = h5[ff.EVENTS]
+    cut = [(_text(s, ff.EVENT_SOURCE_BYTES) if isinstance(s, str) else s,
+            _text(t, ff.EVENT_TEXT_BYTES) if isinstance(t, str) else t) for s, t in zip(sources, texts)]
+    _append(g["time"], np.asarray(times_s, dtype=np.float64))
+    _append(g["source"], np.array([c[0] for c in cut], dtype=h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES)))
+    _append(g["level"], np.asarray(levels, dtype=np.uint8))
+    _append(g["text"], np.array([c[1] for c in cut], dtype=h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES)))
 
 
 class SessionWriter:
@@ -474,28 +502,16 @@ class SessionWriter:
         devs = self.h5[ff.DEVICES]
         done_bytes = sum(b[4].nbytes + 28 * len(b[0]) for bs in samples.values() for b in bs)
         for name, batches in samples.items():
-            g = devs[name]
-            cols = list(zip(*batches))
-            for key, arrs in zip((ff.SEQ, ff.DEVICE_TIME, ff.TIME, ff.HOST_TIME, ff.RAW), cols):
-                _append(g[key], np.concatenate(arrs))
-            self.rows_written[name] = g[ff.SEQ].shape[0]
+            self.rows_written[name] = append_samples(self.h5, name, *(np.concatenate(c) for c in zip(*batches)))
         with self._bytes_lock:
             self._queued_bytes -= done_bytes
         where = {"g": ff.GAPS, "c": ff.CLOCK_SEGMENTS, "p": ff.CLOCK_PINGS}
         for (name, kind), rows in tables.items():
             _append(devs[name][where[kind]], np.concatenate(rows))
         if markers:
-            g = self.h5[ff.MARKERS]
-            _append(g["time"], np.array([m[0] for m in markers]))
-            label_dt = h5py.string_dtype("utf-8", ff.MARKER_LABEL_BYTES)
-            _append(g["label"], np.array([m[1] for m in markers], dtype=label_dt))
+            append_markers(self.h5, [m[0] for m in markers], [m[1] for m in markers])
         if events:
-            g = self.h5[ff.EVENTS]
-            t, src, lvl, txt = zip(*events)
-            _append(g["time"], np.array(t))
-            _append(g["source"], np.array(src, dtype=h5py.string_dtype("utf-8", ff.EVENT_SOURCE_BYTES)))
-            _append(g["level"], np.array(lvl, dtype=np.uint8))
-            _append(g["text"], np.array(txt, dtype=h5py.string_dtype("utf-8", ff.EVENT_TEXT_BYTES)))
+            append_events(self.h5, *zip(*events))
         for group, parts in table_rows.items():  # one iteration per table group and column
             g = self.h5[group]
             for col in parts[0]:

@@ -8,10 +8,11 @@ the algorithm objects :class:`ContactDetection`, :class:`LoadingRates`, :class:`
 
 from __future__ import annotations
 
-from treadlab.analysis import imu_reader  # noqa: F401 - kind "imu" registers its reader and C3D channels
+from treadlab.analysis import force, force_export, imu_reader  # noqa: F401 - kinds register sources, readers, C3D
 from treadlab.analysis.api import FootSignals, GaitAnalysis, InsoleScaleWarning, analyze
 from treadlab.analysis.asymmetry import symmetry_angle, symmetry_index
 from treadlab.analysis.contacts import ContactDetection
+from treadlab.analysis.force_reader import ForceData, ForcePlate  # registers the "force" reader
 from treadlab.analysis.imu import session as _imu_session  # noqa: F401 - the IMU enricher and source "imu"
 from treadlab.analysis.mat import MatAnalysis, match_steps
 from treadlab.analysis.metrics import LoadingRates, lowpass, stance_curves
@@ -33,7 +34,7 @@ from treadlab.analysis.timing import add_timing
 __all__ = [
     "G_MPS2", "STRIKE_BOUNDS_PCT", "STRIKE_CLASSES", "SUMMARY_METRICS",
     "ContactDetection", "DeviceData", "FootSignals", "GaitAnalysis", "InsoleData", "InsoleScaleWarning",
-    "LoadingRates", "StreamData", "register_reader",
+    "LoadingRates", "StreamData", "register_reader", "ForceData", "ForcePlate",
     "MatAnalysis", "MatData", "Segment", "Session", "StrikeIndex",
     "add_timing", "analyze", "classify_strike", "json_clean", "lowpass", "match_steps", "read_session",
     "resolve_segment", "stance_curves", "summarize", "symmetry_angle", "symmetry_index",

@@ -267,7 +267,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     session : Session, str or Path
         An open session, or a path (then the returned analysis owns the file: close it or use ``with``).
     source : str
-        A name of :data:`SOURCES`: "insoles" or "mat".
+        A name of :data:`SOURCES` ("insoles", "mat", "force"...), or "auto": the first the session can give
+        (:func:`default_source`).
     normalise : {"body_mass", "insole"}
         Divide forces by body mass x g, or by the insoles' whole-stride mean force (``insole_scale`` x BW).
         Uncalibrated insoles, or a session without body mass, always use "insole".
@@ -296,8 +297,8 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
     ------
     SessionFileError, AnalysisError, ConfigError
     """
-    if source not in SOURCES:
-        raise ConfigError(f"invalid source {source!r}: choose {' or '.join(repr(k) for k in SOURCES)}")
+    if source not in SOURCES and source != "auto":
+        raise ConfigError(f"invalid source {source!r}: choose {' or '.join(repr(k) for k in SOURCES)} or 'auto'")
     if normalise not in ("body_mass", "insole"):
         raise ConfigError(f"invalid normalise {normalise!r}: choose 'body_mass' or 'insole'")
     if gait not in ("auto", "running", "walking", "all"):
@@ -308,6 +309,7 @@ def analyze(session: Session | str | Path, *, source: str = "insoles", normalise
         # One BLAS thread: the analysis' matrix products are small (five columns, or a banded system), where
         # BLAS threads only add waiting, and several times over on a shared, loaded machine.
         with threadpool_limits(limits=1, user_api="blas"):
+            source = default_source(s) if source == "auto" else source  # the first source the session has
             seg = resolve_segment(s.time_range_s, s.markers, start_s=start_s, stop_s=stop_s,
                                   from_marker=from_marker, to_marker=to_marker, where=s.path.name)
             src = SOURCES[source]

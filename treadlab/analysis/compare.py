@@ -17,7 +17,14 @@ Statistics (documented in ``docs/reports.md``):
 - Strike-pattern shift: share of each class before and after with Newcombe's hybrid score 95% interval of the
   difference of proportions (sensible at 0% and 100%, where the Wald interval collapses).
 - Symmetry index ``SI = (R - L) / (0.5 (R + L)) * 100`` of the per-foot means, with a delta-method 95% interval;
-  the change of SI between sessions gets the interval of the difference.
+  the change of SI between sessions gets the interval of the difference. Metrics registered with
+  ``asymmetry="difference"`` (the IMU angles and accelerations) get the difference ``R - L`` in their unit with
+  its Welch interval instead, and their changes are told in their unit, not in %.
+- Per-stride metrics registered with a ``summary_path`` (pelvic rotation and tilt) are compared from the two
+  summaries' statistics (mean, SD, n over strides), with the same Welch interval, Hedges' g and noise SD.
+
+Metrics are registered with :func:`register_metric`; the insole metrics (``vocabulary.METRIC_LABELS``) and the
+IMU metrics (``vocabulary.IMU_METRIC_LABELS``, ``vocabulary.PELVIS_STRIDE_LABELS``) are registered here.
 """
 
 from __future__ import annotations
@@ -29,11 +36,24 @@ import pandas as pd
 from scipy import stats
 
 from treadlab.analysis.gaitclass import summary_gait, summary_rows
+from treadlab.analysis.imu.session import PELVIS_METRICS
 from treadlab.errors import AnalysisError
-from treadlab.vocabulary import FEET, METRIC_LABELS, STRIKE_CLASSES, classify_strike, json_clean
+from treadlab.vocabulary import (
+    FEET,
+    IMU_METRIC_LABELS,
+    METRIC_LABELS,
+    PELVIS_STRIDE_LABELS,
+    STRIKE_CLASSES,
+    classify_strike,
+    json_clean,
+)
 
-#: Per-foot metrics compared, in report order: name -> (label, unit, decimals).
-METRICS: dict[str, tuple[str, str, int]] = METRIC_LABELS
+#: Per-foot metrics compared, in report order: name -> (label, unit, decimals) (see :func:`register_metric`).
+METRICS: dict[str, tuple[str, str, int]] = dict(METRIC_LABELS)
+#: Metrics whose asymmetry is the difference R - L (in their unit) and whose changes are told in their unit.
+DIFFERENCE_METRICS: set[str] = set()
+#: Metrics compared from the summaries' statistics, ``foot="both"``: name -> path of keys into a summary.
+SUMMARY_STAT_METRICS: dict[str, tuple[str, ...]] = {}
 #: A change whose whole 95% interval lies within this many % of the "before" mean is called practically unchanged.
 TRIVIAL_PCT = 1.0
 #: Both feet pooled: steps per minute from each step's step time.
@@ -124,6 +144,41 @@ class Comparison:
         })
 
 
+
+
+def register_metric(name: str, label: str, unit: str, decimals: int, *, asymmetry: str = "si",
+                    summary_path: tuple[str, ...] | None = None) -> None:
+    """Compare ``name`` too (in :func:`compare_steps`, the reports' tables and their plain language).
+
+    Parameters
+    ----------
+    name : str
+        A step-table column (per foot), or, with ``summary_path``, the name of a per-stride metric.
+    label, unit : str
+    decimals : int
+        As shown in reports.
+    asymmetry : {"si", "difference"}
+        Left-right asymmetry as a symmetry index (%) or as the difference R - L in ``unit``.
+    summary_path : tuple of str, optional
+        Where the summary holds the metric's ``{mean, sd, n}`` (e.g. ``("pelvis", "rotation_range_deg")``): it is
+        then compared from the two summaries' statistics (``foot="both"``), not from the step tables.
+    """
+    if asymmetry not in ("si", "difference"):
+        raise ValueError(f"asymmetry must be 'si' or 'difference', got {asymmetry!r}")
+    METRICS[name] = (label, unit, int(decimals))
+    if asymmetry == "difference":
+        DIFFERENCE_METRICS.add(name)
+    if summary_path is not None:
+        SUMMARY_STAT_METRICS[name] = tuple(summary_path)
+
+
+for _name, (_label, _unit, _dec) in IMU_METRIC_LABELS.items():
+    register_metric(_name, _label, _unit, _dec, asymmetry="difference")
+for _name, (_label, _unit, _dec) in PELVIS_STRIDE_LABELS.items():  # named as their per-stride step columns
+    register_metric(PELVIS_METRICS[_name], _label, _unit, _dec, asymmetry="difference",
+                    summary_path=("pelvis", _name))
+
+
 # ------------------------------------------------------------------------------------------------ statistics
 
 
@@ -158,6 +213,30 @@ def welch_ci(before: np.ndarray, after: np.ndarray, confidence: float = 0.95) ->
     # underflowing to 0/0 in the Welch-Satterthwaite degrees of freedom.
     ci = stats.ttest_ind(db / scale, da / scale, equal_var=False).confidence_interval(confidence)
     half = 0.5 * (float(ci.high) - float(ci.low)) * scale
+    return diff, diff - half, diff + half
+
+
+def welch_ci_from_stats(before: dict, after: dict, confidence: float = 0.95) -> tuple[float, float, float]:
+    """:func:`welch_ci` from each sample's ``{mean, sd, n}`` (a summary's statistics) instead of the samples.
+
+    Returns
+    -------
+    diff, low, high : float
+        NaN when a side has no value; NaN bounds with fewer than two on a side.
+    """
+    ma, sa, na = _stat(before)
+    mb, sb, nb = _stat(after)
+    if na == 0 or nb == 0:
+        return float("nan"), float("nan"), float("nan")
+    diff = mb - ma
+    if na < 2 or nb < 2 or not (np.isfinite(sa) and np.isfinite(sb)):
+        return diff, float("nan"), float("nan")
+    va, vb = sa * sa / na, sb * sb / nb
+    se = float(np.sqrt(va + vb))
+    if se == 0.0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va * va / (na - 1) + vb * vb / (nb - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, dof)) * se
     return diff, diff - half, diff + half
 
 
@@ -224,7 +303,8 @@ def strike_classes(steps: pd.DataFrame) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ comparison
 
 
-def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> Comparison:
+def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str, ...] | None = None,
+                  summaries: tuple[dict, dict] | None = None) -> Comparison:
     """Compare two step tables metric by metric and foot by foot.
 
     Parameters
@@ -234,6 +314,9 @@ def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str,
         ``quality`` and ``gait`` columns, only the steps a summary averages are compared (``summary_rows``).
     metrics : tuple of str, optional
         Metrics to compare, default every one of :data:`METRICS` present.
+    summaries : (dict, dict), optional
+        The two sessions' summaries: the metrics of :data:`SUMMARY_STAT_METRICS` they hold are compared from
+        their statistics (``foot="both"``, after cadence).
 
     Returns
     -------
@@ -250,15 +333,22 @@ def compare_steps(before: pd.DataFrame, after: pd.DataFrame, metrics: tuple[str,
     for name, tab in (("before", before), ("after", after)):
         if len(tab) == 0 or "foot" not in tab:
             raise AnalysisError(f"the {name} segment has no steps to compare")
-    names = [m for m in (metrics or tuple(METRICS)) if m in before or m in after]
+    chosen = metrics or tuple(METRICS)
+    names = [m for m in chosen if m not in SUMMARY_STAT_METRICS and (m in before or m in after)]
     changes = []
     for metric in names:
         for foot in FEET:
             changes.append(metric_change(metric, foot, _values(before, metric, foot), _values(after, metric, foot)))
     if "step_time_ms" in before and "step_time_ms" in after:
         changes.append(metric_change("cadence_spm", "both", _cadence(before), _cadence(after)))
+    if summaries is not None:
+        for metric, path in SUMMARY_STAT_METRICS.items():
+            sb, sa = _at(summaries[0], path), _at(summaries[1], path)
+            if metric in chosen and (sb is not None or sa is not None):
+                changes.append(stats_change(metric, "both", sb or {}, sa or {}))
     strike = strike_shift(before, after)
-    asym = {m: asymmetry_change(before, after, m) for m in names}
+    asym = {m: (side_difference_change(before, after, m) if m in DIFFERENCE_METRICS
+                else asymmetry_change(before, after, m)) for m in names}
     comp = Comparison(changes=changes, strike=strike, asymmetry=asym)
     return Comparison(changes=changes, strike=strike, asymmetry=asym, summary=plain_summary(comp))
 
@@ -281,6 +371,27 @@ def metric_change(metric: str, foot: str, before: np.ndarray, after: np.ndarray)
         pct_change=diff * scale, pct_ci_low=low * scale, pct_ci_high=high * scale,
         hedges_g=hedges_g(a, b), noise_sd=noise,
         ci_excludes_zero=excludes, beyond_noise=bool(excludes and np.isfinite(noise) and abs(diff) > noise),
+    )
+
+
+def stats_change(metric: str, foot: str, before: dict, after: dict) -> MetricChange:
+    """The :class:`MetricChange` of a metric known by its statistics ``{mean, sd, n}`` (a summary's) only."""
+    ma, sa, na = _stat(before)
+    mb, sb, nb = _stat(after)
+    diff, low, high = welch_ci_from_stats(before, after)
+    scale = 100.0 / abs(ma) if na and ma != 0.0 else float("nan")
+    noise = float("nan")
+    g = float("nan")
+    if na >= 2 and nb >= 2 and np.isfinite(sa) and np.isfinite(sb):
+        noise = float(np.sqrt(((na - 1) * sa * sa + (nb - 1) * sb * sb) / (na + nb - 2)))
+        if noise > 0:
+            g = float(diff / noise * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0)))
+    excludes = bool(np.isfinite(low) and (low > 0.0 or high < 0.0))
+    return MetricChange(
+        metric=metric, foot=foot, before_mean=ma, before_sd=sa, before_n=na, after_mean=mb, after_sd=sb,
+        after_n=nb, diff=diff, ci_low=low, ci_high=high, pct_change=diff * scale, pct_ci_low=low * scale,
+        pct_ci_high=high * scale, hedges_g=g, noise_sd=noise, ci_excludes_zero=excludes,
+        beyond_noise=bool(excludes and np.isfinite(noise) and abs(diff) > noise),
     )
 
 
@@ -355,7 +466,54 @@ def asymmetry_change(before: pd.DataFrame, after: pd.DataFrame, metric: str) -> 
     }
 
 
+def side_difference_change(before: pd.DataFrame, after: pd.DataFrame, metric: str) -> dict:
+    """Left-right difference ``R - L`` of ``metric`` (its unit) before and after, each with its Welch 95%
+    interval, and the change of the difference with the interval of a difference of independent estimates.
+
+    Returns
+    -------
+    dict
+        ``before_diff``, ``before_ci``, ``after_diff``, ``after_ci``, ``change``, ``change_ci``, ``clear`` (the
+        change's interval excludes zero), ``closer`` (|R - L| fell: the whole interval of the change lies between
+        0 and -2 x the difference before, as for the symmetry index).
+    """
+    z = float(stats.norm.ppf(0.975))
+    db, lob, hib = welch_ci(_values(before, metric, "left"), _values(before, metric, "right"))
+    da, loa, hia = welch_ci(_values(after, metric, "left"), _values(after, metric, "right"))
+    se = np.hypot((hib - lob) / (2 * z), (hia - loa) / (2 * z))
+    change = da - db
+    low, high = change - z * se, change + z * se
+    if db > 0:
+        closer = bool(high < 0 and low > -2 * db)
+    elif db < 0:
+        closer = bool(low > 0 and high < -2 * db)
+    else:
+        closer = False
+    return {"before_diff": db, "before_ci": [lob, hib], "after_diff": da, "after_ci": [loa, hia],
+            "change": change, "change_ci": [low, high], "clear": bool(np.isfinite(low) and (low > 0 or high < 0)),
+            "closer": closer}
+
+
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+def _stat(d: dict) -> tuple[float, float, int]:
+    """``(mean, sd, n)`` of a summary's statistics (NaN, NaN, 0 when missing)."""
+    n = d.get("n") if d else None
+    n = int(n) if n is not None else 0
+    mean = d.get("mean") if d else None
+    sd = d.get("sd") if d else None
+    mean = float(mean) if mean is not None and n else float("nan")
+    sd = float(sd) if sd is not None else float("nan")
+    return mean, sd, n
+
+
+def _at(doc: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc
 
 
 def _finite(x) -> np.ndarray:
@@ -410,7 +568,17 @@ def plain_summary(comp: Comparison) -> list[str]:
     for metric in ("vilr_bw_s", "avlr_bw_s", "contact_time_ms"):
         if metric in comp.asymmetry:
             out.append(_asym_sentence(metric, comp.asymmetry[metric]))
+    for metric in IMU_SENTENCES:  # the pelvis and shock metrics, when the sessions have them
+        for foot in (*FEET, "both"):
+            try:
+                out.append(_change_sentence(comp.change(metric, foot)))
+            except KeyError:
+                continue
     return [s for s in out if s]
+
+
+#: The IMU metrics the plain-language summary speaks of, in order.
+IMU_SENTENCES = ("pelvic_drop_deg", "pelvic_rotation_deg", "trunk_lean_deg", "pta_g", "shock_attenuation_pct")
 
 
 def _label(metric: str) -> tuple[str, str, int]:
@@ -436,6 +604,10 @@ def _change_sentence(c: MetricChange) -> str:
     if max(abs(c.pct_ci_low), abs(c.pct_ci_high)) < TRIVIAL_PCT:
         return f"{subject}: practically unchanged ({values})."
     verb = "rose" if c.diff > 0 else "fell"
+    if c.metric in DIFFERENCE_METRICS:  # angles and accelerations: the change in the metric's unit
+        lo, hi = sorted((abs(c.ci_low), abs(c.ci_high)))
+        return (f"{subject} {verb} {_fmt(abs(c.diff), dec + 1)} {unit} (95% CI {_fmt(lo, dec + 1)} to "
+                f"{_fmt(hi, dec + 1)} {unit}), from {values}.")
     lo, hi = sorted((abs(c.pct_ci_low), abs(c.pct_ci_high)))
     if np.isfinite(c.pct_change):
         d = 1 if lo < 1.0 else 0  # "0 to 5%" would read as if the interval touched zero

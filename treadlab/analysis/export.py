@@ -279,12 +279,12 @@ def _step_events(session: Session) -> pd.DataFrame:
     """Initial contacts and toe-offs of both insoles as C3D events ("Foot Strike", "Foot Off"), as analysed by
     :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed.
     """
-    from treadlab.analysis.api import analyze
+    from treadlab.analysis.api import analyze, default_source
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scale warnings belong to `lab analyze`, not to an export
-            with analyze(session) as ga:
+            with analyze(session, source=default_source(session)) as ga:
                 steps = ga.all_steps
     except LabError:
         return pd.DataFrame({"time_s": [], "label": [], "context": []})

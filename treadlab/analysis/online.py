@@ -197,7 +197,8 @@ class OnlineSteps:
 
     def _calibrate(self) -> None:
         t_last = float(self._t[-1])
-        with_cutoff = t_last - self._cutoff_at >= self.cutoff_every_s
+        # also until a calibration has given a cutoff (the first may fail: a session starting with standing)
+        with_cutoff = t_last - self._cutoff_at >= self.cutoff_every_s or self._cal.get("cutoff_hz") is None
         if with_cutoff:
             self._cutoff_at = t_last
         if self.calibrator is not None and self.ready_:

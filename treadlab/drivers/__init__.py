@@ -88,6 +88,10 @@ def _open_line(cfg: DeviceConfig, timeout_s: float) -> Device:
 
 
 def _open_lsl(cfg: DeviceConfig, timeout_s: float) -> Device:
+    if cfg.kind == "force":  # a force plate or treadmill with its channel map (docs/rig.md)
+        from treadlab.drivers.lsl_force import LslForceDevice
+
+        return LslForceDevice(cfg)
     from treadlab.drivers.lsl import LslInletDevice  # late: only LSL users pay for it
 
     return LslInletDevice(cfg)

@@ -67,6 +67,8 @@ CALIBRATION_UNITS = {0: "N", 1: "kPa", 2: "imu", 3: "force"}
 """CALIBRATION unit codes: newton or kPa per sensel; ``"imu"`` and ``"force"`` give a unit per channel (g, deg/s,
 uT; N, N·mm, mm, m/s), which the kind derives from the channel name (:meth:`Kind.channel_units`)."""
 DTYPES = {"u8": np.dtype("u1"), "u16": np.dtype("<u2"), "i16": np.dtype("<i2")}
+DTYPES.setdefault("i32", np.dtype("<i4"))  # force devices (counts); kept if the force kind defines it already
+DTYPES.setdefault("f32", np.dtype("<f4"))  # force devices (calibrated values)
 DATA_HEADER_BYTES = 12  # u32 seq, u64 t
 #: CRC-32/ISO-HDLC residue: crc32(message + its little-endian CRC) is this constant for every message.
 _CRC_RESIDUE = 0x2144DF1C

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from treadlab.analysis.imu_online import IMU_METRIC_STAGE, ImuChannels, OnlineImuMetrics
 from treadlab.analysis.online import METRIC_STAGE, OnlineSteps, StepEvent
 from treadlab.feedback import sounds
 from treadlab.feedback.protocol import Protocol
@@ -72,7 +73,10 @@ class FeedbackEngine:
     ----------
     protocol : Protocol
     feet : list of FootInput
-        The two insoles.
+        The two insoles (their contacts are the steps of every target metric).
+    imus : list of ImuChannels, optional
+        The rig's IMUs, for an IMU target metric (``pelvic_drop_deg``: the pelvis; ``pta_g``: the tibiae):
+        :class:`~treadlab.analysis.imu_online.OnlineImuMetrics` evaluates it at the insoles' step events.
     norm_n : float
         Body weight (N) for the loading metrics.
     clock : callable
@@ -98,7 +102,8 @@ class FeedbackEngine:
 
     def __init__(self, protocol: Protocol, feet: list[FootInput], norm_n: float, clock: Callable[[], float],
                  sink: AudioSink | None = None, rows: Callable[[str, dict], object] | None = None,
-                 marker: Callable[[str, float], object] | None = None, silence_after_s: float = 1.5) -> None:
+                 marker: Callable[[str, float], object] | None = None, silence_after_s: float = 1.5,
+                 imus: list[ImuChannels] | None = None) -> None:
         self.protocol = protocol
         self.feet = {f.device: f for f in feet}
         self.clock = clock
@@ -106,9 +111,12 @@ class FeedbackEngine:
         self.rows = rows
         self.marker = marker
         self.silence_after_s = silence_after_s
-        self.stage = METRIC_STAGE[protocol.metric]
+        # an IMU target: its values come from the IMUs at the insoles' step events (contact or toe-off)
+        self.imu = OnlineImuMetrics(protocol.metric, imus or []) if protocol.metric in IMU_METRIC_STAGE else None
+        self.stage = "imu" if self.imu is not None else METRIC_STAGE[protocol.metric]
         # only the target's stage is computed (contact events are always given: the cadence and the silence)
-        self.online = {f.foot: OnlineSteps(f.foot, f.foot_length_mm, norm_n, stages={self.stage})
+        stages = {IMU_METRIC_STAGE[protocol.metric]} - {"contact"} if self.imu is not None else {self.stage}
+        self.online = {f.foot: OnlineSteps(f.foot, f.foot_length_mm, norm_n, stages=stages)
                        for f in feet}
         if "left" in self.online and "right" in self.online:
             OnlineSteps.pair(self.online["left"], self.online["right"])
@@ -139,13 +147,15 @@ class FeedbackEngine:
     # ------------------------------------------------------------------ control (any thread)
 
     def put(self, batch) -> None:
-        """Take a recorder batch (``name``, ``time_s``, ``values``); others than the insoles are ignored.
+        """Take a recorder batch (``name``, ``time_s``, ``values``); others than the insoles (and the IMUs of an IMU
+        target) are ignored.
 
         Called from a reader thread, it does the batch's work at once (a few hundred microseconds: the force map
         and the detector's new samples; a step's metric when it becomes known, and its cue), so a cue leaves in
         the thread that read the sample completing its metric. Errors are counted, never raised.
         """
-        if batch.name not in self.feet or not len(batch.time_s):
+        if (batch.name not in self.feet and (self.imu is None or batch.name not in self.imu.devices)) \
+                or not len(batch.time_s):
             return
         host = getattr(batch, "host_time_s", None)
         arrived_s = float(host[-1]) if host is not None and len(host) else self.clock()
@@ -257,7 +267,15 @@ class FeedbackEngine:
         band = f"in band {share:.0%} of {n} steps" if math.isfinite(share) else f"{n} steps"
         mute = "  MUTED" if self.muted else ""
         return (f"  feedback: phase {ph.name} ({on})  {int(left // 60)}:{int(left % 60):02d} left  {band}  "
-                f"target {p.metric} {p.band_text()}{mute}")
+                f"target {p.metric} {p.band_text()}{mute}{self._imu_status()}")
+
+    def _imu_status(self) -> str:
+        """``  imu: pelvis_imu stand still`` while an IMU of the target is not aligned yet (no values until then)."""
+        if self.imu is None:
+            return ""
+        waiting = [f"{d} {self.imu.sensor_state(d)}" for d in sorted(self.imu.devices)
+                   if self.imu.sensor_state(d) != "ready"]
+        return f"  imu: {', '.join(waiting)}" if waiting else ""
 
     # ------------------------------------------------------------------ thread
 
@@ -273,13 +291,20 @@ class FeedbackEngine:
                 self.cpu_s_ += time.thread_time() - c0
 
     def _feed(self, device: str, time_s: np.ndarray, values: np.ndarray, arrived_s: float) -> None:
+        if self.imu is not None and device in self.imu.devices:
+            for ev in self.imu.feed(device, time_s, values):  # a few per second
+                self._on_step(ev, arrived_s)
+            return
         fi = self.feet[device]
         raw = np.asarray(values, dtype=np.float64).reshape(len(time_s), -1)
         d = raw @ fi.weights - fi.const
         for ev in self.online[fi.foot].feed(time_s, d[:, 0], d[:, 1]):  # a few per second
             if ev.stage == "contact":
                 self.notify_contact(ev.ic_s)
-            if ev.stage == self.stage:
+            if self.imu is not None:
+                for done in self.imu.step(ev):
+                    self._on_step(done, arrived_s)
+            elif ev.stage == self.stage:
                 self._on_step(ev, arrived_s)
 
     def _tick(self) -> None:

@@ -19,10 +19,12 @@ import h5py
 import numpy as np
 
 from treadlab.acquisition.writer import TableSetup
+from treadlab.analysis.imu_online import IMU_METRIC_PLACEMENTS, ImuChannels
 from treadlab.errors import ConfigError
 from treadlab.feedback.engine import FeedbackEngine, FootInput
 from treadlab.feedback.protocol import PHASE_NAME_BYTES, Protocol
 from treadlab.feedback.sinks import AudioSink, NullSink, WavSink
+from treadlab.kinds import imu as imu_kind
 
 G_MPS2 = 9.80665
 #: Version of the ``/feedback`` group layout (docs/file-format.md).
@@ -63,6 +65,14 @@ def foot_input(name: str, desc) -> FootInput:
     if not math.isfinite(length) or length <= 0:
         length = float(np.ptp(pos[:, 1]))
     return FootInput(name, desc.side, w, offset @ w, length)
+
+
+def imu_channels(name: str, desc) -> ImuChannels:
+    """Accelerometer and gyroscope columns and calibration of an identified IMU (its description)."""
+    channels = list(desc.channel_labels) or [str(c) for c in desc.info.get("channels", [])]
+    gain, offset = imu_kind.physical_scale(channels, desc.info, desc.calibration)
+    return ImuChannels.from_channels(name, str(desc.info.get("placement", "")), float(desc.rate_hz), channels,
+                                     gain, offset)
 
 
 def on_file_clock(put, offset_s: float):
@@ -156,7 +166,7 @@ class FeedbackRun:
         Raises
         ------
         ConfigError
-            The rig has not one left and one right insole.
+            The rig has not one left and one right insole (or, for an IMU target, no IMU of its placement).
         """
         feet = {}
         for name, desc in rec.descriptions.items():  # what each identified driver describes of itself
@@ -166,10 +176,18 @@ class FeedbackRun:
         if set(feet) != {"left", "right"}:
             raise ConfigError("--feedback needs a left and a right insole with a sensel layout in the rig "
                               f"(found: {', '.join(sorted(feet)) or 'none'})")
+        imus = []
+        metric = self.protocol.metric
+        if metric in IMU_METRIC_PLACEMENTS:  # an IMU target: its values from the IMUs, its steps from the insoles
+            imus = [imu_channels(name, d) for name, d in rec.descriptions.items() if d.kind == "imu"]
+            wanted = IMU_METRIC_PLACEMENTS[metric]
+            if not any(i.placement in wanted for i in imus):
+                raise ConfigError(f"--feedback on {metric} needs an IMU placed on the {' or '.join(wanted)} in the "
+                                  f"rig (found: {', '.join(sorted(i.placement for i in imus)) or 'none'})")
         mass = self.body_mass_kg or float(rec.meta.get("body_mass_kg") or 70.0)
         self.recorder = rec
         self.engine = FeedbackEngine(self.protocol, list(feet.values()), mass * G_MPS2, lambda: rec.elapsed_s,
-                                     self.sink, rows=rec.put_rows, marker=rec.mark)
+                                     self.sink, rows=rec.put_rows, marker=rec.mark, imus=imus)
         rec.tables.extend(feedback_tables(self.protocol, self.sink))
         return self
 

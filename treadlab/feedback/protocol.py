@@ -16,7 +16,8 @@ from pathlib import Path
 
 from treadlab.errors import ConfigError
 
-METRICS = ("strike_index_pct", "cadence_spm", "vilr_bw_s", "avlr_bw_s", "impact_peak_bw", "contact_time_ms")
+METRICS = ("strike_index_pct", "cadence_spm", "vilr_bw_s", "avlr_bw_s", "impact_peak_bw", "contact_time_ms",
+           "pelvic_drop_deg", "pta_g")
 CUE_KINDS = ("step-tone", "bandwidth", "metronome", "screen")
 _TARGET_KEYS = {"metric", "low", "high", "low_pct_of_baseline", "high_pct_of_baseline", "baseline_phase"}
 _CUE_KEYS = {"kind", "metronome_spm", "metronome_pct_of_baseline", "ramp_spm_per_min", "tone_ms", "volume"}

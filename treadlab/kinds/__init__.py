@@ -10,7 +10,7 @@ keep their own per-kind tables (live views, readers) keyed by the kind's name. S
 
 from __future__ import annotations
 
-from treadlab.kinds import imu, insole, mat, stream  # noqa: F401 - the built-in kinds register themselves
+from treadlab.kinds import force, imu, insole, mat, stream  # noqa: F401 - the built-in kinds register themselves
 from treadlab.kinds.base import (
     Calibration,
     DeviceDescription,

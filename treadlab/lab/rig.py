@@ -23,13 +23,17 @@ from treadlab.kinds import get_kind, kind_names
 SESSION_KEYS = {
     "body_mass_kg": (int, float),
     "treadmill_speed_mps": (int, float),
+    "foot_length_mm": (int, float),  # the strike index of force plates needs it (insoles know their own)
     "participant": str,
     "condition": str,
     "shoe": str,
     "notes": str,
 }
+#: ``protocol = "lsl"``, ``kind = "force"``: the stream's channel map and plate geometry (drivers/lsl_force.py).
+LSL_FORCE_KEYS = ("belts", "axes", "origin_mm", "size_mm", "channels")
 DEVICE_KEYS = ("name", "port", "protocol", "baudrate", "rate_hz", "kind", "side", "sensels", "serial",
-               "time_unit", "layout", "calibration", "required", "stream_name", "stream_type", "source_id")
+               "time_unit", "layout", "calibration", "required", "stream_name", "stream_type", "source_id",
+               *LSL_FORCE_KEYS)
 #: ``protocol = "lsl"``: an external Lab Streaming Layer stream, named by any of these (docs/integration.md).
 LSL_KEYS = ("stream_name", "stream_type", "source_id")
 LINE_ONLY_KEYS = ("time_unit", "layout", "calibration")
@@ -152,9 +156,9 @@ def _check_session(table: Any, label: str) -> dict:
             raise ConfigError(f"{label}: [session]: unknown key {key!r}; allowed: {', '.join(SESSION_KEYS)}")
         if isinstance(value, bool) or not isinstance(value, SESSION_KEYS[key]):
             raise ConfigError(f"{label}: [session]: {key} must be a {_type_name(SESSION_KEYS[key])}, got {value!r}")
-        if key.endswith(("_kg", "_mps")) and not value > 0:
+        if key.endswith(("_kg", "_mps", "_mm")) and not value > 0:
             raise ConfigError(f"{label}: [session]: {key} must be positive, got {value!r}")
-        out[key] = float(value) if key.endswith(("_kg", "_mps")) else value
+        out[key] = float(value) if key.endswith(("_kg", "_mps", "_mm")) else value
     return out
 
 
@@ -197,9 +201,11 @@ def _check_device(entry: Any, where: str, index: int) -> DeviceConfig:
         return ADAPTERS[protocol].check_rig_entry(entry, where, get)
     if protocol == "lsl":
         return _check_lsl_device(entry, where, name, get)
-    misplaced = [k for k in LSL_KEYS if k in entry]
+    misplaced = [k for k in LSL_KEYS + LSL_FORCE_KEYS if k in entry]
     if misplaced:
-        raise ConfigError(f"{where}: {', '.join(map(repr, misplaced))} only apply to protocol = 'lsl'")
+        raise ConfigError(f"{where}: {', '.join(map(repr, misplaced))} only apply to protocol = 'lsl'"
+                          + (" (a force device on protocol v1 describes itself in INFO)"
+                             if set(misplaced) & set(LSL_FORCE_KEYS) else ""))
     port = get("port", str, lambda v: bool(v.strip()), "a non-empty string (a port or URL)")
     if port is None:
         raise ConfigError(f"{where}: missing 'port' (a serial port such as /dev/ttyACM0 or COM3, or a URL)")
@@ -249,6 +255,14 @@ def _kind_rig_keys(kind: Any) -> tuple[str, ...]:
 def _check_lsl_device(entry: dict, where: str, name: str, get) -> DeviceConfig:
     """An external LSL stream: named by stream_name, stream_type and/or source_id; optional ``required``."""
     allowed = ("name", "protocol", "required", *LSL_KEYS)
+    kind = entry.get("kind")
+    if kind is not None:  # a force plate or treadmill on LSL, with its channel map (drivers/lsl_force.py)
+        from treadlab.drivers.lsl_force import FORCE_RIG_KEYS
+
+        if kind != "force":
+            raise ConfigError(f"{where}: an LSL stream is recorded as kind 'force' (with a channel map) or "
+                              f"without a kind, not as {kind!r}")
+        allowed += FORCE_RIG_KEYS
     misplaced = sorted(set(entry) - set(allowed))
     if misplaced:
         raise ConfigError(f"{where}: {', '.join(map(repr, misplaced))} do not apply to LSL streams; "
@@ -258,8 +272,13 @@ def _check_lsl_device(entry: dict, where: str, name: str, get) -> DeviceConfig:
         raise ConfigError(f"{where}: an LSL stream needs stream_name, stream_type or source_id")
     required = get("required", bool)
     port = "lsl:" + ";".join(f"{k}={v}" for k, v in query.items())
+    extra = dict(query)
+    if kind is not None:
+        from treadlab.drivers.lsl_force import check_force_entry
+
+        extra.update(check_force_entry(entry, where))
     return DeviceConfig(name=name, port=port, protocol="lsl", required=True if required is None else required,
-                        extra=query)
+                        kind=kind, extra=extra)
 
 
 def _check_layout(layout: Any, sensels: int, where: str) -> Any:

@@ -91,6 +91,10 @@ class ScheduledGait:
         rc = np.clip(r, 0, None)
         return (r >= 0) & self._after_k(m.step_numbers[rc], m.step_ic_s[rc])
 
+    def sample_after(self, foot: str | None, t_s: np.ndarray) -> np.ndarray:
+        """Per instant: does it belong to an "after" step (the foot's latest contact; either foot's for None)."""
+        return self._sample_after(foot, t_s)
+
     def _mix(self, foot: str | None, t_s, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         use = self._sample_after(foot, t_s)
         shape = (-1,) + (1,) * (before.ndim - 1)

@@ -310,7 +310,7 @@ class SimDevice:
 
 
 class SimBinaryDevice(SimDevice):
-    """A protocol v1 device (insole, mat or imu)."""
+    """A protocol v1 device (insole, mat, imu or instrumented treadmill)."""
 
     def info(self) -> dict:
         """The INFO object of this device."""
@@ -326,6 +326,11 @@ class SimBinaryDevice(SimDevice):
                 info["range_dps"] = float(s.range_dps)
             if any(c.startswith("m") for c in s.channels):
                 info["range_ut"] = float(s.range_ut)
+        elif s.kind == "force":
+            from treadlab.drivers.sim.treadmill import TreadmillParams, force_info
+
+            info.update(force_info(TreadmillParams.from_any(s.treadmill)))
+            del info["adc_bits"]
         else:
             info.update(rows=int(s.rows), cols=int(s.cols), pitch_mm=list(s.pitch_mm or [10.0, 10.0]),
                         belt_axis=s.belt_axis)
@@ -388,7 +393,7 @@ class SimBinaryDevice(SimDevice):
             self.rate_hz = rate
             return out + p.encode_ack(p.SET_RATE)
         if msg_type == p.GET_CALIBRATION:
-            unit = "imu" if self.spec.kind == "imu" else "N"
+            unit = {"imu": "imu", "force": "force"}.get(self.spec.kind, "N")  # imu/treadmill: a unit per channel
             return p.encode_calibration((self.spec.calibration or {}).get("unit", unit), self.gain, self.offset)
         if msg_type == p.PING:
             if len(body) != 8:

@@ -429,6 +429,33 @@ class GaitModel:
         pos = np.searchsorted(ic, t, side="right") - 1
         return np.where(pos >= 0, rows[np.clip(pos, 0, None)], -1) if len(rows) else np.full(t.shape, -1)
 
+    @property
+    def step_contact_s(self) -> np.ndarray:
+        """Contact time of every step row (s)."""
+        return self._ct
+
+    @property
+    def step_speed_mps(self) -> np.ndarray:
+        """Belt speed of every step row (m/s)."""
+        return self._speed_mm_s / 1e3
+
+    def heel_on_belt(self, foot: str, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step row of each instant (-1 outside stance) and the back of ``foot``'s heel on the belt frame (mm,
+        shape (k, 2): along (forward), across (to the runner's right); NaN in swing), as :meth:`mat_frames` places
+        it: in stance where the step landed (``x_mm``, ``y_mm``), moving backwards at the step's speed; standing,
+        on the still belt half a foot behind the centre.
+        """
+        t = np.asarray(t_s, dtype=np.float64)
+        row, contact, _ = self._locate(foot, t)
+        out = np.full((t.size, 2), np.nan)
+        stand, _, _ = self._standing(foot, t)
+        side = 1.0 if foot == "right" else -1.0
+        out[stand] = [-self._foot_length_mm / 2.0, side * self.params.step_width_mm / 2.0]
+        r = row[contact]
+        out[contact, 0] = self._heel_y[r] - self._speed_mm_s[r] * (t[contact] - self._ic[r])
+        out[contact, 1] = self._heel_x[r]
+        return row, out
+
     @functools.cached_property
     def steps(self) -> pd.DataFrame:
         """Ground truth, one row per foot contact overlapping the window, in order of initial contact.

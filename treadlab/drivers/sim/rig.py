@@ -129,12 +129,14 @@ class SimulatedRig:
     @classmethod
     def default(cls, workdir: str | os.PathLike, runner: Any = None, seed: int = 0,
                 line_insoles: bool = False, mat: bool = True, imus: tuple[str, ...] = (),
-                insoles: bool = True) -> SimulatedRig:
+                insoles: bool = True, treadmill: str | None = None) -> SimulatedRig:
         """Two protocol-v1 insoles ("insole99", u16, 500 Hz), (``mat``) a 48 x 112 mat at 120 Hz, and an IMU
         for each placement in ``imus`` (:func:`imu_spec`).
 
         With ``line_insoles`` the insoles speak the line protocol instead ("insole16", 200 Hz, ms, newtons);
         ``insoles=False`` leaves them out (an IMU-only rig). Adding IMUs changes no other device's clock or serial.
+        With ``treadmill`` ("single" or "split") an instrumented treadmill ``treadmill`` is added
+        (:func:`treadmill_spec`).
         """
         rng = np.random.default_rng([seed, 5])
         devs = []
@@ -153,6 +155,8 @@ class SimulatedRig:
         if not insoles:
             devs = [d for d in devs if d.kind != "insole"]
         devs += imu_specs(imus, seed)
+        if treadmill is not None:
+            devs.append(treadmill_spec(treadmill, seed))
         return cls(devs, workdir, runner, seed)
 
     @classmethod
@@ -394,6 +398,8 @@ class SimulatedRig:
         lines = [f"# Rig file of simulated devices in {self.workdir} (written by treadlab SimulatedRig).", "",
                  "[session]", f"body_mass_kg = {_toml(float(mass))}",
                  f"treadmill_speed_mps = {_toml(float(speed))}"]
+        if any(d.kind == "force" for d in self.devices):  # a force plate's strike index needs the foot length
+            lines.append(f"foot_length_mm = {_toml(float(_runner_value(self.runner, 'foot_length_mm', 260.0)))}")
         for spec in self.devices:
             lines += ["", "[[device]]"]
             lines += [f"{k} = {_toml(v)}" for k, v in _device_entry(spec, self.ports[spec.name]).items()]
@@ -447,6 +453,22 @@ def imu_specs(placements, seed: int) -> list[SimDeviceSpec]:
     return out
 
 
+def treadmill_spec(belts: str = "single", seed: int = 0, name: str = "treadmill", **kw: Any) -> SimDeviceSpec:
+    """A simulated instrumented treadmill (kind "force", protocol v1, i32, 1000 Hz): ``Fx Fy Fz Mx My Mz
+    belt_speed`` per belt (:mod:`treadlab.drivers.sim.treadmill`); ``kw`` overrides spec fields (``treadmill``
+    takes the :class:`~treadlab.drivers.sim.treadmill.TreadmillParams` as a dict).
+    """
+    rng = np.random.default_rng([seed, 17])  # its own stream: adding a treadmill changes no other device
+    args: dict[str, Any] = {"kind": "force", "dtype": "i32", "rate_hz": 1000,
+                            "rates_hz": [100, 200, 250, 300, 500, 1000, 2000],
+                            "model": f"treadlab-sim-treadmill-{belts}",
+                            "treadmill": {"belts": belts}, **_clock_and_serial(rng, "TM", seed)}
+    args.update(kw)
+    if "treadmill" in kw:
+        args["treadmill"] = {"belts": belts, **kw["treadmill"]}
+    return SimDeviceSpec(name, **args)
+
+
 def _device_entry(spec: SimDeviceSpec, port: str) -> dict:
     entry: dict[str, Any] = {"name": spec.name, "port": port, "protocol": spec.protocol, "rate_hz": spec.rate_hz,
                              "kind": spec.kind}
@@ -497,4 +519,5 @@ def _runner_value(runner: Any, key: str, default: float) -> float:
     return float(getattr(runner, key, default) or default)
 
 
-__all__ = ["IMU_PLACEMENTS", "DeliveryParams", "FaultParams", "SimDeviceSpec", "SimulatedRig", "imu_specs"]
+__all__ = ["IMU_PLACEMENTS", "DeliveryParams", "FaultParams", "SimDeviceSpec", "SimulatedRig", "imu_specs",
+           "treadmill_spec"]

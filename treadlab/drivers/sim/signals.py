@@ -85,11 +85,17 @@ class SignalSource:
 
 def make_source(spec: Any, runner: RunnerParams | None, t_epoch_ns: int, gain: np.ndarray,
                 offset: np.ndarray) -> SignalSource:
-    """The value source of one simulated device."""
+    """The value source of one simulated device (an IMU's is a :class:`~treadlab.drivers.sim.imu_source.ImuSource`,
+    a treadmill's a :class:`~treadlab.drivers.sim.treadmill.ForceSignalSource`).
+    """
     if spec.kind == "imu":
         from treadlab.drivers.sim.imu_source import ImuSource
 
         return ImuSource(spec, make_gait(runner), t_epoch_ns, runner)
+    if spec.kind == "force":
+        from treadlab.drivers.sim.treadmill import ForceSignalSource
+
+        return ForceSignalSource(spec, make_gait(runner), t_epoch_ns, gain, offset)
     return SignalSource(spec, make_gait(runner), t_epoch_ns, gain, offset)
 
 

@@ -57,7 +57,8 @@ class SimDeviceSpec:
     ----------
     name : str
         Device name; its port is ``<workdir>/<name>``.
-    kind : {"insole", "mat", "imu"}
+    kind : {"insole", "mat", "imu", "force"}
+        ``"force"``: a simulated instrumented treadmill (:mod:`treadlab.drivers.sim.treadmill`).
     protocol : {"binary", "line"}
     side : {"left", "right"} or None
         Insoles only.
@@ -84,7 +85,10 @@ class SimDeviceSpec:
         Rates accepted by SET_RATE.
     clock_hz : int
         Device clock tick rate (line devices: derived from ``time_unit``).
-    dtype : {"u8", "u16", "i16"}
+    dtype : {"u8", "u16", "i16", "i32", "f32"}
+        Insoles and mats ``u8``/``u16``; IMUs ``i16``; treadmills ``i32`` (counts) or ``f32`` (calibrated values).
+    treadmill : dict or None
+        Treadmills: :class:`~treadlab.drivers.sim.treadmill.TreadmillParams` as a dict (belts, outputs, noise).
     adc_bits : int
     drift_ppm, offset_ticks : float, int
         Device clock against true time (see :class:`~treadlab.drivers.sim.clock.DeviceClock`).
@@ -126,6 +130,7 @@ class SimDeviceSpec:
     range_dps: float | None = None
     range_ut: float | None = None
     imu: dict | None = None
+    treadmill: dict | None = None
     rate_hz: int = 500
     rates_hz: list[int] = field(default_factory=lambda: [50, 100, 120, 200, 250, 500, 750, 1000])
     clock_hz: int = 1_000_000
@@ -152,7 +157,8 @@ class SimDeviceSpec:
             self.delivery = DeliveryParams(**self.delivery)
         if isinstance(self.faults, dict):
             self.faults = FaultParams(**self.faults)
-        checks = {"kind": ("insole", "mat", "imu"), "protocol": ("binary", "line"), "dtype": ("u8", "u16", "i16"),
+        checks = {"kind": ("insole", "mat", "imu", "force"), "protocol": ("binary", "line"),
+                  "dtype": ("i32", "f32") if self.kind == "force" else ("u8", "u16", "i16"),
                   "time_unit": ("ms", "us"), "belt_axis": ("rows", "cols")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
@@ -164,6 +170,10 @@ class SimDeviceSpec:
             raise ValueError(f"SimDeviceSpec {self.name!r}: an insole needs side 'left' or 'right'")
         if self.kind == "imu":
             self._check_imu()
+        if self.kind == "force":
+            from treadlab.drivers.sim.treadmill import TreadmillParams
+
+            self.treadmill = TreadmillParams.from_any(self.treadmill).as_dict()  # a bad value raises ValueError
         if self.protocol == "line" and self.kind != "insole":
             raise ValueError(f"SimDeviceSpec {self.name!r}: line devices are insoles")
         if self.protocol == "line":
@@ -210,7 +220,12 @@ class SimDeviceSpec:
 
     @property
     def n_values(self) -> int:
-        """Values per sample: sensels of an insole, rows * cols of a mat."""
+        """Values per sample: sensels of an insole, rows * cols of a mat, channels of a treadmill."""
+        if self.kind == "force":
+            from treadlab.drivers.sim.treadmill import TreadmillParams, channel_names
+
+            tp = TreadmillParams.from_any(self.treadmill)
+            return len(channel_names(tp.belts, tp.outputs))
         if self.kind == "mat":
             return int(self.rows) * int(self.cols)
         if self.kind == "imu":
@@ -243,6 +258,10 @@ def default_calibration(spec: SimDeviceSpec, rng: np.random.Generator) -> tuple[
     Made-up gains put the full ADC range at about twice the largest force a sensel should see, with a +/-5 %
     spread between sensels; offsets are a few counts.
     """
+    if spec.kind == "force":
+        from treadlab.drivers.sim.treadmill import force_calibration
+
+        return force_calibration(spec, rng)
     n = spec.n_values
     cal = spec.calibration or {}
     if spec.kind == "imu":  # int16 counts of the full scale, offset 0 (ImuSensor.gain)

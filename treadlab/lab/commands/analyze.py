@@ -39,11 +39,14 @@ def add_analysis_options(parser) -> None:
     """The analysis options shared by ``lab analyze`` and ``lab batch`` (a parser or an argument group)."""
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="stop at this marker")
-    parser.add_argument("--source", choices=tuple(SOURCES), default="insoles", help="steps from (default insoles)")
+    parser.add_argument("--source", choices=(*SOURCES, "auto"), default="insoles",
+                        help="steps from (default insoles; auto: the first of insoles, mat, force the file has)")
     parser.add_argument("--normalise", choices=("body_mass", "insole"), default="body_mass",
                         help="1 BW = body mass x g (default) or the insoles' whole-stride mean force")
     parser.add_argument("--filter-hz", default="auto", metavar="HZ",
                         help="low-pass cutoff for force metrics: 'auto' (default), a number, or 'none'")
+    parser.add_argument("--foot-length", type=float, metavar="MM", dest="foot_length_mm",
+                        help="foot length for the force source's strike index (default: the file's)")
     parser.add_argument("--gait", choices=("auto", "running", "walking", "all"), default="auto",
                         help="steps the summary averages: running when there are any, else walking (auto, the "
                              "default), one gait, or all (walking and running); standing is never a step")
@@ -100,7 +103,12 @@ def run(args: argparse.Namespace) -> int:
     """Analyse, print, write the CSV."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ga = analyze(args.file, source=args.source, normalise=args.normalise,
+        strike = None
+        if args.source == "force" and getattr(args, "foot_length_mm", None):
+            from treadlab.analysis.force import ForceStrikeIndex
+
+            strike = ForceStrikeIndex(foot_length_mm=args.foot_length_mm)
+        ga = analyze(args.file, source=args.source, normalise=args.normalise, strike=strike,
                      filter_cutoff_hz=filter_cutoff(args.filter_hz),
                      start_s=args.start, stop_s=args.stop, from_marker=args.from_marker, to_marker=args.to_marker,
                      gait=args.gait)

@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the numbers as JSON on standard output (the HTML is written only with --out)")
     parser.add_argument("--source", choices=tuple(SOURCES),
-                        help="analyse the insoles or the mat (default: the insoles when both feet have one)")
+                        help="insoles, mat or force (default: the first of these the file has)")
     add_band_argument(parser)
 
 
@@ -72,7 +72,7 @@ def compare_files(before: SegmentSpec, after: SegmentSpec, out: Path | None = No
         else:
             ga_b = stack.enter_context(open_analysis(before, source))
             ga_a = stack.enter_context(open_analysis(after, source))
-        comp = compare_steps(ga_b.steps, ga_a.steps)
+        comp = compare_steps(ga_b.steps, ga_a.steps, summaries=(ga_b.summary, ga_a.summary))
         text = None
         if html:
             text = render_compare(session_view(ga_b, before.label), session_view(ga_a, after.label), comp, bands_pct)

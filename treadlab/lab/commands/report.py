@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--from", dest="from_marker", metavar="MARK", help="start at this marker")
     parser.add_argument("--to", dest="to_marker", metavar="MARK", help="end at this marker")
     parser.add_argument("--source", choices=tuple(SOURCES),
-                        help="analyse the insoles or the mat (default: the insoles when both feet have one)")
+                        help="insoles, mat or force (default: the first of these the file has)")
     add_band_argument(parser)
 
 

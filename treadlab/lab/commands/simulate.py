@@ -62,6 +62,9 @@ def add_arguments(parser: Any) -> None:
                         "stress: two 960-sensel insoles at 750 Hz + the mat + the four IMUs")
     g.add_argument("--line-insoles", action="store_true",
                    help="insoles speak the line protocol (16 sensels, 200 Hz, CSV lines) instead of protocol v1")
+    g.add_argument("--treadmill", choices=("single", "split"), default=None,
+                   help="add an instrumented treadmill 'treadmill' (kind force, protocol v1, 1000 Hz): one belt "
+                        "under both feet, or split belts (docs/simulator.md)")
     g.add_argument("--rig-out", type=Path, default=None, metavar="RIG",
                    help="where to write the rig file (default: rig.toml in the work folder)")
     g.add_argument("--workdir", type=Path, default=None,
@@ -161,6 +164,10 @@ def _build_rig(args: Any, workdir: Path) -> SimulatedRig:
             if args.imu_mag:
                 spec.channels = None
                 spec.__post_init__()
+    if args.treadmill is not None:
+        from treadlab.drivers.sim.rig import treadmill_spec
+
+        rig.devices.append(treadmill_spec(args.treadmill, seed))
     for name, value in (("--corrupt-rate", args.corrupt_rate), ("--loss-rate", args.loss_rate)):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{name} must be in [0, 1), got {value:g}")

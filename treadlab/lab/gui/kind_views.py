@@ -90,8 +90,10 @@ def register_view(kind: str, view: Callable[[DeviceDescription, float], KindView
                   panel: Callable[[], object] | None = None) -> None:
     """Show devices of ``kind`` with ``view(desc, ring_s)`` and draw them with one ``panel()`` per window.
 
-    A panel is a Qt widget with ``refresh(source, now_s)`` (each display frame) and ``set_views(views)`` (when
-    devices of its kind come or go); the main window makes one per registered kind when it is built.
+    A panel is a Qt widget with ``refresh(now_s, slow)`` (each display frame) and ``set_views(views)`` (when
+    devices of its kind come or go), optionally ``set_all_views(views)`` (every device's view, after
+    ``set_views``: a panel whose values need another kind's data, e.g. the imus' per-step values take their steps
+    from the insoles); the main window makes one per registered kind when it is built.
     """
     _VIEWS[kind] = ViewEntry(view, panel)
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from treadlab.errors import LabError
-from treadlab.lab.gui import imu_view, insole_view, mat_view, model  # noqa: F401 - the built-in kinds register their views
+from treadlab.lab.gui import (  # noqa: F401 - the built-in kinds register their views
+    force_view,
+    imu_view,
+    insole_view,
+    mat_view,
+    model,
+)
 from treadlab.lab.gui.devices_panel import DevicesPanel
 from treadlab.lab.gui.feedback_panel import MUTE_SHORTCUT, FeedbackPanel
 from treadlab.lab.gui.kind_views import panel_factories
@@ -276,6 +282,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._layouts_version = src.layouts_version
             for kind, panel in self.panels.items():
                 panel.set_views(src.views_of_kind(kind))
+            for panel in self.panels.values():  # a panel that also reads other kinds' views (the imus: steps)
+                if hasattr(panel, "set_all_views"):
+                    panel.set_all_views(list(src.views.values()))
         if t0 >= self._panels_due_s:  # tables and labels change slowly: a few updates per second are enough
             self._panels_due_s = t0 + self._panels_every_s
             self.update_panels()

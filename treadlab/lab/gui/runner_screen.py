@@ -21,9 +21,10 @@ COLOURS = {"green": QtGui.QColor("#1b9e3a"), "amber": QtGui.QColor("#f0a800"), "
 AMBER_FRAC = 0.05
 TREND_N = 10
 UNITS = {"strike_index_pct": "% foot", "cadence_spm": "steps/min", "vilr_bw_s": "BW/s", "avlr_bw_s": "BW/s",
-         "impact_peak_bw": "BW", "contact_time_ms": "ms"}
+         "impact_peak_bw": "BW", "contact_time_ms": "ms", "pelvic_drop_deg": "deg", "pta_g": "g"}
 TITLES = {"strike_index_pct": "LANDING", "cadence_spm": "CADENCE", "vilr_bw_s": "LOADING RATE",
-          "avlr_bw_s": "LOADING RATE", "impact_peak_bw": "IMPACT", "contact_time_ms": "CONTACT TIME"}
+          "avlr_bw_s": "LOADING RATE", "impact_peak_bw": "IMPACT", "contact_time_ms": "CONTACT TIME",
+          "pelvic_drop_deg": "PELVIC DROP", "pta_g": "TIBIAL SHOCK"}
 
 
 def light(value: float, low: float | None, high: float | None) -> str:

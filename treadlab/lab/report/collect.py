@@ -21,6 +21,7 @@ from treadlab.analysis.api import GaitAnalysis, analyze, default_source
 from treadlab.analysis.session import Session, read_session
 from treadlab.drivers.layouts import foot_outline_mm, load_layout
 from treadlab.errors import ConfigError, LabError, SessionFileError
+from treadlab.lab.report.force import force_butterfly
 from treadlab.lab.report.model import FootView, SessionView
 from treadlab.lab.report.retraining import retraining_doc
 from treadlab.vocabulary import FEET
@@ -111,7 +112,9 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
         feet[foot] = _foot_view(ga, foot)
     footprints, pitch, butterfly, fp_steps = _mat_views(ga)
     note = "Measured on the pressure mat."
-    if butterfly is None:
+    if butterfly is None and ga.source == "force":  # a force plate's own COP (lab/report/force.py)
+        butterfly, note = force_butterfly(ga)
+    if butterfly is None and ga.source != "force":
         tr = insoleviews.insole_cop_trace(ga.signals, ga.summary_steps, s.treadmill_speed_mps)
         butterfly = {f: tr.loc[tr["foot"] == f, ["right_mm", "forward_mm"]].to_numpy() for f in FEET} if len(tr) \
             else None
@@ -128,7 +131,16 @@ def session_view(ga: GaitAnalysis, source: str) -> SessionView:
     return SessionView(source=source, meta=meta, quality=q, summary=ga.summary, steps=ga.summary_steps,
                        feet=feet, footprints_kpa=footprints, footprint_steps=fp_steps, pitch_mm=pitch,
                        butterfly_mm=butterfly, butterfly_note=note, markers=markers,
-                       retraining=retraining_doc(s.path, ga.steps))
+                       retraining=retraining_doc(s.path, ga.steps), pelvis_obliquity_deg=_pelvis_obliquity(ga))
+
+
+def _pelvis_obliquity(ga: GaitAnalysis) -> dict | None:
+    """Mean pelvic obliquity over the stride per stance side, when the analysis has a pelvis IMU."""
+    curves = getattr(ga, "pelvic_obliquity_curves", None)
+    if curves is None:
+        return None
+    out = curves() if callable(curves) else curves
+    return {f: np.asarray(c, dtype=float) for f, c in (out or {}).items() if c is not None} or None
 
 
 def _foot_view(ga: GaitAnalysis, foot: str) -> FootView:

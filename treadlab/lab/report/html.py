@@ -10,13 +10,14 @@ import numpy as np
 from treadlab.analysis.compare import CADENCE, METRICS, STRIKE_CLASSES, Comparison
 from treadlab.lab.report import figures as figs
 from treadlab.lab.report import figures_compare as cfigs
-from treadlab.lab.report import retraining
+from treadlab.lab.report import pelvis_panel, retraining
 from treadlab.lab.report.model import SessionView
 from treadlab.lab.report.page import DEFAULT_BANDS_PCT, esc, figure, fmt, meta_list, num, page, si_badge
-from treadlab.vocabulary import FEET
+from treadlab.vocabulary import FEET, METRIC_LABELS
 
-#: Metrics of the per-foot table, in order (names as in the analysis summary) -> (label, unit, decimals).
-TABLE_METRICS = METRICS
+#: Metrics of the per-foot table, in order (names as in the analysis summary) -> (label, unit, decimals); the IMU
+#: metrics have their own panel (:mod:`.pelvis_panel`).
+TABLE_METRICS = METRIC_LABELS
 
 
 def _header_items(view: SessionView) -> list[tuple[str, str]]:
@@ -170,11 +171,17 @@ def render_session(view: SessionView, bands_pct: tuple[float, float] = DEFAULT_B
     title = f"Running report: {view.meta.get('participant') or 'runner'}"
     body = [f"<h1>{esc(title)}</h1><p>{esc(view.source)}</p>", meta_list(_header_items(view)), _quality_line(view),
             "<h2>Headlines</h2>", _cards(view, bands_pct)]
+    panel_doc = None
+    if pelvis_panel.has_panel(view):  # IMUs: the pelvis and shock panel beside the foot metrics
+        panel, panel_doc = pelvis_panel.session_panel(view)
+        body.append(panel)
     if view.retraining is not None:  # a feedback session: the retraining section comes first after the headlines
         body.append(retraining.retraining_html(view.retraining))
     body += ["<h2>Figures</h2>", *_session_figures(view), "<h2>Every metric per foot</h2>",
              _metric_table(view, bands_pct)]
     doc = {"kind": "session", "source": view.source, "bands_pct": list(bands_pct), **view.summary}
+    if panel_doc is not None:
+        doc["pelvis_panel"] = panel_doc
     if view.retraining is not None:
         doc["retraining"] = view.retraining["numbers"]
         doc.update(retraining.top_level(view.retraining["numbers"]))
@@ -226,6 +233,8 @@ def _strike_table(comp: Comparison) -> str:
 def _asym_table(comp: Comparison, bands: tuple[float, float]) -> str:
     rows = []
     for metric, a in comp.asymmetry.items():
+        if "before_si_pct" not in a:  # a left-right difference (the IMU metrics: their own panel)
+            continue
         p = f"asymmetry.{metric}"
         rows.append(f"<tr><td>{esc(METRICS[metric][0])}</td><td>"
                     f"{si_badge(p + '.before_si_pct', a['before_si_pct'], bands)}"
@@ -305,7 +314,8 @@ def render_compare(before: SessionView, after: SessionView, comp: Comparison,
     ]
     body = [f"<h1>{esc(title)}</h1>", meta_list(heads), "<h2>In short</h2>", f'<ul class="summary">{summary}</ul>',
             "<h2>Landing</h2>", _strike_table(comp), "<h2>Left-right asymmetry</h2>", _asym_table(comp, bands_pct),
-            "<h2>Figures</h2>", *_compare_figures(before, after), "<h2>Every metric per foot</h2>",
+            pelvis_panel.compare_panel(before, after, comp), "<h2>Figures</h2>", *_compare_figures(before, after),
+            "<h2>Every metric per foot</h2>",
             _compare_table(comp)]
     both = retraining.compare_html(before.retraining, after.retraining)
     if both:  # two feedback sessions with the same target: their series on one axis, after the summary

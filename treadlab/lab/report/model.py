@@ -76,6 +76,9 @@ class SessionView:
     markers : list of (float, str)
     retraining : dict or None
         The retraining section (:func:`treadlab.lab.report.retraining.retraining_doc`) of a feedback session.
+    pelvis_obliquity_deg : dict or None
+        Mean pelvic obliquity over the stride per stance side, ``{foot: (k,)}`` (or ``(strides, k)``), 0-100 % of
+        the stride from that foot's initial contact, relative to standing (a pelvis IMU).
     """
 
     source: str
@@ -91,6 +94,7 @@ class SessionView:
     butterfly_note: str = ""
     markers: list[tuple[float, str]] = field(default_factory=list)
     retraining: dict | None = None
+    pelvis_obliquity_deg: dict[str, np.ndarray] | None = None
 
     def foot(self, side: str) -> FootView:
         """The :class:`FootView` of ``side`` (an empty one when absent)."""

@@ -44,7 +44,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 1mm 1.5mm; text-align: right; }
 th:first-child, td:first-child { text-align: left; } thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 .summary li { margin-bottom: 1mm; } .summary { font-size: 11pt; }
-.yes { color: var(--flag); font-weight: 700; } .no { color: #777; }
+.yes { color: var(--flag); font-weight: 700; } .no { color: #777; } .few { color: var(--watch); }
 footer { font-size: 8pt; color: #777; margin-top: 6mm; }
 @page { margin: 12mm; }
 @media print { body { padding: 0; max-width: none; } h2 { break-after: avoid; page-break-after: avoid; } }

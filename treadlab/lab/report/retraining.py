@@ -21,10 +21,12 @@ from treadlab.errors import ConfigError
 from treadlab.feedback.protocol import parse_protocol
 from treadlab.lab.report import figures as figs
 from treadlab.lab.report.page import esc, figure, num
+from treadlab.vocabulary import IMU_METRIC_LABELS
 
 LABELS = {"strike_index_pct": ("strike index", "% of foot length", 1), "cadence_spm": ("cadence", "steps/min", 1),
           "vilr_bw_s": ("VILR", "BW/s", 1), "avlr_bw_s": ("AVLR", "BW/s", 1),
-          "impact_peak_bw": ("impact peak", "BW", 2), "contact_time_ms": ("contact time", "ms", 0)}
+          "impact_peak_bw": ("impact peak", "BW", 2), "contact_time_ms": ("contact time", "ms", 0),
+          "pelvic_drop_deg": IMU_METRIC_LABELS["pelvic_drop_deg"], "pta_g": IMU_METRIC_LABELS["pta_g"]}
 
 
 def retraining_doc(path, steps: pd.DataFrame) -> dict | None:
