@@ -29,14 +29,19 @@ SCENARIOS = {
                                                             "trunk_lean_deg": 12.0, "pta_left_g": 12.0}},
     "pelvis alone, drop 6/4 deg": {"insoles": False, "source": "imu", "placements": ("pelvis",),
                                       "params": {"pelvic_drop_left_deg": 6.0, "pelvic_drop_right_deg": 4.0}},
+    "4 IMUs alone, every board 10 deg misaligned, drop 7/3": {
+        "insoles": False, "source": "imu", "misalignment_deg": 10.0,
+        "params": {"pelvic_drop_left_deg": 7.0, "pelvic_drop_right_deg": 3.0, "heading_wander_deg": 8.0}},
     "pelvis alone, slow cadence, drop 5/5 deg": {"insoles": False, "source": "imu", "placements": ("pelvis",),
                                                     "params": {"cadence_spm": 150.0, "speed_mps": 2.6}},
 }
 
 
 def run(name: str, sc: dict, duration_s: float, folder: Path, seed: int) -> dict:
+    import numpy as np
     from imu_files import sim_session
     from imu_truth import known_answers, print_figures
+    from scipy.spatial.transform import Rotation
 
     from treadlab.analysis import analyze
     from treadlab.drivers.sim.gait import RunnerParams
@@ -44,15 +49,19 @@ def run(name: str, sc: dict, duration_s: float, folder: Path, seed: int) -> dict
     params = RunnerParams(stand_s=8.0, seed=seed, **sc["params"])
     path = folder / f"s{seed}.h5"
     t0 = time.perf_counter()
-    model, _, _ = sim_session(path, params, duration_s,
+    model, _, sensors = sim_session(path, params, duration_s,
                               placements=sc.get("placements", ("pelvis", "trunk", "tibia_left", "tibia_right")),
-                              insoles=sc["insoles"], seed=seed)
+                              insoles=sc["insoles"], seed=seed, misalignment_deg=sc.get("misalignment_deg"))
     t1 = time.perf_counter()
     with analyze(path, source=sc["source"]) as ga:
         t2 = time.perf_counter()
         fig = known_answers(ga.steps, model, 0.5 + params.stand_s + 4.0, 0.5 + duration_s - 2.0)
         ic = ga.summary.get("imu", {}).get("ic_diff_ms")
     print_figures(f"{name} ({duration_s:g} s; written in {t1 - t0:.1f} s, analysed in {t2 - t1:.1f} s)", fig)
+    boards = ", ".join(
+        f"{p} {np.degrees(Rotation.from_matrix(np.asarray(b.misalignment)).magnitude()):.1f} deg / "
+        f"{np.linalg.norm(b.gyro_bias_dps):.2f} deg/s" for p, b in sensors.items())
+    print(f"  boards (mounting misalignment / gyro bias): {boards}")
     if ic:
         print("  IMU - insole IC (rig self-check): " + ", ".join(f"{k} {v['median_ms']:+.1f} ms (n {v['n']})"
                                                                   for k, v in ic.items()))

@@ -84,11 +84,15 @@ def runner_session(path: Path, runner, placements=("pelvis", "trunk", "tibia_lef
 
 def sim_session(path: Path, params, duration_s: float, placements=("pelvis", "trunk", "tibia_left", "tibia_right"),
                 insoles: bool = False, seed: int = 0, start_s: float = 0.5, block_s: float = 20.0,
-                markers: list[tuple[float, str]] = ()):
+                markers: list[tuple[float, str]] = (), misalignment_deg: float | None = None):
     """A session of the simulator's kinematic IMU model (``treadlab.drivers.sim.imu_model``) with random boards
     (mounting up to 10 deg, gyroscope bias up to 1 deg/s, noise), and optionally insoles from the same gait model,
-    written by the real writer in blocks. Returns ``(imu_model, gait_model, sensors)``.
+    written by the real writer in blocks (``misalignment_deg``: every board turned by exactly that angle, about a
+    random axis). Returns ``(imu_model, gait_model, sensors)``.
     """
+    import dataclasses
+
+    from scipy.spatial.transform import Rotation
     from sessionfactory import InsoleSpec, _setup
 
     from treadlab.drivers.layouts import load_layout
@@ -119,6 +123,10 @@ def sim_session(path: Path, params, duration_s: float, placements=("pelvis", "tr
     sensors = {}
     for i, p in enumerate(placements):
         sensor = ImuSensor.random(p, seed=seed * 10 + i)
+        if misalignment_deg is not None:
+            axis = np.random.default_rng([seed, i, 7]).normal(size=3)
+            turn = Rotation.from_rotvec(axis / np.linalg.norm(axis) * np.radians(misalignment_deg)).as_matrix()
+            sensor = dataclasses.replace(sensor, misalignment=turn.tolist())
         sensors[p] = sensor
         d = imu_description(f"{p}_imu", p, list(sensor.channels), sensor.rate_hz, range_g=sensor.range_g,
                             range_dps=sensor.range_dps)

@@ -200,3 +200,44 @@ def test_sessions_without_imus_are_unchanged(tmp_path):
     with analyze(path) as ga:
         assert "pelvic_drop_deg" not in ga.steps and "pelvis" not in ga.summary
         assert not ga.enrichments
+
+
+def test_known_answers_of_a_constructed_runner(tmp_path):
+    """Constructed orientation series (tests/imu_synth.py): known drop, rotation, tilt, lean, VO and PTA pulses,
+    through a board misaligned by 10 deg, gyroscope bias, noise and a heading drift."""
+    r = Runner(rate_hz=500.0, run_s=40.0, mount_deg=(10.0, 0.0, 0.0), gyro_bias_dps=(0.8, -0.6, 0.5),
+               gyro_noise_dps=0.3, acc_noise_g=0.01, heading_drift_dps=0.05, drop_deg=(6.5, 2.5))
+    t0 = 0.5
+    runner_session(tmp_path / "c.h5", r, t0=t0)
+    with analyze(tmp_path / "c.h5", source="imu") as ga:
+        st = ga.steps[(ga.steps["gait"] != "standing") & (ga.steps["ic_s"] > t0 + r.stand_s + 2)]
+    left, right = st[st["foot"] == "left"], st[st["foot"] == "right"]
+    assert len(left) > 20 and len(right) > 20
+    assert left["pelvic_drop_deg"].mean() == pytest.approx(6.5, abs=0.3)
+    assert right["pelvic_drop_deg"].mean() == pytest.approx(2.5, abs=0.3)
+    assert st["pelvic_tilt_mean_deg"].mean() == pytest.approx(r.tilt_mean_deg, abs=0.3)
+    assert st["pelvic_tilt_range_deg"].mean() == pytest.approx(2 * r.tilt_amp_deg, abs=0.3)
+    assert st["trunk_lean_deg"].mean() == pytest.approx(r.lean_deg, abs=0.3)
+    assert st["vertical_oscillation_mm"].median() == pytest.approx(r.vo_mm, abs=3.0)
+    assert left["pta_g"].median() == pytest.approx(r.pta_g[0], rel=0.03)
+    assert right["pta_g"].median() == pytest.approx(r.pta_g[1], rel=0.03)
+    # rotation: the range of 5 sin(phase) over a stride from the foot's IC, less its least-squares line
+    u = np.linspace(0.0, 2 * np.pi, 357)
+    for part, phase in ((left, 0.0), (right, np.pi)):
+        x = r.rotation_amp_deg * np.sin(u + phase)
+        want = np.ptp(x - np.polyval(np.polyfit(u, x, 1), u))
+        assert part["pelvic_rotation_deg"].median() == pytest.approx(want, abs=0.4)
+
+
+def test_an_imu_without_standing_does_not_stop_the_insole_analysis(tmp_path):
+    """Insoles and a pelvis IMU whose recording has no still period: the steps and insole metrics are there, the
+    IMU columns NaN, the reason in the warnings and under imu.devices."""
+    params = RunnerParams(stand_s=0.0, seed=5)
+    sim_session(tmp_path / "s.h5", params, 20.0, placements=("pelvis",), insoles=True, seed=5)
+    with analyze(tmp_path / "s.h5") as ga:
+        assert len(ga.steps) > 20 and ga.steps["avlr_bw_s"].notna().any()
+        assert ga.steps["pelvic_drop_deg"].isna().all()
+        assert "no standing period" in ga.summary["imu"]["devices"]["pelvis_imu"]["error"]
+        assert any("no standing period" in w for w in ga.summary["warnings"])
+    with pytest.raises(AnalysisError, match="no standing period"):
+        analyze(tmp_path / "s.h5", source="imu").close()

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
+from treadlab.analysis.ragged import range_max
+
 __all__ = ["FOOT_WINDOW", "IMPACT_LP_HZ", "STANCE_LP_HZ", "assign_feet", "impact_onsets", "pelvis_events",
            "tibia_events"]
 
@@ -149,7 +151,7 @@ def pelvis_events(time_s: np.ndarray, acc_lab_g: np.ndarray, rate_hz: float, obl
     ic_idx = impact_onsets(vert, rate_hz, mids, int(0.5 * period), through_dip_s=DIP_MAX_S)
     # Toe-off: the hump falls through the level halfway between this mid-stance's peak and the next flight.
     nxt = np.append(mids[1:], min(len(hump) - 1, mids[-1] + int(period)))
-    low_next = hump[_range_argmin(hump, mids, nxt)]
+    low_next = -range_max(-hump, mids, nxt)  # the next flight's level
     to_idx = _crossing(hump, mids, nxt, 0.5 * (hump[mids] + low_next), rising=False)
     ic_s, to_s = _at(time_s, ic_idx), _at(time_s, to_idx)
     lat_rows_a = np.clip(np.floor(np.nan_to_num(ic_idx, nan=0)).astype(np.int64), 0, len(vert))
@@ -171,14 +173,6 @@ def pelvis_events(time_s: np.ndarray, acc_lab_g: np.ndarray, rate_hz: float, obl
     steps = pd.DataFrame({"foot": feet, "ic_s": ic_s, "to_s": to_s})
     steps = steps[np.isfinite(steps["ic_s"])].reset_index(drop=True)
     return steps, {"step_period_s": period / rate_hz, "foot_method": method, "foot_consistency": consistency}
-
-
-def _range_argmin(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Index of the minimum of ``x`` in each ``[a, b)`` (``a`` for empty ranges)."""
-    from treadlab.analysis.ragged import range_argmax
-
-    idx = range_argmax(-np.asarray(x, dtype=np.float64), a, b)
-    return np.where(idx >= 0, idx, a)
 
 
 def _crossing(x: np.ndarray, a: np.ndarray, b: np.ndarray, level: np.ndarray, rising: bool) -> np.ndarray:

@@ -57,6 +57,7 @@ class ImuSignals:
     rate_hz : float
     time_s : ndarray of float64, shape (n,)
     has_gyro : bool
+        Whether the orientation was computed (a gyroscope, and not a tibia).
     standing : StandingReference
     frame : ndarray, shape (3, 3)
         ``R_SB``: the segment's axes (x forward, y left, z up) in sensor coordinates.

@@ -39,7 +39,7 @@ from treadlab.errors import AnalysisError
 from treadlab.vocabulary import FEET
 
 __all__ = ["FOOT_METRICS", "PELVIS_METRICS", "STEP_COLUMNS", "ImuOptions", "imu_step_columns", "imu_steps",
-           "session_signals"]
+           "session_errors", "session_signals"]
 
 #: Per-step metrics with ``feet.<side>.<metric>`` in the summary.
 FOOT_METRICS = ("pelvic_drop_deg", "trunk_lean_deg", "vertical_oscillation_mm", "pta_g", "ppa_g",
@@ -88,25 +88,48 @@ def _imus(session) -> dict:
     return out
 
 
-def session_signals(session, options: ImuOptions | None = None) -> dict[str, ImuSignals]:
-    """Every imu of the session processed (:func:`process_imu`), by placement; cached per session and options."""
+def _same_options(a: ImuOptions, b: ImuOptions) -> bool:
+    """Options that give the same signals (standing references, which hold arrays, by identity)."""
+    if a is b:
+        return True
+    return (a.vqf == b.vqf and a.standing_marker == b.standing_marker and a.standing.keys() == b.standing.keys()
+            and all(a.standing[k] is b.standing[k] for k in a.standing))
+
+
+def session_signals(session, options: ImuOptions | None = None, strict: bool = True) -> dict[str, ImuSignals]:
+    """Every imu of the session processed (:func:`process_imu`), by placement; cached per session and options.
+
+    With ``strict`` a sensor that cannot be analysed (no standing period, too short) raises its
+    :class:`AnalysisError`; without, it is left out and its message is in :func:`session_errors`.
+    """
     opts = options or ImuOptions()
     cached = _CACHE.get(session)
-    if cached is not None and cached[0] == opts:
-        return cached[1]
-    marker_s = None
-    if len(session.markers) and opts.standing_marker in set(session.markers["label"]):
-        marker_s = session.marker_time(opts.standing_marker)
-    out = {}
-    for placement, dev in _imus(session).items():  # one iteration per sensor (at most four)
-        ref = opts.standing.get(placement)
-        if isinstance(ref, StandingReference) or ref is None:
-            out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref,
-                                         orientation=not placement.startswith("tibia"))
-        else:
-            raise AnalysisError(f"imu standing for {placement!r} must be a StandingReference, got {type(ref).__name__}")
-    _CACHE[session] = (opts, out)
-    return out
+    if cached is None or not _same_options(cached[0], opts):
+        marker_s = None
+        if len(session.markers) and opts.standing_marker in set(session.markers["label"]):
+            marker_s = session.marker_time(opts.standing_marker)
+        out, errors = {}, {}
+        for placement, dev in _imus(session).items():  # one iteration per sensor (at most four)
+            ref = opts.standing.get(placement)
+            if ref is not None and not isinstance(ref, StandingReference):
+                raise AnalysisError(f"imu standing for {placement!r} must be a StandingReference, "
+                                    f"got {type(ref).__name__}")
+            try:
+                out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref,
+                                             orientation=not placement.startswith("tibia"))
+            except AnalysisError as exc:
+                errors[dev.name] = str(exc)
+        cached = (opts, out, errors)
+        _CACHE[session] = cached
+    if strict and cached[2]:
+        raise AnalysisError("; ".join(cached[2].values()))
+    return cached[1]
+
+
+def session_errors(session) -> dict[str, str]:
+    """Per imu left out of the last :func:`session_signals` of ``session``: why."""
+    cached = _CACHE.get(session)
+    return dict(cached[2]) if cached is not None else {}
 
 
 # --- per-step columns -------------------------------------------------------------------------------------
@@ -231,12 +254,13 @@ def _breaks(session, signals: dict) -> dict:
 
 def _enrich(session, steps: pd.DataFrame, source: str, options) -> tuple[pd.DataFrame, dict]:
     opts = options or ImuOptions()
-    signals = session_signals(session, opts)
+    signals = session_signals(session, opts, strict=False)
     cols, curves = imu_step_columns(signals, steps, _breaks(session, signals), opts.pta_window_s)
     out = steps.drop(columns=[c for c in STEP_COLUMNS if c in steps]).join(cols)
     key = dict(zip(zip(out["foot"], out["ic_s"]), range(len(out))))
-    state = {"curves": curves, "key": key,
-             "devices": {s.name: s.info for s in signals.values()}}
+    devices = {s.name: s.info for s in signals.values()}
+    devices.update({name: {"error": msg} for name, msg in session_errors(session).items()})
+    state = {"curves": curves, "key": key, "devices": devices}
     if source != "imu":
         state["ic_diff_ms"] = _ic_check(signals, steps)
     return out, state
@@ -286,6 +310,11 @@ def _summarize(ga, state: dict) -> None:
     if "ic_diff_ms" in state:
         imu["ic_diff_ms"] = state["ic_diff_ms"]
     ga.summary["imu"] = imu
+    errors = [d["error"] for d in state["devices"].values() if "error" in d]
+    if errors:
+        ga.warnings = ga.warnings + [e for e in errors if e not in ga.warnings]
+        ga.summary["warnings"] = list(ga.summary.get("warnings", [])) + [
+            e for e in errors if e not in ga.summary.get("warnings", [])]
     curves, key = state["curves"], state["key"]
 
     def pelvic_obliquity_curves(n_points: int = 101) -> dict:
@@ -350,7 +379,12 @@ def imu_steps(signals: dict[str, ImuSignals]) -> tuple[pd.DataFrame, dict]:
 def _analyze_imu(s, seg: Segment, owns: bool, normalise: str, cutoff_hz, contact, loading, strike,
                  block_samples: int, options: dict | None = None):
     opts = (options or {}).get("imu") or ImuOptions()
-    signals = session_signals(s, opts)
+    signals = session_signals(s, opts, strict=False)
+    p = set(signals)
+    if "pelvis" not in p and not {"tibia_left", "tibia_right"} <= p:
+        why = "; ".join(session_errors(s).values())
+        raise AnalysisError(f"{s.path.name}: steps from IMUs need a pelvis sensor or one on each tibia"
+                            + (f" ({why})" if why else ""))
     steps, info = imu_steps(signals)
     if steps.empty:
         raise AnalysisError(f"no steps found in the IMUs of {s.path.name}")
