@@ -63,7 +63,7 @@ def _match(found: pd.DataFrame, truth: pd.DataFrame, tol_s: float = 0.03) -> tup
     return near, ok
 
 
-@pytest.mark.parametrize("strike,asym", [("rearfoot", 12.0), ("midfoot", 0.0), ("forefoot", -8.0)])
+@pytest.mark.parametrize("strike,asym", [("rearfoot", 12.0), ("midfoot", 0.0), ("forefoot", -8.0), ("rearfoot", -12.0)])
 def test_simulated_single_belt_known_answers(strike, asym):
     p = RunnerParams(strike_left=strike, strike_right=strike, speed_mps=3.5, cadence_spm=172,
                      loading_rate_asym_pct=asym, seed=5)
@@ -75,7 +75,7 @@ def test_simulated_single_belt_known_answers(strike, asym):
     assert ok.mean() >= 0.99
     m, tr = steps.iloc[near[ok]].reset_index(drop=True), truth[ok].reset_index(drop=True)
     err_ms = np.abs(m["ic_s"] - tr["ic_s"]).to_numpy() * 1e3
-    assert np.percentile(err_ms, 95) <= 5.0 and err_ms.max() <= 6.0
+    assert err_ms.max() <= 5.0  # the contract: every initial contact within 5 ms, not a percentile
     assert (m["foot"] == tr["foot"]).mean() >= 0.99
     assert (m["strike_class"] == tr["strike_class"]).mean() >= 0.95
     for col in ("avlr_bw_s", "vilr_bw_s"):

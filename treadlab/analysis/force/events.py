@@ -3,7 +3,8 @@
 Contacts (:class:`ForceContacts`): a hysteresis on the zero-lag low-passed vertical force (4th-order Butterworth,
 ``cutoff_hz`` 50 Hz, forwards and backwards): a contact starts when the force rises above ``on_n`` and lasts until
 it falls below ``off_n``. Initial contact and toe-off are the crossings of ``off_n`` (linear interpolation between
-samples), moved back (IC) and forward (TO) along the edge to zero force (:meth:`ForceContacts._to_zero`).
+samples), then moved to zero force along each edge (:meth:`ForceContacts._to_zero`): IC along the line through
+the 10 N and 20 N crossings of the force low-passed at 150 Hz, TO along a pooled power law.
 Contacts shorter than ``min_stance_ms`` (100 ms) are kept but flagged ("short_contact").
 
 Which foot (:func:`assign_feet`), on one belt: contacts alternate strictly within a run; a run ends at a break in
@@ -20,9 +21,26 @@ import pandas as pd
 
 from treadlab.analysis.contacts import hysteresis
 from treadlab.analysis.metrics import lowpass
-from treadlab.analysis.ragged import range_max
+from treadlab.analysis.ragged import first_true, range_max
 
-__all__ = ["ForceContacts", "assign_feet", "crossovers"]
+__all__ = ["ONSET_CUTOFF_HZ", "ONSET_LEVELS", "ForceContacts", "assign_feet", "crossovers"]
+
+#: Low-pass (zero-lag, 4th order) of the force on which the rising edge is located (docs/analysis.md).
+ONSET_CUTOFF_HZ = 150.0
+#: The rising edge's two levels, as fractions of ``off_n`` (10 N and 20 N by default; docs/analysis.md).
+ONSET_LEVELS = (0.5, 1.0)
+
+
+def _rise_time(t: np.ndarray, x: np.ndarray, lo: np.ndarray, stop: np.ndarray, level: float,
+               top: float) -> np.ndarray:
+    """Rising crossing of ``level`` by ``x`` in each contact: after the last sample below it before ``x`` first
+    reaches ``top`` (searched from ``lo``, the end of the previous contact); NaN if none.
+    """
+    n = len(x)
+    hi = first_true(x >= top, lo, stop)
+    i = range_max(np.where(x < level, np.arange(n), -1), lo, np.where(hi >= 0, hi, lo)).astype(np.int64)
+    ok = (hi >= 0) & (i >= lo) & (i < n - 1)
+    return np.where(ok, _crossing(t, x, np.clip(i, 0, n - 2), level), np.nan)
 
 
 def _crossing(t: np.ndarray, x: np.ndarray, a: np.ndarray, level: float) -> np.ndarray:
@@ -57,7 +75,8 @@ class ForceContacts:
     """
 
     def __init__(self, on_n: float = 50.0, off_n: float = 20.0, cutoff_hz: float = 50.0,
-                 min_stance_ms: float = 100.0, extrapolate: bool = True):
+                 min_stance_ms: float = 100.0, extrapolate: bool = True, onset_cutoff_hz: float = ONSET_CUTOFF_HZ):
+        self.onset_cutoff_hz = onset_cutoff_hz
         self.on_n = on_n
         self.off_n = off_n
         self.cutoff_hz = cutoff_hz
@@ -102,41 +121,47 @@ class ForceContacts:
         ic = _crossing(t, x, first - 1, self.off_n)
         to = _crossing(t, x, stop - 1, self.off_n)
         if self.extrapolate:
-            ic, to = self._to_zero(t, x, first, stop, ic, to)
+            prev = np.r_[run_start[ok][:1], stop[:-1]]
+            lo = np.maximum(prev, run_start[ok])
+            light = lowpass(t, fz_n, self.onset_cutoff_hz, br) if self.onset_cutoff_hz else x
+            ic, to = self._to_zero(t, x, light, lo, first, stop, ic, to)
         short = (to - ic) * 1e3 < self.min_stance_ms
         self.contacts_ = pd.DataFrame({"first": first, "stop": stop, "ic_s": ic, "to_s": to, "short": short})
         return self
 
-    def _to_zero(self, t, x, first, stop, ic, to) -> tuple[np.ndarray, np.ndarray]:
+    def _to_zero(self, t, x, light, lo, first, stop, ic, to) -> tuple[np.ndarray, np.ndarray]:
         """IC and TO moved to zero force along each edge.
 
-        Rising edge: a straight line through the crossings of ``off_n`` and ``sqrt(off_n on_n)`` (a heel's impact
-        steepens the edge above, so higher levels would overshoot). Falling edge: a power law ``F ~ (t0 - t)^p``
-        with ``p`` pooled over the contacts: the median ratio of the times between the crossings of ``off_n``,
-        ``on_n`` and ``on_n^2 / off_n`` (levels in a constant ratio) gives it by a grid search over 0.8 .. 4
-        (a straight line when fewer than 6 contacts have all three crossings).
+        Rising edge: on the lightly filtered force ``light`` (:data:`ONSET_CUTOFF_HZ`), the straight line through
+        its crossings of :data:`ONSET_LEVELS` x ``off_n`` (10 and 20 N), searched back from where it first reaches
+        ``on_n``; where a crossing is missing, the ``off_n`` crossing of the contact filter. The 50 Hz filter smears
+        a rearfoot's slowly starting edge over several ms and the edge curves up above 30 N (the impact), so a line
+        higher up or on that filter lands late (up to 5.6 ms before this change); levels nearer zero are within the
+        noise. Falling edge: a power law ``F ~ (t0 - t)^p`` with ``p`` pooled over the contacts: the median ratio of
+        the times between the crossings of ``off_n``, ``on_n`` and ``on_n^2 / off_n`` (levels in a constant ratio)
+        gives it by a grid search over 0.8 .. 4 (a straight line when fewer than 6 contacts have all three
+        crossings).
         """
-        out = []
-        for rising in (True, False):  # the two edges, each vectorised over every contact
-            # Rising: levels off_n, sqrt(off_n on_n), on_n (an impact steepens the edge above on_n); falling:
-            # off_n, on_n, on_n^2 / off_n.
-            ratio = self.on_n / max(self.off_n, 1e-9)
-            a = np.sqrt(ratio) if rising else ratio
-            t_off = ic if rising else to
-            t_on = self._edge_time(t, x, first, stop, self.off_n * a, rising)
-            t_hi = self._edge_time(t, x, first, stop, self.off_n * a * a, rising)
-            d1 = np.abs(t_on - t_off)
-            d2 = np.abs(t_hi - t_on)
-            ok = np.isfinite(d1) & np.isfinite(d2) & (d1 > 0) & (d2 > 0)
-            power = 1.0
-            if ok.sum() >= 6 and not rising:
-                grid = np.linspace(0.8, 4.0, 161)
-                g = (a ** (1 / grid) - 1) / (a ** (2 / grid) - a ** (1 / grid))
-                power = float(grid[np.argmin(np.abs(g - float(np.median(d1[ok] / d2[ok]))))])
-            lead = np.where(np.isfinite(d1), d1, 0.0) / (a ** (1.0 / power) - 1.0)
-            out.append(t_off - lead if rising else t_off + lead)
-            setattr(self, "rise_power_" if rising else "fall_power_", power)
-        return out[0], out[1]
+        t_lo, t_hi = (_rise_time(t, light, lo, stop, self.off_n * k, self.on_n) for k in ONSET_LEVELS)
+        k_lo, k_hi = ONSET_LEVELS
+        with np.errstate(invalid="ignore"):
+            ic_line = t_lo - (t_hi - t_lo) * k_lo / (k_hi - k_lo)
+        good = np.isfinite(ic_line) & (t_hi > t_lo) & (ic_line <= ic)
+        ic_out = np.where(good, ic_line, ic)
+        a = self.on_n / max(self.off_n, 1e-9)
+        t_on = self._edge_time(t, x, first, stop, self.off_n * a, False)
+        t_hi2 = self._edge_time(t, x, first, stop, self.off_n * a * a, False)
+        d1 = np.abs(t_on - to)
+        d2 = np.abs(t_hi2 - t_on)
+        ok = np.isfinite(d1) & np.isfinite(d2) & (d1 > 0) & (d2 > 0)
+        power = 1.0
+        if ok.sum() >= 6:
+            grid = np.linspace(0.8, 4.0, 161)
+            g = (a ** (1 / grid) - 1) / (a ** (2 / grid) - a ** (1 / grid))
+            power = float(grid[np.argmin(np.abs(g - float(np.median(d1[ok] / d2[ok]))))])
+        lead = np.where(np.isfinite(d1), d1, 0.0) / (a ** (1.0 / power) - 1.0)
+        self.fall_power_ = power
+        return ic_out, to + lead
 
     @staticmethod
     def _edge_time(t, x, first, stop, level, rising) -> np.ndarray:
