@@ -163,3 +163,39 @@ def test_body_mass_warning(tmp_path):
             assert abs(ga.summary["force_body_mass_kg"] - 62.0) < 3.0
             assert any("body mass" in w for w in ga.summary["warnings"])
     assert any(issubclass(w.category, ForceBodyMassWarning) for w in caught)
+
+
+@pytest.mark.parametrize("moments_about", ["treadmill", "belt"])
+def test_split_belt_moments_about_each_belts_centre(moments_about):
+    """The force kind's rule: each plate's moments are in its own frame, ``origin_mm`` its surface centre there.
+
+    A split-belt treadmill reporting every belt's moments about that belt's centre (Bertec) and one reporting them
+    about the treadmill's centre give the same COP on the belt and the same strike indices.
+    """
+    from treadlab.drivers.sim.gait import GaitModel
+    from treadlab.drivers.sim.treadmill import TreadmillModel, TreadmillParams, force_info
+
+    p = RunnerParams(strike_left="rearfoot", strike_right="forefoot", speed_mps=3.0, seed=6)
+    gait = GaitModel(p, 12.0)
+    params = TreadmillParams(belts="split", moments_about=moments_about, noise_n=2.0)
+    model = TreadmillModel(gait, params, seed=1)
+    info = force_info(params)
+    t = np.arange(12000) / 1000.0
+    vals = model.values(t)
+    ch = {c: vals[:, i] for i, c in enumerate(model.channels)}
+    truth = gait.steps_for_rate(1000.0)
+    for k, (suffix, foot) in enumerate((("_l", "left"), ("_r", "right"))):
+        base = {c[:-2]: v for c, v in ch.items() if c.endswith(suffix)}
+        sig = plate_signals(t, base, AXES, info["origin_mm"][k], info["size_mm"][k], base["belt_speed"])
+        tab, sigs = force_steps(sig, np.empty(0, np.int64), gait.bw_n, gait.bw_n, p.foot_length_mm, float("nan"),
+                                ForceContacts(), LoadingRates(), ForceStrikeIndex(), LOADING_CUTOFF_HZ)
+        tr = truth[(truth["foot"] == foot) & (truth["ic_s"] > 0.2) & (truth["to_s"] < 11.8)]
+        m = pd.merge_asof(tr.sort_values("ic_s"), tab.sort_values("ic_s"), on="ic_s", direction="nearest",
+                          tolerance=0.01, suffixes=("_true", ""))
+        assert m["strike_index_pct"].notna().all() and len(m) > 10  # the COP lies on the declared belt
+        assert (m["strike_class"] == m["strike_class_true"]).mean() >= 0.95
+        cop = sigs["cop_mm"][:, 0]  # (right, forward): the rightward COP in the plate's frame
+        centre = -float(np.asarray(info["origin_mm"][k])[1])  # right = -y
+        side = 1.0 if foot == "right" else -1.0  # the feet land ~50 mm either side of the midline, belts at 130 mm
+        expected = side * (gait.steps["x_mm"].abs().median() - abs(centre))  # rightward, from the belt's centre
+        assert np.nanmedian(cop) - centre == pytest.approx(expected, abs=25.0)

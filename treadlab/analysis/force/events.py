@@ -38,7 +38,7 @@ def _rise_time(t: np.ndarray, x: np.ndarray, lo: np.ndarray, stop: np.ndarray, l
     """
     n = len(x)
     hi = first_true(x >= top, lo, stop)
-    i = range_max(np.where(x < level, np.arange(n), -1), lo, np.where(hi >= 0, hi, lo)).astype(np.int64)
+    i = range_max(np.where(x < level, np.arange(n), -1), lo, np.where(hi >= 0, hi, lo), empty=-1).astype(np.int64)
     ok = (hi >= 0) & (i >= lo) & (i < n - 1)
     return np.where(ok, _crossing(t, x, np.clip(i, 0, n - 2), level), np.nan)
 
@@ -134,20 +134,24 @@ class ForceContacts:
 
         Rising edge: on the lightly filtered force ``light`` (:data:`ONSET_CUTOFF_HZ`), the straight line through
         its crossings of :data:`ONSET_LEVELS` x ``off_n`` (10 and 20 N), searched back from where it first reaches
-        ``on_n``; where a crossing is missing, the ``off_n`` crossing of the contact filter. The 50 Hz filter smears
-        a rearfoot's slowly starting edge over several ms and the edge curves up above 30 N (the impact), so a line
-        higher up or on that filter lands late (up to 5.6 ms before this change); levels nearer zero are within the
-        noise. Falling edge: a power law ``F ~ (t0 - t)^p`` with ``p`` pooled over the contacts: the median ratio of
-        the times between the crossings of ``off_n``, ``on_n`` and ``on_n^2 / off_n`` (levels in a constant ratio)
-        gives it by a grid search over 0.8 .. 4 (a straight line when fewer than 6 contacts have all three
-        crossings).
+        ``on_n``. Where a crossing is missing (the force never fell below 10 N since the last contact: standing on
+        a single belt), the line through the contact filter's ``off_n`` and ``sqrt(off_n on_n)`` crossings. The
+        50 Hz filter smears a rearfoot's slowly starting edge over several ms and the edge curves up above 30 N
+        (the impact), so a line higher up or on that filter lands late (up to 5.6 ms); levels nearer zero are
+        within the noise. Falling edge: a power law ``F ~ (t0 - t)^p`` with ``p`` pooled over the contacts: the
+        median ratio of the times between the crossings of ``off_n``, ``on_n`` and ``on_n^2 / off_n`` (levels in a
+        constant ratio) gives it by a grid search over 0.8 .. 4 (a straight line when fewer than 6 contacts have
+        all three crossings).
         """
         t_lo, t_hi = (_rise_time(t, light, lo, stop, self.off_n * k, self.on_n) for k in ONSET_LEVELS)
         k_lo, k_hi = ONSET_LEVELS
         with np.errstate(invalid="ignore"):
             ic_line = t_lo - (t_hi - t_lo) * k_lo / (k_hi - k_lo)
         good = np.isfinite(ic_line) & (t_hi > t_lo) & (ic_line <= ic)
-        ic_out = np.where(good, ic_line, ic)
+        # The fallback: the line through the contact filter's off_n and sqrt(off_n on_n) crossings.
+        a = np.sqrt(self.on_n / max(self.off_n, 1e-9))
+        d = self._edge_time(t, x, first, stop, self.off_n * a, True) - ic
+        ic_out = np.where(good, ic_line, ic - np.where(np.isfinite(d) & (d > 0), d, 0.0) / (a - 1.0))
         a = self.on_n / max(self.off_n, 1e-9)
         t_on = self._edge_time(t, x, first, stop, self.off_n * a, False)
         t_hi2 = self._edge_time(t, x, first, stop, self.off_n * a * a, False)

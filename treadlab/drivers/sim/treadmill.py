@@ -6,10 +6,12 @@ clock, so the treadmill's contacts are the insoles' contacts and the ground trut
 
 Frame (the plate frame of every belt, named in INFO ``axes``): ``x`` forward (the runner faces +x; the belt moves
 towards -x), ``y`` to the runner's left, ``z`` up; forces are the ground reaction on the runner (``Fz`` > 0 under
-load). The treadmill frame has its origin at the centre of the running surface, on the surface; each plate's
-``origin_mm`` is the centre of its top surface in that frame (the force kind's definition: the frame of the COP
-channels), and every plate's moments are taken about the treadmill frame's origin (as the force analysis reads
-them), so ``COPx = -My / Fz`` and ``COPy = Mx / Fz`` in the treadmill frame, for either belt.
+load). The treadmill frame has its origin at the centre of the running surface, on the surface. The force kind's
+rule: each plate's moments and COP channels are in that plate's frame, and ``origin_mm`` is the centre of the
+plate's top surface in it. By default every plate's frame is the treadmill frame (``origin_mm`` = the belt's
+centre); with ``moments_about="belt"`` each belt has its own frame, origin at its surface centre (``origin_mm``
+= [0, 0, 0], as Bertec reports each belt). Either way ``COPx = -My / Fz`` and ``COPy = Mx / Fz`` in the plate's
+frame.
 
 Forces of one foot (noise-free)
 -------------------------------
@@ -53,6 +55,8 @@ __all__ = ["BELTS", "CHANNEL_SETS", "COM_HEIGHT_PER_FOOT_LENGTH", "COP_MIN_FZ_N"
            "TreadmillParams", "channel_names", "force_info"]
 
 BELTS = ("single", "split")
+#: Frames of a plate's moments and COP channels (:class:`TreadmillParams` ``moments_about``).
+MOMENT_FRAMES = ("treadmill", "belt")
 #: Channels of one belt: forces and moments, or forces and centre of pressure; ``belt_speed`` always.
 CHANNEL_SETS = {"moments": ("Fx", "Fy", "Fz", "Mx", "My", "Mz", "belt_speed"),
                 "cop": ("Fx", "Fy", "Fz", "COPx", "COPy", "belt_speed")}
@@ -87,6 +91,10 @@ class TreadmillParams:
         SD of the COP and belt-speed noise.
     drift_n : float
         Amplitude of the slow zero drift of the forces, N (moments: times :data:`MOMENT_ARM_NOISE_MM`; 0 = none).
+    moments_about : {"treadmill", "belt"}
+        The frame of each plate's moments and COP channels: the treadmill frame (its origin at the centre of the
+        running surface; ``origin_mm`` = each belt's centre in it), or each belt's own frame with its origin at
+        the belt's surface centre (as Bertec reports each belt; ``origin_mm`` = [0, 0, 0] per belt).
     """
 
     belts: str = "single"
@@ -95,8 +103,11 @@ class TreadmillParams:
     noise_cop_mm: float = 1.0
     noise_speed_mps: float = 0.005
     drift_n: float = 0.0
+    moments_about: str = "treadmill"
 
     def __post_init__(self) -> None:
+        if self.moments_about not in MOMENT_FRAMES:
+            raise ValueError(f"treadmill moments_about must be one of {MOMENT_FRAMES}, got {self.moments_about!r}")
         if self.belts not in BELTS:
             raise ValueError(f"treadmill belts must be one of {BELTS}, got {self.belts!r}")
         if self.outputs not in CHANNEL_SETS:
@@ -142,6 +153,8 @@ def force_info(params: TreadmillParams) -> dict:
     ``axes``); with split belts ``origin_mm``/``size_mm`` hold one row per plate (left, right).
     """
     origin, size = plate_geometry(params.belts)
+    if params.moments_about == "belt":  # each belt's surface centre is its own frame's origin
+        origin = np.zeros_like(origin)
     one = params.belts == "single"
     return {"channels": channel_names(params.belts, params.outputs), "belts": params.belts,
             "origin_mm": origin[0].tolist() if one else origin.tolist(),
@@ -176,7 +189,10 @@ class TreadmillModel:
         self.params = TreadmillParams.from_any(params)
         self.seed = int(seed)
         self.channels = channel_names(self.params.belts, self.params.outputs)
-        self.origin_mm, self.size_mm = plate_geometry(self.params.belts)
+        self.origin_mm, self.size_mm = plate_geometry(self.params.belts)  # belt centres, treadmill frame
+        #: Origin of each plate's moment/COP frame in the treadmill frame (the treadmill's, or the belt's centre).
+        self.frame_mm = self.origin_mm.copy() if self.params.moments_about == "belt" else np.zeros_like(
+            self.origin_mm)
         base = _plain(gait)
         self.foot_length_mm = float(base.params.foot_length_mm)
         self.com_height_mm = COM_HEIGHT_PER_FOOT_LENGTH * self.foot_length_mm
@@ -271,16 +287,17 @@ class TreadmillModel:
         out: dict[str, np.ndarray] = {}
         groups = [("", FEET)] if self.params.belts == "single" else [("_l", ("left",)), ("_r", ("right",))]
         for p, (suffix, on) in enumerate(groups):
-            ox, oy = self.origin_mm[p, 0], self.origin_mm[p, 1]
+            fx0, fy0 = self.frame_mm[p, 0], self.frame_mm[p, 1]  # the moments' origin
+            ox, oy = self.origin_mm[p, 0] - fx0, self.origin_mm[p, 1] - fy0  # the belt centre in that frame
             fz = sum(feet[f].fz for f in on)
             fx = sum(feet[f].fx for f in on)
             fy = sum(feet[f].fy for f in on)
             mx = np.zeros(t.shape)
             my = np.zeros(t.shape)
             mz = np.zeros(t.shape)
-            for f in on:  # moments about the treadmill frame's origin (on the surface)
-                cx = np.nan_to_num(feet[f].cop[:, 0])
-                cy = np.nan_to_num(feet[f].cop[:, 1])
+            for f in on:  # moments about the plate frame's origin (on the surface)
+                cx = np.nan_to_num(feet[f].cop[:, 0] - fx0)
+                cy = np.nan_to_num(feet[f].cop[:, 1] - fy0)
                 mx += cy * feet[f].fz
                 my -= cx * feet[f].fz
                 mz += cx * feet[f].fy - cy * feet[f].fx
@@ -313,7 +330,7 @@ class TreadmillModel:
                 low = out[:, self.channels.index("Fz" + suffix)] < COP_MIN_FZ_N
                 p = 1 if suffix == "_r" else 0
                 for i, c in enumerate(("COPx", "COPy")):
-                    out[low, self.channels.index(c + suffix)] = self.origin_mm[p, i]
+                    out[low, self.channels.index(c + suffix)] = self.origin_mm[p, i] - self.frame_mm[p, i]
         return out
 
     def _channel_scale(self, force: float, cop: float, speed: float) -> np.ndarray:
