@@ -44,6 +44,10 @@ _FOREFOOT_HEEL_DROP_FRAC = 0.04
 _ROLL_OVER = PchipInterpolator(
     [0.0, 0.05, 0.1, 0.15, 0.4, 0.65, 0.85, 1.0], [0.0, 0.04, 0.08, 0.12, 0.7, 0.82, 0.92, 1.0]
 )
+#: Stance fractions over which each strike's own COP path hands over to the common push-off path (smoothstep):
+#: the loading response ends at ~15 % of stance and the forefoot push-off phase starts at ~45 % of stance
+#: (De Cock et al. 2005, Gait Posture 21:432; docs/simulator.md).
+_PUSH_OFF_BLEND = (0.15, 0.45)
 _LANDING_SD_MM = (8.0, 15.0)  # across, along
 _STREAMS = {"jitter": 1, "contact": 2, "strike": 3, "land_x": 4, "land_y": 5, "noise": 6, "offset": 7}
 _OFFSET_PERIOD_S = 11.0
@@ -284,7 +288,10 @@ class GaitModel:
         """Centre of pressure of ``foot`` in the foot frame (mm; x lateral, y from the heel; NaN in swing).
 
         The COP starts at the step's strike index (``y = strike_index_pct / 100 * foot_length_mm``) and travels to
-        the toes; forefoot strikes first drop back a little as the heel comes down.
+        the toes; forefoot strikes first drop back a little as the heel comes down. Between 15 % and 45 % of stance
+        (:data:`_PUSH_OFF_BLEND`) every strike's path hands over to the common push-off path from the heel to the
+        hallux (``0.90 L * _ROLL_OVER(u)``: 0.74 L, the first metatarsal head, at 65 % of stance), so late stance
+        does not depend on the strike.
 
         Returns
         -------
@@ -299,7 +306,14 @@ class GaitModel:
         y_to = _TOE_OFF_Y_FRAC * L
         fore = self._si[r] > 66.7
         progress = np.where(fore, uc**2, _ROLL_OVER(uc))
-        y = y_ic + (y_to - y_ic) * progress - np.where(fore, _FOREFOOT_HEEL_DROP_FRAC * L * np.sin(np.pi * uc), 0.0)
+        early = y_ic + (y_to - y_ic) * progress - np.where(fore, _FOREFOOT_HEEL_DROP_FRAC * L * np.sin(np.pi * uc),
+                                                           0.0)
+        # From mid-stance on every strike pushes off along the same path (heel to hallux, _ROLL_OVER from the
+        # heel): where the foot landed no longer matters once the forefoot carries the load.
+        a, b = _PUSH_OFF_BLEND
+        w = np.clip((uc - a) / (b - a), 0.0, 1.0)
+        w = w * w * (3.0 - 2.0 * w)
+        y = (1.0 - w) * early + w * y_to * _ROLL_OVER(uc)
         out[contact, 1] = y
         out[contact, 0] = pm.cop_line_x_mm(y, L)
         stand, _, cop_stand = self._standing(foot, np.asarray(t_s, dtype=np.float64).ravel())
