@@ -173,7 +173,7 @@ def test_split_belt_moments_about_each_belts_centre(moments_about):
     about the treadmill's centre give the same COP on the belt and the same strike indices.
     """
     from treadlab.drivers.sim.gait import GaitModel
-    from treadlab.drivers.sim.treadmill import TreadmillModel, TreadmillParams, force_info
+    from treadlab.drivers.sim.treadmill import TreadmillModel, TreadmillParams, force_info, plate_geometry
 
     p = RunnerParams(strike_left="rearfoot", strike_right="forefoot", speed_mps=3.0, seed=6)
     gait = GaitModel(p, 12.0)
@@ -196,6 +196,6 @@ def test_split_belt_moments_about_each_belts_centre(moments_about):
         assert (m["strike_class"] == m["strike_class_true"]).mean() >= 0.95
         cop = sigs["cop_mm"][:, 0]  # (right, forward): the rightward COP in the plate's frame
         centre = -float(np.asarray(info["origin_mm"][k])[1])  # right = -y
-        side = 1.0 if foot == "right" else -1.0  # the feet land ~50 mm either side of the midline, belts at 130 mm
-        expected = side * (gait.steps["x_mm"].abs().median() - abs(centre))  # rightward, from the belt's centre
-        assert np.nanmedian(cop) - centre == pytest.approx(expected, abs=25.0)
+        belt_right_mm = -plate_geometry("split")[0][k, 1]  # the belt's centre, rightward in the treadmill frame
+        landed = gait.steps.loc[gait.steps["foot"] == foot, "x_mm"].median()  # rightward, treadmill frame
+        assert np.nanmedian(cop) - centre == pytest.approx(landed - belt_right_mm, abs=25.0)
