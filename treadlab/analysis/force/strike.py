@@ -25,13 +25,10 @@ import pandas as pd
 from treadlab.analysis.ragged import first_true, range_argmax
 from treadlab.vocabulary import classify_strike
 
-__all__ = ["ANCHOR_FRAC", "HEEL_MT_FRAC", "ForceStrikeIndex"]
+__all__ = ["ANCHOR_FRAC", "ForceStrikeIndex"]
 
 #: Where the late-stance (50 % BW) centre of pressure lies, from the heel, in foot lengths (docs/analysis.md).
 ANCHOR_FRAC = 0.82
-#: The heel to the midpoint of the first and fifth metatarsal heads, in foot lengths (docs/analysis.md): the length
-#: a marker-based strike index (heel to MT markers, as in the Fukuchi data's classes) is normalised by.
-HEEL_MT_FRAC = 0.70
 
 
 class ForceStrikeIndex:
