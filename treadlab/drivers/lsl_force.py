@@ -16,6 +16,11 @@ stream) and maps its channels to the force contract (docs/rig.md, "LSL force str
     size_mm = [[1800.0, 240.0], [1800.0, 240.0]]
     channels = { Fz_l = "FZL", Mx_l = { stream = "MXL", scale = 1000.0 }, ... }
 
+``origin_mm`` follows the force kind's plate-frame rule (docs/protocol.md, "Plate frames"): each belt's surface
+centre in the frame its moments are taken about. Belts streaming moments about one treadmill origin give their
+centres in it (as above); belts streaming moments about their own centres (Bertec) give
+``origin_mm = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]``.
+
 Each ``channels`` value is the stream channel (its label, or its position counting from 0) or a table
 ``{stream, scale, offset}``: contract value = ``scale * (stream value - offset)``, in N, N·mm, mm or m/s. The
 file keeps what the stream sent for the mapped channels (``raw`` float32, in the contract's order) with that
