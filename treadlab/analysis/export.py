@@ -31,8 +31,8 @@ from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.analysis.session import Session, read_session
 from treadlab.errors import AnalysisError, LabError, SessionFileError, StorageError
 
-__all__ = ["C3D_CHANNELS", "C3dAnalogs", "C3dGrid", "c3d_analogs", "export_c3d", "export_csv",
-           "register_c3d_channels"]
+__all__ = ["C3D_CHANNELS", "C3D_PARAMETERS", "C3dAnalogs", "C3dGrid", "c3d_analogs", "export_c3d", "export_csv",
+           "register_c3d_channels", "register_c3d_parameters"]
 
 FORMATS = ("csv", "c3d")
 _SIDE_PREFIX = {"left": "L", "right": "R"}
@@ -275,6 +275,15 @@ def register_c3d_channels(kind: str, channels) -> None:
     C3D_CHANNELS[kind] = channels
 
 
+#: Per kind, ``parameters(session, analogs, c3d)`` adding the kind's C3D parameters (e.g. FORCE_PLATFORM).
+C3D_PARAMETERS: dict = {}
+
+
+def register_c3d_parameters(kind: str, parameters) -> None:
+    """Add C3D parameters for devices of ``kind`` with ``parameters(session, analogs, c3d)``."""
+    C3D_PARAMETERS[kind] = parameters
+
+
 def _step_events(session: Session) -> pd.DataFrame:
     """Initial contacts and toe-offs of both insoles as C3D events ("Foot Strike", "Foot Off"), as analysed by
     :func:`treadlab.analysis.analyze` with its defaults; empty when the session cannot be analysed.
@@ -405,6 +414,8 @@ def export_c3d(source: str | Path | Session, out: str | Path | None = None, *, r
             c3d.add_parameter("EVENT", "LABELS", ev["label"].astype(str).tolist())
             c3d.add_parameter("EVENT", "CONTEXTS", ev["context"].astype(str).tolist())
             c3d.add_parameter("EVENT", "DESCRIPTIONS", [""] * len(ev))
+        for parameters in C3D_PARAMETERS.values():  # the kinds with parameters of their own (force platforms)
+            parameters(session, an, c3d)
         c3d.add_parameter("TREADLAB", "TIME0_S", [an.time0_s])
         c3d.add_parameter("TREADLAB", "SOURCE", [session.path.name])
         if session.participant:
