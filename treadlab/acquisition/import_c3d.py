@@ -64,7 +64,7 @@ def _check_platforms(c, path: str) -> list[int]:
     return types
 
 
-def _check_size(path: str) -> None:
+def _check_size(path: str) -> list[str]:
     """A truncated file: fewer bytes than the frames its header announces need (ezc3d reads what is there and
     shortens its own copy of the header, so the file's header is read here).
     """
@@ -82,14 +82,20 @@ def _check_size(path: str) -> None:
     n_points, n_analog, first, last = (int(w) for w in words[1:5])
     scale = float(np.frombuffer(head[12:16], dtype=">f4" if big else "<f4")[0])
     start = int(words[8])
-    if last >= 65535 or last < first or start < 2:
-        return  # long trials count their frames elsewhere (POINT:FRAMES); ezc3d's own checks apply
+    if last < first or start < 2:
+        return []  # ezc3d's own checks apply
     word = 4 if scale < 0 else 2
-    need = (start - 1) * 512 + (last - first + 1) * (n_points * 4 + n_analog) * word
+    frame_bytes = (n_points * 4 + n_analog) * word
+    need = (start - 1) * 512 + (last - first + 1) * frame_bytes
     have = os.path.getsize(path)
     if have < need:
         raise ImportFileError(f"{path}: the C3D file is truncated ({have} bytes; its header announces "
                               f"{last - first + 1} frames, {need} bytes)")
+    extra = (have - need - 511) // frame_bytes if frame_bytes else 0  # the last block is padded to 512 bytes
+    if last >= 65535 and extra > 0:
+        return [f"WARNING: the file holds about {extra} frames beyond the 65535 a C3D header counts; ezc3d reads "
+                "the first 65535 frames and only those are imported"]
+    return []
 
 
 def _param_block_processor(path: str, head: bytes) -> int:
@@ -158,7 +164,7 @@ def read_c3d(path: str, block_rows: int = BLOCK_ROWS) -> ForceSource:
         Not a readable C3D file, truncated, no force platform, a platform type other than 1-4, platform
         parameters that cannot be used, units it cannot convert, no analog samples.
     """
-    _check_size(path)
+    size_notes = _check_size(path)
     c = _load(path)
     types = _check_platforms(c, path)
     analogs = np.asarray(c["data"]["analogs"])
@@ -191,6 +197,7 @@ def read_c3d(path: str, block_rows: int = BLOCK_ROWS) -> ForceSource:
              f"(type {', '.join(map(str, types))}), {rate:g} Hz, read by ezc3d and calibrated from FORCE_PLATFORM; "
              f"ANALOG:UNITS of the platform channels say {said or 'nothing'} "
              "(not trusted: checked against a person's weight below)"]
+    notes += size_notes
     point_rate = float(c["header"]["points"]["frame_rate"] or 0.0)
     markers, ev_notes = _events(c, path, int(c["header"]["points"]["first_frame"]), point_rate, (n - 1) / rate)
     notes += ev_notes
