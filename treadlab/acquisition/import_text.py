@@ -20,7 +20,7 @@ from treadlab.errors import ImportFileError
 __all__ = ["read_text"]
 
 _NAME = re.compile(r"^\s*(?P<name>[^\[\(]+?)\s*(?:[\[\(]\s*(?P<unit>[^\]\)]*?)\s*[\]\)])?\s*$")
-_QUANTITY = re.compile(r"^(?:(?P<time>time|frame|sample)|(?P<q>f|m|cop|t)(?P<a>[xyz]))$", re.IGNORECASE)
+_QUANTITY = re.compile(r"^(?:(?P<time>time|frame|sample)|(?P<q>f|m|cop|t)(?P<a>[xyz])(?P<b>_[lr])?)$", re.IGNORECASE)
 #: Factor to N, N·mm or mm of the units a column header may name.
 UNIT_FACTORS = {
     "F": {"n": 1.0, "newton": 1.0, "kn": 1000.0},
@@ -58,7 +58,7 @@ def _columns(tokens: list[str], where: str) -> tuple[dict, dict, list[str]]:
             name, kind = "Time", "time"
         else:
             kind = {"f": "F", "m": "M", "cop": "COP", "t": "T"}[q.group("q").lower()]
-            name = f"{kind}{q.group('a').lower()}"
+            name = f"{kind}{q.group('a').lower()}{(q.group('b') or '').lower()}"
         if name in found:
             raise ImportFileError(f"{where}: the header names {name} twice")
         table = TIME_FACTORS if kind == "time" else UNIT_FACTORS[kind]
@@ -93,7 +93,14 @@ def read_text(path: str, rate_hz: float | None = None, block_rows: int = BLOCK_R
     sep = _separator(header)
     tokens = re.split(sep, header.strip()) if sep == r"\s+" else header.rstrip("\r\n").split(sep)
     cols, factor, ignored = _columns(tokens, where)
-    missing = [c for c in ("Time", "Fx", "Fy", "Fz") if c not in cols]
+    belts = sorted({n[-2:] for n in cols if n[-2:] in ("_l", "_r")}) or [""]
+    if belts != [""] and any(n[-2:] not in ("_l", "_r") for n in cols if n != "Time"):
+        raise ImportFileError(f"{where}: some force columns name a belt (_l, _r) and some do not; a split-belt "
+                              "export names the belt of every column")
+    if belts == ["_l"] or belts == ["_r"]:
+        belts = ["_l", "_r"]  # the missing belt's columns are reported below
+    missing = [c + b for b in belts for c in ("Fx", "Fy", "Fz") if c + b not in cols]
+    missing = (["Time"] if "Time" not in cols else []) + missing
     if missing:
         raise ImportFileError(f"{where}: the header names no {', '.join(missing)} column (it has "
                               f"{' '.join(t.strip() for t in tokens)}); a force export needs Time Fx Fy Fz and "
@@ -110,17 +117,23 @@ def read_text(path: str, rate_hz: float | None = None, block_rows: int = BLOCK_R
     checker = _TimeCheck(first_time[0], rate, time_is_index, where)
     checker(first_time)
 
+    def per_belt(block: dict) -> list[dict]:
+        if belts == [""]:
+            return [block]
+        return [{n[:-2]: v for n, v in block.items() if n.endswith(b)} for b in belts]
+
     def rest() -> Iterator[list[dict]]:
         for t, block in reader:  # one iteration per block of rows
             checker(t)
-            yield [block]
+            yield per_belt(block)
 
     notes = [f"text export, {len(names) - 1} force columns ({' '.join(n for n in names if n != 'Time')}), "
              f"{rate:g} Hz" + (" (Time counts samples; --rate-hz)" if time_is_index else " (from Time)")]
     if ignored:
         notes.append(f"columns not imported: {' '.join(ignored)}")
-    return ForceSource(path=path, format="text", rate_hz=rate, plates=[PlateSource(first=first, corners_mm=None)],
-                       rest=rest(), notes=notes)
+    belt_name = {"": "", "_l": "left", "_r": "right"}
+    plates = [PlateSource(first=f, corners_mm=None, belt=belt_name[b]) for f, b in zip(per_belt(first), belts)]
+    return ForceSource(path=path, format="text", rate_hz=rate, plates=plates, rest=rest(), notes=notes)
 
 
 def _counts_samples(t: np.ndarray) -> bool:
