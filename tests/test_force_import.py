@@ -379,3 +379,18 @@ def test_split_belt_text_export(tmp_path):
     bad.write_text("Time,Fx_l,Fy_l,Fz_l\n0,0,0,700\n")
     with pytest.raises(Exception, match="names no Fx_r, Fy_r, Fz_r column"):
         import_file(str(bad), str(tmp_path / "half.h5"))
+
+
+def test_metadata_lines_above_the_header_are_skipped(tmp_path):
+    g = Gait(rate_hz=500.0)
+    plain = write_text(tmp_path / "plain.txt", g, time="s")
+    src = tmp_path / "vendor.txt"
+    src.write_text("Exported by TreadmillSoft 3.1\nSubject: P07\tDate: 2026-05-01\n\n" + plain.read_text())
+    res = import_file(str(src), str(tmp_path / "vendor.h5"))
+    with read_session(res.path) as s:
+        np.testing.assert_allclose(s.devices["force"].read_channels(["Fz"])["Fz"], g.signals()["Fz"], atol=1e-3)
+    lines = src.read_text().splitlines()
+    del lines[3 + 1 + 100]  # a missing data row: the message names the file's own line number
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(Exception, match="line 105: Time 0.202 where 0.2"):
+        import_file(str(src), str(tmp_path / "bad.h5"))
