@@ -172,6 +172,10 @@ class Kinematics:
     theta: Jet
     pos: tuple[Jet, Jet, Jet]
 
+    def __post_init__(self) -> None:
+        self.psi, self.phi, self.theta = self.psi.full(), self.phi.full(), self.theta.full()
+        self.pos = tuple(p.full() for p in self.pos)
+
     def rotation(self) -> np.ndarray:
         """Segment orientation, shape (n, 3, 3)."""
         return _rot_matrices(self.psi.v, self.phi.v, self.theta.v)
