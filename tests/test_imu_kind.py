@@ -46,7 +46,7 @@ def test_a_valid_info_gives_the_shape_labels_units_and_attributes():
     assert kind.channel_labels(shape, imu_info()) == tuple(SIX)
     assert kind.channel_units(shape, imu_info(), "imu") == ("g",) * 3 + ("deg/s",) * 3
     assert kind.channel_units(shape, imu_info(), "raw") == ()  # raw counts: one unit, "raw"
-    attrs = kind.device_attrs(imu_info(), shape)
+    attrs = kind.device_attrs(imu_info())
     assert attrs["placement"] == "pelvis" and attrs["channels"] == SIX
     assert attrs["range_g"] == 16.0 and attrs["range_dps"] == 2000.0 and math.isnan(attrs["range_ut"])
     nine = imu_info(channels=SIX + ["mx", "my", "mz"], range_ut=4900)
@@ -129,7 +129,7 @@ def _description(name="pelvis_imu", info=None, calibration="imu", shape=None):
     return DeviceDescription(
         name=name, kind="imu", protocol="binary", shape=shape, dtype=np.dtype("<i2"), rate_hz=500.0, clock_hz=1e6,
         serial="IMU-1", info=info, calibration=cal, channel_labels=kind.channel_labels(shape, info),
-        channel_units=kind.channel_units(shape, info, unit), device_attrs=kind.device_attrs(info, shape))
+        channel_units=kind.channel_units(shape, info, unit))
 
 
 def write_imu_session(path: Path, descs: list[DeviceDescription], raws: dict[str, np.ndarray],
@@ -176,14 +176,6 @@ def test_the_writer_lays_out_an_imu_group_per_the_contract(tmp_path):
         assert [u.decode() for u in cal["units"][()]] == ["g"] * 3 + ["deg/s"] * 3 + ["uT"] * 3
         for name in ("seq", "device_time", "time", "host_time", "gaps", "clock/segments", "clock/pings"):
             assert name in g
-
-
-def test_the_writer_takes_the_kind_attributes_from_the_kind_when_the_description_has_none(tmp_path):
-    d = _description()
-    bare = DeviceDescription(**{**d.__dict__, "device_attrs": {}})
-    write_imu_session(tmp_path / "s.h5", [bare], {"pelvis_imu": np.zeros((10, 6), "<i2")})
-    with h5py.File(tmp_path / "s.h5", "r") as f:
-        assert f["devices/pelvis_imu"].attrs["placement"] == "pelvis"
 
 
 def test_the_reader_gives_physical_units_from_the_calibration(tmp_path):
@@ -280,3 +272,31 @@ def test_a_raw_file_whose_range_is_unknown_keeps_counts_for_that_sensor(tmp_path
         assert dev.channel_units() == ["g"] * 3 + ["counts"] * 3 and not dev.calibrated
         np.testing.assert_allclose(dev.read_calibrated()[0], [8.0, 0.0, -8.0, 100, -200, 300])
         assert dev.clipped_samples("gyro") == 0 and math.isnan(dev.clipping_fraction("gyro"))
+
+
+def test_the_fast_clip_mask_is_the_definition_for_any_calibration(tmp_path):
+    """The mask compares counts with per-channel limits; it must equal |gain * (raw - offset)| >= 95 % of range
+    (float64) for every count, at any gain and offset: checked on every count near the limits."""
+    rng = np.random.default_rng(11)
+    info = imu_info(range_g=8, range_dps=500)
+    gain = (np.array([8.0] * 3 + [500.0] * 3) / 32768 * rng.uniform(0.97, 1.03, 6)).astype(np.float32)
+    offset = rng.uniform(-300, 300, 6).astype(np.float32)
+    g64, o64 = gain.astype(np.float64), offset.astype(np.float64)
+    full = np.array([8.0] * 3 + [500.0] * 3)
+    edge = np.ceil(o64 + 0.95 * full / g64).astype(np.int64), np.floor(o64 - 0.95 * full / g64).astype(np.int64)
+    rows = []
+    for j in range(6):
+        for e in (edge[0][j], edge[1][j]):
+            for x in range(e - 3, e + 4):
+                r = np.zeros(6, np.int64)
+                r[j] = np.clip(x, -32768, 32767)
+                rows.append(r)
+    raw = np.array(rows, "<i2")
+    d = _description(info=info)
+    d = DeviceDescription(**{**d.__dict__, "calibration": Calibration("imu", gain, offset)})
+    write_imu_session(tmp_path / "s.h5", [d], {"pelvis_imu": raw})
+    want = np.any(np.abs(g64 * (raw.astype(np.float64) - o64)) >= 0.95 * full, axis=1)
+    with read_session(tmp_path / "s.h5") as s:
+        got = s.devices["pelvis_imu"].clipped_mask()
+    assert want.any() and not want.all()
+    np.testing.assert_array_equal(got, want)

@@ -152,12 +152,10 @@ def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
     g.attrs[ff.A_SERIAL] = d.serial or ""
     g.attrs[ff.A_CLOCK_HZ] = float(d.clock_hz)
     g.attrs[ff.A_SHAPE] = np.asarray(d.shape, dtype=np.int64)
+    for k, v in _device_attrs(d).items():  # the kind's own attributes (a force device's channels, belts, axes...)
+        g.attrs[k] = v
     for k in ff.FINAL_DEVICE_ATTRS:
         g.attrs[k] = np.nan if k in ("drift_ppm", "fit_residual_ms", "achieved_rate_hz") else 0
-    for k, v in _device_attrs(d).items():  # the kind's own attributes (an imu's placement, channels, ranges)
-        if k in g.attrs:
-            raise ValueError(f"{d.name}: kind {d.kind!r} attribute {k!r} would replace a device attribute")
-        g.attrs[k] = v
     row_bytes = max(1, d.n_values * np.dtype(d.dtype).itemsize)
     rows = int(max(1, min(4096, _CHUNK_BYTES // row_bytes)))
     g.create_dataset(ff.RAW, shape=(0, *d.shape), maxshape=(None, *d.shape), chunks=(rows, *d.shape),
@@ -203,6 +201,14 @@ def _create_device(devs: h5py.Group, d: DeviceDescription) -> None:
     cnt.attrs[ff.A_COLUMNS] = list(ff.COUNTER_COLUMNS)
 
 
+def _device_attrs(d: DeviceDescription) -> dict:
+    """The registered kind's attributes of the device group (:meth:`Kind.device_attrs`); none for an unknown kind."""
+    try:
+        return get_kind(d.kind, d.name).device_attrs(d.info)
+    except UnknownKindError:  # a kind this process does not know (a test factory's)
+        return {}
+
+
 def _geometry(d: DeviceDescription) -> tuple[dict, dict]:
     """The kind's ``layout`` attributes and datasets: the description's, else its registered kind's."""
     if d.layout_attrs or d.layout_data:
@@ -211,16 +217,6 @@ def _geometry(d: DeviceDescription) -> tuple[dict, dict]:
         return get_kind(d.kind, d.name).geometry(d.info, tuple(d.shape), d.layout)
     except UnknownKindError:  # a kind this process does not know (a test factory's): no geometry
         return {}, {}
-
-
-def _device_attrs(d: DeviceDescription) -> dict:
-    """The kind's attributes of the device group: the description's, else its registered kind's."""
-    if d.device_attrs:
-        return d.device_attrs
-    try:
-        return get_kind(d.kind, d.name).device_attrs(d.info, tuple(d.shape))
-    except UnknownKindError:  # a kind this process does not know: none
-        return {}
 
 
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:

@@ -182,8 +182,35 @@ class ImuData(DeviceData):
         cols = self._clip_columns(sensor)
         if not cols:
             return np.zeros(len(raw), bool)
+        limits = self._clip_limits(cols, raw.dtype)
+        if limits is not None:  # integer counts: compare with the counts at the clip level (exact, no conversion)
+            lo, hi = limits
+            sub = raw[:, cols]
+            return np.any((sub >= hi) | (sub <= lo), axis=1)
         values = apply_calibration(raw[:, cols], self._gain64[cols], self._offset64[cols], dtype=np.float64)
         return np.any(np.abs(values) >= k.CLIP_FRACTION * self._full_scale[cols], axis=1)
+
+    def _clip_limits(self, cols: list[int], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per column, the highest count that clips low and the lowest that clips high: the counts where
+        ``|gain * (raw - offset)| >= 95 % of full scale`` (float64, as :meth:`clipped_mask` defines it) starts,
+        found from the formula and checked at the neighbouring count. None for float raw or a gain <= 0.
+        """
+        gain, offset = self._gain64[cols], self._offset64[cols]
+        if dtype.kind not in "iu" or np.any(gain <= 0):
+            return None
+        level = k.CLIP_FRACTION * self._full_scale[cols]
+
+        def clips(x):
+            return np.abs(gain * (x - offset)) >= level
+
+        hi = np.ceil(offset + level / gain)
+        hi = np.where(clips(hi - 1), hi - 1, np.where(clips(hi), hi, hi + 1))
+        lo = np.floor(offset - level / gain)
+        lo = np.where(clips(lo + 1), lo + 1, np.where(clips(lo), lo, lo - 1))
+        info = np.iinfo(dtype)
+        if np.any(hi > info.max) or np.any(lo < info.min):
+            return None  # a level the counts cannot reach: the float path
+        return lo.astype(dtype), hi.astype(dtype)
 
     def clipped_samples(self, sensor: str = "any") -> int:
         """How many samples of the recording clip (:meth:`clipped_mask`), counted a block at a time."""

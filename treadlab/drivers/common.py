@@ -253,8 +253,7 @@ class DeviceBase:
             name=self.name, kind=self.kind, protocol=self.protocol, shape=shape, dtype=np.dtype(self.dtype),
             rate_hz=float(self.rate_hz), clock_hz=float(self.clock_hz), serial=self.serial or "",
             side=self.side or "", info=self.info, calibration=self.calibration, layout=self.layout,
-            layout_attrs=attrs, layout_data=data, device_attrs=kind.device_attrs(self.info, shape),
-            channel_labels=kind.channel_labels(shape, self.info),
+            layout_attrs=attrs, layout_data=data, channel_labels=kind.channel_labels(shape, self.info),
             channel_units=kind.channel_units(shape, self.info, self.calibration.unit if self.calibration else "raw"),
             markers=self.markers, host_clock=self.host_clock, supports_ping=self.supports_ping)
 

@@ -64,9 +64,6 @@ class DeviceDescription:
         ``belt_axis``).
     layout_data : dict of ndarray
         The kind's geometry datasets of group ``layout`` when no sensel layout gives them.
-    device_attrs : dict
-        The kind's own attributes of group ``/devices/<name>`` (:meth:`Kind.device_attrs`: an imu's
-        ``placement``, ``channels``, ``range_g``...).
     channel_labels : tuple of str
         One label per value (row-major for 2-D shapes).
     channel_units : tuple of str
@@ -94,7 +91,6 @@ class DeviceDescription:
     layout: dict | None = None
     layout_attrs: dict = field(default_factory=dict)
     layout_data: dict = field(default_factory=dict)
-    device_attrs: dict = field(default_factory=dict)
     channel_labels: tuple[str, ...] = ()
     channel_units: tuple[str, ...] = ()
     markers: bool = False
@@ -173,9 +169,9 @@ class Kind:
         """The kind's ``layout`` group attributes and datasets, as ``(attrs, datasets)`` (none by default)."""
         return {}, {}
 
-    def device_attrs(self, info: dict, shape: tuple[int, ...]) -> dict:
-        """The kind's own attributes of group ``/devices/<name>`` (an imu's ``placement``, ``channels``, ranges);
-        none by default. Names must not be those every device has (``kind``, ``side``, ``shape``...).
+    def device_attrs(self, info: dict) -> dict:
+        """Attributes of the device group ``/devices/<name>`` the kind adds from INFO (a force device's
+        ``channels``, ``belts``, ``axes``...); none by default. Written by the session writer at creation.
         """
         return {}
 

@@ -143,10 +143,9 @@ class ImuKind(Kind):
             return ()
         return tuple(SENSOR_UNITS[c[0]] for c in self.channel_labels(shape, info))
 
-    def device_attrs(self, info: dict, shape: tuple[int, ...]) -> dict:
+    def device_attrs(self, info: dict) -> dict:
         """``placement``, ``channels`` (array of str) and the ranges (NaN for a sensor it does not have)."""
-        channels = self.channel_labels(shape, info)
-        attrs = {A_PLACEMENT: str(info.get("placement", "")), A_CHANNELS: list(channels)}
+        attrs = {A_PLACEMENT: str(info.get("placement", "")), A_CHANNELS: [str(c) for c in info.get("channels", [])]}
         attrs.update(ranges(info))
         return attrs
 
