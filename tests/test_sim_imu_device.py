@@ -197,3 +197,15 @@ def test_lab_simulate_imus_on_ptys_and_their_truth_files(tmp_path):
     left = steps[steps["foot"] == "left"]["pelvic_drop_deg"]
     assert left.mean() == pytest.approx(9.0, abs=1.0)  # --pelvic-drop-left reached the model
     assert (work / "imu_boards.json").exists() and not (work / "imu_pelvis").exists()
+
+
+def test_the_noise_follows_the_rate_set():
+    spec = imu_specs(["pelvis"], seed=4)[0]
+    dev = make_device(spec, EPOCH, RUNNER)
+    import struct
+
+    _, other = _decode(dev.receive(p.encode_message(p.SET_RATE, struct.pack("<H", 100)), EPOCH + S))
+    assert other[0][0] == p.ACK
+    dev.receive(p.encode_message(p.START), EPOCH + S)
+    assert dev.source.sensor.rate_hz == 100.0
+    assert dev.source.sensor.noise_sd()[1] == pytest.approx(0.007 * np.sqrt(50.0))
