@@ -86,7 +86,7 @@ class _Child:
             text = self.log_path.read_text(errors="replace").strip()
         except OSError:
             return "no log"
-        return "log: " + (text[-600:] if text else "empty")
+        return "log: " + (text[-1500:] if text else "empty")
 
 
 class SimulatedRig:
