@@ -89,6 +89,7 @@ def test_lab_simulate_options(tmp_path):
     class Args:
         preset, line_insoles, corrupt_rate, loss_rate, garbage, unplug = "default", False, 0.0, 0.0, 0, []
         imu, imu_only, imu_mag, imu_misalignment, imu_gyro_bias = "pelvis,tibia_right", True, True, 4.0, None
+        treadmill = None
 
     for dest in simulate._RUNNER_OPTIONS:  # noqa: SLF001 - every runner option unset
         setattr(Args, dest, None)
