@@ -78,20 +78,16 @@ class RowReader:
         if self.layout is None or stop <= start:
             return ds[start:stop]
         out = np.empty((stop - start, *shape[1:]), dtype=ds.dtype)
-        flat_out = out.reshape(-1).view(np.uint8)
-        row_bytes = out.itemsize * int(np.prod(shape[1:], dtype=np.int64))
-        try:
-            for a, b, flat in self._pieces(start, stop):  # one iteration per stored chunk
-                flat_out[(a - start) * row_bytes:(b - start) * row_bytes] = flat
-        except _READ_ERRORS:
-            return ds[start:stop]  # HDF5 reads it (fill values, errors) as it always has
+        for a, rows in self.iter(start, stop):  # one iteration per stored chunk
+            out[a - start:a - start + len(rows)] = rows
         return out
 
     def iter(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
         """``ds[start:stop]`` in order, as ``(first_row, rows)`` pieces of at most one stored chunk each.
 
-        The pieces are read-only views of the inflated chunks (no copy). A chunk that cannot be read directly is
-        read by h5py (fill values, errors), as :func:`read_rows` does.
+        The pieces are read-only views of the inflated chunks (no copy). A chunk that cannot be read directly (one
+        never written, a file still growing, a damaged chunk) is read by h5py, so that its fill values and errors
+        are HDF5's own.
         """
         ds = self.ds
         shape = ds.shape
@@ -101,33 +97,19 @@ class RowReader:
         if self.layout is None:
             yield start, ds[start:stop]
             return
-        rows_per_chunk = self.layout[0]
-        dtype, row_shape = ds.dtype, shape[1:]
-        pieces = self._pieces(start, stop)
-        a = start
-        while a < stop:  # one iteration per stored chunk
-            try:
-                a, b, flat = next(pieces)
-            except _READ_ERRORS:
-                b = min(stop, (a // rows_per_chunk + 1) * rows_per_chunk)
-                pieces = self._pieces(b, stop)
-                yield a, ds[a:b]
-                a = b
-                continue
-            yield a, flat.view(dtype).reshape(b - a, *row_shape)
-            a = b
-
-    def _pieces(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
-        """``(a, b, bytes of rows a:b)`` of each stored chunk over ``start:stop`` (``0 <= start < stop <= len``)."""
         rows_per_chunk, shuffled, deflate_index = self.layout
-        ds = self.ds
-        shape, dtype, dsid = ds.shape, ds.dtype, ds.id  # h5py properties cost microseconds each: read them once
-        row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
-        zeros = (0,) * (len(shape) - 1)
+        dtype, dsid, row_shape = ds.dtype, ds.id, shape[1:]  # h5py properties cost microseconds: read them once
+        chunk_shape = (rows_per_chunk, *row_shape)
+        chunk_bytes = dtype.itemsize * int(np.prod(chunk_shape, dtype=np.int64))
+        zeros = (0,) * len(row_shape)
         for c0 in range(start // rows_per_chunk * rows_per_chunk, stop, rows_per_chunk):  # one pass per chunk
-            flat = _chunk(dsid, (c0, *zeros), rows_per_chunk * row_bytes, dtype.itemsize, shuffled, deflate_index)
             a, b = max(start, c0), min(stop, c0 + rows_per_chunk)
-            yield a, b, flat[(a - c0) * row_bytes:(b - c0) * row_bytes]
+            try:
+                flat = _chunk(dsid, (c0, *zeros), chunk_bytes, dtype.itemsize, shuffled, deflate_index)
+            except _READ_ERRORS:
+                yield a, ds[a:b]
+                continue
+            yield a, flat.view(dtype).reshape(chunk_shape)[a - c0:b - c0]
 
 
 def read_rows(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
