@@ -306,8 +306,10 @@ class DeviceData:
         chunk = (self._raw.chunks or (1,))[0]
         return max(chunk, rows // chunk * chunk)
 
-    def _calibrated_block(self, start: int, stop: int) -> np.ndarray:
+    def _calibrated_block(self, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarray:
         raw = self._read(self._raw, start, stop).reshape(stop - start, self.n_values)
+        if rows is not None:  # calibrate only the rows asked for
+            raw = raw[rows]
         return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def break_indices(self) -> np.ndarray:
@@ -395,13 +397,14 @@ class InsoleData(DeviceData):
             return self.areas_mm2 * 1e-3
         return np.ones(self.n_values)
 
-    def forces(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def forces(self, start: int = 0, stop: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """Calibrated per-sensel force (N, or counts when uncalibrated), float32, shape (stop - start, sensels).
 
-        Negative values (below the calibration offset) are set to zero.
+        Negative values (below the calibration offset) are set to zero. ``rows`` (indices into ``start:stop``),
+        when given, selects rows: ``forces(a, b, rows)`` is ``forces(a, b)[rows]``, calibrating only those.
         """
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        block = self._calibrated_block(start, stop)
+        block = self._calibrated_block(start, stop, rows)
         if self.unit == "kPa":
             block *= self.sensel_force_factor.astype(np.float32)
         return block
