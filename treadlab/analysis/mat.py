@@ -192,29 +192,27 @@ def footprint_records(frames, lab, active, keep, lo, comp_base, t, mat, origin: 
     r0, c0 = origin
     n_rows, n_cols = active.shape[1], active.shape[2]
     flat = np.flatnonzero(active)  # in (frame, row, column) order (np.nonzero of 3-D masks is far slower)
+    if active.size < 2**31:  # 32-bit index arithmetic (faster)
+        flat = flat.astype(np.int32)
     fr, row, col = flat // (n_rows * n_cols), (flat // n_cols) % n_rows, flat % n_cols
     pr, pc = lab.shape[1], lab.shape[2]
     lab_fr = fr if lab_frames is None else lab_frames[fr]
     comp = lab.ravel()[(lab_fr * pr + row // 2) * pc + col // 2] - 1
     sel = keep[comp]
-    fr, row, col, comp = fr[sel], row[sel] + r0, col[sel] + c0, comp[sel]
-    if len(fr) == 0:
+    if not sel.any():
         return None
+    # Sensels by footprint (label), then frame: they come in frame order, so a stable sort by label alone orders
+    # them by (label, frame), as a sort by label * frames + frame would (a counting sort for up to 2^15 labels).
+    comp = comp[sel]
+    srt = np.argsort(comp.astype(np.int16 if len(keep) < 2**15 else np.int64), kind="stable")
+    order = np.flatnonzero(sel)[srt]
+    fr, row, col = fr[order], row[order] + r0, col[order] + c0
+    cid = (np.cumsum(keep) - 1)[comp[srt]]  # footprint ids: the rank of each kept label (each has active sensels)
     x = col.astype(float) * mat.pitch_mm
     y = row.astype(float) * mat.pitch_mm
     sensel = row * mat.cols + col
     p = apply_calibration(frames[fr, row, col], mat.gain[sensel], mat.offset[sensel], dtype=np.float64)
-    # Footprints in order of their labels (the rank of each present label), then frames: the sensels come in
-    # frame order, so a stable sort by footprint alone orders them by (footprint, frame), as a sort by
-    # footprint * frames + frame would (a counting sort for up to 2^15 footprints; labels stay in a lookup table).
-    present = np.zeros(len(keep), dtype=bool)
-    present[comp] = True
-    cid = (np.cumsum(present) - 1)[comp]
-    narrow = np.int16 if len(keep) < 2**15 else np.int64
-    order = np.argsort(cid.astype(narrow), kind="stable")
-    fr, x, y, p, cid = fr[order], x[order], y[order], p[order], cid[order]
-    key = cid.astype(np.int64) * len(frames) + fr
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    starts = np.flatnonzero(np.r_[True, (cid[1:] != cid[:-1]) | (fr[1:] != fr[:-1])])
     fsum = np.add.reduceat(p, starts)
     out = np.empty(len(starts), REC_DTYPE)
     out["t_s"] = t[fr[starts]]
