@@ -561,10 +561,14 @@ class MatData(DeviceData):
         if not np.isfinite(self.pitch_mm) or self.pitch_mm <= 0:
             raise SessionFileError(f"{path.name}: /devices/{name} has no valid pitch_mm attribute")
 
-    def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Calibrated frames (kPa, or counts), float32, shape (stop - start, rows, cols); negatives set to 0."""
+    def frames(self, start: int = 0, stop: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated frames (kPa, or counts), float32, shape (stop - start, rows, cols); negatives set to 0.
+
+        ``rows`` (indices into ``start:stop``), when given, selects frames: ``frames(a, b, rows)`` is
+        ``frames(a, b)[rows]``, calibrating only those.
+        """
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        return self._calibrated_block(start, stop).reshape(stop - start, self.rows, self.cols)
+        return self._calibrated_block(start, stop, rows).reshape(-1, self.rows, self.cols)
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_row, frames)`` blocks covering ``start:stop``."""
