@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from treadlab.analysis.gaitclass import STANDING_MIN_MS
 from treadlab.analysis.store import block_plan
@@ -35,7 +36,6 @@ from treadlab.calibration import apply_calibration
 
 __all__ = ["REC_DTYPE", "BlockSteps", "MatAnalysis", "block_steps", "match_steps"]
 
-_CROSS = ndimage.generate_binary_structure(3, 1)
 #: Frames per block of a long session (9 min at 120 Hz, some 1,500 footprints).
 MAT_BLOCK_FRAMES = 1 << 16
 
@@ -81,6 +81,51 @@ def _pool2(active: np.ndarray) -> np.ndarray:
         active = padded
     pairs = active[:, 0::2, :] | active[:, 1::2, :]  # rows pooled: (frames, rows / 2, cols), contiguous
     return pairs.view(np.uint16) != 0  # two neighbouring columns read as one 16-bit word: nonzero if either is
+
+
+def label_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Connected components of a (frames, rows, cols) mask, face-connected in space and time, numbered as
+    ``scipy.ndimage.label(mask, generate_binary_structure(3, 1))`` numbers them (1, 2, ... in order of their
+    first voxel in ``mask``'s order), and the first and last frame of each.
+
+    A mat's footprints fill a few percent of the mask: the components are found on the graph of its true voxels
+    and their neighbours (``scipy.sparse.csgraph``) rather than by a pass over every voxel, and the frame spans come
+    with them (``ndimage.find_objects`` would be another pass).
+
+    Returns
+    -------
+    lab : ndarray of int32, shape of ``mask``
+        0 outside the components.
+    first, last : ndarray of int, shape (components,)
+    """
+    t, r, c = mask.shape
+    voxels = np.flatnonzero(mask)  # in the mask's order
+    n = len(voxels)
+    lab = np.zeros(mask.shape, dtype=np.int32)
+    if n == 0:
+        return lab, np.empty(0, np.int64), np.empty(0, np.int64)
+    pos = np.full(mask.size, -1, dtype=np.int32)  # voxel number of each true cell
+    pos[voxels] = np.arange(n, dtype=np.int32)
+    col, row = voxels % c, (voxels // c) % r
+    src, dst = [], []
+    for shift, inside in ((1, col < c - 1), (c, row < r - 1), (r * c, voxels < (t - 1) * r * c)):  # 3 directions
+        nb = pos[voxels[inside] + shift]
+        hit = nb >= 0
+        src.append(np.flatnonzero(inside)[hit])
+        dst.append(nb[hit])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+    ncomp, comp = connected_components(graph, directed=False)
+    first = np.full(ncomp, n, dtype=np.int64)
+    np.minimum.at(first, comp, np.arange(n))
+    last = np.zeros(ncomp, dtype=np.int64)
+    np.maximum.at(last, comp, np.arange(n))
+    order = np.argsort(first)  # components by their first voxel: ndimage's numbers
+    number = np.empty(ncomp, dtype=np.int32)
+    number[order] = np.arange(1, ncomp + 1, dtype=np.int32)
+    lab.ravel()[voxels] = number[comp]
+    frame = voxels // (r * c)
+    return lab, frame[first[order]], frame[last[order]]
 
 
 def _active_window(frames: np.ndarray, thr: np.ndarray) -> tuple[int, int, int, int]:
@@ -663,13 +708,12 @@ class MatAnalysis:
             lab_frames = np.cumsum(busy | np.r_[False, busy[:-1]]) - 1
             # Label on 2 x 2 pooled sensels (4x less work; parts closer than two sensels join, as they should).
             pooled = _pool2(active[labelled])
-            lab, nlab = ndimage.label(pooled, structure=_CROSS)
-            if nlab == 0:
+            lab, first_fr, last_fr = label_frames(pooled)
+            if len(first_fr) == 0:
                 a = hi
                 continue
-            spans = ndimage.find_objects(lab)
-            f0 = labelled[[s[0].start for s in spans]] + lo
-            f1 = labelled[[s[0].stop - 1 for s in spans]] + lo
+            f0 = labelled[first_fr] + lo
+            f1 = labelled[last_fr] + lo
             incomplete = (f1 == hi - 1) & (hi < n)
             keep = ~incomplete & ~((f0 < a) & (a > 0)) & (f0 < stop)
             nxt = int(f0[incomplete].min()) if incomplete.any() else hi
