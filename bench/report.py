@@ -8,8 +8,11 @@ Usage: ``python bench/report.py [--minutes 60] [--mat] [--keep DIR]``
 
 ``--stress`` times the report of a stress-rig session instead (two 960-sensel insoles at 750 Hz and the
 5,376-sensel mat: the file of ``bench/analysis.py``, written once from the gait model into ``--cache`` and kept;
-about 12 minutes for an hour on the shared machine). Every figure is printed as wall time and CPU time of this
-process: the machine is shared, so compare CPU times, or wall times taken under the same load.
+1.5 minutes and 3 GB for an hour on a quiet machine). Every figure is printed as wall time and CPU time of this
+process: the machine is shared, so compare CPU times, or wall times taken under the same load. The whole report is
+broken down into stages (the analysis' passes, the report's views, the rendering: wall and CPU time of each, from
+timers put around those functions for the run only). With ``--keep DIR`` the step tables (insoles and mat), the
+summary JSON and the report are written there, to compare the results before and after a change.
 """
 
 from __future__ import annotations
