@@ -1,9 +1,10 @@
 """Simulated devices under load: CPU of each device process and achieved rate, for the stress rig.
 
-Starts ``SimulatedRig.stress`` (two 960-sensel insoles at 750 Hz and the 5,376-sensel mat at 120 Hz, each in its
-own process on a pty), starts every device, reads all ports from this process for ``--seconds`` and prints, per
-device: CPU % of its process, samples received per second, the rate in true time from the truth file, bytes per
-second, delivery delay (host arrival minus true sampling instant) and counters (gaps, overruns, stalls).
+Starts ``SimulatedRig.stress`` (two 960-sensel insoles at 750 Hz, the 5,376-sensel mat at 120 Hz and four IMUs at
+500/1000 Hz, each in its own process on a pty), starts every device, reads all ports from this process for
+``--seconds`` and prints, per device: CPU % of its process, samples received per second, the rate in true time
+from the truth file, bytes per second, delivery delay (host arrival minus true sampling instant) and counters
+(gaps, overruns, stalls).
 
     .venv/bin/python bench/simulator.py [--seconds 10] [--preset stress|default]
 """
@@ -91,7 +92,8 @@ def main() -> int:
             for spec in rig.devices:
                 name = spec.name
                 info = infos[name]
-                n = info.get("sensels") or info["rows"] * info["cols"]
+                n = info.get("sensels") or (len(info["channels"]) if "channels" in info
+                                            else info["rows"] * info["cols"])
                 seq, _, _ = p.decode_data(raws[name], n, info["dtype"]) if raws[name] else (np.empty(0),) * 3
                 seq_t, t_true = rig.truth(name)
                 order = np.argsort(seq_t)

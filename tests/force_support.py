@@ -151,3 +151,38 @@ def write_text(path: Path, gait: Gait | None = None, *, sep: str = "\t", time: s
     fmt = ["%d" if (c == "Time" and time == "index") else "%.6f" for c in columns]
     np.savetxt(path, np.column_stack(cols), delimiter=sep, header=sep.join(columns), comments="", fmt=fmt)
     return Path(path)
+
+
+def write_platform_c3d(path: Path, plate_type: int, analogs: np.ndarray, *, rate_hz: float = 1000.0,
+                       origin=(10.0, 20.0, -30.0), corners=None, cal=None, cop_poly=None) -> Path:
+    """A C3D file of one platform of any type 1-4 with the given analog channels (channels, n): for checking the
+    platform equations against ezc3d's own extraction.
+    """
+    import ezc3d
+
+    n_ch, n = analogs.shape
+    c = ezc3d.c3d()
+    c["parameters"]["POINT"]["RATE"]["value"] = np.array([rate_hz / 10])
+    c["parameters"]["POINT"]["LABELS"]["value"] = ["m"]
+    c["parameters"]["POINT"]["UNITS"] = _p(["mm"], CHAR)
+    c["data"]["points"] = np.ones((4, 1, n // 10))
+    c["parameters"]["ANALOG"]["RATE"]["value"] = np.array([rate_hz])
+    c["parameters"]["ANALOG"]["LABELS"]["value"] = [f"A{i + 1}" for i in range(n_ch)]
+    c["data"]["analogs"] = analogs[None, :, : n // 10 * 10]
+    if corners is None:  # a plate turned 30 degrees about the vertical, off the lab origin
+        a = np.deg2rad(30)
+        rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+        corners = (rot @ (np.array([[1, 1, 0], [-1, 1, 0], [-1, -1, 0], [1, -1, 0]]) * [300, 200, 0]).T
+                   + np.array([[500.0], [-100.0], [5.0]]))
+    fp = {"__METADATA__": {"DESCRIPTION": "", "IS_LOCKED": False},
+          "USED": _p(np.array([1]), INT), "TYPE": _p(np.array([plate_type]), INT), "ZERO": _p(np.array([0, 0]), INT),
+          "CHANNEL": _p(np.arange(1, n_ch + 1).reshape(n_ch, 1), INT),
+          "CORNERS": _p(np.asarray(corners, float).reshape(3, 4, 1), FLOAT),
+          "ORIGIN": _p(np.asarray(origin, float).reshape(3, 1), FLOAT)}
+    if cal is not None:
+        fp["CAL_MATRIX"] = _p(np.asarray(cal, float).reshape(6, 6, 1), FLOAT)
+    if cop_poly is not None:
+        fp["FPCOPPOLY"] = _p(np.asarray(cop_poly, float).reshape(12, 1), FLOAT)
+    c["parameters"]["FORCE_PLATFORM"] = fp
+    c.write(str(path))
+    return Path(path)

@@ -350,3 +350,47 @@ def test_body_mass_far_from_the_force_is_a_warning_in_the_output_and_the_events(
         assert len(warn) == 1 and warn["source"].iloc[0] == "import" and "-21%" in warn["text"].iloc[0]
     assert _lab(src, "--out", tmp_path / "ok.h5", "--body-mass", 71) == 0
     assert "WARNING" not in capsys.readouterr().out
+
+
+def test_split_belt_text_export(tmp_path):
+    g = Gait()
+    s = g.signals()
+    n = len(s["t"])
+    # the synthetic runner's left steps land on the left belt, the right steps on the right one
+    k = np.searchsorted(g.ics(), s["t"], side="right") - 1
+    left = (k >= 0) & (k % 2 == 0)
+    cols = {"Time": s["t"]}
+    for b, m in (("_l", left), ("_r", ~left)):
+        cols.update({f"Fx{b}": s["Fx"] * m, f"Fy{b}": np.zeros(n), f"Fz{b}": s["Fz"] * m,
+                     f"COPx{b}": s["COPx"] * m, f"COPy{b}": s["COPy"] * m})
+    src = tmp_path / "split.csv"
+    np.savetxt(src, np.column_stack(list(cols.values())), delimiter=",", header=",".join(cols), comments="")
+    res = import_file(str(src), str(tmp_path / "split.h5"))
+    with read_session(res.path) as ss:
+        f = ss.devices["force"]
+        assert f.belts == "split" and f.channels == ["Fx_l", "Fy_l", "Fz_l", "COPx_l", "COPy_l", "Fx_r", "Fy_r",
+                                                     "Fz_r", "COPx_r", "COPy_r"]
+        left_plate, right_plate = f.plates()
+        np.testing.assert_allclose(f.read_channels([left_plate.channels["Fz"]])["Fz_l"], s["Fz"] * left, atol=1e-3)
+    bad = tmp_path / "half.csv"
+    bad.write_text("Time,Fx_l,Fy_l,Fz_l,Fz\n0,0,0,700,700\n")
+    with pytest.raises(Exception, match="some force columns name a belt"):
+        import_file(str(bad), str(tmp_path / "half.h5"))
+    bad.write_text("Time,Fx_l,Fy_l,Fz_l\n0,0,0,700\n")
+    with pytest.raises(Exception, match="names no Fx_r, Fy_r, Fz_r column"):
+        import_file(str(bad), str(tmp_path / "half.h5"))
+
+
+def test_metadata_lines_above_the_header_are_skipped(tmp_path):
+    g = Gait(rate_hz=500.0)
+    plain = write_text(tmp_path / "plain.txt", g, time="s")
+    src = tmp_path / "vendor.txt"
+    src.write_text("Exported by TreadmillSoft 3.1\nSubject: P07\tDate: 2026-05-01\n\n" + plain.read_text())
+    res = import_file(str(src), str(tmp_path / "vendor.h5"))
+    with read_session(res.path) as s:
+        np.testing.assert_allclose(s.devices["force"].read_channels(["Fz"])["Fz"], g.signals()["Fz"], atol=1e-3)
+    lines = src.read_text().splitlines()
+    del lines[3 + 1 + 100]  # a missing data row: the message names the file's own line number
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(Exception, match="line 105: Time 0.202 where 0.2"):
+        import_file(str(src), str(tmp_path / "bad.h5"))

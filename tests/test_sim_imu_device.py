@@ -89,6 +89,7 @@ def test_lab_simulate_options(tmp_path):
     class Args:
         preset, line_insoles, corrupt_rate, loss_rate, garbage, unplug = "default", False, 0.0, 0.0, 0, []
         imu, imu_only, imu_mag, imu_misalignment, imu_gyro_bias = "pelvis,tibia_right", True, True, 4.0, None
+        treadmill = None
 
     for dest in simulate._RUNNER_OPTIONS:  # noqa: SLF001 - every runner option unset
         setattr(Args, dest, None)
@@ -133,3 +134,79 @@ def test_simulate_record_read_an_imu_rig(tmp_path):
     acc = read_session(out).devices["imu_tibia_left"].read_acc_g()  # the last device: the tibia
     lsb = sensor_of(sim.devices[1]).gain()[0]
     assert acc.shape == board["acc_g"].shape and np.abs(acc - board["acc_g"]).max() <= lsb / 2 + 1e-6
+
+
+def test_lab_simulate_imus_on_ptys_and_their_truth_files(tmp_path):
+    """``lab simulate --imu`` in its own process: INFO, CALIBRATION and DATA over a real pty (pyserial, the
+    protocol functions); the rig file's entries; the ground truth written when it stops."""
+    import subprocess
+    import sys
+    import tomllib
+
+    import pandas as pd
+    import serial
+
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-m", "treadlab.lab.cli", "simulate", "--workdir", str(work),
+                             "--imu", "pelvis,tibia_right", "--imu-only", "--seconds", "6",
+                             "--pelvic-drop-left", "9"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("simulating"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        entries = tomllib.loads((work / "rig.toml").read_text())["device"]
+        assert [(d["kind"], d["placement"], d["rate_hz"]) for d in entries] == [("imu", "pelvis", 500),
+                                                                              ("imu", "tibia_right", 1000)]
+        with serial.Serial(str(work / "imu_tibia_right"), timeout=0.05) as ser:
+            dec = p.FrameDecoder()
+
+            def ask(cmd: int, want: int) -> bytes:
+                ser.write(p.encode_message(cmd))
+                end = time.monotonic() + 5.0
+                while time.monotonic() < end:
+                    for t, body in dec.feed(ser.read(ser.in_waiting or 1))[1]:
+                        if t == want:
+                            return body
+                raise AssertionError(f"no answer to {p.describe(cmd)}")
+
+            info = p.parse_info(ask(p.IDENTIFY, p.INFO))
+            assert (info["kind"], info["placement"], info["dtype"], info["range_g"]) == ("imu", "tibia_right",
+                                                                                      "i16", 32.0)
+            unit, gain, _ = p.parse_calibration(ask(p.GET_CALIBRATION, p.CALIBRATION))
+            assert unit == "imu" and len(gain) == len(info["channels"]) == 6
+            ask(p.START, p.ACK)
+            data = []
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                data += dec.feed(ser.read(ser.in_waiting or 1))[0]
+        seq, _, raw = p.decode_data(data, 6, "i16")
+        assert len(seq) > 500 and np.all(np.diff(seq.astype(np.int64)) == 1)
+        gyro = raw[:, 3:] * gain[3:]
+        assert np.abs(gyro).max() > 100.0  # a running shank
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    steps = pd.read_csv(work / "imu_steps.csv")
+    strides = pd.read_csv(work / "imu_strides.csv")
+    assert len(steps) >= 10 and len(strides) >= 8
+    left = steps[steps["foot"] == "left"]["pelvic_drop_deg"]
+    assert left.mean() == pytest.approx(9.0, abs=1.0)  # --pelvic-drop-left reached the model
+    assert (work / "imu_boards.json").exists() and not (work / "imu_pelvis").exists()
+
+
+def test_the_noise_follows_the_rate_set():
+    spec = imu_specs(["pelvis"], seed=4)[0]
+    dev = make_device(spec, EPOCH, RUNNER)
+    import struct
+
+    _, other = _decode(dev.receive(p.encode_message(p.SET_RATE, struct.pack("<H", 100)), EPOCH + S))
+    assert other[0][0] == p.ACK
+    dev.receive(p.encode_message(p.START), EPOCH + S)
+    assert dev.source.sensor.rate_hz == 100.0
+    assert dev.source.sensor.noise_sd()[1] == pytest.approx(0.007 * np.sqrt(50.0))

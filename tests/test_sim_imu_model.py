@@ -193,3 +193,44 @@ def test_windowed_models_agree_with_the_whole():
         te = np.arange(0.0, 5.0, 2e-3)
         assert np.array_equal(whole.signals(placement, te)["acc_g"], early.signals(placement, te)["acc_g"])
     assert whole.truth_steps(40.0, 44.0).equals(part.truth_steps(40.0, 44.0))
+
+
+def test_a_real_filter_sees_the_model_through_the_noisy_board():
+    """Offline VQF (a well-kept library, not ours) on the board's int16 counts recovers the model's pelvis
+    obliquity (the board's true mounting undone), and the shock peaks sampled at 1000 / 500 Hz are the truth's."""
+    import vqf
+
+    p = RunnerParams(stand_s=6.0, pelvic_drop_left_deg=8.0, pelvic_drop_right_deg=3.0, seed=2)
+    m = ImuModel(p, duration_s=40.0)
+    fs = 500.0
+    t = np.arange(0.0, 38.0, 1.0 / fs)
+    sensor = ImuSensor.random("pelvis", seed=5)
+    raw = sensor.raw(m.signals("pelvis", t, sensor)).astype(np.float64) * sensor.gain()
+    out = vqf.offlineVQF(np.ascontiguousarray(np.radians(raw[:, 3:])), np.ascontiguousarray(raw[:, :3] * G_MPS2),
+                         None, 1.0 / fs)
+    board = Rotation.from_quat(out["quat6D"][:, [1, 2, 3, 0]])  # board to earth
+    seg = board * Rotation.from_matrix(sensor.misalignment).inv()
+    still = (t > 1.0) & (t < 5.0)
+    rel = Rotation.from_quat(seg[still].as_quat().mean(axis=0)).inv() * seg
+    obliquity = rel.as_euler("ZXY", degrees=True)[:, 1]
+    truth = m.truth_steps(15.0, 36.0)
+    est = np.array([(obliquity if r.foot == "left" else -obliquity)[(t >= r.ic_s) & (t < r.to_s)].max()
+                    for r in truth.itertuples()])
+    assert np.sqrt(np.mean((est - truth["pelvic_drop_deg"]) ** 2)) < 0.3
+    for placement, rate, column, tol in (("tibia_left", 1000.0, "pta_g", 0.03), ("pelvis", 500.0, "ppa_g", 0.05)):
+        board = ImuSensor.random(placement, seed=8)
+        ts = np.arange(15.0, 36.0, 1.0 / rate)
+        acc = (board.raw(m.signals(placement, ts, board))[:, :3] * board.gain()[:3]) @ np.asarray(board.misalignment).T
+        rows = truth if placement == "pelvis" else truth[truth["foot"] == "left"]
+        peaks = np.array([acc[(ts >= r.ic_s) & (ts < r.ic_s + 0.1), 2].max() for r in rows.itertuples()])
+        assert np.median(np.abs(peaks / rows[column].to_numpy() - 1.0)) < tol, placement
+
+
+def test_a_runner_who_changes_changes_the_imu_steps_too():
+    p = RunnerParams(pelvic_drop_left_deg=9.0, variability_pct=0.0,
+                     change={"start_s": 10.0, "stop_s": 10.0, "after": {"pelvic_drop_left_deg": 4.0}})
+    m = ImuModel(p, gait_model(p, 25.0))
+    st = m.truth_steps(2.0, 20.0)
+    left = st[st["foot"] == "left"]
+    assert np.allclose(left[left["ic_s"] < 10.0]["pelvic_drop_deg"], 9.0, atol=1e-3)
+    assert np.allclose(left[left["ic_s"] > 10.0]["pelvic_drop_deg"], 4.0, atol=1e-3)

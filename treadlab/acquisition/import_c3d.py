@@ -1,18 +1,21 @@
-"""C3D files for ``lab import``: force platforms (types 1-4) through ezc3d, events, unused analog channels.
+"""C3D files for ``lab import``: force platforms (types 1-4), events, unused analog channels.
 
-ezc3d (``extract_forceplat_data=True``) applies each platform's calibration (``CAL_MATRIX``, ``ORIGIN``,
-``CORNERS``) and gives force, moment, centre of pressure and free moment in the file's lab frame. The units it
-reports come from ``ANALOG:UNITS``, which motion-capture software often fills with the *calibrated* unit while the
-channels hold volts; the importer therefore checks the result against a person's weight
-(:func:`treadlab.acquisition.importer.check_newtons`) instead of trusting the labels. 3-D marker trajectories are
-not imported (the source path is kept); events (foot strike, foot off...) become markers.
+ezc3d reads the file (parameters, scaled analog samples, events); each platform's calibration (``CAL_MATRIX``,
+``ORIGIN``, ``CORNERS``) is applied as ezc3d's ForcePlatform module does it, on whole arrays
+(:mod:`treadlab.acquisition.c3d_platforms`: ezc3d's own ``extract_forceplat_data`` converts one sample at a time
+and takes minutes for an hour at 1000 Hz), giving force, moment, centre of pressure and free moment in the file's
+lab frame. ``ANALOG:UNITS`` is often filled with the *calibrated* unit while the channels hold volts, so the
+importer checks the result against a person's weight (:func:`treadlab.acquisition.importer.check_newtons`) instead
+of trusting the labels. 3-D marker trajectories are not imported (the source path is kept); events (foot strike,
+foot off...) become markers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from treadlab.acquisition.importsource import AnalogSource, ForceSource, PlateSource
+from treadlab.acquisition.c3d_platforms import PlatformError, platform_params, platform_signals
+from treadlab.acquisition.importsource import BLOCK_ROWS, AnalogSource, ForceSource, PlateSource
 from treadlab.errors import ImportFileError
 
 __all__ = ["SUPPORTED_TYPES", "read_c3d"]
@@ -34,12 +37,8 @@ def _load(path: str):
     import ezc3d  # imported here: only lab import needs it
 
     try:
-        return ezc3d.c3d(path, extract_forceplat_data=True), None
+        return ezc3d.c3d(path)
     except Exception as exc:  # noqa: BLE001 - ezc3d raises RuntimeError, IOError, ValueError... for bad files
-        first_error = exc
-    try:
-        return ezc3d.c3d(path), first_error
-    except Exception as exc:  # noqa: BLE001
         raise ImportFileError(f"{path}: not a readable C3D file ({_short(exc)})") from None
 
 
@@ -48,7 +47,7 @@ def _short(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _check_platforms(c, path: str, extract_error: Exception | None) -> list[int]:
+def _check_platforms(c, path: str) -> list[int]:
     used = _param(c, "FORCE_PLATFORM", "USED")
     n = int(np.asarray(used).ravel()[0]) if used is not None and np.asarray(used).size else 0
     if n <= 0:
@@ -62,12 +61,10 @@ def _check_platforms(c, path: str, extract_error: Exception | None) -> list[int]
     if bad:
         i, t = bad[0]
         raise ImportFileError(f"{path}: force platform {i} has type {t}; lab import reads platform types 1-4")
-    if extract_error is not None:
-        raise ImportFileError(f"{path}: the force platform parameters cannot be used ({_short(extract_error)})")
     return types
 
 
-def _check_size(path: str) -> None:
+def _check_size(path: str) -> list[str]:
     """A truncated file: fewer bytes than the frames its header announces need (ezc3d reads what is there and
     shortens its own copy of the header, so the file's header is read here).
     """
@@ -75,8 +72,8 @@ def _check_size(path: str) -> None:
 
     with open(path, "rb") as fh:
         head = fh.read(512)
-    if len(head) < 20:
-        return
+    if len(head) < 512 or head[1] != 0x50:
+        raise ImportFileError(f"{path}: not a readable C3D file (no C3D header: its second byte is not 0x50)")
     try:
         big = _param_block_processor(path, head) == 86  # MIPS (big-endian); 84 Intel and 85 DEC little-endian
     except (OSError, IndexError, ValueError):
@@ -85,14 +82,20 @@ def _check_size(path: str) -> None:
     n_points, n_analog, first, last = (int(w) for w in words[1:5])
     scale = float(np.frombuffer(head[12:16], dtype=">f4" if big else "<f4")[0])
     start = int(words[8])
-    if last >= 65535 or last < first or start < 2:
-        return  # long trials count their frames elsewhere (POINT:FRAMES); ezc3d's own checks apply
+    if last < first or start < 2:
+        return []  # ezc3d's own checks apply
     word = 4 if scale < 0 else 2
-    need = (start - 1) * 512 + (last - first + 1) * (n_points * 4 + n_analog) * word
+    frame_bytes = (n_points * 4 + n_analog) * word
+    need = (start - 1) * 512 + (last - first + 1) * frame_bytes
     have = os.path.getsize(path)
     if have < need:
         raise ImportFileError(f"{path}: the C3D file is truncated ({have} bytes; its header announces "
                               f"{last - first + 1} frames, {need} bytes)")
+    extra = (have - need - 511) // frame_bytes if frame_bytes else 0  # the last block is padded to 512 bytes
+    if last >= 65535 and extra > 0:
+        return [f"WARNING: the file holds about {extra} frames beyond the 65535 a C3D header counts; ezc3d reads "
+                "the first 65535 frames and only those are imported"]
+    return []
 
 
 def _param_block_processor(path: str, head: bytes) -> int:
@@ -141,46 +144,60 @@ def _events(c, path: str, first_frame: int, point_rate: float, duration_s: float
     return out, notes
 
 
-def read_c3d(path: str) -> ForceSource:
+def _units(c, path: str) -> tuple[float, float, float]:
+    """Factors to N, N·mm and mm of the platforms' outputs: ``FORCE_PLATFORM:UNITS`` (default N) and
+    ``POINT:UNITS`` (default m) as ezc3d reads them; moments in force x position.
+    """
+    fu = _param(c, "FORCE_PLATFORM", "UNITS") or ["N"]
+    pu = _param(c, "POINT", "UNITS") or ["m"]
+    kf = _factor(str(fu[0]), FORCE_UNITS, "forces", path)
+    kp = _factor(str(pu[0]), POSITION_UNITS, "positions", path)
+    return kf, kf * kp, kp
+
+
+def read_c3d(path: str, block_rows: int = BLOCK_ROWS) -> ForceSource:
     """Read a C3D file's force platforms, events and unused analog channels.
 
     Raises
     ------
     ImportFileError
-        Not a readable C3D file, no force platform, a platform type other than 1-4, platform parameters ezc3d
-        cannot use, units it cannot convert, no analog samples.
+        Not a readable C3D file, truncated, no force platform, a platform type other than 1-4, platform
+        parameters that cannot be used, units it cannot convert, no analog samples.
     """
-    c, extract_error = _load(path)
-    _check_size(path)
-    types = _check_platforms(c, path, extract_error)
-    platforms = c["data"].get("platform") or []
-    if not platforms:
-        raise ImportFileError(f"{path}: ezc3d found no force platform data in the C3D file")
+    size_notes = _check_size(path)
+    c = _load(path)
+    types = _check_platforms(c, path)
     analogs = np.asarray(c["data"]["analogs"])
     n = analogs.shape[-1] if analogs.ndim == 3 else 0
     rate = float(c["header"]["analogs"]["frame_rate"])
     if n == 0 or not rate > 0:
         raise ImportFileError(f"{path}: the C3D file holds no analog samples (no force data)")
+    kf, km, kp = _units(c, path)
     plates = []
-    for i, pf in enumerate(platforms):  # one iteration per platform
-        kf = _factor(pf.get("unit_force"), FORCE_UNITS, "forces", path)
-        km = _factor(pf.get("unit_moment"), MOMENT_UNITS, "moments", path)
-        kp = _factor(pf.get("unit_position"), POSITION_UNITS, "positions", path)
-        first = {}
-        for prefix, key, k in (("F", "force", kf), ("M", "moment", km), ("COP", "center_of_pressure", kp),
-                               ("T", "Tz", km)):
-            arr = np.asarray(pf[key], dtype=np.float64)
-            for j, a in enumerate("xyz"):
-                first[f"{prefix}{a}"] = (arr[j] * k).astype(np.float32)
-        corners = np.asarray(pf.get("corners"), dtype=np.float64) * kp if pf.get("corners") is not None else None
-        plates.append(PlateSource(first=first, corners_mm=corners if corners is not None and corners.shape == (3, 4)
-                                  else None, type=types[i] if i < len(types) else 0))
+    for i, t in enumerate(types):  # one iteration per platform
+        try:
+            par = platform_params(c["parameters"], i, t)
+        except PlatformError as exc:
+            raise ImportFileError(f"{path}: {exc}") from None
+        first = {f"{q}{a}": np.empty(n, np.float32) for q in ("F", "M", "COP", "T") for a in "xyz"}
+        for a0 in range(0, n, block_rows):  # one iteration per block of samples: bounded temporaries
+            b0 = min(a0 + block_rows, n)
+            try:
+                sig = platform_signals(par, analogs[0, :, a0:b0])
+            except PlatformError as exc:
+                raise ImportFileError(f"{path}: {exc}") from None
+            for q, key, k in (("F", "force", kf), ("M", "moment", km), ("COP", "cop", kp), ("T", "tz", km)):
+                for j, ax in enumerate("xyz"):
+                    first[f"{q}{ax}"][a0:b0] = sig[key][j] * k
+        plates.append(PlateSource(first=first, corners_mm=par.corners * kp, type=t))
     units = _param(c, "ANALOG", "UNITS", []) or []
     labels = [str(x).strip() for x in (_param(c, "ANALOG", "LABELS", []) or [])]
+    said = " ".join(sorted({str(u) for u in units[:6 * len(plates)]}))
     notes = [f"C3D: {len(plates)} force platform{'s' if len(plates) > 1 else ''} "
-             f"(type {', '.join(map(str, types))}), {rate:g} Hz, calibration applied by ezc3d; ANALOG:UNITS of "
-             f"the platform channels say {' '.join(sorted({str(u) for u in units[:6 * len(plates)]})) or 'nothing'} "
+             f"(type {', '.join(map(str, types))}), {rate:g} Hz, read by ezc3d and calibrated from FORCE_PLATFORM; "
+             f"ANALOG:UNITS of the platform channels say {said or 'nothing'} "
              "(not trusted: checked against a person's weight below)"]
+    notes += size_notes
     point_rate = float(c["header"]["points"]["frame_rate"] or 0.0)
     markers, ev_notes = _events(c, path, int(c["header"]["points"]["first_frame"]), point_rate, (n - 1) / rate)
     notes += ev_notes

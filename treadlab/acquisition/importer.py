@@ -262,7 +262,11 @@ def _devices(src: ForceSource, axes: dict, split: bool) -> list[_Device]:
     base = [q for q in allowed_channels(axes) if q in src.quantities]
     plates = list(range(len(src.plates)))
     groups: list[tuple[str, list[int], list[str]]]
-    if split:
+    named = [p.belt for p in src.plates]
+    if named == ["left", "right"]:  # a split-belt export names its belts
+        groups = [("force", [0, 1], ["_l", "_r"])]
+        split = True
+    elif split:
         if len(plates) != 2:
             raise ImportFileError(f"{src.path}: --split-belts needs two force plates (the two belts); the file has "
                                   f"{len(plates)}")

@@ -31,11 +31,15 @@ class PlateSource:
         The plate's corners in the file's frame (C3D ``FORCE_PLATFORM:CORNERS``), None when the file gives none.
     type : int
         C3D platform type (0 for a text export).
+    belt : str
+        ``"left"`` or ``"right"`` when the file names the belt (a split-belt text export's ``_l``/``_r``
+        columns), else "".
     """
 
     first: dict
     corners_mm: np.ndarray | None = None
     type: int = 0
+    belt: str = ""
 
 
 @dataclass

@@ -12,6 +12,8 @@ errors and fill values are HDF5's own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import h5py
 import numpy as np
 
@@ -19,6 +21,9 @@ try:
     import deflate
 except ImportError:  # pragma: no cover - the package is a dependency; h5py reads alike, only slower
     deflate = None
+
+#: What a direct chunk read raises for a chunk that HDF5 must read itself (never written, damaged, growing file).
+_READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError) + ((deflate.DeflateError,) if deflate else ())
 
 _SHUFFLE = h5py.h5z.FILTER_SHUFFLE
 _DEFLATE = h5py.h5z.FILTER_DEFLATE
@@ -53,6 +58,60 @@ def _chunk(dsid: h5py.h5d.DatasetID, offset: tuple[int, ...], chunk_bytes: int, 
     return flat
 
 
+class RowReader:
+    """Rows of one chunked dataset, read as :func:`read_rows` does; the dataset's layout is looked up once.
+
+    Parameters
+    ----------
+    ds : h5py.Dataset
+    """
+
+    def __init__(self, ds: h5py.Dataset):
+        self.ds = ds
+        self.layout = _layout(ds)  # h5py's property-list calls cost a fraction of a millisecond: once per dataset
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """``ds[start:stop]`` (see :func:`read_rows`)."""
+        ds = self.ds
+        shape = ds.shape
+        stop = min(int(stop), shape[0])
+        if self.layout is None or stop <= start:
+            return ds[start:stop]
+        out = np.empty((stop - start, *shape[1:]), dtype=ds.dtype)
+        for a, rows in self.iter(start, stop):  # one iteration per stored chunk
+            out[a - start:a - start + len(rows)] = rows
+        return out
+
+    def iter(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``ds[start:stop]`` in order, as ``(first_row, rows)`` pieces of at most one stored chunk each.
+
+        The pieces are read-only views of the inflated chunks (no copy). A chunk that cannot be read directly (one
+        never written, a file still growing, a damaged chunk) is read by h5py, so that its fill values and errors
+        are HDF5's own.
+        """
+        ds = self.ds
+        shape = ds.shape
+        stop = min(int(stop), shape[0])
+        if stop <= start:
+            return
+        if self.layout is None:
+            yield start, ds[start:stop]
+            return
+        rows_per_chunk, shuffled, deflate_index = self.layout
+        dtype, dsid, row_shape = ds.dtype, ds.id, shape[1:]  # h5py properties cost microseconds: read them once
+        chunk_shape = (rows_per_chunk, *row_shape)
+        chunk_bytes = dtype.itemsize * int(np.prod(chunk_shape, dtype=np.int64))
+        zeros = (0,) * len(row_shape)
+        for c0 in range(start // rows_per_chunk * rows_per_chunk, stop, rows_per_chunk):  # one pass per chunk
+            a, b = max(start, c0), min(stop, c0 + rows_per_chunk)
+            try:
+                flat = _chunk(dsid, (c0, *zeros), chunk_bytes, dtype.itemsize, shuffled, deflate_index)
+            except _READ_ERRORS:
+                yield a, ds[a:b]
+                continue
+            yield a, flat.view(dtype).reshape(chunk_shape)[a - c0:b - c0]
+
+
 def read_rows(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
     """``ds[start:stop]`` of a chunked dataset (see the module docstring).
 
@@ -67,21 +126,4 @@ def read_rows(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
     ndarray
         Shape ``(stop - start, *ds.shape[1:])``, ``ds.dtype``.
     """
-    layout = _layout(ds)
-    if layout is None or min(int(stop), ds.shape[0]) <= start:
-        return ds[start:stop]
-    stop = min(int(stop), ds.shape[0])
-    rows_per_chunk, shuffled, deflate_index = layout
-    shape, dtype, dsid = ds.shape, ds.dtype, ds.id  # h5py properties cost microseconds each: read them once
-    row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
-    out = np.empty((stop - start, *shape[1:]), dtype=dtype)
-    flat_out = out.reshape(-1).view(np.uint8)
-    zeros = (0,) * (len(shape) - 1)
-    try:
-        for c0 in range(start // rows_per_chunk * rows_per_chunk, stop, rows_per_chunk):  # one pass per chunk
-            flat = _chunk(dsid, (c0, *zeros), rows_per_chunk * row_bytes, dtype.itemsize, shuffled, deflate_index)
-            a, b = max(start, c0), min(stop, c0 + rows_per_chunk)
-            flat_out[(a - start) * row_bytes:(b - start) * row_bytes] = flat[(a - c0) * row_bytes:(b - c0) * row_bytes]
-    except (OSError, ValueError, KeyError, RuntimeError, deflate.DeflateError):
-        return ds[start:stop]  # HDF5 reads it (fill values, errors) as it always has
-    return out
+    return RowReader(ds).read(start, stop)

@@ -119,9 +119,8 @@ def pressure_maps(ga, foot: str, max_steps: int = MAX_MAP_STEPS, runs_n: int = M
     count = used = 0
     for i, j in sampled_runs(len(part), max_steps, runs_n):  # one iteration per run of consecutive steps
         a, b = int(first_sample[i]), int(stop_sample[j - 1])
-        block = ins.forces(a, b)
         idx, _ = range_arange(first_sample[i:j] - a, stop_sample[i:j] - a)
-        sel = block[idx[idx < len(block)]]
+        sel = ins.forces(a, b, rows=idx[idx < min(b, ins.n_samples) - a])  # the stance samples only
         if len(sel):
             np.maximum(peak, sel.max(axis=0), out=peak)
             total += sel.sum(axis=0, dtype=np.float64)

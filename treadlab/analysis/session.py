@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from treadlab import fileformat as ff
-from treadlab.analysis.chunkread import read_rows
+from treadlab.analysis.chunkread import RowReader
 from treadlab.analysis.cop import cop_from_sums, layout_bounds_mm, min_load
 from treadlab.calibration import apply_calibration
 from treadlab.errors import SessionFileError
@@ -149,6 +149,7 @@ class DeviceData:
         self.path = path
         self.name = name
         self._group = group
+        self._readers: dict[str, RowReader] = {}
         where = f"{path.name}: /devices/{name}"
         try:
             self._raw = group[ff.RAW]
@@ -233,14 +234,28 @@ class DeviceData:
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
         return self._read(self._raw, start, stop)
 
+    def _reader(self, ds: h5py.Dataset) -> RowReader:
+        reader = self._readers.get(ds.name)
+        if reader is None:
+            reader = self._readers[ds.name] = RowReader(ds)
+        return reader
+
+    def _damaged(self, ds: h5py.Dataset, start: int, stop: int, exc: Exception) -> SessionFileError:
+        return SessionFileError(f"{self.path.name}: /devices/{self.name}/{ds.name.rsplit('/', 1)[-1]} is damaged "
+                                f"(rows {start}-{stop}: {exc})")
+
     def _read(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
         try:
-            return read_rows(ds, start, stop)  # ds[start:stop], inflated faster
+            return self._reader(ds).read(start, stop)  # ds[start:stop], inflated faster
         except (OSError, ValueError) as exc:
-            raise SessionFileError(
-                f"{self.path.name}: /devices/{self.name}/{ds.name.rsplit('/', 1)[-1]} is damaged "
-                f"(rows {start}-{stop}: {exc})"
-            ) from None
+            raise self._damaged(ds, start, stop, exc) from None
+
+    def _iter_read(self, ds: h5py.Dataset, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``ds[start:stop]`` in pieces of at most one stored chunk (:meth:`RowReader.iter`), read-only."""
+        try:
+            yield from self._reader(ds).iter(start, stop)
+        except (OSError, ValueError) as exc:
+            raise self._damaged(ds, start, stop, exc) from None
 
     def times_at(self, rows: np.ndarray) -> np.ndarray:
         """Times of the given rows (one read), float64."""
@@ -291,8 +306,10 @@ class DeviceData:
         chunk = (self._raw.chunks or (1,))[0]
         return max(chunk, rows // chunk * chunk)
 
-    def _calibrated_block(self, start: int, stop: int) -> np.ndarray:
+    def _calibrated_block(self, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarray:
         raw = self._read(self._raw, start, stop).reshape(stop - start, self.n_values)
+        if rows is not None:  # calibrate only the rows asked for
+            raw = raw[rows]
         return apply_calibration(raw, self.gain, self.offset, clip=True)
 
     def break_indices(self) -> np.ndarray:
@@ -380,13 +397,14 @@ class InsoleData(DeviceData):
             return self.areas_mm2 * 1e-3
         return np.ones(self.n_values)
 
-    def forces(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def forces(self, start: int = 0, stop: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """Calibrated per-sensel force (N, or counts when uncalibrated), float32, shape (stop - start, sensels).
 
-        Negative values (below the calibration offset) are set to zero.
+        Negative values (below the calibration offset) are set to zero. ``rows`` (indices into ``start:stop``),
+        when given, selects rows: ``forces(a, b, rows)`` is ``forces(a, b)[rows]``, calibrating only those.
         """
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        block = self._calibrated_block(start, stop)
+        block = self._calibrated_block(start, stop, rows)
         if self.unit == "kPa":
             block *= self.sensel_force_factor.astype(np.float32)
         return block
@@ -432,6 +450,10 @@ class InsoleData(DeviceData):
         forefoot force (see :meth:`region_masks`). Linear in the raw values (``raw @ W - offset @ W``, one matrix
         product per block): values below the calibration offset are kept, so zero-mean noise averages out instead
         of biasing the totals upwards.
+
+        Each block's product is made over sub-blocks of about 1 MB of float32 filled straight from the inflated
+        chunks (:meth:`_derived_block`): the same numbers as one product over the block, without a float32 copy
+        of the whole block going through memory (the raw pass of an hour of a 960-sensel insole is 2.6 G values).
         """
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
         masks = self.region_masks()
@@ -442,9 +464,41 @@ class InsoleData(DeviceData):
         rows = self.block_rows()
         for a in range(start, stop, rows):
             b = min(a + rows, stop)
-            raw = self._read(self._raw, a, b).reshape(b - a, self.n_values)
             t = self._read(self._time_ds, a, b).astype(np.float64)
-            yield a, t, raw.astype(np.float32) @ w32 - const
+            d = self._derived_block(a, b, w32)
+            d -= const
+            yield a, t, d
+
+    #: Rows of the sub-blocks of :meth:`iter_derived`'s products: about 1 MB of float32 at 960 sensels (in cache).
+    #: At least 256 rows: BLAS may take another path, with other roundings, for much smaller products.
+    SUB_BLOCK_BYTES = 1 << 20
+    MIN_SUB_ROWS = 256
+
+    def _derived_block(self, a: int, b: int, w32: np.ndarray) -> np.ndarray:
+        """``raw[a:b] @ w32`` (float32), one product per sub-block; the last sub-block takes the remainder."""
+        n_values = self.n_values
+        sub = max(self.MIN_SUB_ROWS, self.SUB_BLOCK_BYTES // (4 * max(1, n_values)))
+        if b - a < 2 * sub:  # one product
+            sub = b - a
+        cuts = list(range(a, b, sub))
+        if len(cuts) > 1 and b - cuts[-1] < sub:  # no short last sub-block: the one before takes the remainder
+            cuts.pop()
+        cuts.append(b)
+        out = np.empty((b - a, w32.shape[1]), dtype=np.float32)
+        buf = np.empty((max(c1 - c0 for c0, c1 in zip(cuts[:-1], cuts[1:])), n_values), dtype=np.float32)
+        pieces = self._iter_read(self._raw, a, b)
+        piece, p0 = np.empty((0, n_values)), a  # the current inflated chunk's rows, and its first row
+        for c0, c1 in zip(cuts[:-1], cuts[1:]):  # one iteration per sub-block (a few stored chunks)
+            r = c0
+            while r < c1:  # one iteration per stored chunk within the sub-block
+                if r >= p0 + len(piece):
+                    p0, piece = next(pieces)
+                    piece = piece.reshape(len(piece), n_values)
+                k = min(c1, p0 + len(piece)) - r
+                np.copyto(buf[r - c0:r - c0 + k], piece[r - p0:r - p0 + k], casting="unsafe")
+                r += k
+            np.matmul(buf[:c1 - c0], w32, out=out[c0 - a:c1 - a])
+        return out
 
     @cached_property
     def _derived(self) -> np.ndarray:
@@ -507,10 +561,14 @@ class MatData(DeviceData):
         if not np.isfinite(self.pitch_mm) or self.pitch_mm <= 0:
             raise SessionFileError(f"{path.name}: /devices/{name} has no valid pitch_mm attribute")
 
-    def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Calibrated frames (kPa, or counts), float32, shape (stop - start, rows, cols); negatives set to 0."""
+    def frames(self, start: int = 0, stop: int | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated frames (kPa, or counts), float32, shape (stop - start, rows, cols); negatives set to 0.
+
+        ``rows`` (indices into ``start:stop``), when given, selects frames: ``frames(a, b, rows)`` is
+        ``frames(a, b)[rows]``, calibrating only those.
+        """
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
-        return self._calibrated_block(start, stop).reshape(stop - start, self.rows, self.cols)
+        return self._calibrated_block(start, stop, rows).reshape(-1, self.rows, self.cols)
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_row, frames)`` blocks covering ``start:stop``."""

@@ -163,6 +163,8 @@ class SimDevice:
         self.running = True
         self._discard_pending()
         self._schedule = SampleSchedule.starting_after(self.clock, self.rate_hz, now_ns)
+        if hasattr(self.source, "set_rate"):  # sources whose noise depends on the rate (IMUs)
+            self.source.set_rate(self.rate_hz)
 
     def _stop_stream(self, now_ns: int) -> bytes:
         out = self.take(now_ns)

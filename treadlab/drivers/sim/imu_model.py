@@ -28,8 +28,9 @@ the top of the segment forward (anterior pelvic tilt, forward trunk lean).
 
 Kinematics (smooth per step; every piece twice continuously differentiable)
 ---------------------------------------------------------------------------
-Step ``j`` runs from its initial contact to the next one (of the other foot), ``u`` its phase in [0, 1]; stride
-shapes of a shank run from a foot's initial contact to its next.
+Step ``j`` runs from its initial contact to the next one (of the other foot), ``u`` its phase in [0, 1], warped
+by a quintic per step that matches the phase rate at both contacts (so shapes of ``u`` stay twice continuously
+differentiable across steps of any duration); stride shapes of a shank run from a foot's contact to its next.
 
 - Pelvis obliquity: ``sigma * D_j * P(u; p)``, ``sigma`` +1 in left stance and -1 in right stance, ``P`` a pulse
   of peak 1 at 40 % of stance (:func:`~treadlab.drivers.sim.imu_shapes.beta_pulse`): the swing side drops by the
@@ -37,8 +38,8 @@ shapes of a shank run from a foot's initial contact to its next.
   modelled: the drop parameters are 0-20 deg). Rotation moves between ``-sigma R_j / 2`` at
   each initial contact (the side of the landing foot forward) with the quintic smoothstep. Tilt: the step's
   mean minus half the range at initial contact, peaking near toe-off (two cycles per stride). Vertical position:
-  a dip at mid-stance and a rise at mid-flight (peak-to-peak ``vertical_oscillation_mm``); lateral sway over the
-  stance foot; a small fore-aft braking dip.
+  a cosine per step, lowest at mid-stance (walking: at contact), peak-to-peak ``vertical_oscillation_mm``; a
+  15 mm lateral sway over the stance foot; a 6 mm fore-aft braking wave.
 - Trunk: forward lean ``trunk_lean_deg`` plus a 3 deg oscillation per step, a 2 deg lateral bend towards the
   stance side and a counter-rotation of 12 deg range; the sensor sits 0.45 m up the trunk's z axis from the
   pelvis sensor.
@@ -47,11 +48,12 @@ shapes of a shank run from a foot's initial contact to its next.
   stance. The ankle moves back with the belt in stance and forward in swing along a quintic that matches the
   belt velocity at toe-off and at the next contact, lifting 0.30 m (walking 0.12 m); the sensor sits 0.12 m up
   the shank from the ankle.
-- Impact transients (:func:`~treadlab.drivers.sim.imu_shapes.impact_pulse`): at every initial contact, a damped
-  sine displacement along the shank axis (25 Hz, 10 ms envelope) and along the pelvis z axis (12 Hz, 22 ms),
-  and half the pelvis's on the trunk (10 Hz, 28 ms). Their amplitudes put the shank's axial reading at the
-  step's PTA, and the pelvis's z reading at ``PTA * (1 - shock_attenuation / 100)``, at the transient's peak
-  (never less than 0.2 g above the reading without the transient).
+- Shocks: the foot lands at a speed solved per stride so that the shank's axial reading (gravity included)
+  peaks at the step's PTA 8 ms after contact (a gamma-shaped stop on the ground,
+  :func:`~treadlab.drivers.sim.imu_shapes.landing`); the pelvis gets a transmitted transient along its z axis
+  (:func:`~treadlab.drivers.sim.imu_shapes.impact_pulse`, a Ricker wavelet peaking 30 ms after contact, sigma
+  6 ms) sized so that its z reading is ``PTA * (1 - shock_attenuation / 100)`` at the peak (never less than 0.2 g
+  above the reading without it), and the trunk half of it along the world vertical (sigma 9 ms).
 - Standing (``stand_s``): every angle is zero and every position still (gyroscope exactly 0, accelerometer
   exactly (0, 0, 1) g in the segment frame); the motion fades in with the smoothstep from the left foot's lift
   to the second step's contact (each shank from its foot's lift to its first contact).
@@ -66,27 +68,27 @@ gyroscope = angular velocity in the segment frame (deg/s) from the Cardan angle 
 with the earth's field B (19.5 uT horizontal at 40 deg from the running direction, 44 uT down). Sensor errors are
 :class:`~treadlab.drivers.sim.imu_sensor.ImuSensor`'s.
 
-Ground truth (:meth:`ImuModel.truth_steps`, :meth:`ImuModel.truth_strides`) evaluates the contract's definitions
-on the noise-free functions on fine grids (a step: 801 points, about 0.45 ms; a stride: 1601; the 100 ms shock
-window: 0.2 ms; a smooth function's extreme on such a grid is within 1e-3 of its own).
+Ground truth (:meth:`ImuModel.truth_steps`, :meth:`ImuModel.truth_strides`; :mod:`~treadlab.drivers.sim.imu_truth`)
+evaluates the contract's definitions on the noise-free functions on fine grids. Frames, orientation and sensor
+readings of a segment: :mod:`~treadlab.drivers.sim.imu_frames`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
-import pandas as pd
 
 from treadlab.drivers.sim import _random as rnd
 from treadlab.drivers.sim import imu_shapes as sh
+from treadlab.drivers.sim.imu_frames import Kinematics, axis_z, earth_field_ut
 from treadlab.drivers.sim.imu_sensor import PLACEMENTS, ImuSensor
 from treadlab.drivers.sim.imu_shapes import Jet
-from treadlab.drivers.sim.params import FEET, RunnerParams
+from treadlab.drivers.sim.imu_truth import SHOCK_WINDOW_S, ImuTruth
+from treadlab.drivers.sim.params import RunnerParams
 from treadlab.vocabulary import G_MPS2
 
-__all__ = ["PLACEMENTS", "ImuModel", "ImuSensor", "earth_field_ut"]
+__all__ = ["PLACEMENTS", "SHOCK_WINDOW_S", "ImuModel", "ImuSensor", "Kinematics", "earth_field_ut"]
 
 _MARGIN_S = 3.0
 _STREAMS = {"drop": 41, "rot": 42, "tilt_m": 43, "tilt_r": 44, "vo": 45, "pta": 46, "lean": 47}
@@ -109,88 +111,9 @@ _SHANK_MAX_DEG = (75.0, 50.0)
 _ANKLE_LIFT_M = (0.30, 0.12)
 _WALK_SCALE = {"drop": 0.6, "rot": 0.8, "tilt_r": 0.6, "tilt_m": 0.5, "lean": 0.5, "vo": 0.4, "pta": 0.35}
 _TRUNK = {"tilt_range_deg": 3.0, "bend_deg": 2.0, "rotation_deg": 12.0}
-_EARTH = {"horizontal_ut": 19.5, "down_ut": 44.0, "azimuth_deg": 40.0}
-#: Truth window of PTA and PPA after initial contact (s).
-SHOCK_WINDOW_S = 0.100
-IMU_FIELDS = ("pelvic_drop_left_deg", "pelvic_drop_right_deg", "pelvic_rotation_deg", "pelvic_tilt_deg",
-              "pelvic_tilt_range_deg", "trunk_lean_deg", "vertical_oscillation_mm", "pta_left_g", "pta_right_g",
-              "shock_attenuation_left_pct", "shock_attenuation_right_pct", "heading_wander_deg")
 
 
-def earth_field_ut() -> np.ndarray:
-    """The earth's magnetic field in the world frame (uT)."""
-    az = np.radians(_EARTH["azimuth_deg"])
-    return np.array([_EARTH["horizontal_ut"] * np.cos(az), _EARTH["horizontal_ut"] * np.sin(az), -_EARTH["down_ut"]])
-
-
-def _rot_matrices(psi: np.ndarray, phi: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """``Rz(psi) Rx(phi) Ry(theta)``, shape (n, 3, 3) (radians)."""
-    cz, sz, cx, sx, cy, sy = np.cos(psi), np.sin(psi), np.cos(phi), np.sin(phi), np.cos(theta), np.sin(theta)
-    R = np.empty(psi.shape + (3, 3))
-    R[:, 0, 0] = cz * cy - sz * sx * sy
-    R[:, 0, 1] = -sz * cx
-    R[:, 0, 2] = cz * sy + sz * sx * cy
-    R[:, 1, 0] = sz * cy + cz * sx * sy
-    R[:, 1, 1] = cz * cx
-    R[:, 1, 2] = sz * sy - cz * sx * cy
-    R[:, 2, 0] = -cx * sy
-    R[:, 2, 1] = sx
-    R[:, 2, 2] = cx * cy
-    return R
-
-
-def _axis_z(psi: Jet, phi: Jet, theta: Jet) -> tuple[Jet, Jet, Jet]:
-    """The segment's z axis in the world, ``R e_z``, as jets."""
-    cz, sz, cx, sx, cy, sy = psi.cos(), psi.sin(), phi.cos(), phi.sin(), theta.cos(), theta.sin()
-    return cz * sy + sz * sx * cy, sz * sy - cz * sx * cy, cx * cy
-
-
-def _body_rate(psi: Jet, phi: Jet, theta: Jet) -> np.ndarray:
-    """Angular velocity in the segment frame (rad/s) from the Cardan angles' rates, shape (n, 3)."""
-    sx, cx, sy, cy = np.sin(phi.v), np.cos(phi.v), np.sin(theta.v), np.cos(theta.v)
-    return np.column_stack([
-        -psi.d * sy * cx + phi.d * cy,
-        psi.d * sx + theta.d,
-        psi.d * cy * cx + phi.d * sy,
-    ])
-
-
-@dataclasses.dataclass
-class Kinematics:
-    """Orientation and sensor position of one segment at sample instants (world frame, SI units).
-
-    Attributes
-    ----------
-    psi, phi, theta : Jet
-        Rotation (heading included), obliquity and tilt (rad) with their rates.
-    pos : tuple of Jet
-        Sensor position x, y, z (m) with velocity and acceleration.
-    """
-
-    psi: Jet
-    phi: Jet
-    theta: Jet
-    pos: tuple[Jet, Jet, Jet]
-
-    def rotation(self) -> np.ndarray:
-        """Segment orientation, shape (n, 3, 3)."""
-        return _rot_matrices(self.psi.v, self.phi.v, self.theta.v)
-
-    def specific_force_g(self) -> np.ndarray:
-        """Accelerometer of a sensor aligned with the segment: ``R^T (a + g e_z) / g``, shape (n, 3)."""
-        f = np.column_stack([self.pos[0].dd, self.pos[1].dd, self.pos[2].dd + G_MPS2])
-        return np.einsum("nji,nj->ni", self.rotation(), f) / G_MPS2
-
-    def gyro_dps(self) -> np.ndarray:
-        """Gyroscope of a sensor aligned with the segment (deg/s), shape (n, 3)."""
-        return np.degrees(_body_rate(self.psi, self.phi, self.theta))
-
-    def mag_ut(self) -> np.ndarray:
-        """Magnetometer of a sensor aligned with the segment (uT), shape (n, 3)."""
-        return np.einsum("nji,j->ni", self.rotation(), earth_field_ut())
-
-
-class ImuModel:
+class ImuModel(ImuTruth):
     """Kinematics, sensor signals and ground truth of pelvis, trunk and shank IMUs (see the module docstring).
 
     Parameters
@@ -422,7 +345,7 @@ class ImuModel:
         psi = self._step_shape(j, u, self.sigma * _TRUNK["rotation_deg"] * walk / 2.0 * rad, []) * fade
         psi = psi + self._heading(t)
         pelvis = self._pelvis(t, pulses=False)
-        ax = _axis_z(psi, phi, theta)
+        ax = axis_z(psi, phi, theta)
         pos = [p + a * _TRUNK_LEVER_M for p, a in zip(pelvis.pos, ax)]
         amp, direction = self._pulse_pelvis
         trunk_dir = np.tile([0.0, 0.0, 1.0], (n, 1))
@@ -477,7 +400,7 @@ class ImuModel:
         z = Jet(np.where(in_stance, z_st.v, z_sw.v), np.where(in_stance, z_st.d, z_sw.d),
                 np.where(in_stance, z_st.dd, z_sw.dd)) + _ANKLE_HEIGHT_M
         y = Jet(np.full_like(t, sig * self.params.step_width_mm / 2e3))
-        axis = _axis_z(psi, phi, theta)
+        axis = axis_z(psi, phi, theta)
         pos = [x + axis[0] * _SHANK_LEVER_M, y + axis[1] * _SHANK_LEVER_M, z + axis[2] * _SHANK_LEVER_M]
         return Kinematics(psi, phi, theta, tuple(pos))
 
@@ -534,89 +457,3 @@ class ImuModel:
         kin = self.kinematics(placement, t)
         clean = {"acc_g": kin.specific_force_g(), "gyro_dps": kin.gyro_dps(), "mag_ut": kin.mag_ut()}
         return clean if sensor is None else sensor.read(clean, t)
-
-    # --------------------------------------------------------------------------------------- ground truth
-
-    def _real_rows(self, t_lo: float | None, t_hi: float | None, ahead: int) -> np.ndarray:
-        rows = np.arange(0, len(self.k) - ahead - 1)
-        rows = rows[self.k[rows] >= 0] if self.standing else rows
-        lo = self.ic[0] + _MARGIN_S if t_lo is None else t_lo
-        hi = self.ic[-1] - _MARGIN_S if t_hi is None else t_hi
-        return rows[(self.ic[rows] >= lo) & (self.ic[rows] < hi)]
-
-    @staticmethod
-    def _grid(start: np.ndarray, stop: np.ndarray, n: int) -> np.ndarray:
-        return start[:, None] + (stop - start)[:, None] * np.linspace(0.0, 1.0, n)[None, :]
-
-    def truth_steps(self, t_lo: float | None = None, t_hi: float | None = None, chunk: int = 64) -> pd.DataFrame:
-        """Ground truth per step with initial contact in ``[t_lo, t_hi)`` (default: the model's window).
-
-        Columns: ``k``, ``foot``, ``ic_s``, ``to_s``, ``gait``, ``pelvic_drop_deg`` (largest ``sigma *
-        obliquity`` in stance), ``trunk_lean_deg`` (mean trunk tilt from IC to the other foot's next IC),
-        ``vertical_oscillation_mm`` (peak-to-peak pelvis sensor height over the same span), ``pta_g`` and
-        ``ppa_g`` (largest axial reading of the stance foot's shank, and the pelvis z reading, from IC to IC +
-        100 ms), ``shock_attenuation_pct`` (``(1 - ppa / pta) * 100``).
-        """
-        rows = self._real_rows(t_lo, t_hi, 1)
-        cols = {c: np.empty(len(rows)) for c in ("pelvic_drop_deg", "trunk_lean_deg", "vertical_oscillation_mm",
-                                                 "pta_g", "ppa_g")}
-        for a in range(0, len(rows), chunk):
-            r = rows[a:a + chunk]
-            sl = slice(a, a + len(r))
-            stance = self._grid(self.ic[r], self.to[r], 801)
-            obl = self._pelvis_base(stance.ravel())[1].v.reshape(stance.shape)
-            cols["pelvic_drop_deg"][sl] = np.degrees((self.sigma[r][:, None] * obl).max(axis=1))
-            step = self._grid(self.ic[r], self.ic[r + 1], 801)
-            tilt = self._trunk(step.ravel()).theta.v.reshape(step.shape)
-            cols["trunk_lean_deg"][sl] = np.degrees(np.trapezoid(tilt, dx=1.0, axis=1) / (step.shape[1] - 1))
-            z = self._pelvis(step.ravel()).pos[2].v.reshape(step.shape)
-            cols["vertical_oscillation_mm"][sl] = np.ptp(z, axis=1) * 1e3
-            shock = self._grid(self.ic[r], self.ic[r] + SHOCK_WINDOW_S, 501)
-            ppa = self._pelvis(shock.ravel()).specific_force_g()[:, 2].reshape(shock.shape)
-            cols["ppa_g"][sl] = ppa.max(axis=1)
-            pta = np.empty(len(r))
-            for f in (0, 1):
-                sel = self.foot[r] == f
-                if np.any(sel):
-                    acc = self._tibia(f, shock[sel].ravel()).specific_force_g()[:, 2]
-                    pta[sel] = acc.reshape(int(sel.sum()), -1).max(axis=1)
-            cols["pta_g"][sl] = pta
-        out = pd.DataFrame({"k": self.k[rows], "foot": np.array(FEET)[self.foot[rows]], "ic_s": self.ic[rows],
-                            "to_s": self.to[rows],
-                            "gait": np.where(self.walking[rows], "walking", "running"), **cols})
-        out["shock_attenuation_pct"] = (1.0 - out["ppa_g"] / out["pta_g"]) * 100.0
-        return out
-
-    def truth_strides(self, t_lo: float | None = None, t_hi: float | None = None, chunk: int = 64) -> pd.DataFrame:
-        """Ground truth per stride (one per step: IC of a foot to its next IC) starting in ``[t_lo, t_hi)``.
-
-        Columns: ``k``, ``foot``, ``start_s``, ``stop_s``, ``pelvic_rotation_deg`` (range of the pelvis's
-        transverse angle, heading included, after the stride's least-squares line is removed),
-        ``pelvic_tilt_mean_deg`` and ``pelvic_tilt_range_deg`` (mean and range of the tilt over the stride).
-        """
-        rows = self._real_rows(t_lo, t_hi, 2)
-        n_grid = 1601
-        x = np.linspace(-1.0, 1.0, n_grid)
-        rot = np.empty(len(rows))
-        tmean = np.empty(len(rows))
-        trange = np.empty(len(rows))
-        for a in range(0, len(rows), chunk):
-            r = rows[a:a + chunk]
-            sl = slice(a, a + len(r))
-            g = self._grid(self.ic[r], self.ic[r + 2], n_grid)
-            kin = self._pelvis(g.ravel(), pulses=False)
-            psi = np.degrees(kin.psi.v).reshape(g.shape)
-            slope = (psi * x).sum(axis=1) / (x * x).sum()
-            resid = psi - psi.mean(axis=1, keepdims=True) - slope[:, None] * x[None, :]
-            rot[sl] = np.ptp(resid, axis=1)
-            theta = np.degrees(kin.theta.v).reshape(g.shape)
-            tmean[sl] = np.trapezoid(theta, dx=1.0, axis=1) / (n_grid - 1)
-            trange[sl] = np.ptp(theta, axis=1)
-        return pd.DataFrame({"k": self.k[rows], "foot": np.array(FEET)[self.foot[rows]], "start_s": self.ic[rows],
-                             "stop_s": self.ic[rows + 2], "pelvic_rotation_deg": rot,
-                             "pelvic_tilt_mean_deg": tmean, "pelvic_tilt_range_deg": trange})
-
-    @functools.cached_property
-    def standing_truth(self) -> dict:
-        """The standing period (``start_s``, ``stop_s``: the left foot lifts) or an empty dict without one."""
-        return {"stop_s": float(self._stand_end[0])} if self.standing else {}

@@ -27,14 +27,17 @@ __all__ = ["Jet", "beta_pulse", "compose", "hermite5", "impact_pulse", "landing"
 
 
 class Jet:
-    """Value ``v`` and time derivatives ``d`` (first) and ``dd`` (second) of a function at sample instants."""
+    """Value ``v`` and time derivatives ``d`` (first) and ``dd`` (second) of a function at sample instants.
+
+    ``v`` is an array; ``d`` and ``dd`` are arrays of its shape or floats (constants, broadcast).
+    """
 
     __slots__ = ("d", "dd", "v")
 
     def __init__(self, v, d=0.0, dd=0.0) -> None:
-        self.v = np.asarray(v, dtype=np.float64)
-        self.d = np.broadcast_to(np.asarray(d, dtype=np.float64), self.v.shape)
-        self.dd = np.broadcast_to(np.asarray(dd, dtype=np.float64), self.v.shape)
+        self.v = v if type(v) is np.ndarray and v.dtype == np.float64 else np.asarray(v, dtype=np.float64)
+        self.d = _fit(d, self.v.shape)
+        self.dd = _fit(dd, self.v.shape)
 
     @staticmethod
     def _lift(other) -> Jet:
@@ -74,9 +77,23 @@ class Jet:
         s, c = np.sin(self.v), np.cos(self.v)
         return Jet(c, -s * self.d, -s * self.dd - c * self.d**2)
 
-    def take(self, mask: np.ndarray) -> Jet:
-        """The samples selected by ``mask`` (or an index array)."""
-        return Jet(self.v[mask], self.d[mask], self.dd[mask])
+    def full(self) -> Jet:
+        """The jet with its derivatives as arrays of the value's shape."""
+        shape = self.v.shape
+        return Jet(self.v, np.broadcast_to(self.d, shape).copy(), np.broadcast_to(self.dd, shape).copy())
+
+
+def _fit(x, shape: tuple):
+    """``x`` as a float64 array of ``shape``, or a float for a constant (broadcast in every operation; the hot
+    path of every jet: :meth:`Jet.full` makes arrays of them).
+    """
+    if type(x) is np.ndarray and x.shape == shape and x.dtype == np.float64:
+        return x
+    if type(x) is float:
+        return x
+    if np.ndim(x) == 0:
+        return float(x)
+    return np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
 
 
 def local(shape: tuple[np.ndarray, np.ndarray, np.ndarray], duration_s: np.ndarray) -> Jet:

@@ -52,6 +52,10 @@ class ImuSource:
         self.sensor = sensor_of(spec)
         self._models: dict[int, ImuModel] = {}
 
+    def set_rate(self, rate_hz: float) -> None:
+        """The device samples at ``rate_hz`` now (the noise SD follows: density x sqrt(rate / 2))."""
+        self.sensor.rate_hz = float(rate_hz)
+
     def session_s(self, t_ns: np.ndarray) -> np.ndarray:
         """True times (monotonic_ns) on the gait model's clock (s)."""
         return (np.asarray(t_ns, np.int64) - self.t_epoch_ns) / 1e9

@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="session file to write (never overwritten), or a folder; "
                         "default: <name>.h5 in the current folder")
     parser.add_argument("--format", choices=("c3d", "text"), help="the file's format (default: from its name)")
-    parser.add_argument("--rate-hz", type=_positive, help="sampling rate, when Time counts samples")
-    parser.add_argument("--vertical", metavar="AXIS", help="the plate axis pointing up, e.g. z or -y "
-                        "(default: the axis carrying body weight)")
-    parser.add_argument("--forward", metavar="AXIS", help="the axis the runner faces, e.g. x or -x "
+    parser.add_argument("--rate-hz", type=_positive, metavar="HZ", help="sampling rate, when Time counts samples")
+    parser.add_argument("--vertical", metavar="AXIS", help="the plate axis pointing up: x, y or z with an optional "
+                        "sign, e.g. z or --vertical=-y (default: the axis carrying body weight)")
+    parser.add_argument("--forward", metavar="AXIS", help="the axis the runner faces, e.g. x or --forward=-x "
                         "(default: against the belt's motion of the centre of pressure)")
     parser.add_argument("--body-mass", type=_positive, metavar="KG", help="participant's body mass")
     parser.add_argument("--speed", type=_positive, metavar="MPS", help="treadmill speed (m/s)")
