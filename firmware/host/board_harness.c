@@ -261,7 +261,7 @@ int main(int argc, char **argv)
         tl_dev_rx(&dev, in[i]);
     long sent = 0;
     uint64_t period = desc.clock_hz / dev.rate_hz;
-    tl_dev_poll(&dev); /* the commands */
+    sent += (long)tl_dev_poll(&dev); /* the commands (START: the first sample is due at once) */
     for (long step = 0; step < 10 * samples + 10 && sent < samples; step++) {
         sent += (long)tl_dev_poll(&dev);
         F.ticks += period;
