@@ -16,6 +16,7 @@ import pytest
 
 from tests.firmware_support import FIRMWARE, build, tools_missing
 from treadlab.drivers import protocol as p
+from treadlab.drivers.line import parse_lines
 from treadlab.kinds import imu
 
 pytestmark = pytest.mark.skipif(bool(tools_missing("make", "gcc")), reason="the board tests need make and gcc")
@@ -112,6 +113,23 @@ def test_mpu6050_full_scale_registers_follow_the_datasheet(harness, range_g, afs
 def test_mpu6050_refuses_a_range_it_does_not_have(harness):
     out = subprocess.run([str(harness), "imu", "--range-g", "6"], input=b"", capture_output=True, timeout=60)
     assert out.returncode == 1 and b"no range 6 g" in out.stderr
+
+
+@pytest.mark.parametrize("start_us", [0, 2**32 - 50_000, 2**32 * 1000 - 50_000],
+                         ids=["power-up", "micros-wrap", "millis-wrap"])
+def test_line_sketch_keeps_its_absolute_schedule_and_format_across_the_wraps(harness, start_us):
+    step_us, steps, period_us = 337, 3000, 10_000
+    out = run(harness, "line", "--start-us", str(start_us), "--step-us", str(step_us), "--steps", str(steps),
+              "--period-us", str(period_us), stdin=b"")
+    parsed = parse_lines(out, 6)
+    assert parsed.bad_lines == 0 and parsed.comment_lines == 0
+    # the twin: sample j falls due at start + j * period and is taken by the first loop() at or after it
+    loops = start_us + step_us * np.arange(steps, dtype=np.int64)
+    due = start_us + period_us * np.arange((loops[-1] - start_us) // period_us + 1, dtype=np.int64)
+    taken = loops[np.searchsorted(loops, due)]
+    np.testing.assert_array_equal(parsed.t, (taken // 1000) % 2**32)
+    k = np.arange(len(due))[:, None]
+    np.testing.assert_array_equal(parsed.values, (k * 13 + np.arange(6)[None, :] * 101) % 1024)
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="board-check compiles the Arduino sketches with g++")

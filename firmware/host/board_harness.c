@@ -4,6 +4,7 @@
  *
  *   board_harness insole|mat|imu [--samples N] [--side S] [--placement P] [--range-g G] [--range-dps D]
  *                 [--regdump FILE] [--fail-seq K] [--print-config]
+ *   board_harness line [--start-us U] [--step-us S] [--steps K] [--period-us P]
  *
  * Reads the host's command frames from standard input (all of it, before the clock starts), then advances a fake
  * 1 MHz clock one sample period at a time, polling the core until N samples have been sent; every byte the device
@@ -18,7 +19,10 @@
  *           4095 when read less than TL_MAT_SETTLE_US after a channel change; sensel (r, c) at sample seq holds
  *           ((r * 32 + c) * 7 + seq) mod 4096
  *   imu     an MPU-6050 whose burst read from ACCEL_XOUT_H returns dump (seq mod n) of the 14-byte dumps in FILE;
- *           the read of sample --fail-seq fails (as an I2C NAK would) */
+ *           the read of sample --fail-seq fails (as an I2C NAK would)
+ *   line    the line sketch's loop() (arduino/fsr_line_insole, 6 sensels) on a fake clock: a 64-bit microsecond
+ *           count from U (micros() its low 32 bits, millis() the count / 1000, both wrapping), the loop run every
+ *           S us K times; sample k reads (k * 13 + i * 101) mod 1024 on pin i; the lines go to standard output */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,7 @@
 #include "../boards/common/tl_boards.h"
 #include "../boards/common/tl_mpu6050.h"
 #include "../boards/common/tl_scan.h"
+#include "../arduino/fsr_line_insole/tl_line.h"
 #include "../core/tl_device.h"
 
 typedef struct {
@@ -171,10 +176,39 @@ static void imu_calibration(void *ctx, uint32_t i, float *gain, float *offset)
 
 static int usage(const char *msg)
 {
-    fprintf(stderr, "board_harness: %s\nusage: board_harness insole|mat|imu [--samples N] [--side S] "
+    fprintf(stderr, "board_harness: %s\nusage: board_harness insole|mat|imu|line [--samples N] [--side S] "
                     "[--placement P] [--range-g G] [--range-dps D] [--regdump FILE] [--fail-seq K] "
                     "[--print-config]\n", msg);
     return 2;
+}
+
+static int line_main(int argc, char **argv)
+{
+    uint64_t us = 0, step_us = 337, steps = 1000;
+    uint32_t period_us = 10000, next_us;
+    uint32_t k = 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--start-us")) us = strtoull(argv[i + 1], 0, 10);
+        else if (!strcmp(argv[i], "--step-us")) step_us = strtoull(argv[i + 1], 0, 10);
+        else if (!strcmp(argv[i], "--steps")) steps = strtoull(argv[i + 1], 0, 10);
+        else if (!strcmp(argv[i], "--period-us")) period_us = (uint32_t)strtoul(argv[i + 1], 0, 10);
+        else return usage("unknown option");
+    }
+    next_us = (uint32_t)us; /* setup() */
+    for (uint64_t s = 0; s < steps; s++, us += step_us) {
+        uint16_t v[6];
+        char line[TL_LINE_MAX(6)];
+        size_t n;
+        if (!tl_line_due((uint32_t)us, &next_us, period_us))
+            continue;
+        for (uint8_t i = 0; i < 6; i++)
+            v[i] = (uint16_t)((k * 13u + i * 101u) % 1024u);
+        k++;
+        n = tl_line_format(line, sizeof line, (uint32_t)(us / 1000u), v, 6);
+        if (n == 0 || fwrite(line, 1, n, stdout) != n)
+            return 3;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -188,6 +222,8 @@ int main(int argc, char **argv)
     int print_config = 0;
     if (argc < 2)
         return usage("no board kind");
+    if (!strcmp(argv[1], "line"))
+        return line_main(argc, argv);
     F.fail_seq = -1;
     F.range_g = 16;
     F.range_dps = 2000;

@@ -22,6 +22,8 @@ unsigned long millis(void);
 
 class Print {
 public:
+  size_t write(uint8_t c);
+  size_t write(const uint8_t *buffer, size_t size);
   size_t print(const __FlashStringHelper *s);
   size_t print(const char s[]);
   size_t print(char c);
