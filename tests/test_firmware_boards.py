@@ -37,7 +37,7 @@ def run(harness, *args: str, stdin: bytes = COMMANDS) -> bytes:
 
 
 def stream(harness, *args: str):
-    """INFO (dict), CALIBRATION (unit, gain, offset) and DATA (seq, values) the board sent after the commands."""
+    """INFO (dict), CALIBRATION (unit, gain, offset) and DATA (seq, t, values) the board sent after the commands."""
     msgs = p.split_frames(run(harness, *args))
     infos = [p.parse_info(b) for t, b in msgs if t == p.INFO]
     cals = [p.parse_calibration(b) for t, b in msgs if t == p.CALIBRATION]
@@ -46,14 +46,15 @@ def stream(harness, *args: str):
     n = info["rows"] * info["cols"] if info["kind"] == "mat" else len(info.get("channels") or []) or info["sensels"]
     dt = np.dtype([("seq", "<u4"), ("t", "<u8"), ("values", "<u2" if info["dtype"] == "u16" else "<i2", (n,))])
     rec = np.frombuffer(b"".join(b for t, b in msgs if t == p.DATA), dtype=dt)
-    return info, cals[0], rec["seq"].astype(np.int64), rec["values"].astype(np.int64)
+    return info, cals[0], rec["seq"].astype(np.int64), rec["t"].copy(), rec["values"].astype(np.int64)
 
 
 def test_insole_mux_settles_discards_and_sends_channels_in_sensel_order(harness):
-    info, cal, seq, values = stream(harness, "insole", "--samples", "40", "--side", "right")
+    info, cal, seq, t, values = stream(harness, "insole", "--samples", "40", "--side", "right")
     assert (info["kind"], info["side"], info["sensels"], info["layout"]) == ("insole", "right", 16, "insole16")
     assert info["dtype"] == "u16" and info["adc_bits"] == 12
     np.testing.assert_array_equal(seq, np.arange(40))
+    np.testing.assert_array_equal(t, seq * 2000)  # 500 Hz on the 1 MHz clock, from t = 0
     ch = np.arange(16)
     truth = (seq[:, None] * 37 + ch[None, :] * 251 + 100) % 4096  # the fake mux's channel i = sensel i
     np.testing.assert_array_equal(values, truth)
@@ -61,12 +62,16 @@ def test_insole_mux_settles_discards_and_sends_channels_in_sensel_order(harness)
 
 
 def test_mat_scan_is_row_major_with_other_rows_held_low(harness):
-    info, _cal, seq, values = stream(harness, "mat", "--samples", "5")
+    start_us = 2**32 - 25_000  # micros() wraps during the third sample period
+    info, _cal, seq, t, values = stream(harness, "mat", "--samples", "6", "--start-us", str(start_us))
     assert (info["kind"], info["rows"], info["cols"], info["belt_axis"]) == ("mat", 16, 32, "rows")
     r, c = np.meshgrid(np.arange(16), np.arange(32), indexing="ij")
     truth = ((r * 32 + c).ravel()[None, :] * 7 + seq[:, None]) % 4096
     # ghosting (a floating row adds 50 counts) or a row left high (sums two rows) would break the equality
     np.testing.assert_array_equal(values, truth)
+    # the 32-bit micros() extended to 64 bits: DATA t runs on past 2**32, on the 100 Hz schedule
+    np.testing.assert_array_equal(t.astype(np.int64), start_us + seq * 10_000)
+    assert t[-1] > 2**32
 
 
 def mpu_dumps(rng, n: int) -> bytes:
@@ -82,7 +87,7 @@ def test_imu_decodes_the_register_dump_and_its_info_meets_the_imu_contract(harne
                                                                           placement):
     raw = mpu_dumps(np.random.default_rng(range_g), 64)
     (tmp_path / "dump.bin").write_bytes(raw)
-    info, cal, seq, values = stream(harness, "imu", "--samples", "64", "--regdump", str(tmp_path / "dump.bin"),
+    info, cal, seq, _t, values = stream(harness, "imu", "--samples", "64", "--regdump", str(tmp_path / "dump.bin"),
                                     "--placement", placement, "--range-g", str(range_g), "--range-dps",
                                     str(range_dps), "--fail-seq", "7")
     assert imu.validate_info(info, "board imu") == ("ax", "ay", "az", "gx", "gy", "gz")

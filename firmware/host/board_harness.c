@@ -3,12 +3,13 @@
  * against fake hardware, for tests/test_firmware_boards.py.
  *
  *   board_harness insole|mat|imu [--samples N] [--side S] [--placement P] [--range-g G] [--range-dps D]
- *                 [--regdump FILE] [--fail-seq K] [--print-config]
+ *                 [--regdump FILE] [--fail-seq K] [--start-us U] [--print-config]
  *   board_harness line [--start-us U] [--step-us S] [--steps K] [--period-us P]
  *
  * Reads the host's command frames from standard input (all of it, before the clock starts), then advances a fake
  * 1 MHz clock one sample period at a time, polling the core until N samples have been sent; every byte the device
- * sends goes to standard output. --print-config prints the MPU-6050 register writes ("reg value", hex) instead.
+ * sends goes to standard output. --start-us sets the clock at power-up; the mat's clock is a 32-bit micros()
+ * extended to 64 bits as on the Teensy. --print-config prints the MPU-6050 register writes ("reg value", hex) instead.
  *
  * The fakes model what the port's sequencing is there for, so that a wrong sequence gives wrong DATA:
  *   insole  a 16-channel mux into a sample-and-hold ADC: a conversion less than TL_MUX16_SETTLE_US after a channel
@@ -36,6 +37,8 @@
 
 typedef struct {
     uint64_t ticks;
+    int micros32;       /* the board's clock is a 32-bit counter extended by tl_ticks_extend32 (the mat) */
+    tl_ticks32 ext;
     uint32_t seq;
     uint8_t sel;        /* mux channel on the select lines */
     uint32_t waited_us; /* since the last channel change */
@@ -122,7 +125,8 @@ static void hal_write(void *ctx, const uint8_t *bytes, uint16_t n)
 
 static uint64_t hal_ticks(void *ctx)
 {
-    return ((fake *)ctx)->ticks;
+    fake *f = ctx;
+    return f->micros32 ? tl_ticks_extend32(&f->ext, (uint32_t)f->ticks) : f->ticks;
 }
 
 static void insole_capture(void *ctx, uint64_t t, uint32_t seq)
@@ -178,7 +182,7 @@ static int usage(const char *msg)
 {
     fprintf(stderr, "board_harness: %s\nusage: board_harness insole|mat|imu|line [--samples N] [--side S] "
                     "[--placement P] [--range-g G] [--range-dps D] [--regdump FILE] [--fail-seq K] "
-                    "[--print-config]\n", msg);
+                    "[--start-us U] [--print-config]\n", msg);
     return 2;
 }
 
@@ -243,6 +247,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--range-dps")) F.range_dps = (uint16_t)atoi(v);
         else if (!strcmp(a, "--regdump")) regdump = v;
         else if (!strcmp(a, "--fail-seq")) F.fail_seq = atol(v);
+        else if (!strcmp(a, "--start-us")) F.ticks = strtoull(v, 0, 10);
         else return usage("unknown option");
     }
     for (uint16_t r = 0; r < TL_MAT_ROWS; r++)
@@ -257,6 +262,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "mat")) {
         tl_board_mat_desc(&desc, "HOST-MAT");
         io.adc_read = mat_adc;
+        F.micros32 = 1;
+        F.ticks &= 0xffffffffu; /* micros() at power-up */
         tl_matscan_init(&io, TL_MAT_ROWS);
         hal.scan = mat_scan;
     } else if (!strcmp(argv[1], "imu")) {

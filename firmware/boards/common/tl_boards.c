@@ -72,3 +72,11 @@ void tl_board_imu_desc(tl_desc *desc, const char *serial, const char *placement,
     desc->range_dps = range_dps;
     desc->max_burst = 50;
 }
+
+uint64_t tl_ticks_extend32(tl_ticks32 *s, uint32_t now)
+{
+    if (now < s->last)
+        s->high += (uint64_t)1 << 32; /* the counter wrapped */
+    s->last = now;
+    return s->high | now;
+}

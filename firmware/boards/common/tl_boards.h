@@ -19,6 +19,14 @@ void tl_board_mat_desc(tl_desc *desc, const char *serial);
 void tl_board_imu_desc(tl_desc *desc, const char *serial, const char *placement, uint16_t range_g,
                        uint16_t range_dps);
 
+/* A 32-bit microsecond counter (Arduino micros(), wrapping every 71 minutes) extended to the core's 64-bit
+ * non-decreasing ticks. Call often enough to see every wrap (at least once per 71 minutes: the main loop does). */
+typedef struct {
+    uint32_t last;
+    uint64_t high;
+} tl_ticks32;
+uint64_t tl_ticks_extend32(tl_ticks32 *s, uint32_t now);
+
 #ifdef __cplusplus
 }
 #endif

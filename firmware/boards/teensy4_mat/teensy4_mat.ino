@@ -35,12 +35,8 @@ static const tl_scan_io io = {io_select, io_wait_us, io_adc_read, io_row, nullpt
 static void hal_write(void *, const uint8_t *bytes, uint16_t n) { Serial.write(bytes, n); }
 
 static uint64_t hal_ticks(void *) {
-  static uint32_t last;
-  static uint64_t high;
-  uint32_t now = micros();
-  if (now < last) high += 1ull << 32;  // micros() wraps every 71 minutes
-  last = now;
-  return high | now;
+  static tl_ticks32 clock;  // micros() wraps every 71 minutes
+  return tl_ticks_extend32(&clock, micros());
 }
 
 static void hal_scan(void *, tl_dev *d, uint64_t, uint32_t) { tl_matscan_scan(&io, d, TL_MAT_ROWS, TL_MAT_COLS); }
