@@ -17,13 +17,16 @@
 //
 // Wiring (docs/firmware.md): each FSR from 5 V to its analog pin, and a 10 kOhm resistor from that pin to GND.
 // This sketch takes no commands; boards that should speak protocol v1 use the firmware core (firmware/core).
+// The schedule and the line format are in tl_line.c (plain C, unit-tested on the host); the IDE compiles it with
+// the sketch.
+#include "tl_line.h"
 
 const uint8_t PINS[] = {A0, A1, A2, A3, A4, A5};
 const uint8_t N_SENSELS = sizeof(PINS) / sizeof(PINS[0]);
 const unsigned long RATE_HZ = 100;
 const unsigned long PERIOD_US = 1000000UL / RATE_HZ;
 
-unsigned long next_us;
+uint32_t next_us;
 
 void setup() {
   Serial.begin(115200);
@@ -36,15 +39,11 @@ void setup() {
 }
 
 void loop() {
-  if ((long)(micros() - next_us) < 0) return;  // not due yet (wrap-safe)
-  next_us += PERIOD_US;
-  unsigned long t = millis();
+  if (!tl_line_due(micros(), &next_us, PERIOD_US)) return;
+  uint32_t t = millis();
   uint16_t v[N_SENSELS];
   for (uint8_t i = 0; i < N_SENSELS; i++) v[i] = analogRead(PINS[i]);
-  Serial.print(t);
-  for (uint8_t i = 0; i < N_SENSELS; i++) {
-    Serial.print(',');
-    Serial.print(v[i]);
-  }
-  Serial.print('\n');
+  char line[TL_LINE_MAX(N_SENSELS)];
+  size_t n = tl_line_format(line, sizeof line, t, v, N_SENSELS);
+  Serial.write((const uint8_t *)line, n);
 }
