@@ -30,8 +30,8 @@ import numpy as np
 from treadlab.analysis.ragged import range_arange, range_max, range_sum
 from treadlab.vocabulary import G_MPS2
 
-__all__ = ["GROUP_SAMPLES", "SPAN_SAMPLES", "by_span", "detrended_range", "has_break", "pelvic_drop_deg", "range_mean", "range_ptp",
-           "shock_attenuation_pct", "vertical_oscillation_mm", "window_peak"]
+__all__ = ["GROUP_SAMPLES", "SPAN_SAMPLES", "by_span", "detrended_range", "has_break", "pelvic_drop_deg",
+           "range_mean", "range_ptp", "shock_attenuation_pct", "vertical_oscillation_mm", "window_peak"]
 
 #: Samples per group of ragged ranges (bounds the temporaries of :func:`detrended_range` and friends).
 GROUP_SAMPLES = 1 << 21

@@ -240,7 +240,7 @@ def imu_step_columns(signals: dict[str, ImuSignals], steps: pd.DataFrame, breaks
 
 
 def _vo(rate_hz: float):
-    """:func:`~treadlab.analysis.imu.metrics.vertical_oscillation_mm` at ``rate_hz`` as a ``(x, first, stop)`` metric."""
+    """:func:`~treadlab.analysis.imu.metrics.vertical_oscillation_mm` at ``rate_hz``, a ``(x, first, stop)`` metric."""
     def vo(x, first, stop):
         return mx.vertical_oscillation_mm(x, rate_hz, first, stop)
     return vo
