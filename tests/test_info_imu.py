@@ -18,6 +18,7 @@ def test_info_shows_imu_placement(tmp_path):
     assert {d["placement"] for d in s["devices"].values()} == {"pelvis", "tibia_right"}
     out = subprocess.run([sys.executable, "-m", "treadlab.lab.cli", "info", str(path)], capture_output=True,
                          text=True, check=True, timeout=60).stdout
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[1:2] == ["imu"]}
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0].endswith("_imu")]
+    rows = {r[0]: r for r in rows}
     assert sorted(r[2] for r in rows.values()) == ["pelvis", "tibia_right"]
     assert all(r[3].isdigit() for r in rows.values())  # the columns after it stay aligned
