@@ -31,7 +31,7 @@ from treadlab.analysis.imu import events as ev
 from treadlab.analysis.imu import metrics as mx
 from treadlab.analysis.imu.align import StandingReference
 from treadlab.analysis.imu.orientation import VqfSettings
-from treadlab.analysis.imu.process import ImuSignals, process_imu
+from treadlab.analysis.imu.process import KEEP_ALL, KEEP_BY_PLACEMENT, ImuSignals, process_imu
 from treadlab.analysis.metrics import stance_curves
 from treadlab.analysis.segments import Segment
 from treadlab.analysis.summary import metric_stats
@@ -116,7 +116,8 @@ def session_signals(session, options: ImuOptions | None = None, strict: bool = T
                                     f"got {type(ref).__name__}")
             try:
                 out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref,
-                                             orientation=not placement.startswith("tibia"))
+                                             orientation=not placement.startswith("tibia"),
+                                             keep=KEEP_BY_PLACEMENT.get(placement, KEEP_ALL))
             except AnalysisError as exc:
                 errors[dev.name] = str(exc)
         cached = (opts, out, errors)
