@@ -68,6 +68,13 @@ def _lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float) -> np.ndarray:
     return out
 
 
+def _impact_slope(acc_g: np.ndarray, rate_hz: float) -> np.ndarray:
+    """The slope (g/s) of ``acc_g`` low-passed at ``IMPACT_LP_HZ``."""
+    slope = np.gradient(_lowpass(acc_g, rate_hz, IMPACT_LP_HZ))
+    slope *= rate_hz
+    return slope
+
+
 def _period_samples(x: np.ndarray, rate_hz: float, lo_hz: float, hi_hz: float) -> float:
     """The dominant period (samples) of ``x`` between two frequencies (a spectrum of at most 2^18 samples)."""
     seg = np.asarray(x[: 1 << 18], dtype=np.float64)
@@ -81,7 +88,7 @@ def _period_samples(x: np.ndarray, rate_hz: float, lo_hz: float, hi_hz: float) -
 
 
 def impact_onsets(acc_g: np.ndarray, rate_hz: float, peaks: np.ndarray, search_n: int,
-                  through_dip_s: float = 0.0) -> np.ndarray:
+                  through_dip_s: float = 0.0, slope: np.ndarray | None = None) -> np.ndarray:
     """Onset of the sharpest rise of ``acc_g`` in the ``search_n`` samples before each of ``peaks``.
 
     From the sharpest rise (the largest slope, low-passed at ``IMPACT_LP_HZ``) back to the last sample whose
@@ -93,7 +100,8 @@ def impact_onsets(acc_g: np.ndarray, rate_hz: float, peaks: np.ndarray, search_n
     ndarray of float
         Fractional sample indices (NaN where there is no rise).
     """
-    slope = np.gradient(_lowpass(acc_g, rate_hz, IMPACT_LP_HZ)) * rate_hz
+    if slope is None:  # the caller may have it already (g/s)
+        slope = _impact_slope(acc_g, rate_hz)
     n = len(slope)
     peaks = np.asarray(peaks, dtype=np.int64)
     lo = np.clip(peaks - int(search_n), 0, n)
@@ -153,7 +161,7 @@ def pelvis_events(time_s: np.ndarray, acc_lab_g: np.ndarray, rate_hz: float, obl
     info : dict
         ``step_period_s``, ``foot_method`` ("lateral acceleration" or "obliquity"), ``foot_consistency``.
     """
-    vert = np.asarray(acc_lab_g[:, 2], dtype=np.float64)
+    vert = acc_lab_g[:, 2]  # converted to float64 a block at a time by the low-pass
     hump = _lowpass(vert, rate_hz, STANCE_LP_HZ)
     first = int(np.searchsorted(time_s, start_s))
     period = _period_samples(hump[first:], rate_hz, 1.5, 4.5)
@@ -264,7 +272,7 @@ def assign_feet(votes: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, float]
 def tibia_events(time_s: np.ndarray, acc_axial_g: np.ndarray, rate_hz: float,
                  start_s: float = -np.inf) -> np.ndarray:
     """Initial contacts (s) of one foot from its tibia sensor's axial acceleration (see the module notes)."""
-    ax = np.asarray(acc_axial_g, dtype=np.float64)
+    ax = acc_axial_g  # converted to float64 a block at a time by the low-pass
     first = int(np.searchsorted(time_s, start_s))
     smooth = _lowpass(ax, rate_hz, STANCE_LP_HZ)
     period = _period_samples(smooth[first:], rate_hz, 0.6, 2.2)
@@ -272,12 +280,12 @@ def tibia_events(time_s: np.ndarray, acc_axial_g: np.ndarray, rate_hz: float,
         return np.empty(0)
     # Impacts are the sharpest rises of the stride (hundreds of g/s); the swing's accelerations, however large,
     # are slow: look for the peaks of the slope, not of the acceleration.
-    slope = np.gradient(_lowpass(ax, rate_hz, IMPACT_LP_HZ)) * rate_hz
+    slope = _impact_slope(ax, rate_hz)
     level = 0.3 * float(np.percentile(slope[first:], 99.5)) if len(slope) > first else np.inf
     peaks, _ = find_peaks(slope[first:], distance=max(1, int(0.55 * period)), height=level)
     peaks = peaks + first + 1
     if len(peaks) == 0:
         return np.empty(0)
-    ic = impact_onsets(ax, rate_hz, peaks, max(3, int(0.05 * rate_hz)))
+    ic = impact_onsets(ax, rate_hz, peaks, max(3, int(0.05 * rate_hz)), slope=slope)
     out = _at(time_s, ic)
     return out[np.isfinite(out)]

@@ -250,24 +250,26 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
             standing = al.standing_reference(acc_all[a:b], time_s[a:b], quat_d[da:db], gyro_d[da:db], source)
         frame0 = al.tentative_frame(standing.up_sensor)
         run_d = t_d > standing.stop_s + running_mask_after_s
-        acc_axial = (acc_all @ standing.up_sensor).astype(np.float32)
+        acc_axial = np.empty(n, dtype=np.float32)
+        for a0 in range(0, n, _ROWS):  # blocks of 2^18 samples: bounded temporaries
+            acc_axial[a0:a0 + _ROWS] = acc_all[a0:a0 + _ROWS] @ standing.up_sensor
         heading_d = al.remove_heading(al.segment_angles(quat_d, frame0)[:, 0], rate_d)[1]
         stab_d = al.heading_stabilised(quat_d, acc_d, heading_d)
         phi, strength = al.forward_angle_rad(stab_d, rate_d, run_d)
-        del stab_d
+        del stab_d, gyro_d, acc_d
         phi = phi if np.isfinite(phi) else 0.0
         frame = _turn(frame0, phi)
         ang_d = al.segment_angles(quat_d, frame)
         ang_d[:, 0] = np.rad2deg(np.unwrap(np.deg2rad(ang_d[:, 0])))
         heading_t, heading = t_d, al.remove_heading(ang_d[:, 0], rate_d)[1]
         angles = np.empty((n, 3), dtype=np.float32)
-        for j in range(3):  # three angles
-            angles[:, j] = np.interp(time_s, t_d, ang_d[:, j])
+        for a0 in range(0, n, _ROWS):  # blocks of 2^18 samples: bounded temporaries
+            for j in range(3):  # three angles
+                angles[a0:a0 + _ROWS, j] = np.interp(time_s[a0:a0 + _ROWS], t_d, ang_d[:, j])
         del ang_d
         acc_lab = acc_all  # turned in place, a block at a time
-        step = 1 << 18
-        for a0 in range(0, n, step):  # blocks of 2^18 samples: bounded temporaries
-            b0 = min(n, a0 + step)
+        for a0 in range(0, n, _ROWS // 4):  # blocks of 2^16 samples: bounded temporaries (rotations)
+            b0 = min(n, a0 + _ROWS // 4)
             q = _interp_quat(time_s[a0:b0], t_d, quat_d)
             h = np.interp(time_s[a0:b0], t_d, heading_d) + np.rad2deg(phi)
             acc_lab[a0:b0] = al.heading_stabilised(q, acc_all[a0:b0], h)
