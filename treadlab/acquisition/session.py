@@ -18,6 +18,7 @@ import numpy as np
 from treadlab import fileformat as ff
 from treadlab.acquisition.clock import fit_recording
 from treadlab.errors import SessionFileError
+from treadlab.kinds.imu import A_PLACEMENT
 from treadlab.sessionfile import open_session_file, recording_pid
 
 __all__ = ["finalize", "open_session", "recording_pid", "summary", "utc_now_iso"]
@@ -276,6 +277,7 @@ def _device_summary(path, name: str, g, status: str) -> dict:
 
     return {
         "kind": _str(attrs.get(ff.A_KIND, "")), "side": _str(attrs.get(ff.A_SIDE, "")),
+        "placement": _str(attrs.get(A_PLACEMENT, "")),
         "serial": _str(attrs.get(ff.A_SERIAL, "")),
         "rate_hz": float(attrs.get(ff.A_RATE_HZ, float("nan"))), "samples": n, "duration_s": dur,
         "achieved_rate_hz": (n - 1) / dur if dur > 0 else None,

@@ -328,10 +328,13 @@ def forward_angle_rad(acc_stab_g: np.ndarray, rate_hz: float, mask: np.ndarray |
         ``|cov(v_h, a_z)| / (sd(v_h) sd(a_z))``: 0 when the data show no braking pattern (then the angle is
         meaningless), typically 0.3-0.8 while running.
     """
-    a = np.asarray(acc_stab_g, dtype=np.float64)
-    if len(a) < 4 * rate_hz:
+    if len(acc_stab_g) < 4 * rate_hz:
         return float("nan"), 0.0
     sos = butter(2, highpass_hz, btype="highpass", fs=rate_hz, output="sos")
+    pad = int(FORWARD_PAD_S * rate_hz)
+    if len(acc_stab_g) > FORWARD_BLOCK + 2 * pad:
+        return _forward_blocks(acc_stab_g, rate_hz, mask, sos, pad)
+    a = np.asarray(acc_stab_g, dtype=np.float64)
     horiz = a[:, :2] - a[:, :2].mean(axis=0)
     vel = sosfiltfilt(sos, np.cumsum(horiz, axis=0) * (G_MPS2 / rate_hz), axis=0)
     az = sosfiltfilt(sos, a[:, 2] - 1.0)
@@ -341,5 +344,54 @@ def forward_angle_rad(acc_stab_g: np.ndarray, rate_hz: float, mask: np.ndarray |
         return float("nan"), 0.0
     c = (vel * (az - az.mean())[:, None]).mean(axis=0)
     denom = float(np.sqrt((vel.var(axis=0)).sum()) * az.std())
+    strength = float(np.linalg.norm(c) / denom) if denom > 0 else 0.0
+    return float(np.arctan2(-c[1], -c[0])), strength
+
+
+#: Blocks of :func:`forward_angle_rad` on long recordings (samples), and the signal read either side of a block
+#: (s): the 0.5-Hz high-pass's transient decays below float64 rounding (< 1e-19 at 500 Hz) in that time, so the
+#: blocks give the result of one piece with temporaries of a block.
+FORWARD_BLOCK = 1 << 18
+FORWARD_PAD_S = 30.0
+
+
+def _forward_blocks(acc, rate_hz: float, mask, sos, pad: int) -> tuple[float, float]:
+    """:func:`forward_angle_rad` a block at a time: the same filters, the covariance from per-block sums."""
+    n = len(acc)
+    edges = list(range(0, n, FORWARD_BLOCK))
+    sums = np.array([np.asarray(acc[a:a + FORWARD_BLOCK, :2], dtype=np.float64).sum(axis=0) for a in edges])
+    mean_h = sums.sum(axis=0) / n
+    # the integral (cumulative sum) of the horizontal acceleration at each sample row, less its mean
+    offsets = np.concatenate([[np.zeros(2)], np.cumsum(sums - mean_h * np.diff(edges + [n])[:, None], axis=0)])
+    k = 0
+    acc_v = np.zeros(2)
+    acc_vv = np.zeros(2)
+    acc_z = acc_zz = 0.0
+    acc_vz = np.zeros(2)
+    for a in edges:  # one iteration per block of 2^18 samples
+        b = min(n, a + FORWARD_BLOCK)
+        lo, hi = max(0, a - pad), min(n, b + pad)
+        x = np.asarray(acc[lo:hi], dtype=np.float64)
+        blk = lo // FORWARD_BLOCK
+        start = offsets[blk] + (np.asarray(acc[blk * FORWARD_BLOCK:lo, :2], dtype=np.float64) - mean_h).sum(axis=0)
+        integral = start + np.cumsum(x[:, :2] - mean_h, axis=0)
+        vel = sosfiltfilt(sos, integral * (G_MPS2 / rate_hz), axis=0)[a - lo:b - lo]
+        az = sosfiltfilt(sos, x[:, 2] - 1.0)[a - lo:b - lo]
+        if mask is not None:
+            m = np.asarray(mask[a:b])
+            vel, az = vel[m], az[m]
+        k += len(az)
+        acc_v += vel.sum(axis=0)
+        acc_vv += (vel * vel).sum(axis=0)
+        acc_z += float(az.sum())
+        acc_zz += float((az * az).sum())
+        acc_vz += (vel * az[:, None]).sum(axis=0)
+    if k < 2:
+        return float("nan"), 0.0
+    mv, mz = acc_v / k, acc_z / k
+    c = acc_vz / k - mv * mz
+    var_v = acc_vv / k - mv * mv
+    sd_z = float(np.sqrt(max(acc_zz / k - mz * mz, 0.0)))
+    denom = float(np.sqrt(var_v.sum()) * sd_z)
     strength = float(np.linalg.norm(c) / denom) if denom > 0 else 0.0
     return float(np.arctan2(-c[1], -c[0])), strength

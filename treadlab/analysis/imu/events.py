@@ -46,9 +46,33 @@ DIP_MAX_S = 0.020
 FOOT_WINDOW = 4
 
 
+#: Samples of a block of the zero-phase low-pass, and the signal read either side of it (s): the filters'
+#: transients decay far below float64 rounding in that time, so blocks give the result of one piece.
+LOWPASS_BLOCK = 1 << 18
+LOWPASS_PAD_S = 10.0
+
+
 def _lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float) -> np.ndarray:
+    """Zero-phase second-order Butterworth low-pass (float64), a block at a time (bounded temporaries)."""
     fc = min(cutoff_hz, 0.4 * rate_hz)
-    return sosfiltfilt(butter(2, fc, fs=rate_hz, output="sos"), np.asarray(x, dtype=np.float64))
+    sos = butter(2, fc, fs=rate_hz, output="sos")
+    n = len(x)
+    pad = int(LOWPASS_PAD_S * rate_hz)
+    if n <= LOWPASS_BLOCK + 2 * pad:
+        return sosfiltfilt(sos, np.asarray(x, dtype=np.float64))
+    out = np.empty(n)
+    for a in range(0, n, LOWPASS_BLOCK):  # one iteration per block of 2^18 samples
+        b = min(n, a + LOWPASS_BLOCK)
+        lo, hi = max(0, a - pad), min(n, b + pad)
+        out[a:b] = sosfiltfilt(sos, np.asarray(x[lo:hi], dtype=np.float64))[a - lo:b - lo]
+    return out
+
+
+def _impact_slope(acc_g: np.ndarray, rate_hz: float) -> np.ndarray:
+    """The slope (g/s) of ``acc_g`` low-passed at ``IMPACT_LP_HZ``."""
+    slope = np.gradient(_lowpass(acc_g, rate_hz, IMPACT_LP_HZ))
+    slope *= rate_hz
+    return slope
 
 
 def _period_samples(x: np.ndarray, rate_hz: float, lo_hz: float, hi_hz: float) -> float:
@@ -64,7 +88,7 @@ def _period_samples(x: np.ndarray, rate_hz: float, lo_hz: float, hi_hz: float) -
 
 
 def impact_onsets(acc_g: np.ndarray, rate_hz: float, peaks: np.ndarray, search_n: int,
-                  through_dip_s: float = 0.0) -> np.ndarray:
+                  through_dip_s: float = 0.0, slope: np.ndarray | None = None) -> np.ndarray:
     """Onset of the sharpest rise of ``acc_g`` in the ``search_n`` samples before each of ``peaks``.
 
     From the sharpest rise (the largest slope, low-passed at ``IMPACT_LP_HZ``) back to the last sample whose
@@ -76,7 +100,8 @@ def impact_onsets(acc_g: np.ndarray, rate_hz: float, peaks: np.ndarray, search_n
     ndarray of float
         Fractional sample indices (NaN where there is no rise).
     """
-    slope = np.gradient(_lowpass(acc_g, rate_hz, IMPACT_LP_HZ)) * rate_hz
+    if slope is None:  # the caller may have it already (g/s)
+        slope = _impact_slope(acc_g, rate_hz)
     n = len(slope)
     peaks = np.asarray(peaks, dtype=np.int64)
     lo = np.clip(peaks - int(search_n), 0, n)
@@ -136,7 +161,7 @@ def pelvis_events(time_s: np.ndarray, acc_lab_g: np.ndarray, rate_hz: float, obl
     info : dict
         ``step_period_s``, ``foot_method`` ("lateral acceleration" or "obliquity"), ``foot_consistency``.
     """
-    vert = np.asarray(acc_lab_g[:, 2], dtype=np.float64)
+    vert = acc_lab_g[:, 2]  # converted to float64 a block at a time by the low-pass
     hump = _lowpass(vert, rate_hz, STANCE_LP_HZ)
     first = int(np.searchsorted(time_s, start_s))
     period = _period_samples(hump[first:], rate_hz, 1.5, 4.5)
@@ -152,27 +177,40 @@ def pelvis_events(time_s: np.ndarray, acc_lab_g: np.ndarray, rate_hz: float, obl
     # Toe-off: the hump falls through the level halfway between this mid-stance's peak and the next flight.
     nxt = np.append(mids[1:], min(len(hump) - 1, mids[-1] + int(period)))
     low_next = -range_max(-hump, mids, nxt)  # the next flight's level
-    to_idx = _crossing(hump, mids, nxt, 0.5 * (hump[mids] + low_next), rising=False)
+    to_idx = _crossings(hump, mids, nxt, 0.5 * (hump[mids] + low_next), rising=False)
     ic_s, to_s = _at(time_s, ic_idx), _at(time_s, to_idx)
     lat_rows_a = np.clip(np.floor(np.nan_to_num(ic_idx, nan=0)).astype(np.int64), 0, len(vert))
     lat_rows_b = np.clip(np.ceil(np.nan_to_num(to_idx, nan=0)).astype(np.int64), 0, len(vert))
     lat_rows_b = np.where(np.isfinite(to_idx), lat_rows_b, mids)
-    lat = acc_lab_g[:, 1].astype(np.float64)
-    from treadlab.analysis.imu.metrics import range_mean
+    from treadlab.analysis.imu.metrics import by_span, range_mean
 
-    votes = -range_mean(lat, lat_rows_a, np.maximum(lat_rows_b, lat_rows_a + 1))  # left stance: positive vote
+    votes = -by_span(range_mean, acc_lab_g[:, 1], lat_rows_a, np.maximum(lat_rows_b, lat_rows_a + 1))  # left: +
     gaps = np.diff(mids) > 1.6 * period
     feet, consistency = assign_feet(votes, gaps)
     method = "lateral acceleration"
     if consistency < 0.7 and obliquity_deg is not None:
-        obl = np.asarray(obliquity_deg, dtype=np.float64)
-        ovotes = range_mean(obl, lat_rows_a, np.maximum(lat_rows_b, lat_rows_a + 1))
+        ovotes = by_span(range_mean, obliquity_deg, lat_rows_a, np.maximum(lat_rows_b, lat_rows_a + 1))
         f2, c2 = assign_feet(ovotes, gaps)
         if c2 > consistency:
             feet, consistency, method = f2, c2, "obliquity"
     steps = pd.DataFrame({"foot": feet, "ic_s": ic_s, "to_s": to_s})
     steps = steps[np.isfinite(steps["ic_s"])].reset_index(drop=True)
     return steps, {"step_period_s": period / rate_hz, "foot_method": method, "foot_consistency": consistency}
+
+
+def _crossings(x: np.ndarray, a: np.ndarray, b: np.ndarray, level: np.ndarray, rising: bool) -> np.ndarray:
+    """:func:`_crossing` a span of samples at a time (``a`` ascending; bounded temporaries)."""
+    from treadlab.analysis.imu.metrics import SPAN_SAMPLES
+
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    out = np.full(len(a), np.nan)
+    i = 0
+    while i < len(a):  # one iteration per span of SPAN_SAMPLES samples (a few an hour)
+        j = max(i + 1, int(np.searchsorted(a, a[i] + SPAN_SAMPLES, side="left")))
+        lo, hi = int(a[i:j].min()), min(len(x), int(b[i:j].max()) + 1)
+        out[i:j] = _crossing(x[lo:hi], a[i:j] - lo, b[i:j] - lo, level[i:j], rising) + lo
+        i = j
+    return out
 
 
 def _crossing(x: np.ndarray, a: np.ndarray, b: np.ndarray, level: np.ndarray, rising: bool) -> np.ndarray:
@@ -234,7 +272,7 @@ def assign_feet(votes: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, float]
 def tibia_events(time_s: np.ndarray, acc_axial_g: np.ndarray, rate_hz: float,
                  start_s: float = -np.inf) -> np.ndarray:
     """Initial contacts (s) of one foot from its tibia sensor's axial acceleration (see the module notes)."""
-    ax = np.asarray(acc_axial_g, dtype=np.float64)
+    ax = acc_axial_g  # converted to float64 a block at a time by the low-pass
     first = int(np.searchsorted(time_s, start_s))
     smooth = _lowpass(ax, rate_hz, STANCE_LP_HZ)
     period = _period_samples(smooth[first:], rate_hz, 0.6, 2.2)
@@ -242,12 +280,12 @@ def tibia_events(time_s: np.ndarray, acc_axial_g: np.ndarray, rate_hz: float,
         return np.empty(0)
     # Impacts are the sharpest rises of the stride (hundreds of g/s); the swing's accelerations, however large,
     # are slow: look for the peaks of the slope, not of the acceleration.
-    slope = np.gradient(_lowpass(ax, rate_hz, IMPACT_LP_HZ)) * rate_hz
+    slope = _impact_slope(ax, rate_hz)
     level = 0.3 * float(np.percentile(slope[first:], 99.5)) if len(slope) > first else np.inf
     peaks, _ = find_peaks(slope[first:], distance=max(1, int(0.55 * period)), height=level)
     peaks = peaks + first + 1
     if len(peaks) == 0:
         return np.empty(0)
-    ic = impact_onsets(ax, rate_hz, peaks, max(3, int(0.05 * rate_hz)))
+    ic = impact_onsets(ax, rate_hz, peaks, max(3, int(0.05 * rate_hz)), slope=slope)
     out = _at(time_s, ic)
     return out[np.isfinite(out)]

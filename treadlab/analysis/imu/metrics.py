@@ -30,11 +30,68 @@ import numpy as np
 from treadlab.analysis.ragged import range_arange, range_max, range_sum
 from treadlab.vocabulary import G_MPS2
 
-__all__ = ["GROUP_SAMPLES", "detrended_range", "has_break", "pelvic_drop_deg", "range_mean", "range_ptp",
-           "shock_attenuation_pct", "vertical_oscillation_mm", "window_peak"]
+__all__ = ["GROUP_SAMPLES", "SPAN_SAMPLES", "by_span", "detrended_range", "has_break", "pelvic_drop_deg",
+           "range_mean", "range_ptp", "shock_attenuation_pct", "vertical_oscillation_mm", "window_peak"]
 
 #: Samples per group of ragged ranges (bounds the temporaries of :func:`detrended_range` and friends).
 GROUP_SAMPLES = 1 << 21
+
+
+#: Samples of signal a group of steps is computed over by :func:`by_span` (about 2 MB of float64 per signal).
+SPAN_SAMPLES = 1 << 18
+
+
+def by_span(fn, x: np.ndarray, first: np.ndarray, stop: np.ndarray, *per_step, index_out: tuple[int, ...] = (),
+            span: int = SPAN_SAMPLES):
+    """``fn(x, first, stop, *per_step)`` computed group by group of steps on the slice of ``x`` the group covers.
+
+    The metrics of a step depend only on its own samples, so each group of steps (those whose first sample is in
+    one span of ``span`` samples) is computed on ``x[lo:hi]`` with its ranges shifted by ``lo``: the
+    temporaries (float64 copies, prefix sums) are those of a span, not of the session. Empty ranges give NaN.
+
+    Parameters
+    ----------
+    fn : callable
+        One of this module's metrics; returns an array, or a tuple of arrays, one value per step.
+    x : ndarray, shape (n,) (a strided column is fine: only the slices are copied)
+    first, stop : ndarray of int, shape (k,)
+    *per_step : ndarray, shape (k,)
+        Further per-step arguments (the foot of :func:`pelvic_drop_deg`).
+    index_out : tuple of int
+        Positions of outputs that are sample indices (shifted back by ``lo``; -1 stays -1).
+    span : int
+
+    Returns
+    -------
+    ndarray or tuple of ndarray
+    """
+    n = len(x)
+    first, stop, ok = _valid(first, stop, n)
+    rows = np.flatnonzero(ok)
+    rows = rows[np.argsort(first[rows], kind="stable")]
+    outs = None
+    k = len(first)
+    g0 = 0
+    while g0 < len(rows):  # one iteration per group of steps (a span of samples: a few an hour)
+        lo = int(first[rows[g0]])
+        g1 = max(g0 + 1, int(np.searchsorted(first[rows], lo + span, side="left")))
+        sel = rows[g0:g1]
+        g0 = g1
+        hi = int(stop[sel].max())
+        r = fn(x[lo:hi], first[sel] - lo, stop[sel] - lo, *(np.asarray(p)[sel] for p in per_step))
+        single = not isinstance(r, tuple)
+        r = (r,) if single else r
+        if outs is None:
+            outs = [np.full(k, -1 if j in index_out else np.nan,
+                            dtype=np.int64 if j in index_out else np.float64) for j in range(len(r))]
+        for j, v in enumerate(r):
+            outs[j][sel] = np.where(v >= 0, v + lo, -1) if j in index_out else v
+    if outs is None:
+        r = fn(x[:0], np.zeros(0, np.int64), np.zeros(0, np.int64), *(np.asarray(p)[:0] for p in per_step))
+        single = not isinstance(r, tuple)
+        outs = [np.full(k, -1 if j in index_out else np.nan, dtype=np.int64 if j in index_out else np.float64)
+                for j in range(1 if single else len(r))]
+    return outs[0] if single else tuple(outs)
 
 
 def _groups(first: np.ndarray, stop: np.ndarray):

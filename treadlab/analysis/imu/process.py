@@ -17,8 +17,9 @@ Accelerometer-only sensors (no gyroscope) give no angles and no earth-frame acce
 acceleration along the up direction found from gravity while standing (PTA, PPA), and body-frame horizontal
 accelerations for the pelvis's events (the pelvis tilts only a few degrees).
 
-Per-sample results are float32 (about 40 bytes a sample: 72 MB for an hour at 500 Hz); the raw data is read a
-block at a time.
+Per-sample results are float32, and only those the placement's metrics use are kept (:data:`KEEP_BY_PLACEMENT`):
+with the time (float64), 36 bytes a sample on the pelvis, 20 on the trunk, 12 on a tibia. The raw data is read a
+block at a time, and every pass over the whole recording works a block (2^18 samples) at a time.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from treadlab.analysis.imu.orientation import BLOCK_CORE_S, BLOCK_PAD_S, VqfSett
 from treadlab.errors import AnalysisError
 from treadlab.kinds.imu import CLIP_FRACTION
 
-__all__ = ["STAND_SEARCH_S", "ImuSignals", "process_imu", "standing_from_device"]
+__all__ = ["KEEP_ALL", "KEEP_BY_PLACEMENT", "STAND_SEARCH_S", "ImuSignals", "process_imu", "standing_from_device"]
 
 #: How far into a recording the standing period is looked for (s).
 STAND_SEARCH_S = 120.0
@@ -45,6 +46,13 @@ FORWARD_MIN_STRENGTH = 0.1
 #: The orientation filter runs at about this rate (the gyroscope and accelerometer averaged over groups of
 #: samples; the pelvis's orientation has no content near it, and the filter is several times faster).
 ORIENTATION_RATE_HZ = 100.0
+#: The per-sample signals :func:`process_imu` can keep.
+KEEP_ALL = ("angles", "acc_lab", "acc_axial")
+#: What each placement's events and metrics use (others: everything): the trunk its tilt (lean), a tibia its
+#: axial acceleration (initial contact, PTA).
+KEEP_BY_PLACEMENT = {"trunk": ("angles",), "tibia_left": ("acc_axial",), "tibia_right": ("acc_axial",)}
+#: Rows of a block of the per-sample passes (bounded temporaries).
+_ROWS = 1 << 18
 
 
 @dataclass
@@ -68,11 +76,12 @@ class ImuSignals:
         tilt (``align.ANGLE_NAMES``); None without gyroscope. :meth:`rotation_deg` has the heading removed.
     heading_t_s, heading_deg : ndarray
         The heading (the moving mean of the rotation over 2 s) at about ``ORIENTATION_RATE_HZ``.
-    acc_lab_g : ndarray of float32, shape (n, 3)
+    acc_lab_g : ndarray of float32, shape (n, 3) or None
         Forward, left, vertical specific force (g; vertical 1 at rest) in the heading-stabilised frame (without
-        gyroscope: the segment frame fixed to the body).
-    acc_axial_g : ndarray of float32, shape (n,)
+        gyroscope: the segment frame fixed to the body). None when not kept (``process_imu(keep=...)``).
+    acc_axial_g : ndarray of float32, shape (n,) or None
         Along the segment's z axis, fixed to the body (the up direction while standing), gravity included.
+        None when not kept.
     clipped_rows : ndarray of int64
         Samples at 95% of full scale or more on any accelerometer or gyroscope axis.
     info : dict
@@ -88,8 +97,8 @@ class ImuSignals:
     frame: np.ndarray
     forward_strength: float
     angles_deg: np.ndarray | None
-    acc_lab_g: np.ndarray
-    acc_axial_g: np.ndarray
+    acc_lab_g: np.ndarray | None
+    acc_axial_g: np.ndarray | None
     clipped_rows: np.ndarray
     info: dict = field(default_factory=dict)
     heading_t_s: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -166,7 +175,7 @@ def standing_from_device(dev, settings: VqfSettings | None = None, marker_s: flo
 def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | None = None,
                 standing: al.StandingReference | None = None, running_mask_after_s: float = 2.0,
                 block_core_s: float = BLOCK_CORE_S, block_pad_s: float = BLOCK_PAD_S,
-                orientation: bool = True) -> ImuSignals:
+                orientation: bool = True, keep: tuple[str, ...] = KEEP_ALL) -> ImuSignals:
     """Segment signals of one sensor (see the module notes).
 
     Parameters
@@ -183,6 +192,9 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
         Orientation blocks (:func:`~treadlab.analysis.imu.orientation.orientation_blocks`).
     orientation : bool
         False: treat the sensor as accelerometer-only (the tibiae: their metrics need no orientation).
+    keep : tuple of str
+        The per-sample signals to keep (of :data:`KEEP_ALL`); the others are None in the result (what a
+        placement's metrics do not need is not held: :data:`KEEP_BY_PLACEMENT`).
 
     Returns
     -------
@@ -210,12 +222,16 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
             standing = al.standing_reference(acc_all[a:b], time_s[a:b], None, None, source)
         frame0 = al.tentative_frame(standing.up_sensor)
         run = time_s > standing.stop_s + running_mask_after_s
-        acc_axial = (acc_all @ standing.acc_up_sensor).astype(np.float32)
-        acc_lab = (acc_all @ frame0).astype(np.float32)
-        del acc_all
+        acc_axial = np.empty(n, dtype=np.float32)
+        acc_lab = acc_all  # turned in place, a block at a time
+        for a0 in range(0, n, _ROWS):  # blocks of 2^18 samples: bounded temporaries
+            blk = acc_all[a0:a0 + _ROWS]
+            acc_axial[a0:a0 + len(blk)] = blk @ standing.acc_up_sensor
+            acc_lab[a0:a0 + len(blk)] = blk @ frame0
         phi, strength = al.forward_angle_rad(acc_lab, rate, run)
         frame = _turn(frame0, phi)
-        acc_lab[:] = _rotate_xy(acc_lab, -phi if np.isfinite(phi) else 0.0)
+        for a0 in range(0, n, _ROWS):  # blocks of 2^18 samples
+            acc_lab[a0:a0 + _ROWS] = _rotate_xy(acc_lab[a0:a0 + _ROWS], -phi if np.isfinite(phi) else 0.0)
         angles = None
     else:
         # Orientation at ~ORIENTATION_RATE_HZ: the gyroscope averaged over each group of fac samples (its
@@ -234,24 +250,26 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
             standing = al.standing_reference(acc_all[a:b], time_s[a:b], quat_d[da:db], gyro_d[da:db], source)
         frame0 = al.tentative_frame(standing.up_sensor)
         run_d = t_d > standing.stop_s + running_mask_after_s
-        acc_axial = (acc_all @ standing.up_sensor).astype(np.float32)
+        acc_axial = np.empty(n, dtype=np.float32)
+        for a0 in range(0, n, _ROWS):  # blocks of 2^18 samples: bounded temporaries
+            acc_axial[a0:a0 + _ROWS] = acc_all[a0:a0 + _ROWS] @ standing.up_sensor
         heading_d = al.remove_heading(al.segment_angles(quat_d, frame0)[:, 0], rate_d)[1]
         stab_d = al.heading_stabilised(quat_d, acc_d, heading_d)
         phi, strength = al.forward_angle_rad(stab_d, rate_d, run_d)
-        del stab_d
+        del stab_d, gyro_d, acc_d
         phi = phi if np.isfinite(phi) else 0.0
         frame = _turn(frame0, phi)
         ang_d = al.segment_angles(quat_d, frame)
         ang_d[:, 0] = np.rad2deg(np.unwrap(np.deg2rad(ang_d[:, 0])))
         heading_t, heading = t_d, al.remove_heading(ang_d[:, 0], rate_d)[1]
         angles = np.empty((n, 3), dtype=np.float32)
-        for j in range(3):  # three angles
-            angles[:, j] = np.interp(time_s, t_d, ang_d[:, j])
+        for a0 in range(0, n, _ROWS):  # blocks of 2^18 samples: bounded temporaries
+            for j in range(3):  # three angles
+                angles[a0:a0 + _ROWS, j] = np.interp(time_s[a0:a0 + _ROWS], t_d, ang_d[:, j])
         del ang_d
         acc_lab = acc_all  # turned in place, a block at a time
-        step = 1 << 18
-        for a0 in range(0, n, step):  # blocks of 2^18 samples: bounded temporaries
-            b0 = min(n, a0 + step)
+        for a0 in range(0, n, _ROWS // 4):  # blocks of 2^16 samples: bounded temporaries (rotations)
+            b0 = min(n, a0 + _ROWS // 4)
             q = _interp_quat(time_s[a0:b0], t_d, quat_d)
             h = np.interp(time_s[a0:b0], t_d, heading_d) + np.rad2deg(phi)
             acc_lab[a0:b0] = al.heading_stabilised(q, acc_all[a0:b0], h)
@@ -261,7 +279,8 @@ def process_imu(dev, *, settings: VqfSettings | None = None, marker_s: float | N
             "clipped_samples": int(len(clipped)), "placement": dev.placement,
             "vqf": (settings or VqfSettings()).vqf_params() if use_gyro else None}
     return ImuSignals(dev.name, dev.placement, rate, time_s, use_gyro, standing, frame, float(strength),
-                      angles, acc_lab, acc_axial, clipped, info, heading_t, heading)
+                      angles if "angles" in keep else None, acc_lab if "acc_lab" in keep else None,
+                      acc_axial if "acc_axial" in keep else None, clipped, info, heading_t, heading)
 
 
 def _read_pass(dev, n: int, fac: int, limits, use_gyro: bool):

@@ -31,7 +31,7 @@ from treadlab.analysis.imu import events as ev
 from treadlab.analysis.imu import metrics as mx
 from treadlab.analysis.imu.align import StandingReference
 from treadlab.analysis.imu.orientation import VqfSettings
-from treadlab.analysis.imu.process import ImuSignals, process_imu
+from treadlab.analysis.imu.process import KEEP_ALL, KEEP_BY_PLACEMENT, ImuSignals, process_imu
 from treadlab.analysis.metrics import stance_curves
 from treadlab.analysis.segments import Segment
 from treadlab.analysis.summary import metric_stats
@@ -116,7 +116,8 @@ def session_signals(session, options: ImuOptions | None = None, strict: bool = T
                                     f"got {type(ref).__name__}")
             try:
                 out[placement] = process_imu(dev, settings=opts.vqf, marker_s=marker_s, standing=ref,
-                                             orientation=not placement.startswith("tibia"))
+                                             orientation=not placement.startswith("tibia"),
+                                             keep=KEEP_BY_PLACEMENT.get(placement, KEEP_ALL))
             except AnalysisError as exc:
                 errors[dev.name] = str(exc)
         cached = (opts, out, errors)
@@ -200,28 +201,27 @@ def imu_step_columns(signals: dict[str, ImuSignals], steps: pd.DataFrame, breaks
         sig, r = rows("pelvis")
         if sig.angles_deg is not None:
             a, b = r(ic, to)
-            cols["pelvic_drop_deg"] = mx.pelvic_drop_deg(sig.angles_deg[:, 1], a, b, foot)
+            cols["pelvic_drop_deg"] = mx.by_span(mx.pelvic_drop_deg, sig.angles_deg[:, 1], a, b, foot)
             a, b = r(ic, stride_end)
-            cols["pelvic_rotation_deg"] = mx.detrended_range(sig.angles_deg[:, 0], a, b)
-            cols["pelvic_tilt_mean_deg"] = mx.range_mean(sig.angles_deg[:, 2], a, b)
-            cols["pelvic_tilt_range_deg"] = mx.range_ptp(sig.angles_deg[:, 2], a, b)
+            cols["pelvic_rotation_deg"] = mx.by_span(mx.detrended_range, sig.angles_deg[:, 0], a, b)
+            cols["pelvic_tilt_mean_deg"] = mx.by_span(mx.range_mean, sig.angles_deg[:, 2], a, b)
+            cols["pelvic_tilt_range_deg"] = mx.by_span(mx.range_ptp, sig.angles_deg[:, 2], a, b)
             a, b = r(ic, step_end)
-            cols["vertical_oscillation_mm"] = mx.vertical_oscillation_mm(sig.acc_lab_g[:, 2], sig.rate_hz, a, b)
+            cols["vertical_oscillation_mm"] = mx.by_span(_vo(sig.rate_hz), sig.acc_lab_g[:, 2], a, b)
             ok = np.flatnonzero(np.isfinite(cols["pelvic_rotation_deg"]))
             for f, sign in (("left", 1.0), ("right", -1.0)):  # two iterations
                 rws = ok[foot[ok] == f]
                 if len(rws):
-                    curves[rws] = stance_curves(sig.time_s, sign * sig.angles_deg[:, 1].astype(np.float64),
-                                                ic[rws], stride_end[rws], 101)
+                    curves[rws] = _curves(sig, sign, ic[rws], stride_end[rws])
         a, b = r(ic, win)
-        cols["ppa_g"], _ = mx.window_peak(sig.acc_axial_g, a, b)
+        cols["ppa_g"], _ = mx.by_span(mx.window_peak, sig.acc_axial_g, a, b, index_out=(1,))
         clipped = _any_clipped(sig.clipped_rows, a, b)
         cols["ppa_g"][clipped] = np.nan
         flags[clipped] = "ppa_clipped"
     if "trunk" in signals and signals["trunk"].angles_deg is not None:
         sig, r = rows("trunk")
         a, b = r(ic, step_end)
-        cols["trunk_lean_deg"] = mx.range_mean(sig.angles_deg[:, 2], a, b)
+        cols["trunk_lean_deg"] = mx.by_span(mx.range_mean, sig.angles_deg[:, 2], a, b)
     for f in FEET:
         key = f"tibia_{f}"
         if key not in signals:
@@ -229,7 +229,7 @@ def imu_step_columns(signals: dict[str, ImuSignals], steps: pd.DataFrame, breaks
         sig, r = rows(key)
         mine = foot == f
         a, b = r(np.where(mine, ic, np.nan), np.where(mine, win, np.nan))
-        pta, _ = mx.window_peak(sig.acc_axial_g, a, b)
+        pta, _ = mx.by_span(mx.window_peak, sig.acc_axial_g, a, b, index_out=(1,))
         clipped = _any_clipped(sig.clipped_rows, a, b) & mine
         pta[clipped] = np.nan
         flags[clipped] = np.where(flags[clipped] == "", "pta_clipped", flags[clipped] + ",pta_clipped")
@@ -238,6 +238,27 @@ def imu_step_columns(signals: dict[str, ImuSignals], steps: pd.DataFrame, breaks
     out = pd.DataFrame(cols, index=steps.index)
     out["imu_flag"] = flags
     return out, curves
+
+
+def _vo(rate_hz: float):
+    """:func:`~treadlab.analysis.imu.metrics.vertical_oscillation_mm` at ``rate_hz``, a ``(x, first, stop)`` metric."""
+    def vo(x, first, stop):
+        return mx.vertical_oscillation_mm(x, rate_hz, first, stop)
+    return vo
+
+
+def _curves(sig: ImuSignals, sign: float, ic_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """The pelvis's signed obliquity of each stride on a 101-point axis, a span of samples at a time."""
+    out = np.full((len(ic_s), 101), np.nan)
+    a, b = sig.rows_at(ic_s), sig.rows_at(end_s)
+    i = 0
+    while i < len(a):  # one iteration per span of mx.SPAN_SAMPLES samples (a few an hour)
+        j = max(i + 1, int(np.searchsorted(a, a[i] + mx.SPAN_SAMPLES, side="left")))
+        lo, hi = max(0, int(a[i:j].min()) - 1), min(sig.n_samples, int(b[i:j].max()) + 1)
+        out[i:j] = stance_curves(sig.time_s[lo:hi], sign * sig.angles_deg[lo:hi, 1].astype(np.float64),
+                                 ic_s[i:j], end_s[i:j], 101)
+        i = j
+    return out
 
 
 def _any_clipped(clipped_rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,10 +32,12 @@ def render(s: dict) -> str:
                f"stopped by {m.get('stop_reason') or '-'}  treadlab {m.get('software_version')}")
     if m.get("notes"):
         out.append(f"  notes: {m['notes']}")
-    out.append("  device          kind    side   samples  duration  rate (nominal)   lost  gaps  crc  "
+    where = {name: d["side"] or d.get("placement") or "-" for name, d in s["devices"].items()}  # imu: placement
+    w = max([6, *(len(v) + 1 for v in where.values())])
+    out.append(f"  device          kind    {'side':<{w}} samples  duration  rate (nominal)   lost  gaps  crc  "
                "reconn  drift ppm  fit ms")
     for name, d in s["devices"].items():
-        out.append(f"  {name:<15} {d['kind']:<7} {d['side'] or '-':<6} {d['samples']:>7}  {d['duration_s']:7.1f}s  "
+        out.append(f"  {name:<15} {d['kind']:<7} {where[name]:<{w}} {d['samples']:>7}  {d['duration_s']:7.1f}s  "
                    f"{_fmt(d['achieved_rate_hz'], '7.1f')} ({d['rate_hz']:g})  {d['lost_samples']:>6} "
                    f"{d['gaps']:>5} {d['crc_errors']:>4}  {d['reconnections']:>6}  "
                    f"{_fmt(d['drift_ppm'], '+9.1f'):>9}  {_fmt(d['fit_residual_ms'], '6.3f'):>6}")
