@@ -445,25 +445,29 @@ def strike_shift(before: pd.DataFrame, after: pd.DataFrame) -> dict:
 
 def asymmetry_change(before: pd.DataFrame, after: pd.DataFrame, metric: str) -> dict:
     """Symmetry index of ``metric`` before and after, and its change with a 95% interval."""
-    z = float(stats.norm.ppf(0.975))
     sib, lob, hib = symmetry_index_ci(_values(before, metric, "left"), _values(before, metric, "right"))
     sia, loa, hia = symmetry_index_ci(_values(after, metric, "left"), _values(after, metric, "right"))
+    return {"before_si_pct": sib, "before_ci": [lob, hib], "after_si_pct": sia, "after_ci": [loa, hia],
+            **_signed_change(sib, lob, hib, sia, loa, hia)}
+
+
+def _signed_change(b: float, lob: float, hib: float, a: float, loa: float, hia: float) -> dict:
+    """The change ``a - b`` of two independent signed estimates with 95% intervals: ``change``, ``change_ci``,
+    ``clear`` (the interval excludes zero) and ``closer`` (|estimate| fell: the whole interval of the change lies
+    between 0 and -2 x the estimate before, so it fell without overshooting to the other side).
+    """
+    z = float(stats.norm.ppf(0.975))
     se = np.hypot((hib - lob) / (2 * z), (hia - loa) / (2 * z))
-    change = sia - sib
+    change = a - b
     low, high = change - z * se, change + z * se
-    # "Closer to symmetric": the whole interval of the change lies between 0 and -2 SI_before (for a positive
-    # SI_before), so |SI| fell without overshooting to the other side.
-    if sib > 0:
-        closer = bool(high < 0 and low > -2 * sib)
-    elif sib < 0:
-        closer = bool(low > 0 and high < -2 * sib)
+    if b > 0:
+        closer = bool(high < 0 and low > -2 * b)
+    elif b < 0:
+        closer = bool(low > 0 and high < -2 * b)
     else:
         closer = False
-    return {
-        "before_si_pct": sib, "before_ci": [lob, hib], "after_si_pct": sia, "after_ci": [loa, hia],
-        "change": change, "change_ci": [low, high],
-        "clear": bool(np.isfinite(low) and (low > 0 or high < 0)), "closer": closer,
-    }
+    return {"change": change, "change_ci": [low, high], "clear": bool(np.isfinite(low) and (low > 0 or high < 0)),
+            "closer": closer}
 
 
 def side_difference_change(before: pd.DataFrame, after: pd.DataFrame, metric: str) -> dict:
@@ -477,21 +481,10 @@ def side_difference_change(before: pd.DataFrame, after: pd.DataFrame, metric: st
         change's interval excludes zero), ``closer`` (|R - L| fell: the whole interval of the change lies between
         0 and -2 x the difference before, as for the symmetry index).
     """
-    z = float(stats.norm.ppf(0.975))
     db, lob, hib = welch_ci(_values(before, metric, "left"), _values(before, metric, "right"))
     da, loa, hia = welch_ci(_values(after, metric, "left"), _values(after, metric, "right"))
-    se = np.hypot((hib - lob) / (2 * z), (hia - loa) / (2 * z))
-    change = da - db
-    low, high = change - z * se, change + z * se
-    if db > 0:
-        closer = bool(high < 0 and low > -2 * db)
-    elif db < 0:
-        closer = bool(low > 0 and high < -2 * db)
-    else:
-        closer = False
     return {"before_diff": db, "before_ci": [lob, hib], "after_diff": da, "after_ci": [loa, hia],
-            "change": change, "change_ci": [low, high], "clear": bool(np.isfinite(low) and (low > 0 or high < 0)),
-            "closer": closer}
+            **_signed_change(db, lob, hib, da, loa, hia)}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
